@@ -1,0 +1,2 @@
+// Package bench measures vtepd against the kernel's own data path.
+package bench
