@@ -1,0 +1,85 @@
+package encap
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// Checksum adds the Internet checksum of b to initial and returns the sum,
+// not yet complemented (RFC 1071 section 2): the one's complement sum of b's
+// big-endian 16-bit words, an odd last byte padded with a zero byte. The
+// result fits in 16 bits; pass it on as the initial value of the next piece,
+// or to FoldChecksum for the value to store. Pieces chained this way must all
+// have an even length except the last, since an odd length shifts the pairing
+// of the bytes after it.
+//
+// The sum is taken 8 bytes at a time with an end-around carry: by RFC 1071
+// section 2 (B), the one's complement sum may be computed on 64-bit words
+// and folded, because 2^16 = 1 modulo 2^16-1.
+func Checksum(b []byte, initial uint32) uint32 {
+	acc := uint64(initial)
+	var c uint64
+	for len(b) >= 32 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), c)
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), c)
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc, c = bits.Add64(acc, uint64(b[0])<<8, c)
+	}
+	acc, c = bits.Add64(acc, 0, c)
+	acc += c // a carry out of the line above leaves acc at 0, so this cannot wrap
+
+	// Fold 64 -> 16 bits, each step adding the end-around carry back in.
+	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>16 + acc&0xffff
+	acc = acc>>16 + acc&0xffff
+	return uint32(acc)
+}
+
+// FoldChecksum folds a 32-bit one's complement sum to 16 bits and returns its
+// one's complement: the value to store in a checksum field (RFC 1071 section
+// 1). A buffer whose stored checksum is right folds, checksum included, to 0.
+func FoldChecksum(sum uint32) uint16 {
+	sum = sum>>16 + sum&0xffff
+	sum = sum>>16 + sum&0xffff
+	return ^uint16(sum)
+}
+
+// PseudoHeaderSum returns the one's complement sum of the pseudo-header that
+// UDP and TCP checksums cover: source and destination address, protocol and
+// upper-layer length (RFC 768 and RFC 793 section 3.1 for IPv4, RFC 8200
+// section 8.1 for IPv6). The family is taken from src: IPv4 (or IPv4-mapped)
+// gives the IPv4 pseudo-header, anything else the IPv6 one. Use it as the
+// initial value of Checksum over the upper-layer header and data. dst must be
+// of the same family as src; As4 panics otherwise, so callers check first.
+func PseudoHeaderSum(proto uint8, src, dst netip.Addr, length uint16) uint32 {
+	sum := uint32(proto) + uint32(length)
+	if src.Is4() || src.Is4In6() {
+		s, d := src.As4(), dst.As4()
+		sum += uint32(binary.BigEndian.Uint16(s[0:])) + uint32(binary.BigEndian.Uint16(s[2:]))
+		sum += uint32(binary.BigEndian.Uint16(d[0:])) + uint32(binary.BigEndian.Uint16(d[2:]))
+		return sum
+	}
+	s, d := src.As16(), dst.As16()
+	for i := 0; i < 16; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(s[i:])) + uint32(binary.BigEndian.Uint16(d[i:]))
+	}
+	return sum
+}
