@@ -1,0 +1,144 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// socketBuffer is the size asked of the kernel for the underlay sockets'
+// queues, so bursts are absorbed rather than dropped.
+const socketBuffer = 8 << 20
+
+// udpConn receives on a UDP socket bound to (local, port) and sends outer
+// packets it is given whole on a raw IPPROTO_RAW socket, which implies
+// IP_HDRINCL: the packet's own IP header goes on the wire, so the UDP source
+// port can differ per flow. A raw IPPROTO_RAW socket receives nothing.
+type udpConn struct {
+	rx    *net.UDPConn
+	txfd  int
+	local netip.AddrPort
+}
+
+// ListenUDP opens the underlay sockets for local:port.
+func ListenUDP(local netip.Addr, port uint16) (Conn, error) {
+	ap := netip.AddrPortFrom(local, port)
+	network := "udp4"
+	family := unix.AF_INET
+	if !local.Is4() {
+		network, family = "udp6", unix.AF_INET6
+	}
+	rx, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("UDP %s is already in use (another vtepd, or a kernel vxlan device with the same port?): %w", ap, err)
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, fmt.Errorf("cannot bind UDP %s: %s is not an address of this host: %w", ap, local, err)
+		}
+		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
+	}
+	_ = rx.SetReadBuffer(socketBuffer)
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		rx.Close()
+		return nil, fmt.Errorf("open raw socket for sending (needs CAP_NET_RAW): %w", err)
+	}
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1); err != nil {
+			unix.Close(fd)
+			rx.Close()
+			return nil, fmt.Errorf("raw IPv6 socket: IPV6_HDRINCL: %w", err)
+		}
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBuffer)
+	}
+	return &udpConn{rx: rx, txfd: fd, local: ap}, nil
+}
+
+func (c *udpConn) LocalAddr() netip.AddrPort { return c.local }
+
+func (c *udpConn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
+	n, src, err := c.rx.ReadFromUDPAddrPort(bufs[0])
+	if err != nil {
+		return 0, err
+	}
+	sizes[0], srcs[0] = n, src
+	return 1, nil
+}
+
+// mmsghdr is struct mmsghdr of sendmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// maxSend is how many packets one sendmmsg call carries; the arrays live on
+// the caller's stack, so a batch costs no allocation.
+const maxSend = 32
+
+func (c *udpConn) WriteBatch(pkts [][]byte) (int, error) {
+	sent := 0
+	var lastErr error
+	for len(pkts) > 0 {
+		n := min(len(pkts), maxSend)
+		var (
+			hdrs [maxSend]mmsghdr
+			iovs [maxSend]unix.Iovec
+			sas  [maxSend]unix.RawSockaddrInet6
+		)
+		for i := 0; i < n; i++ {
+			p := pkts[i]
+			iovs[i].Base = &p[0]
+			iovs[i].SetLen(len(p))
+			hdrs[i].hdr.Iov = &iovs[i]
+			hdrs[i].hdr.SetIovlen(1)
+			hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&sas[i]))
+			hdrs[i].hdr.Namelen = putDst(&sas[i], p)
+		}
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(c.txfd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
+		done := int(r)
+		if errno != 0 {
+			// The first packet failed: skip it and go on with the rest.
+			lastErr = errno
+			done = 1
+		} else {
+			sent += done
+		}
+		pkts = pkts[done:]
+	}
+	return sent, lastErr
+}
+
+// putDst fills sa with the destination of the IP packet p and returns the
+// sockaddr's length. The kernel routes a raw packet by this address.
+func putDst(sa *unix.RawSockaddrInet6, p []byte) uint32 {
+	if len(p) > 0 && p[0]>>4 == 4 && len(p) >= 20 {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Port = 0
+		copy(sa4.Addr[:], p[16:20])
+		return unix.SizeofSockaddrInet4
+	}
+	sa.Family = unix.AF_INET6
+	sa.Port = 0
+	if len(p) >= 40 {
+		copy(sa.Addr[:], p[24:40])
+	}
+	return unix.SizeofSockaddrInet6
+}
+
+func (c *udpConn) Close() error {
+	err := c.rx.Close()
+	if cerr := unix.Close(c.txfd); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,101 @@
+package dataplane
+
+import (
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Drop is the reason a packet was dropped. Every drop increments exactly one
+// counter, named for its reason.
+type Drop int
+
+// Drop reasons.
+const (
+	// DropMalformed: the packet failed header validation (VXLAN flags, a
+	// truncated header, an inner frame shorter than an Ethernet header).
+	DropMalformed Drop = iota
+	// DropUnknownVNI: a VXLAN packet for a VNI this host does not serve.
+	DropUnknownVNI
+	// DropTooBig: a frame larger than the network's MTU allows.
+	DropTooBig
+	// DropFDBFull: the inner source MAC could not be learnt because the VNI
+	// is at its FDB limit. The frame itself is still delivered.
+	DropFDBFull
+	// DropLinkWrite: writing the frame to the TAP/TUN device failed.
+	DropLinkWrite
+	// DropNoRemote: a frame had no destination: an unknown or broadcast
+	// destination and an empty flood list.
+	DropNoRemote
+	// DropSend: the underlay socket refused the packet.
+	DropSend
+	// DropUnknownSource: a packet from an address that is not a known remote
+	// where only known remotes are accepted.
+	DropUnknownSource
+	numDrops
+)
+
+var dropNames = [numDrops]string{
+	DropMalformed:     "malformed",
+	DropUnknownVNI:    "unknown_vni",
+	DropTooBig:        "too_big",
+	DropFDBFull:       "fdb_full",
+	DropLinkWrite:     "tap_write",
+	DropNoRemote:      "no_remote",
+	DropSend:          "send_error",
+	DropUnknownSource: "unknown_source",
+}
+
+// String is the reason's name as the control API and metrics report it.
+func (d Drop) String() string {
+	if d < 0 || d >= numDrops {
+		return "unknown"
+	}
+	return dropNames[d]
+}
+
+// Counters are the traffic counters of a network or of the underlay. The
+// forwarding routines add to them once per batch, not once per packet.
+type Counters struct {
+	RxPackets, RxBytes atomic.Uint64
+	TxPackets, TxBytes atomic.Uint64
+	// Flooded counts copies sent by head-end replication (one per remote).
+	Flooded atomic.Uint64
+	drops   [numDrops]atomic.Uint64
+	logged  [numDrops]atomic.Int64 // last log time per reason, unix nanoseconds
+}
+
+// Drops returns the drop counters by reason name, every reason included.
+func (c *Counters) Drops() map[string]uint64 {
+	m := make(map[string]uint64, numDrops)
+	for i := range c.drops {
+		m[dropNames[i]] = c.drops[i].Load()
+	}
+	return m
+}
+
+// DropCount returns the count for one reason.
+func (c *Counters) DropCount(d Drop) uint64 { return c.drops[d].Load() }
+
+// dropLogInterval is how often, at most, one reason is logged per network.
+const dropLogInterval = time.Second
+
+// drop counts n drops for reason d and logs at most once per dropLogInterval
+// per reason, so a flood of bad packets cannot flood the log.
+func (c *Counters) drop(log *zap.Logger, where string, d Drop, n uint64, err error) {
+	total := c.drops[d].Add(n)
+	if log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := c.logged[d].Load()
+	if now-last < int64(dropLogInterval) || !c.logged[d].CompareAndSwap(last, now) {
+		return
+	}
+	fields := []zap.Field{zap.String("network", where), zap.String("reason", d.String()), zap.Uint64("total", total)}
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	}
+	log.Warn("dropped packet", fields...)
+}

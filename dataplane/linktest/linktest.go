@@ -1,0 +1,258 @@
+// Package linktest holds in-memory fakes of the dataplane's Link (a TAP or
+// TUN device) and Conn (the underlay sockets), so whole forwarding paths can
+// be tested without root, devices or sockets.
+//
+// A Wire joins any number of fake Conns: a packet one Conn sends is parsed
+// (outer IPv4 or IPv6 header, UDP header) and its UDP payload delivered to
+// the Conn bound to the destination address and port, with the outer source
+// address and port as its sender, as the kernel would.
+package linktest
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/vtepd/vtepd/encap"
+)
+
+// queueLen bounds every fake queue; a full queue drops, as a device would.
+const queueLen = 4096
+
+// ErrQueueFull is returned by a write into a full fake queue.
+var ErrQueueFull = errors.New("linktest: queue full")
+
+// Link is a fake device. Frames given to Inject are what the dataplane reads;
+// frames the dataplane writes come out of Written.
+type Link struct {
+	name string
+	in   chan []byte
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+	// FailWrites makes Write fail, as a device gone away would.
+	FailWrites bool
+}
+
+// NewLink returns an open fake device.
+func NewLink(name string) *Link {
+	return &Link{
+		name: name,
+		in:   make(chan []byte, queueLen),
+		out:  make(chan []byte, queueLen),
+		done: make(chan struct{}),
+	}
+}
+
+// Inject queues a copy of frame for the dataplane to read, as if the kernel
+// had sent it into the device.
+func (l *Link) Inject(frame []byte) {
+	l.in <- append([]byte(nil), frame...)
+}
+
+// Written returns the channel of frames the dataplane wrote to the device.
+func (l *Link) Written() <-chan []byte { return l.out }
+
+// Name implements dataplane.Link.
+func (l *Link) Name() string { return l.name }
+
+// Read implements dataplane.Link: it blocks for one frame, then takes any
+// others already queued, up to len(bufs).
+func (l *Link) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	select {
+	case f := <-l.in:
+		sizes[0] = copy(bufs[0][offset:], f)
+	case <-l.done:
+		return 0, os.ErrClosed
+	}
+	n := 1
+	for n < len(bufs) {
+		select {
+		case f := <-l.in:
+			sizes[n] = copy(bufs[n][offset:], f)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// Write implements dataplane.Link.
+func (l *Link) Write(bufs [][]byte, offset int) (int, error) {
+	select {
+	case <-l.done:
+		return 0, os.ErrClosed
+	default:
+	}
+	if l.FailWrites {
+		return 0, errors.New("linktest: write failed")
+	}
+	for i, b := range bufs {
+		select {
+		case l.out <- append([]byte(nil), b[offset:]...):
+		default:
+			return i, ErrQueueFull
+		}
+	}
+	return len(bufs), nil
+}
+
+// Close implements dataplane.Link.
+func (l *Link) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (l *Link) Closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wire is a fake underlay network joining fake Conns.
+type Wire struct {
+	mu    sync.Mutex
+	conns map[netip.AddrPort]*Conn
+	sent  []Packet
+}
+
+// Packet is a datagram as a Conn received it, or an outer packet as sent.
+type Packet struct {
+	Src  netip.AddrPort
+	Data []byte
+}
+
+// NewWire returns an empty fake underlay.
+func NewWire() *Wire { return &Wire{conns: map[netip.AddrPort]*Conn{}} }
+
+// Sent returns copies of every outer packet sent on the wire so far, whole
+// (IP header first), in order.
+func (w *Wire) Sent() [][]byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([][]byte, len(w.sent))
+	for i, p := range w.sent {
+		out[i] = p.Data
+	}
+	return out
+}
+
+// Conn attaches a fake socket pair bound to local.
+func (w *Wire) Conn(local netip.AddrPort) *Conn {
+	c := &Conn{w: w, local: local, in: make(chan Packet, queueLen), done: make(chan struct{})}
+	w.mu.Lock()
+	w.conns[local] = c
+	w.mu.Unlock()
+	return c
+}
+
+// Conn is a fake underlay socket pair: it reads UDP payloads sent to its
+// address and sends whole outer IP packets onto the Wire.
+type Conn struct {
+	w     *Wire
+	local netip.AddrPort
+	in    chan Packet
+	done  chan struct{}
+	once  sync.Once
+}
+
+// Inject delivers payload to the Conn as a UDP datagram from src, for tests
+// that craft what arrives on the VXLAN port.
+func (c *Conn) Inject(payload []byte, src netip.AddrPort) {
+	c.in <- Packet{Src: src, Data: append([]byte(nil), payload...)}
+}
+
+// LocalAddr implements dataplane.Conn.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// ReadBatch implements dataplane.Conn.
+func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
+	select {
+	case p := <-c.in:
+		sizes[0], srcs[0] = copy(bufs[0], p.Data), p.Src
+	case <-c.done:
+		return 0, os.ErrClosed
+	}
+	n := 1
+	for n < len(bufs) {
+		select {
+		case p := <-c.in:
+			sizes[n], srcs[n] = copy(bufs[n], p.Data), p.Src
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// WriteBatch implements dataplane.Conn: each packet is recorded, parsed and
+// delivered to the Conn bound to its destination, if any.
+func (c *Conn) WriteBatch(pkts [][]byte) (int, error) {
+	select {
+	case <-c.done:
+		return 0, os.ErrClosed
+	default:
+	}
+	for _, p := range pkts {
+		pkt := append([]byte(nil), p...)
+		src, dst, payload, ok := parseOuter(pkt)
+		c.w.mu.Lock()
+		c.w.sent = append(c.w.sent, Packet{Src: src, Data: pkt})
+		to := c.w.conns[dst]
+		c.w.mu.Unlock()
+		if !ok || to == nil {
+			continue // nobody listens there: lost on the wire, as UDP is
+		}
+		select {
+		case to.in <- Packet{Src: src, Data: payload}:
+		case <-to.done:
+		default: // receiver's queue full: lost, as a socket buffer overflow
+		}
+	}
+	return len(pkts), nil
+}
+
+// Close implements dataplane.Conn.
+func (c *Conn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	c.w.mu.Lock()
+	if c.w.conns[c.local] == c {
+		delete(c.w.conns, c.local)
+	}
+	c.w.mu.Unlock()
+	return nil
+}
+
+// parseOuter reads the outer IP and UDP headers of a sent packet.
+func parseOuter(pkt []byte) (src, dst netip.AddrPort, payload []byte, ok bool) {
+	var srcIP, dstIP netip.Addr
+	var l4 []byte
+	switch {
+	case len(pkt) > 0 && pkt[0]>>4 == 4:
+		ip := encap.IPv4(pkt)
+		if !ip.IsValid() || ip.Protocol() != encap.ProtocolUDP {
+			return src, dst, nil, false
+		}
+		srcIP, dstIP, l4 = ip.Src(), ip.Dst(), ip.Payload()
+	case len(pkt) > 0 && pkt[0]>>4 == 6:
+		ip := encap.IPv6(pkt)
+		if !ip.IsValid() || ip.NextHeader() != encap.ProtocolUDP {
+			return src, dst, nil, false
+		}
+		srcIP, dstIP, l4 = ip.Src(), ip.Dst(), pkt[encap.IPv6HeaderLen:]
+	default:
+		return src, dst, nil, false
+	}
+	u := encap.UDP(l4)
+	if !u.IsValid() {
+		return src, dst, nil, false
+	}
+	return netip.AddrPortFrom(srcIP, u.SrcPort()), netip.AddrPortFrom(dstIP, u.DstPort()), u.Payload(), true
+}

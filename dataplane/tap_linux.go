@@ -1,0 +1,128 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/songgao/water"
+	"github.com/vishvananda/netlink"
+)
+
+// DeviceConfig describes a TAP or TUN device vtepd creates.
+type DeviceConfig struct {
+	Name    string
+	MTU     int
+	Address netip.Prefix // optional
+}
+
+// device is a TAP or TUN opened through water, one frame per system call.
+type device struct {
+	ifce *water.Interface
+	name string
+}
+
+// CreateTAP creates the TAP device of a VXLAN network, sets its MTU and
+// address and brings it up. The device exists as long as the returned Link
+// is open: it is not persistent, so it vanishes with the process too.
+func CreateTAP(cfg DeviceConfig) (Link, error) { return create(water.TAP, cfg) }
+
+// CreateTUN creates the TUN device of an IPIP network, like CreateTAP.
+func CreateTUN(cfg DeviceConfig) (Link, error) { return create(water.TUN, cfg) }
+
+func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
+	if _, err := netlink.LinkByName(cfg.Name); err == nil {
+		return nil, fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)
+	}
+	ifce, err := water.New(water.Config{
+		DeviceType:             kind,
+		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create device %q: %w", cfg.Name, err)
+	}
+	d := &device{ifce: ifce, name: ifce.Name()}
+	if err := configure(d.name, cfg); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func configure(name string, cfg DeviceConfig) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("device %q: %w", name, err)
+	}
+	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
+		return fmt.Errorf("device %q: set MTU %d: %w", name, cfg.MTU, err)
+	}
+	if cfg.Address.IsValid() {
+		a := &netlink.Addr{IPNet: &net.IPNet{
+			IP:   cfg.Address.Addr().AsSlice(),
+			Mask: net.CIDRMask(cfg.Address.Bits(), cfg.Address.Addr().BitLen()),
+		}}
+		if err := netlink.AddrAdd(link, a); err != nil {
+			return fmt.Errorf("device %q: add address %s: %w", name, cfg.Address, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("device %q: set up: %w", name, err)
+	}
+	return nil
+}
+
+func (d *device) Name() string { return d.name }
+
+func (d *device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := d.ifce.Read(bufs[0][offset:])
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+func (d *device) Write(bufs [][]byte, offset int) (int, error) {
+	for i, b := range bufs {
+		if _, err := d.ifce.Write(b[offset:]); err != nil {
+			return i, err
+		}
+	}
+	return len(bufs), nil
+}
+
+// Close closes the device's file descriptor; the kernel then deletes the
+// non-persistent device. If it is somehow still there, it is deleted.
+func (d *device) Close() error {
+	err := d.ifce.Close()
+	if link, lerr := netlink.LinkByName(d.name); lerr == nil {
+		if derr := netlink.LinkDel(link); derr != nil && !errors.Is(derr, syscall.ENODEV) {
+			err = errors.Join(err, fmt.Errorf("delete device %q: %w", d.name, derr))
+		}
+	}
+	return err
+}
+
+// UnderlayMTU returns the MTU of the device holding local, the address outer
+// packets are sent from.
+func UnderlayMTU(local netip.Addr) (int, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return 0, fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || ip.Unmap() != local {
+			continue
+		}
+		link, err := netlink.LinkByIndex(a.LinkIndex)
+		if err != nil {
+			return 0, fmt.Errorf("device of %s: %w", local, err)
+		}
+		return link.Attrs().MTU, nil
+	}
+	return 0, fmt.Errorf("%s is not an address of this host", local)
+}

@@ -1,0 +1,218 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// NetworkConfig is one VXLAN network: a VNI, its device and its FDB.
+type NetworkConfig struct {
+	Name string
+	VNI  uint32
+	// MTU is the device's MTU: the largest inner IP packet. Frames longer
+	// than MTU plus an Ethernet header (and one VLAN tag) are dropped.
+	MTU int
+	// Remotes is the initial flood list (head-end replication).
+	Remotes []netip.Addr
+	// FDB configures learning, ageing and the entry limit.
+	FDB fdb.Config
+}
+
+// Network forwards frames between one device and the underlay for one VNI.
+type Network struct {
+	cfg      NetworkConfig
+	u        *Underlay
+	link     Link
+	table    *fdb.Table
+	maxFrame int
+	log      *zap.Logger
+
+	// Counters are this network's traffic and drop counters.
+	Counters Counters
+
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+}
+
+func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
+	n := &Network{
+		cfg:      cfg,
+		u:        u,
+		link:     link,
+		table:    fdb.NewTable(cfg.VNI, cfg.FDB),
+		maxFrame: cfg.MTU + encap.EthernetHeaderLen + vlanTagLen,
+		log:      u.log.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
+	}
+	n.table.SetFlood(cfg.Remotes)
+	return n
+}
+
+// Config returns the network's settings.
+func (n *Network) Config() NetworkConfig { return n.cfg }
+
+// Name is the network's (and its device's) name.
+func (n *Network) Name() string { return n.cfg.Name }
+
+// VNI is the network's VXLAN network identifier.
+func (n *Network) VNI() uint32 { return n.cfg.VNI }
+
+// Table is the network's forwarding database.
+func (n *Network) Table() *fdb.Table { return n.table }
+
+// Link is the network's device.
+func (n *Network) Link() Link { return n.link }
+
+func (n *Network) start() {
+	n.wg.Add(1)
+	go n.txLoop()
+}
+
+// stop closes the device, which ends the transmit loop, and waits for it.
+func (n *Network) stop() error {
+	if n.stopped.Swap(true) {
+		return nil
+	}
+	err := n.link.Close()
+	n.wg.Wait()
+	return err
+}
+
+// txLoop reads frames from the device, looks their destination up in the
+// FDB, encapsulates them and sends them: to one remote on a hit, to every
+// flood-list entry for broadcast, multicast and unknown unicast.
+func (n *Network) txLoop() {
+	defer n.wg.Done()
+	bufs := make([][]byte, linkBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, Headroom+maxPacket)
+	}
+	sizes := make([]int, linkBatch)
+	out := make([][]byte, 0, linkBatch)
+	for {
+		count, err := n.link.Read(bufs, sizes, Headroom)
+		if err != nil {
+			if n.stopped.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			n.log.Warn("device read failed", zap.Error(err))
+			time.Sleep(10 * time.Millisecond) // a failing device must not spin
+			continue
+		}
+		out = out[:0]
+		for i := 0; i < count; i++ {
+			frame := bufs[i][Headroom : Headroom+sizes[i]]
+			if len(frame) < encap.EthernetHeaderLen {
+				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrShortFrame)
+				continue
+			}
+			if len(frame) > n.maxFrame {
+				n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+				continue
+			}
+			dst := encap.Ethernet(frame).Dst()
+			if dst[0]&1 == 0 { // unicast (RFC 7042 section 2.1: group bit clear)
+				if remote, ok := n.table.Lookup(dst); ok {
+					out = append(out, n.u.outer(bufs[i], len(frame), n.cfg.VNI, remote))
+					continue
+				}
+			}
+			// Broadcast, multicast or unknown unicast: flush what is pending
+			// so frames stay in order, then replicate to every flood entry.
+			out = n.send(out)
+			n.flood(bufs[i], len(frame))
+		}
+		n.send(out)
+	}
+}
+
+// send writes pkts to the underlay, counts them, and returns pkts[:0].
+func (n *Network) send(pkts [][]byte) [][]byte {
+	if len(pkts) == 0 {
+		return pkts
+	}
+	// Bytes count inner frames, as a device's counters do.
+	var bytes uint64
+	for _, p := range pkts {
+		bytes += uint64(len(p) - n.u.hdrLen)
+	}
+	sent, err := n.u.conn.WriteBatch(pkts)
+	n.Counters.TxPackets.Add(uint64(sent))
+	if sent == len(pkts) {
+		n.Counters.TxBytes.Add(bytes)
+	} else {
+		n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
+		n.Counters.drop(n.log, n.cfg.Name, DropSend, uint64(len(pkts)-sent), err)
+	}
+	return pkts[:0]
+}
+
+// flood replicates the frame in buf to every flood-list entry, rewriting the
+// outer headers in place between sends (head-end replication, no copy).
+func (n *Network) flood(buf []byte, frameLen int) {
+	remotes := n.table.Flood()
+	if len(remotes) == 0 {
+		n.Counters.drop(n.log, n.cfg.Name, DropNoRemote, 1, nil)
+		return
+	}
+	var one [1][]byte
+	for _, r := range remotes {
+		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r)
+		n.send(one[:])
+	}
+	n.Counters.Flooded.Add(uint64(len(remotes)))
+}
+
+// outer writes the outer IP, UDP and VXLAN headers in front of the inner
+// frame at buf[Headroom:Headroom+frameLen] and returns the whole packet.
+func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr) []byte {
+	frame := buf[Headroom : Headroom+frameLen]
+	sport := encap.SourcePort(encap.FlowHash(frame), u.cfg.SrcPortMin, u.cfg.SrcPortMax)
+	if u.cfg.Local.Is4() {
+		pkt := buf[Headroom-encap.VXLANIPv4HeadersLen : Headroom+frameLen]
+		o := encap.OuterIPv4{
+			Src: u.cfg.Local, Dst: remote,
+			SrcPort: sport, DstPort: u.cfg.Port,
+			VNI: vni, TTL: u.cfg.TTL,
+			UDPChecksum: u.cfg.UDPChecksum,
+		}
+		// The frame length was checked against the MTU: this cannot fail.
+		_ = encap.EncapVXLANIPv4(pkt, &o)
+		return pkt
+	}
+	pkt := buf[Headroom-encap.VXLANIPv6HeadersLen : Headroom+frameLen]
+	o := encap.OuterIPv6{
+		Src: u.cfg.Local, Dst: remote,
+		SrcPort: sport, DstPort: u.cfg.Port,
+		VNI: vni, HopLimit: u.cfg.TTL,
+	}
+	_ = encap.EncapVXLANIPv6(pkt, &o)
+	return pkt
+}
+
+// receive delivers one decapsulated frame from remote to the device, learning
+// its source MAC on the way. one is the caller's one-element batch.
+func (n *Network) receive(frame []byte, remote netip.Addr, now int64, one [][]byte) {
+	if len(frame) > n.maxFrame {
+		n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+		return
+	}
+	if n.table.Learn(encap.Ethernet(frame).Src(), remote, now) == fdb.LearnFull {
+		n.Counters.drop(n.log, n.cfg.Name, DropFDBFull, 1, nil)
+	}
+	one[0] = frame
+	if _, err := n.link.Write(one, 0); err != nil {
+		n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+		return
+	}
+	n.Counters.RxPackets.Add(1)
+	n.Counters.RxBytes.Add(uint64(len(frame)))
+}
