@@ -1,0 +1,13 @@
+package fdb
+
+import "errors"
+
+// Sentinel errors. Methods wrap them with the MAC, address or prefix
+// concerned; test with errors.Is.
+var (
+	ErrNotFound = errors.New("fdb: not found")
+	ErrExists   = errors.New("fdb: already exists")
+	ErrFull     = errors.New("fdb: table is at its limit")
+	ErrBadMAC   = errors.New("fdb: invalid MAC address")
+	ErrBadAddr  = errors.New("fdb: invalid address")
+)

@@ -1,0 +1,643 @@
+package fdb
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultAgeing is how long a learnt entry lives without being refreshed; it
+// matches the kernel vxlan driver's default `ageing 300`.
+const DefaultAgeing = 300 * time.Second
+
+// DefaultLimit is the default maximum number of entries (learnt plus static)
+// in one VNI's table.
+const DefaultLimit = 16384
+
+// Config holds the per-VNI table settings.
+type Config struct {
+	// Ageing is how long a learnt entry survives without being refreshed.
+	// Zero means DefaultAgeing; a negative value means learnt entries never
+	// age (Expire removes nothing).
+	Ageing time.Duration
+	// Limit is the maximum number of learnt plus static entries. Zero means
+	// DefaultLimit; a negative value means no limit, as the kernel's
+	// `maxaddress 0`.
+	Limit int
+	// Learning enables learning from received frames. When false, Learn does
+	// nothing and returns LearnDisabled.
+	Learning bool
+}
+
+// LearnResult says what Learn did with a source MAC.
+type LearnResult uint8
+
+const (
+	// LearnRefreshed: the MAC was known at this remote; its age was renewed.
+	LearnRefreshed LearnResult = iota
+	// LearnNew: the MAC was not known and is now learnt.
+	LearnNew
+	// LearnMoved: a learnt MAC was seen from another remote and now points
+	// there.
+	LearnMoved
+	// LearnStatic: the MAC has a static entry at another remote; the entry is
+	// kept. The kernel drops such frames.
+	LearnStatic
+	// LearnFull: the MAC was not known and the table is at its limit; it was
+	// not learnt and Counters.Full counts it.
+	LearnFull
+	// LearnDisabled: learning is off for this table.
+	LearnDisabled
+	// LearnIgnored: the source MAC is zero or a group address (or the remote
+	// is invalid); such sources are never learnt.
+	LearnIgnored
+)
+
+var learnResultNames = [...]string{
+	LearnRefreshed: "refreshed",
+	LearnNew:       "new",
+	LearnMoved:     "moved",
+	LearnStatic:    "static",
+	LearnFull:      "full",
+	LearnDisabled:  "disabled",
+	LearnIgnored:   "ignored",
+}
+
+func (r LearnResult) String() string {
+	if int(r) < len(learnResultNames) {
+		return learnResultNames[r]
+	}
+	return fmt.Sprintf("LearnResult(%d)", uint8(r))
+}
+
+// Entry is one row of the L2 table, as Entries reports it.
+type Entry struct {
+	MAC    MAC
+	Remote netip.Addr
+	Static bool
+	// Updated is when the entry was added or last refreshed, on the Now clock.
+	Updated int64
+}
+
+// Counters are a table's statistics. All but Entries only grow.
+type Counters struct {
+	Entries int
+	// Learnt counts MACs learnt (LearnNew).
+	Learnt uint64
+	// Moved counts learnt MACs that moved to another remote.
+	Moved uint64
+	// Refreshed counts age renewals of known entries. A renewal happens when
+	// Learn is given a later now than the entry holds, so the same MAC seen
+	// many times in one batch (one now) counts once.
+	Refreshed uint64
+	// Full counts new MACs not learnt because the table was at its limit.
+	Full uint64
+	// Aged counts learnt entries removed by Expire.
+	Aged uint64
+	// StaticKept counts frames whose source MAC has a static entry at
+	// another remote; the static entry was kept.
+	StaticKept uint64
+}
+
+// Table is one VNI's L2 forwarding table, MAC -> remote endpoint, plus its
+// flood list. It is safe for concurrent use.
+//
+// The MACs are spread over shards by a seeded hash. Each shard is an
+// open-addressing hash table whose slots are atomic pointers to immutable
+// entries (only an entry's timestamp changes, atomically). Readers load the
+// shard's slot array and probe it without a lock. A shard's writer, under
+// the shard's mutex, fills an empty slot for a new MAC, swaps a slot's
+// pointer to move or delete an entry, and builds a fresh slot array only
+// when the shard grows or fills up with deleted slots. So a new MAC costs
+// amortised O(1) and one small allocation, however large the table is,
+// rather than a copy of its shard.
+type Table struct {
+	vni      uint32
+	ageing   time.Duration
+	limit    int64 // <= 0: no limit
+	learning bool
+
+	seed0, seed1 uint64
+	count        atomic.Int64 // live entries, reserved before insertion
+	shards       [numShards]shard
+
+	floodMu sync.Mutex
+	flood   atomic.Pointer[[]netip.Addr]
+}
+
+const (
+	shardBits  = 6
+	numShards  = 1 << shardBits
+	shardShift = 64 - shardBits
+	// minSlots is the smallest slot array; arrays are powers of two.
+	minSlots = 8
+)
+
+// shard is padded so that the counters the data path bumps do not share a
+// cache line with a neighbouring shard.
+type shard struct {
+	tab atomic.Pointer[slots]
+
+	mu   sync.Mutex
+	live int // entries in tab (writer only)
+	used int // non-nil slots in tab, live or deleted (writer only)
+
+	learnt, moved, refreshed, full, aged, staticKept atomic.Uint64
+	_                                                [48]byte
+}
+
+// entry is immutable except for updated. Moving a MAC publishes a new entry.
+type entry struct {
+	key     uint64
+	remote  netip.Addr
+	static  bool
+	updated atomic.Int64
+}
+
+// deleted marks a slot whose entry was removed; probes continue past it. Its
+// key has bit 63 set, which no packed 48-bit MAC has, so a probe never
+// matches it.
+var deleted = &entry{key: 1 << 63}
+
+// slots is a linear-probing array. It always keeps at least a quarter of its
+// slots nil, so every probe ends. Once a newer array is published, nothing
+// writes to the old one again.
+type slots struct {
+	mask uint64
+	s    []atomic.Pointer[entry]
+}
+
+func newSlots(n int) *slots {
+	return &slots{mask: uint64(n - 1), s: make([]atomic.Pointer[entry], n)}
+}
+
+// find returns the entry for key, or nil.
+func (sl *slots) find(key, h uint64) *entry {
+	for i := h & sl.mask; ; i = (i + 1) & sl.mask {
+		e := sl.s[i].Load()
+		if e == nil {
+			return nil
+		}
+		if e.key == key {
+			return e
+		}
+	}
+}
+
+// findSlot returns the index holding key and its entry, or -1.
+func (sl *slots) findSlot(key, h uint64) (int, *entry) {
+	for i := h & sl.mask; ; i = (i + 1) & sl.mask {
+		e := sl.s[i].Load()
+		if e == nil {
+			return -1, nil
+		}
+		if e.key == key {
+			return int(i), e
+		}
+	}
+}
+
+// NewTable returns an empty table for vni. The VNI is kept as given; the
+// caller validates its 24-bit range (RFC 7348 section 5).
+func NewTable(vni uint32, cfg Config) *Table {
+	t := &Table{
+		vni:      vni,
+		ageing:   cfg.Ageing,
+		limit:    int64(cfg.Limit),
+		learning: cfg.Learning,
+		seed0:    rand.Uint64(),
+		seed1:    rand.Uint64() | 1,
+	}
+	if t.ageing == 0 {
+		t.ageing = DefaultAgeing
+	}
+	if t.limit == 0 {
+		t.limit = DefaultLimit
+	}
+	for i := range t.shards {
+		t.shards[i].tab.Store(newSlots(minSlots))
+	}
+	empty := []netip.Addr{}
+	t.flood.Store(&empty)
+	return t
+}
+
+// VNI returns the VXLAN network identifier the table belongs to.
+func (t *Table) VNI() uint32 { return t.vni }
+
+// Config returns the table's effective settings, defaults applied.
+func (t *Table) Config() Config {
+	return Config{Ageing: t.ageing, Limit: int(t.limit), Learning: t.learning}
+}
+
+// hash mixes a MAC key with the table's random seed, so that remote
+// senders cannot choose MACs that pile into one shard or probe chain.
+func (t *Table) hash(k uint64) uint64 {
+	hi, lo := bits.Mul64(k^t.seed0, t.seed1)
+	return hi ^ lo
+}
+
+func (t *Table) shardOf(h uint64) *shard { return &t.shards[h>>shardShift] }
+
+// Lookup returns the remote endpoint for mac. It takes no lock and
+// allocates nothing.
+func (t *Table) Lookup(mac MAC) (remote netip.Addr, ok bool) {
+	k := mac.key()
+	h := t.hash(k)
+	if e := t.shardOf(h).tab.Load().find(k, h); e != nil {
+		return e.remote, true
+	}
+	return netip.Addr{}, false
+}
+
+// Learn records that frames from mac arrive from remote (the outer source
+// address), at time now on the Now clock. A known MAC at the same remote
+// costs a lock-free lookup and at most one atomic store; only new and moved
+// MACs take the shard's lock. A 4in6-mapped remote is stored as IPv4.
+func (t *Table) Learn(mac MAC, remote netip.Addr, now int64) LearnResult {
+	if !t.learning {
+		return LearnDisabled
+	}
+	if mac.IsMulticast() || mac.IsZero() || !remote.IsValid() {
+		return LearnIgnored
+	}
+	remote = remote.Unmap()
+	k := mac.key()
+	h := t.hash(k)
+	s := t.shardOf(h)
+	if e := s.tab.Load().find(k, h); e != nil {
+		if r, done := s.learnKnown(e, remote, now); done {
+			return r
+		}
+	} else if t.limit > 0 && t.count.Load() >= t.limit {
+		s.full.Add(1)
+		return LearnFull
+	}
+	return t.learnSlow(s, k, h, remote, now)
+}
+
+// learnKnown handles a MAC already in the table when no write is needed.
+func (s *shard) learnKnown(e *entry, remote netip.Addr, now int64) (LearnResult, bool) {
+	if e.remote == remote {
+		// Only a later time is stored: batches on other cores may pass an
+		// older now, and the age must not go backwards.
+		if now > e.updated.Load() {
+			e.updated.Store(now)
+			s.refreshed.Add(1)
+		}
+		return LearnRefreshed, true
+	}
+	if e.static {
+		s.staticKept.Add(1)
+		return LearnStatic, true
+	}
+	return 0, false
+}
+
+// learnSlow is the writer path: a new MAC or a move.
+func (t *Table) learnSlow(s *shard, k, h uint64, remote netip.Addr, now int64) LearnResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tab.Load()
+	i, e := sl.findSlot(k, h)
+	if e != nil {
+		if r, done := s.learnKnown(e, remote, now); done {
+			return r
+		}
+		sl.s[i].Store(newEntry(k, remote, false, now))
+		s.moved.Add(1)
+		return LearnMoved
+	}
+	if !t.reserve() {
+		s.full.Add(1)
+		return LearnFull
+	}
+	t.insertLocked(s, newEntry(k, remote, false, now), h)
+	s.learnt.Add(1)
+	return LearnNew
+}
+
+func newEntry(k uint64, remote netip.Addr, static bool, now int64) *entry {
+	e := &entry{key: k, remote: remote, static: static}
+	e.updated.Store(now)
+	return e
+}
+
+// reserve takes one place under the limit, or reports that there is none.
+func (t *Table) reserve() bool {
+	if t.limit <= 0 {
+		t.count.Add(1)
+		return true
+	}
+	for {
+		c := t.count.Load()
+		if c >= t.limit {
+			return false
+		}
+		if t.count.CompareAndSwap(c, c+1) {
+			return true
+		}
+	}
+}
+
+// insertLocked stores e, whose key is not in s. Caller holds s.mu.
+func (t *Table) insertLocked(s *shard, e *entry, h uint64) {
+	sl := s.tab.Load()
+	// Keep at least a quarter of the slots nil so probes stay short and end.
+	if (s.used+1)*4 > len(sl.s)*3 {
+		sl = t.rebuildLocked(s, s.live+1)
+	}
+	i := h & sl.mask
+	for {
+		cur := sl.s[i].Load()
+		if cur == nil {
+			s.used++
+			break
+		}
+		if cur == deleted {
+			break
+		}
+		i = (i + 1) & sl.mask
+	}
+	sl.s[i].Store(e)
+	s.live++
+}
+
+// rebuildLocked publishes a fresh slot array holding s's live entries, sized
+// for need entries at no more than half load. Caller holds s.mu.
+func (t *Table) rebuildLocked(s *shard, need int) *slots {
+	n := minSlots
+	for n < need*2 {
+		n *= 2
+	}
+	old := s.tab.Load()
+	nsl := newSlots(n)
+	live := 0
+	for i := range old.s {
+		e := old.s[i].Load()
+		if e == nil || e == deleted {
+			continue
+		}
+		j := t.hash(e.key) & nsl.mask
+		for nsl.s[j].Load() != nil {
+			j = (j + 1) & nsl.mask
+		}
+		nsl.s[j].Store(e)
+		live++
+	}
+	s.tab.Store(nsl)
+	s.live, s.used = live, live
+	return nsl
+}
+
+// compactLocked shrinks or cleans a shard after removals, once deleted slots
+// outnumber live ones. Caller holds s.mu.
+func (t *Table) compactLocked(s *shard) {
+	sl := s.tab.Load()
+	if len(sl.s) > minSlots && s.used-s.live > s.live {
+		t.rebuildLocked(s, s.live)
+	}
+}
+
+func checkMAC(mac MAC) error {
+	if mac.IsZero() || mac.IsMulticast() {
+		return fmt.Errorf("%w %s: want a unicast, non-zero address (use the flood list for 00:00:00:00:00:00)", ErrBadMAC, mac)
+	}
+	return nil
+}
+
+func checkRemote(what string, a netip.Addr) (netip.Addr, error) {
+	if !a.IsValid() {
+		return a, fmt.Errorf("%w: %s is empty", ErrBadAddr, what)
+	}
+	return a.Unmap(), nil
+}
+
+// Add adds an entry, as `bridge fdb add`. A static entry never ages and
+// learning never overwrites it. It returns ErrExists if mac has an entry,
+// ErrFull if the table is at its limit, ErrBadMAC for a zero or group MAC.
+func (t *Table) Add(mac MAC, remote netip.Addr, static bool) error {
+	return t.add(mac, remote, static, false)
+}
+
+// Replace adds an entry or overwrites the existing one for mac, as
+// `bridge fdb replace`. Overwriting does not count against the limit.
+func (t *Table) Replace(mac MAC, remote netip.Addr, static bool) error {
+	return t.add(mac, remote, static, true)
+}
+
+func (t *Table) add(mac MAC, remote netip.Addr, static, replace bool) error {
+	if err := checkMAC(mac); err != nil {
+		return err
+	}
+	remote, err := checkRemote("remote", remote)
+	if err != nil {
+		return fmt.Errorf("fdb entry %s: %w", mac, err)
+	}
+	k := mac.key()
+	h := t.hash(k)
+	s := t.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tab.Load()
+	e := newEntry(k, remote, static, Now())
+	if i, _ := sl.findSlot(k, h); i >= 0 {
+		if !replace {
+			return fmt.Errorf("fdb entry %s: %w", mac, ErrExists)
+		}
+		sl.s[i].Store(e)
+		return nil
+	}
+	if !t.reserve() {
+		return fmt.Errorf("fdb entry %s: %w (limit %d)", mac, ErrFull, t.limit)
+	}
+	t.insertLocked(s, e, h)
+	return nil
+}
+
+// Del removes the entry for mac, learnt or static. It returns ErrNotFound if
+// there is none.
+func (t *Table) Del(mac MAC) error {
+	k := mac.key()
+	h := t.hash(k)
+	s := t.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tab.Load()
+	i, _ := sl.findSlot(k, h)
+	if i < 0 {
+		return fmt.Errorf("fdb entry %s: %w", mac, ErrNotFound)
+	}
+	sl.s[i].Store(deleted)
+	s.live--
+	t.count.Add(-1)
+	t.compactLocked(s)
+	return nil
+}
+
+// Flush removes all learnt entries, and the static ones too if includeStatic.
+// It returns how many it removed. The flood list is not touched.
+func (t *Table) Flush(includeStatic bool) int {
+	return t.sweep(func(e *entry) bool { return includeStatic || !e.static }, nil)
+}
+
+// Expire removes learnt entries not refreshed for the table's ageing time as
+// of now (an entry refreshed at u goes once now-u >= ageing, as the kernel
+// does). It returns how many it removed; with a negative ageing, none.
+func (t *Table) Expire(now int64) int {
+	if t.ageing < 0 {
+		return 0
+	}
+	age := int64(t.ageing)
+	return t.sweep(func(e *entry) bool {
+		return !e.static && now-e.updated.Load() >= age
+	}, func(s *shard, n int) { s.aged.Add(uint64(n)) })
+}
+
+// sweep deletes the entries remove selects, one shard lock at a time so the
+// data path's writers wait at most one shard's scan.
+func (t *Table) sweep(remove func(*entry) bool, counted func(*shard, int)) int {
+	total := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		sl := s.tab.Load()
+		n := 0
+		for j := range sl.s {
+			e := sl.s[j].Load()
+			if e == nil || e == deleted || !remove(e) {
+				continue
+			}
+			sl.s[j].Store(deleted)
+			n++
+		}
+		if n > 0 {
+			s.live -= n
+			t.count.Add(int64(-n))
+			if counted != nil {
+				counted(s, n)
+			}
+			t.compactLocked(s)
+		}
+		s.mu.Unlock()
+		total += n
+	}
+	return total
+}
+
+// Len returns the number of entries, learnt and static.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Entries returns a copy of the table sorted by MAC, for a stable
+// `fdb show`. Flood list addresses are not included; see Flood.
+func (t *Table) Entries() []Entry {
+	out := make([]Entry, 0, t.Len())
+	for i := range t.shards {
+		sl := t.shards[i].tab.Load()
+		for j := range sl.s {
+			e := sl.s[j].Load()
+			if e == nil || e == deleted {
+				continue
+			}
+			out = append(out, Entry{
+				MAC:     macFromKey(e.key),
+				Remote:  e.remote,
+				Static:  e.static,
+				Updated: e.updated.Load(),
+			})
+		}
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		return compareUint64(a.MAC.key(), b.MAC.key())
+	})
+	return out
+}
+
+func compareUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Counters returns the table's statistics.
+func (t *Table) Counters() Counters {
+	c := Counters{Entries: t.Len()}
+	for i := range t.shards {
+		s := &t.shards[i]
+		c.Learnt += s.learnt.Load()
+		c.Moved += s.moved.Load()
+		c.Refreshed += s.refreshed.Load()
+		c.Full += s.full.Load()
+		c.Aged += s.aged.Load()
+		c.StaticKept += s.staticKept.Load()
+	}
+	return c
+}
+
+// Flood returns the flood list: the remotes that get a copy of broadcast,
+// unknown unicast and multicast frames by head-end replication, as the
+// kernel's all-zeros entries (`bridge fdb append 00:00:00:00:00:00 dst IP`).
+// The slice is a shared immutable snapshot: callers must not modify it. It
+// takes no lock and allocates nothing.
+func (t *Table) Flood() []netip.Addr { return *t.flood.Load() }
+
+// AddFlood appends remote to the flood list. It returns ErrExists if remote
+// is already there.
+func (t *Table) AddFlood(remote netip.Addr) error {
+	remote, err := checkRemote("flood remote", remote)
+	if err != nil {
+		return err
+	}
+	t.floodMu.Lock()
+	defer t.floodMu.Unlock()
+	cur := *t.flood.Load()
+	if slices.Contains(cur, remote) {
+		return fmt.Errorf("flood remote %s: %w", remote, ErrExists)
+	}
+	next := append(slices.Clip(cur), remote)
+	t.flood.Store(&next)
+	return nil
+}
+
+// DelFlood removes remote from the flood list. It returns ErrNotFound if it
+// is not there.
+func (t *Table) DelFlood(remote netip.Addr) error {
+	remote = remote.Unmap()
+	t.floodMu.Lock()
+	defer t.floodMu.Unlock()
+	cur := *t.flood.Load()
+	i := slices.Index(cur, remote)
+	if i < 0 {
+		return fmt.Errorf("flood remote %s: %w", remote, ErrNotFound)
+	}
+	next := slices.Delete(slices.Clone(cur), i, i+1)
+	t.flood.Store(&next)
+	return nil
+}
+
+// SetFlood replaces the flood list with remotes, in order. Invalid addresses
+// and repeats are dropped; the slice is copied.
+func (t *Table) SetFlood(remotes []netip.Addr) {
+	next := make([]netip.Addr, 0, len(remotes))
+	for _, r := range remotes {
+		if !r.IsValid() {
+			continue
+		}
+		r = r.Unmap()
+		if !slices.Contains(next, r) {
+			next = append(next, r)
+		}
+	}
+	t.floodMu.Lock()
+	defer t.floodMu.Unlock()
+	t.flood.Store(&next)
+}
