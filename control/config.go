@@ -1,0 +1,608 @@
+package control
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Network kinds. The kind is an explicit switch in the config; each one is a
+// forwarding routine in the dataplane.
+const (
+	KindVXLAN = "vxlan" // Ethernet over UDP, RFC 7348, on a TAP device
+	KindIPIP  = "ipip"  // IPv4 in IPv4, RFC 2003, on a TUN device
+)
+
+// Defaults applied by Parse and ParseFlags to fields left out.
+const (
+	DefaultControl = "/run/vtepd/vtepd.sock"
+
+	// DefaultPort is the IANA-assigned VXLAN UDP port (RFC 7348 s5).
+	DefaultPort = 4789
+
+	// DefaultTTL is the outer TTL; 64 is Linux's net.ipv4.ip_default_ttl and
+	// the value RFC 1700 recommends.
+	DefaultTTL = 64
+
+	// DefaultAgeing matches the kernel vxlan driver's FDB ageing time.
+	DefaultAgeing = 300 * time.Second
+
+	// DefaultLimit bounds the learnt entries of one network so that a flood of
+	// source MACs cannot grow the table without end.
+	DefaultLimit = 16384
+
+	// DefaultSrcPortMin and DefaultSrcPortMax are Linux's default
+	// net.ipv4.ip_local_port_range, the kernel vxlan driver's source port range
+	// when none is configured.
+	DefaultSrcPortMin = 32768
+	DefaultSrcPortMax = 60999
+
+	DefaultLogLevel = "info"
+
+	// MaxVNI is the largest VXLAN Network Identifier: the field is 24 bits
+	// wide (RFC 7348 s5).
+	MaxVNI = 1<<24 - 1
+)
+
+// Limits the validator enforces.
+const (
+	// minMTU is the datagram size every IPv4 module must forward without
+	// fragmenting (RFC 791, "Fragmentation").
+	minMTU = 68
+	// minMTU6 is the IPv6 minimum link MTU (RFC 8200 s5).
+	minMTU6 = 1280
+	maxMTU  = 65535
+	// maxIfName is IFNAMSIZ (16) less the terminating NUL.
+	maxIfName = 15
+	// maxSocketPath is sizeof(sockaddr_un.sun_path) (108) less the NUL.
+	maxSocketPath = 107
+	// maxLimit keeps limits representable in an int on every platform.
+	maxLimit = 1<<31 - 1
+)
+
+// portRangeFile is where the srcport default comes from; a variable so tests
+// can point it elsewhere.
+var portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// Config is vtepd's whole configuration, validated.
+type Config struct {
+	Underlay Underlay
+	Networks []Network
+	Control  string // path of the control socket
+	Metrics  string // host:port of the metrics listener; empty = none
+	LogLevel string // debug, info, warn or error
+}
+
+// Underlay holds what all networks share on the outer side.
+type Underlay struct {
+	Local netip.Addr // source address of outer packets, IPv4 or IPv6
+	Port  uint16     // VXLAN UDP destination port (ip-link's dstport)
+	// SrcPortMin..SrcPortMax, both inclusive, is the range outer UDP source
+	// ports are hashed into (ip-link's srcport).
+	SrcPortMin, SrcPortMax uint16
+	TTL                    uint8 // outer TTL / hop limit of VXLAN packets
+	// UDPCsum asks for outer UDP checksums over IPv4, where RFC 7348 s5 lets
+	// them be zero. Over IPv6 they are always computed.
+	UDPCsum bool
+}
+
+// Network is one overlay device: a VXLAN segment or an IPIP tunnel.
+type Network struct {
+	Name    string       // interface to create
+	Kind    string       // KindVXLAN or KindIPIP
+	VNI     uint32       // vxlan only
+	Address netip.Prefix // assigned to the device; zero if absent
+	MTU     int          // 0 = the daemon decides from the underlay
+
+	// vxlan only.
+	Remotes  []netip.Addr  // flood list, head-end replication
+	Group    netip.Addr    // multicast group; zero if absent
+	Dev      string        // underlay device; required with Group
+	Learning bool          // learn source MACs from received frames
+	Ageing   time.Duration // 0 means never age
+	Limit    int           // most learnt entries
+
+	// ipip only.
+	Remote netip.Addr // point-to-point peer (a default route); zero if absent
+	TTL    uint8      // 0 = inherit from the inner packet
+	Routes []Route
+}
+
+// Route sends packets for Prefix to the tunnel endpoint Via.
+type Route struct {
+	Prefix netip.Prefix
+	Via    netip.Addr
+}
+
+// Load reads and parses the config file at path. Errors start with the path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a YAML config, applies defaults and validates it. Unknown
+// fields are errors. The error names the field path and what was expected.
+func Parse(data []byte) (*Config, error) {
+	var raw rawConfig
+	if err := decodeYAML(data, &raw); err != nil {
+		return nil, err
+	}
+	c, err := raw.config()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeYAML decodes one document into raw, refusing unknown fields.
+func decodeYAML(data []byte, raw *rawConfig) (err error) {
+	// yaml.v3 can panic on odd merge keys ("<<") instead of returning an
+	// error; a config file must never take the daemon down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("config: the YAML decoder failed: %s", oneLine(fmt.Sprint(r)))
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(raw); err != nil && !errors.Is(err, io.EOF) {
+		return yamlError(data, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("config: want one YAML document, got more")
+	}
+	return nil
+}
+
+// The raw* types mirror the YAML shape. Scalars are kept as nodes so that a
+// wrong value is reported with its field path rather than as a Go type.
+type rawConfig struct {
+	Underlay rawUnderlay  `yaml:"underlay"`
+	Networks []rawNetwork `yaml:"networks"`
+	Control  yaml.Node    `yaml:"control"`
+	Metrics  yaml.Node    `yaml:"metrics"`
+	LogLevel yaml.Node    `yaml:"log_level"`
+}
+
+type rawUnderlay struct {
+	Local   yaml.Node `yaml:"local"`
+	Port    yaml.Node `yaml:"port"`
+	SrcPort yaml.Node `yaml:"srcport"`
+	TTL     yaml.Node `yaml:"ttl"`
+	UDPCsum yaml.Node `yaml:"udpcsum"`
+}
+
+type rawNetwork struct {
+	Name     yaml.Node  `yaml:"name"`
+	Kind     yaml.Node  `yaml:"kind"`
+	VNI      yaml.Node  `yaml:"vni"`
+	Address  yaml.Node  `yaml:"address"`
+	MTU      yaml.Node  `yaml:"mtu"`
+	Remotes  yaml.Node  `yaml:"remotes"`
+	Group    yaml.Node  `yaml:"group"`
+	Dev      yaml.Node  `yaml:"dev"`
+	Learning yaml.Node  `yaml:"learning"`
+	Ageing   yaml.Node  `yaml:"ageing"`
+	Limit    yaml.Node  `yaml:"limit"`
+	Remote   yaml.Node  `yaml:"remote"`
+	TTL      yaml.Node  `yaml:"ttl"`
+	Routes   []rawRoute `yaml:"routes"`
+}
+
+type rawRoute struct {
+	Prefix yaml.Node `yaml:"prefix"`
+	Via    yaml.Node `yaml:"via"`
+}
+
+func (r *rawConfig) config() (*Config, error) {
+	c := &Config{Control: DefaultControl, LogLevel: DefaultLogLevel}
+	if err := r.Underlay.decode(&c.Underlay); err != nil {
+		return nil, err
+	}
+	for i := range r.Networks {
+		n, err := r.Networks[i].decode(fmt.Sprintf("networks[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		c.Networks = append(c.Networks, n)
+	}
+	var err error
+	if c.Control, err = field("control", &r.Control).str(c.Control); err != nil {
+		return nil, err
+	}
+	if c.Metrics, err = field("metrics", &r.Metrics).str(""); err != nil {
+		return nil, err
+	}
+	if c.LogLevel, err = field("log_level", &r.LogLevel).str(c.LogLevel); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (r *rawUnderlay) decode(u *Underlay) error {
+	var err error
+	local := field("underlay.local", &r.Local)
+	if local.present() {
+		if u.Local, err = local.addr(); err != nil {
+			return err
+		}
+	}
+	port, err := field("underlay.port", &r.Port).integer(1, 65535, DefaultPort)
+	if err != nil {
+		return err
+	}
+	u.Port = uint16(port)
+	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
+	if sp := field("underlay.srcport", &r.SrcPort); sp.present() {
+		s, err := sp.str("")
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if u.SrcPortMin, u.SrcPortMax, ok = parseSrcPort(s); !ok {
+			return sp.errorf("want %s, got %s", wantSrcPort, sp.got())
+		}
+	}
+	ttl, err := field("underlay.ttl", &r.TTL).integer(1, 255, DefaultTTL)
+	if err != nil {
+		return err
+	}
+	u.TTL = uint8(ttl)
+	u.UDPCsum, err = field("underlay.udpcsum", &r.UDPCsum).boolean(false)
+	return err
+}
+
+func (r *rawNetwork) decode(path string) (Network, error) {
+	f := func(name string, n *yaml.Node) scalar { return field(path+"."+name, n) }
+	var n Network
+	var err error
+	kind := f("kind", &r.Kind)
+	if n.Kind, err = kind.str(KindVXLAN); err != nil {
+		return n, err
+	}
+	if n.Kind != KindVXLAN && n.Kind != KindIPIP {
+		return n, kind.errorf("want %q or %q, got %s", KindVXLAN, KindIPIP, kind.got())
+	}
+
+	// A field of the other kind is a mistake worth stopping for: it would
+	// otherwise be silently ignored.
+	var foreign []scalar
+	if n.Kind == KindVXLAN {
+		foreign = []scalar{f("remote", &r.Remote), f("ttl", &r.TTL)}
+		if len(r.Routes) > 0 {
+			return n, fmt.Errorf("%s.routes: only for %s networks, this one is %s", path, KindIPIP, n.Kind)
+		}
+	} else {
+		foreign = []scalar{f("vni", &r.VNI), f("remotes", &r.Remotes), f("group", &r.Group),
+			f("dev", &r.Dev), f("learning", &r.Learning), f("ageing", &r.Ageing), f("limit", &r.Limit)}
+	}
+	for _, s := range foreign {
+		if s.present() {
+			other := KindVXLAN
+			if n.Kind == KindVXLAN {
+				other = KindIPIP
+			}
+			return n, s.errorf("only for %s networks, this one is %s", other, n.Kind)
+		}
+	}
+
+	if n.Name, err = f("name", &r.Name).str(""); err != nil {
+		return n, err
+	}
+	if a := f("address", &r.Address); a.present() {
+		if n.Address, err = a.prefix(false); err != nil {
+			return n, err
+		}
+	}
+	mtu := f("mtu", &r.MTU)
+	if mtu.present() && mtu.isZeroInt() {
+		n.MTU = 0 // explicitly left to the daemon
+	} else if n.MTU, err = int64ToInt(mtu.integer(minMTU, maxMTU, 0)); err != nil {
+		return n, err
+	}
+
+	if n.Kind == KindVXLAN {
+		vni := f("vni", &r.VNI)
+		if !vni.present() {
+			return n, vni.errorf("required for a %s network (0..%d)", KindVXLAN, MaxVNI)
+		}
+		v, err := vni.integer(0, MaxVNI, 0)
+		if err != nil {
+			return n, err
+		}
+		n.VNI = uint32(v)
+		if n.Name == "" {
+			n.Name = "vx" + strconv.FormatUint(uint64(n.VNI), 10)
+		}
+		if n.Remotes, err = f("remotes", &r.Remotes).addrList(); err != nil {
+			return n, err
+		}
+		if g := f("group", &r.Group); g.present() {
+			if n.Group, err = g.addr(); err != nil {
+				return n, err
+			}
+		}
+		if n.Dev, err = f("dev", &r.Dev).str(""); err != nil {
+			return n, err
+		}
+		if n.Learning, err = f("learning", &r.Learning).boolean(true); err != nil {
+			return n, err
+		}
+		if n.Ageing, err = f("ageing", &r.Ageing).duration(DefaultAgeing); err != nil {
+			return n, err
+		}
+		if n.Limit, err = int64ToInt(f("limit", &r.Limit).integer(1, maxLimit, DefaultLimit)); err != nil {
+			return n, err
+		}
+		return n, nil
+	}
+
+	if rem := f("remote", &r.Remote); rem.present() {
+		if n.Remote, err = rem.addr(); err != nil {
+			return n, err
+		}
+	}
+	n.TTL = DefaultTTL
+	if ttl := f("ttl", &r.TTL); ttl.present() {
+		if s, ok := ttl.plainString(); ok && s == "inherit" {
+			n.TTL = 0
+		} else {
+			v, ok := ttl.int64()
+			if !ok || v < 1 || v > 255 {
+				return n, ttl.errorf("want %s, got %s", wantIPIPTTL, ttl.got())
+			}
+			n.TTL = uint8(v)
+		}
+	}
+	for i := range r.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", path, i)
+		var rt Route
+		pf := field(rp+".prefix", &r.Routes[i].Prefix)
+		if !pf.present() {
+			return n, pf.errorf("required (the destination prefix, like 10.244.1.0/24)")
+		}
+		if rt.Prefix, err = pf.prefix(true); err != nil {
+			return n, err
+		}
+		via := field(rp+".via", &r.Routes[i].Via)
+		if !via.present() {
+			return n, via.errorf("required (the remote endpoint for %s)", rt.Prefix)
+		}
+		if rt.Via, err = via.addr(); err != nil {
+			return n, err
+		}
+		n.Routes = append(n.Routes, rt)
+	}
+	return n, nil
+}
+
+func int64ToInt(v int64, err error) (int, error) { return int(v), err }
+
+// Texts of what is expected, shared by the config and flag parsers so both
+// speak alike.
+const (
+	wantSrcPort = "MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535)"
+	wantIPIPTTL = `an integer 1..255 or "inherit"`
+	wantMAC     = "aa:bb:cc:dd:ee:ff"
+)
+
+// parseSrcPort parses "MIN-MAX".
+func parseSrcPort(s string) (lo, hi uint16, ok bool) {
+	a, b, found := strings.Cut(strings.TrimSpace(s), "-")
+	if !found {
+		return 0, 0, false
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || l < 1 || l > h {
+		return 0, 0, false
+	}
+	return uint16(l), uint16(h), true
+}
+
+// defaultSrcPorts is this host's local port range, as the kernel vxlan driver
+// uses, or Linux's default when it cannot be read.
+func defaultSrcPorts() (lo, hi uint16) {
+	data, err := os.ReadFile(portRangeFile)
+	if err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if l, h, ok := parseSrcPort(f[0] + "-" + f[1]); ok {
+				return l, h
+			}
+		}
+	}
+	return DefaultSrcPortMin, DefaultSrcPortMax
+}
+
+// parseDuration accepts a Go duration ("300s", "5m") or bare seconds, as
+// ip-link's ageing takes.
+func parseDuration(s string) (time.Duration, bool) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > int64(time.Duration(1<<63-1)/time.Second) {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, false
+	}
+	return d, true
+}
+
+// scalar is one YAML value together with its field path.
+type scalar struct {
+	path string
+	n    *yaml.Node
+}
+
+func field(path string, n *yaml.Node) scalar {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return scalar{path: path, n: n}
+}
+
+func (s scalar) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s: %s", s.path, fmt.Sprintf(format, args...))
+}
+
+// present reports whether the field was given a non-null value.
+func (s scalar) present() bool {
+	if s.n.Kind == 0 {
+		return false
+	}
+	return !(s.n.Kind == yaml.ScalarNode && s.n.ShortTag() == "!!null")
+}
+
+// got describes the value for an error message: strings quoted, numbers and
+// booleans as written, collections by their kind.
+func (s scalar) got() string {
+	switch s.n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch s.n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!int", "!!float", "!!bool":
+			return s.n.Value
+		}
+		return strconv.Quote(s.n.Value)
+	}
+	return "nothing"
+}
+
+// plainString returns the value of a scalar of any tag.
+func (s scalar) plainString() (string, bool) {
+	if s.n.Kind != yaml.ScalarNode {
+		return "", false
+	}
+	return s.n.Value, true
+}
+
+func (s scalar) str(def string) (string, error) {
+	if !s.present() {
+		return def, nil
+	}
+	v, ok := s.plainString()
+	if !ok {
+		return "", s.errorf("want a string, got %s", s.got())
+	}
+	return v, nil
+}
+
+func (s scalar) int64() (int64, bool) {
+	if s.n.Kind != yaml.ScalarNode || s.n.ShortTag() != "!!int" {
+		return 0, false
+	}
+	var v int64
+	if err := s.n.Decode(&v); err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+func (s scalar) isZeroInt() bool {
+	v, ok := s.int64()
+	return ok && v == 0
+}
+
+func (s scalar) integer(lo, hi, def int64) (int64, error) {
+	if !s.present() {
+		return def, nil
+	}
+	v, ok := s.int64()
+	if !ok || v < lo || v > hi {
+		return 0, s.errorf("want an integer %d..%d, got %s", lo, hi, s.got())
+	}
+	return v, nil
+}
+
+func (s scalar) boolean(def bool) (bool, error) {
+	if !s.present() {
+		return def, nil
+	}
+	var v bool
+	if s.n.Kind != yaml.ScalarNode || s.n.ShortTag() != "!!bool" || s.n.Decode(&v) != nil {
+		return false, s.errorf("want true or false, got %s", s.got())
+	}
+	return v, nil
+}
+
+func (s scalar) duration(def time.Duration) (time.Duration, error) {
+	if !s.present() {
+		return def, nil
+	}
+	v, ok := s.plainString()
+	if ok {
+		if d, ok := parseDuration(v); ok {
+			return d, nil
+		}
+	}
+	return 0, s.errorf("want a duration like 300s (0 = never age), got %s", s.got())
+}
+
+func (s scalar) addr() (netip.Addr, error) {
+	v, ok := s.plainString()
+	if ok {
+		if a, err := netip.ParseAddr(v); err == nil {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, s.errorf("want an IP address, got %s", s.got())
+}
+
+// prefix parses a CIDR. With masked, host bits must be zero (a route's
+// destination); without, they name the device's own address.
+func (s scalar) prefix(masked bool) (netip.Prefix, error) {
+	v, ok := s.plainString()
+	if ok {
+		if p, err := netip.ParsePrefix(v); err == nil && (!masked || p == p.Masked()) {
+			return p, nil
+		}
+	}
+	if masked {
+		return netip.Prefix{}, s.errorf("want a network prefix like 10.244.1.0/24, got %s", s.got())
+	}
+	return netip.Prefix{}, s.errorf("want an address with prefix length like 192.168.42.1/24, got %s", s.got())
+}
+
+func (s scalar) addrList() ([]netip.Addr, error) {
+	if !s.present() {
+		return nil, nil
+	}
+	if s.n.Kind != yaml.SequenceNode {
+		return nil, s.errorf("want a list of IP addresses, got %s", s.got())
+	}
+	out := make([]netip.Addr, 0, len(s.n.Content))
+	for i, n := range s.n.Content {
+		a, err := field(fmt.Sprintf("%s[%d]", s.path, i), n).addr()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
