@@ -33,18 +33,23 @@ const (
 	// DropUnknownSource: a packet from an address that is not a known remote
 	// where only known remotes are accepted.
 	DropUnknownSource
+	// DropStaticConflict: the inner source MAC has a static FDB entry
+	// pointing at another remote; as Linux's vxlan does, the frame is
+	// dropped rather than letting a stranger claim a pinned address.
+	DropStaticConflict
 	numDrops
 )
 
 var dropNames = [numDrops]string{
-	DropMalformed:     "malformed",
-	DropUnknownVNI:    "unknown_vni",
-	DropTooBig:        "too_big",
-	DropFDBFull:       "fdb_full",
-	DropLinkWrite:     "tap_write",
-	DropNoRemote:      "no_remote",
-	DropSend:          "send_error",
-	DropUnknownSource: "unknown_source",
+	DropMalformed:      "malformed",
+	DropUnknownVNI:     "unknown_vni",
+	DropTooBig:         "too_big",
+	DropFDBFull:        "fdb_full",
+	DropLinkWrite:      "tap_write",
+	DropNoRemote:       "no_remote",
+	DropSend:           "send_error",
+	DropUnknownSource:  "unknown_source",
+	DropStaticConflict: "static_conflict",
 }
 
 // String is the reason's name as the control API and metrics report it.

@@ -205,8 +205,12 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, one [][]by
 		n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
 		return
 	}
-	if n.table.Learn(encap.Ethernet(frame).Src(), remote, now) == fdb.LearnFull {
+	switch n.table.Learn(encap.Ethernet(frame).Src(), remote, now) {
+	case fdb.LearnFull:
 		n.Counters.drop(n.log, n.cfg.Name, DropFDBFull, 1, nil)
+	case fdb.LearnStatic:
+		n.Counters.drop(n.log, n.cfg.Name, DropStaticConflict, 1, nil)
+		return
 	}
 	one[0] = frame
 	if _, err := n.link.Write(one, 0); err != nil {

@@ -318,6 +318,21 @@ func TestDropsCountedByReason(t *testing.T) {
 		}
 	})
 
+	t.Run("static MAC claimed from another remote", func(t *testing.T) {
+		pinned := [6]byte{0x02, 0, 0, 0, 0, 0x99}
+		b.nets[42].Table().Flush(true) // make room under the limit of 1
+		if err := b.nets[42].Table().Add(pinned, netip.MustParseAddr("10.0.0.3"), true); err != nil {
+			t.Fatal(err)
+		}
+		before := b.nets[42].Counters.DropCount(dataplane.DropStaticConflict)
+		inject(vx(42, frame(bcast, pinned, 1, 2, "spoof")))
+		waitFor(t, "static_conflict on B", func() bool { return b.nets[42].Counters.DropCount(dataplane.DropStaticConflict) == before+1 })
+		none(t, lb, "device after a frame from a pinned MAC at another remote")
+		if r, _ := b.nets[42].Table().Lookup(pinned); r != netip.MustParseAddr("10.0.0.3") {
+			t.Errorf("static entry moved to %v", r)
+		}
+	})
+
 	t.Run("too big from the device", func(t *testing.T) {
 		before := a.nets[42].Counters.DropCount(dataplane.DropTooBig)
 		la.Inject(append(frame(macB, macA, 1, 2, ""), make([]byte, 1500)...))
@@ -412,5 +427,32 @@ func TestAddNetworkErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestIPv6Underlay(t *testing.T) {
+	w := linktest.NewWire()
+	a, b := newHost(t, w, "fd00::1"), newHost(t, w, "fd00::2")
+	la := a.addNet(t, 42, fdb.Config{}, b)
+	lb := b.addNet(t, 42, fdb.Config{}, a)
+	f := frame(bcast, macA, 1, 2, "over v6")
+	la.Inject(f)
+	if got := recv(t, lb); !bytes.Equal(got, f) {
+		t.Fatalf("got % x, want % x", got, f)
+	}
+	pkt := w.Sent()[0]
+	ip := encap.IPv6(pkt)
+	if !ip.IsValid() || ip.Src() != a.addr || ip.Dst() != b.addr || ip.NextHeader() != encap.ProtocolUDP {
+		t.Fatalf("outer IPv6 header wrong: % x", pkt[:40])
+	}
+	// Over IPv6 the UDP checksum is mandatory (RFC 8200 section 8.1): the sum
+	// over pseudo-header and datagram must verify.
+	l4 := pkt[encap.IPv6HeaderLen:]
+	sum := encap.Checksum(l4, encap.PseudoHeaderSum(encap.ProtocolUDP, ip.Src(), ip.Dst(), uint16(len(l4))))
+	if encap.UDP(l4).Checksum() == 0 || encap.FoldChecksum(sum) != 0 {
+		t.Errorf("outer UDP checksum %#04x does not verify", encap.UDP(l4).Checksum())
+	}
+	if r, ok := b.nets[42].Table().Lookup(macA); !ok || r != a.addr {
+		t.Errorf("B learnt A's MAC at %v %v, want %v", r, ok, a.addr)
 	}
 }

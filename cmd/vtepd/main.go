@@ -1,0 +1,84 @@
+// Command vtepd makes this host a VXLAN tunnel endpoint in user space: it
+// creates a TAP device per network, and carries its frames to peer endpoints
+// over UDP, wire compatible with Linux's vxlan driver.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vtepd/vtepd/control"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // a failure while starting or running
+	exitUsage = 2 // bad flags or config: nothing was created
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, control.Usage())
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vtepd: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vtepd: log_level: %v\n", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	d, err := start(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "vtepd: %v\n", err)
+		var ce *configError
+		if errors.As(err, &ce) {
+			return exitUsage
+		}
+		return exitError
+	}
+	sig := <-sigs
+	log.Info("shutting down", zap.String("signal", sig.String()))
+	if err := d.Close(); err != nil {
+		log.Error("shutdown", zap.Error(err))
+		return exitError
+	}
+	log.Info("stopped; every device and socket vtepd made is removed")
+	return exitOK
+}
+
+// newLogger returns a console-encoded structured logger at level.
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl := zapcore.InfoLevel
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("want debug, info, warn or error, got %q", level)
+		}
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
