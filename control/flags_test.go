@@ -1,0 +1,209 @@
+package control
+
+import (
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsValid(t *testing.T) {
+	useDefaultPortRange(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vtepd.yaml")
+	if err := os.WriteFile(file, []byte(base+"networks: [{vni: 5}]\nmetrics: 127.0.0.1:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want func() *Config
+	}{
+		{
+			name: "minimal vxlan",
+			args: []string{"--local", "10.0.0.1", "--vni", "42"},
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx42", 42)},
+					Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "every vxlan flag, remotes repeated",
+			args: []string{"--local", "10.0.0.1", "--vni", "7", "--remote", "10.0.0.2", "--remote=10.0.0.3",
+				"--name", "ov7", "--addr", "192.168.7.1/24", "--mtu", "1450", "--dstport", "8472",
+				"--srcport", "1000-2000", "--ttl", "10", "--udpcsum", "--learning=false", "--ageing", "0",
+				"--limit", "5", "--group", "239.1.1.1", "--dev", "eth0", "--control", "/tmp/v.sock",
+				"--metrics", "127.0.0.1:9470", "--log-level", "debug"},
+			want: func() *Config {
+				n := Network{Name: "ov7", Kind: KindVXLAN, VNI: 7, Address: prefix("192.168.7.1/24"), MTU: 1450,
+					Remotes: []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}, Group: addr("239.1.1.1"), Dev: "eth0",
+					Learning: false, Ageing: 0, Limit: 5}
+				return &Config{
+					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, UDPCsum: true},
+					Networks: []Network{n}, Control: "/tmp/v.sock", Metrics: "127.0.0.1:9470", LogLevel: "debug"}
+			},
+		},
+		{
+			name: "single dashes and = forms",
+			args: []string{"-local=fd00::1", "-vni=0", "-ageing=90", "-remote", "fd00::2"},
+			want: func() *Config {
+				n := vxlanNet("vx0", 0)
+				n.Ageing = 90 * time.Second
+				n.Remotes = []netip.Addr{addr("fd00::2")}
+				return &Config{Underlay: defaultUnderlay("fd00::1"), Networks: []Network{n}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "ipip with a peer, ttl inherit and repeated routes",
+			args: []string{"--mode", "ipip", "--local", "10.0.0.1", "--name", "ipip0", "--addr", "10.244.0.1/24",
+				"--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.244.1.0/24=10.0.0.2", "--route", "10.244.2.0/24=10.0.0.3"},
+			want: func() *Config {
+				n := Network{Name: "ipip0", Kind: KindIPIP, Address: prefix("10.244.0.1/24"), Remote: addr("10.0.0.2"), TTL: 0,
+					Routes: []Route{{prefix("10.244.1.0/24"), addr("10.0.0.2")}, {prefix("10.244.2.0/24"), addr("10.0.0.3")}}}
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{n}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "ipip default ttl",
+			args: []string{"--mode=ipip", "--local", "10.0.0.1", "--name", "t"},
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{{Name: "t", Kind: KindIPIP, TTL: 64}},
+					Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "config file",
+			args: []string{"--config", file},
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx5", 5)},
+					Control: DefaultControl, Metrics: "127.0.0.1:1", LogLevel: "info"}
+			},
+		},
+		{
+			name: "config file with daemon flags overriding it",
+			args: []string{"--config", file, "--control", "/tmp/c.sock", "--metrics", "127.0.0.1:2", "--log-level", "warn"},
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx5", 5)},
+					Control: "/tmp/c.sock", Metrics: "127.0.0.1:2", LogLevel: "warn"}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseFlags(tc.args)
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if want := tc.want(); !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	useDefaultPortRange(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vtepd.yaml")
+	if err := os.WriteFile(file, []byte(base+"networks: [{vni: 5}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(base+"networks: [{vni: 5, limit: 0}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vx := func(more ...string) []string { return append([]string{"--local", "10.0.0.1", "--vni", "42"}, more...) }
+	ipip := func(more ...string) []string {
+		return append([]string{"--mode", "ipip", "--local", "10.0.0.1", "--name", "t"}, more...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"vni a word", []string{"--local", "10.0.0.1", "--vni", "abc"}, `--vni: want an integer 0..16777215, got "abc"`},
+		{"vni too big", []string{"--local", "10.0.0.1", "--vni", "16777216"}, `--vni: want an integer 0..16777215, got "16777216"`},
+		{"no local", []string{"--vni", "1"}, "--local: required (the source address of outer packets)"},
+		{"no vni", []string{"--local", "10.0.0.1"}, "--vni: required with --mode vxlan (0..16777215)"},
+		{"local not an address", []string{"--local", "host1", "--vni", "1"}, `--local: want an IP address, got "host1"`},
+		{"config with vni", []string{"--config", file, "--vni", "1"}, "--config: cannot be combined with --vni (put it in the config file)"},
+		{"config with remote", []string{"--remote", "10.0.0.2", "--config", file}, "--config: cannot be combined with --remote (put it in the config file)"},
+		{"config invalid", []string{"--config", bad}, bad + ": networks[0].limit: want an integer 1..2147483647, got 0"},
+		{"config with a bad override", []string{"--config", file, "--log-level", "loud"}, `--log-level: want debug, info, warn or error, got "loud"`},
+		{"mode unknown", []string{"--mode", "gre"}, `--mode: want vxlan or ipip, got "gre"`},
+		{"remote of the other family", vx("--remote", "10.0.0.2", "--remote", "fd00::2"), `--remote: want an IPv4 address like --local, got "fd00::2"`},
+		{"remote is local", vx("--remote", "10.0.0.1"), "--remote: is --local itself (10.0.0.1); want another endpoint's address"},
+		{"remote twice", vx("--remote", "10.0.0.2", "--remote", "10.0.0.2"), "--remote: 10.0.0.2 is listed twice"},
+		{"remote not an address", vx("--remote", "peer"), `--remote: want an IP address, got "peer"`},
+		{"route on vxlan", vx("--route", "10.1.0.0/16=10.0.0.2"), "--route: only with --mode ipip, this network is vxlan"},
+		{"vni on ipip", ipip("--vni", "3"), "--vni: only with --mode vxlan, this network is ipip"},
+		{"group on ipip", ipip("--group", "239.1.1.1"), "--group: only with --mode vxlan, this network is ipip"},
+		{"udpcsum on ipip", ipip("--udpcsum"), "--udpcsum: only with --mode vxlan, this network is ipip"},
+		{"route without =", ipip("--route", "10.1.0.0/16"), `--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got "10.1.0.0/16"`},
+		{"route with host bits", ipip("--route", "10.1.2.3/16=10.0.0.2"), `--route: want a network prefix like 10.1.0.0/16, got "10.1.2.3/16"`},
+		{"route via local", ipip("--route", "10.1.0.0/16=10.0.0.1"), "--route: is --local itself (10.0.0.1); want another endpoint's address"},
+		{"ipip two peers", ipip("--remote", "10.0.0.2", "--remote", "10.0.0.3"), "--remote: want at most one peer with --mode ipip, got 2"},
+		{"ipip without name", []string{"--mode", "ipip", "--local", "10.0.0.1"}, "--name: required with --mode ipip (the TUN device to create)"},
+		{"ipip over IPv6", []string{"--mode", "ipip", "--local", "fd00::1", "--name", "t"}, `--mode: ipip needs an IPv4 --local (RFC 2003), got "fd00::1"`},
+		{"ttl inherit on vxlan", vx("--ttl", "inherit"), `--ttl: want an integer 1..255 ("inherit" is for --mode ipip), got "inherit"`},
+		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
+		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},
+		{"srcport a word", vx("--srcport", "low-high"), `--srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got "low-high"`},
+		{"mtu a word", vx("--mtu", "big"), `--mtu: want an integer 68..65535, got "big"`},
+		{"mtu too small", vx("--mtu", "10"), "--mtu: want an integer 68..65535 (0 = from the underlay), got 10"},
+		{"learning maybe", vx("--learning=maybe"), `--learning: want true or false, got "maybe"`},
+		{"ageing a word", vx("--ageing", "soon"), `--ageing: want a duration like 300s (0 = never age), got "soon"`},
+		{"limit zero", vx("--limit", "0"), `--limit: want an integer 1..2147483647, got "0"`},
+		{"group unicast", vx("--group", "10.0.0.5", "--dev", "eth0"), `--group: want a multicast address, got "10.0.0.5"`},
+		{"group without dev", vx("--group", "239.1.1.1"), "--dev: required with --group (the underlay device to join 239.1.1.1 on)"},
+		{"name too long", vx("--name", "abcdefghijklmnop"), `--name: want at most 15 characters, got "abcdefghijklmnop" (16)`},
+		{"addr without length", vx("--addr", "192.168.1.1"), `--addr: want an address with prefix length like 192.168.42.1/24, got "192.168.1.1"`},
+		{"metrics without port", vx("--metrics", "localhost"), `--metrics: want host:port like 127.0.0.1:9470, got "localhost"`},
+		{"control too long", vx("--control", "/"+strings.Repeat("s", 200)), "--control: want a socket path of at most 107 bytes, got 201 bytes"},
+		{"unknown flag", vx("--colour", "red"), "--colour: unknown flag (see --help)"},
+		{"flag without value", []string{"--local", "10.0.0.1", "--vni"}, "--vni: needs a value"},
+		{"stray argument", vx("extra"), `unexpected argument "extra" (settings are flags, like --vni 42)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseFlags(tc.args)
+			if err == nil {
+				t.Fatalf("got config %+v, want error %q", c, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("got error %q\nwant       %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			_, err := ParseFlags([]string{"--local", "10.0.0.1", arg})
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("got %v, want flag.ErrHelp", err)
+			}
+		})
+	}
+}
+
+// TestUsageNamesEveryFlag keeps the help text in step with the flags.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	u := Usage()
+	for _, f := range append(networkFlags, "config", "control", "metrics", "log-level") {
+		t.Run(f, func(t *testing.T) {
+			if !strings.Contains(u, "--"+f+" ") && !strings.Contains(u, "--"+f+"=") {
+				t.Errorf("got usage without --%s, want every flag explained", f)
+			}
+		})
+	}
+	if !strings.Contains(u, "Examples:") {
+		t.Error("got usage without examples, want some")
+	}
+}
