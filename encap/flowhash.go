@@ -14,9 +14,11 @@ import (
 // For IPv4 and IPv6 it covers the addresses, the protocol and, for TCP, UDP
 // and SCTP, the ports; ports are skipped for IPv4 fragments so that every
 // fragment of a datagram hashes alike, and the IPv6 next header is taken as
-// is, without walking extension headers. Up to two VLAN tags are skipped.
-// Anything else hashes the MAC addresses and the EtherType. Frames shorter
-// than an Ethernet header hash to 0.
+// is, without walking extension headers. ARP for IPv4 hashes the sender and
+// target protocol addresses, so that a request (often broadcast) and its reply
+// go alike. Up to two VLAN tags are skipped. Anything else hashes the MAC
+// addresses and the EtherType. Frames shorter than an Ethernet header hash
+// to 0.
 //
 // The hash is symmetric: both directions of a flow hash alike, as Linux's
 // flow dissector makes them (the captured kernel VXLAN traffic in the tests
@@ -44,6 +46,10 @@ func FlowHash(frame []byte) uint32 {
 		}
 	case EtherTypeIPv6:
 		if h, ok := flowHashIPv6(l3); ok {
+			return h
+		}
+	case EtherTypeARP:
+		if h, ok := flowHashARP(l3); ok {
 			return h
 		}
 	}
@@ -101,6 +107,31 @@ func flowHashIPv6(b []byte) (uint32, bool) {
 	}
 	h = mix32(h, uint32(proto))
 	h = mix32(h, uint32(sport)<<16|uint32(dport))
+	return fmix32(h), true
+}
+
+// ARP packet for IPv4 over Ethernet (RFC 826): hardware type 1, protocol
+// type 0x0800, address lengths 6 and 4, then sender MAC and IPv4 address and
+// target MAC and IPv4 address.
+const (
+	arpIPv4Len      = 28
+	arpSenderIP     = 14
+	arpTargetIP     = 24
+	arpHTypeEther   = 1
+	arpEtherIPv4Hdr = arpHTypeEther<<48 | EtherTypeIPv4<<32 | 6<<24 | 4<<16
+)
+
+func flowHashARP(b []byte) (uint32, bool) {
+	if len(b) < arpIPv4Len || binary.BigEndian.Uint64(b)&^0xffff != arpEtherIPv4Hdr {
+		return 0, false
+	}
+	s := binary.BigEndian.Uint32(b[arpSenderIP:])
+	d := binary.BigEndian.Uint32(b[arpTargetIP:])
+	if s > d {
+		s, d = d, s
+	}
+	h := mix32(EtherTypeARP, s)
+	h = mix32(h, d)
 	return fmix32(h), true
 }
 
