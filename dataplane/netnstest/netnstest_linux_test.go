@@ -191,3 +191,17 @@ func TestStartStop(t *testing.T) {
 		}
 	})
 }
+
+func TestSetTxChecksum(t *testing.T) {
+	a, b := NewNS(t, "a"), NewNS(t, "b")
+	Veth(t, a, "va", "10.9.0.1/24", b, "vb", "10.9.0.2/24")
+	if !a.txChecksum(t, "va") {
+		t.Fatal("tx checksum offload of a new veth: got off, want on (the kernel's default)")
+	}
+	for _, on := range []bool{false, true} {
+		a.SetTxChecksum(t, "va", on)
+		if got := a.txChecksum(t, "va"); got != on {
+			t.Errorf("after SetTxChecksum(%v): got %v, want %v", on, got, on)
+		}
+	}
+}
