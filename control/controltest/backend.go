@@ -1,0 +1,220 @@
+// Package controltest holds an in-memory control.Backend for tests of the
+// control API and of its clients. It keeps plain tables and records every
+// change it is asked for; it forwards nothing.
+package controltest
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// Backend is a control.Backend over tables a test fills in. Its exported
+// fields may be set before the server starts; afterwards use the methods,
+// which lock.
+type Backend struct {
+	mu sync.Mutex
+
+	Nets    []control.NetworkInfo
+	Entries []control.FDBEntry
+	Counts  []control.NetworkStats
+	// Routes of each ipip network, by network name.
+	Routes map[string][]control.RouteInfo
+
+	// Fail, when set, is returned by every method that can fail.
+	Fail error
+
+	calls []string
+}
+
+// Calls returns the changes asked for so far, one line each, with the
+// parsed values as the server passed them, e.g.
+// "FDBAdd 42 aa:bb:cc:dd:ee:ff 10.0.0.2".
+func (b *Backend) Calls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.calls...)
+}
+
+func (b *Backend) record(format string, args ...any) {
+	b.calls = append(b.calls, fmt.Sprintf(format, args...))
+}
+
+func (b *Backend) netByVNI(vni uint32) (string, error) {
+	for _, n := range b.Nets {
+		if n.Kind == control.KindVXLAN && n.VNI == vni {
+			return n.Name, nil
+		}
+	}
+	return "", fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
+}
+
+// ipip finds an ipip network by name; "" picks the only one.
+func (b *Backend) ipip(name string) (string, error) {
+	var found []string
+	for _, n := range b.Nets {
+		if n.Name == name && n.Kind != control.KindIPIP {
+			return "", fmt.Errorf("network %s is %s, routes are for ipip networks: %w", name, n.Kind, control.ErrInvalid)
+		}
+		if n.Kind == control.KindIPIP && (name == "" || n.Name == name) {
+			found = append(found, n.Name)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case name == "" && len(found) > 1:
+		return "", fmt.Errorf("network: required, there are %d ipip networks: %w", len(found), control.ErrInvalid)
+	case name == "":
+		return "", fmt.Errorf("no ipip network: %w", control.ErrNotFound)
+	}
+	return "", fmt.Errorf("network %s: %w", name, control.ErrNotFound)
+}
+
+// Networks implements control.Backend.
+func (b *Backend) Networks() []control.NetworkInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]control.NetworkInfo(nil), b.Nets...)
+}
+
+// FDB implements control.Backend.
+func (b *Backend) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Fail != nil {
+		return nil, b.Fail
+	}
+	if !all {
+		if _, err := b.netByVNI(vni); err != nil {
+			return nil, err
+		}
+	}
+	var out []control.FDBEntry
+	for _, e := range b.Entries {
+		if all || e.VNI == vni {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// FDBAdd implements control.Backend: it adds a static entry.
+func (b *Backend) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("FDBAdd %d %s %s", vni, mac, dst)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	name, err := b.netByVNI(vni)
+	if err != nil {
+		return err
+	}
+	for _, e := range b.Entries {
+		if e.VNI == vni && e.MAC == mac.String() && (!mac.IsZero() || e.Dst == dst.String()) {
+			return fmt.Errorf("%s dst %s: %w", mac, e.Dst, control.ErrExists)
+		}
+	}
+	b.Entries = append(b.Entries, control.FDBEntry{MAC: mac.String(), Dst: dst.String(), VNI: vni, Network: name, Static: true})
+	return nil
+}
+
+// FDBDel implements control.Backend.
+func (b *Backend) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("FDBDel %d %s %s", vni, mac, dst)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	if _, err := b.netByVNI(vni); err != nil {
+		return err
+	}
+	for i, e := range b.Entries {
+		if e.VNI == vni && e.MAC == mac.String() && (!dst.IsValid() || e.Dst == dst.String()) {
+			b.Entries = append(b.Entries[:i], b.Entries[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %w", mac, control.ErrNotFound)
+}
+
+// Stats implements control.Backend.
+func (b *Backend) Stats() []control.NetworkStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]control.NetworkStats(nil), b.Counts...)
+}
+
+// RouteShow implements control.Backend.
+func (b *Backend) RouteShow(network string) ([]control.RouteInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Fail != nil {
+		return nil, b.Fail
+	}
+	if network == "" {
+		var out []control.RouteInfo
+		for _, n := range b.Nets {
+			out = append(out, b.Routes[n.Name]...)
+		}
+		return out, nil
+	}
+	name, err := b.ipip(network)
+	if err != nil {
+		return nil, err
+	}
+	return append([]control.RouteInfo(nil), b.Routes[name]...), nil
+}
+
+// RouteAdd implements control.Backend.
+func (b *Backend) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("RouteAdd %q %s %s", network, prefix, via)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	name, err := b.ipip(network)
+	if err != nil {
+		return err
+	}
+	for _, r := range b.Routes[name] {
+		if r.Prefix == prefix.String() {
+			return fmt.Errorf("route %s: %w", prefix, control.ErrExists)
+		}
+	}
+	if b.Routes == nil {
+		b.Routes = map[string][]control.RouteInfo{}
+	}
+	b.Routes[name] = append(b.Routes[name], control.RouteInfo{Prefix: prefix.String(), Via: via.String()})
+	return nil
+}
+
+// RouteDel implements control.Backend.
+func (b *Backend) RouteDel(network string, prefix netip.Prefix) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("RouteDel %q %s", network, prefix)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	name, err := b.ipip(network)
+	if err != nil {
+		return err
+	}
+	rs := b.Routes[name]
+	for i, r := range rs {
+		if r.Prefix == prefix.String() {
+			b.Routes[name] = append(rs[:i], rs[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("route %s: %w", prefix, control.ErrNotFound)
+}
+
+var _ control.Backend = (*Backend)(nil)

@@ -1,0 +1,439 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// maxBody bounds request bodies; the largest real one is a few dozen bytes.
+const maxBody = 64 << 10
+
+// Server serves the control API for a Backend over a unix socket.
+type Server struct {
+	b   Backend
+	log *zap.Logger
+	srv *http.Server
+
+	mu     sync.Mutex
+	ln     net.Listener
+	path   string
+	closed bool
+}
+
+// NewServer returns a server for b; log may be nil.
+func NewServer(b Backend, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{b: b, log: log}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+	return s
+}
+
+// Listen creates the socket at path, making its directory (0755) if needed.
+// A socket file left by a vtepd that is gone is replaced; one that still
+// answers is an error. The socket is made mode 0660.
+func (s *Server) Listen(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return fmt.Errorf("control socket %s: exists and is not a socket", path)
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return fmt.Errorf("control socket %s: another vtepd is listening", path)
+		}
+		// Only a refused connection proves nobody is there; anything else
+		// (permissions, say) is left for the user to look at.
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("control socket %s: cannot tell whether it is in use: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
+		}
+		s.log.Info("removed stale control socket", zap.String("path", path))
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = ln.Close()
+		return fmt.Errorf("control socket %s: server is closed", path)
+	}
+	s.ln, s.path = ln, path
+	return nil
+}
+
+// Serve answers requests until Close; it returns nil after Close.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln == nil {
+		return errors.New("control: Serve called before Listen")
+	}
+	s.log.Info("control API listening", zap.String("socket", s.path))
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops serving, drops open connections and removes the socket file.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.srv.Close()
+	if s.ln != nil {
+		_ = s.ln.Close() // already closed if Serve ran
+		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// inputError is a request the server refuses before asking the backend. Its
+// text names the field, like `mac: want aa:bb:cc:dd:ee:ff, got "zz"`.
+type inputError string
+
+func (e inputError) Error() string        { return string(e) }
+func (e inputError) Is(target error) bool { return target == ErrInvalid }
+
+func badInput(format string, args ...any) error { return inputError(fmt.Sprintf(format, args...)) }
+
+type endpoint map[string]func(r *http.Request) (any, error)
+
+// ServeHTTP makes the server an http.Handler, for tests and for mounting
+// elsewhere.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ep endpoint
+	switch r.URL.Path {
+	case "/v1/networks":
+		ep = endpoint{http.MethodGet: s.getNetworks}
+	case "/v1/fdb":
+		ep = endpoint{http.MethodGet: s.getFDB, http.MethodPost: s.postFDB, http.MethodDelete: s.deleteFDB}
+	case "/v1/stats":
+		ep = endpoint{http.MethodGet: s.getStats}
+	case "/v1/routes":
+		ep = endpoint{http.MethodGet: s.getRoutes, http.MethodPost: s.postRoute, http.MethodDelete: s.deleteRoute}
+	default:
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
+		return
+	}
+	h, ok := ep[r.Method]
+	if !ok {
+		allowed := make([]string, 0, len(ep))
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			if ep[m] != nil {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{
+			Error: fmt.Sprintf("method %s not allowed on %s (want %s)", r.Method, r.URL.Path, strings.Join(allowed, " or ")),
+		})
+		return
+	}
+	out, err := h(r)
+	if err != nil {
+		status := statusOf(err)
+		if status == http.StatusInternalServerError {
+			s.log.Error("control request failed", zap.String("method", r.Method),
+				zap.String("path", r.URL.Path), zap.Error(err))
+		}
+		writeJSON(w, status, errorBody{Error: err.Error()})
+		return
+	}
+	if out == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrExists):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// query checks that only the allowed parameters are present, so a typo like
+// ?vin=42 is refused rather than silently listing everything.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for k := range q {
+		found := false
+		for _, a := range allowed {
+			found = found || k == a
+		}
+		if !found {
+			return nil, badInput("%s: unknown query parameter (want %s)", k, strings.Join(allowed, ", "))
+		}
+	}
+	return q, nil
+}
+
+// decodeBody reads one JSON object into v, refusing unknown fields.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		return badInput("body: want a JSON object, got nothing")
+	case errors.As(err, &te) && te.Field != "":
+		return badInput("%s: want %s, got %s", te.Field, jsonWant(te.Type.String()), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badInput("%s: unknown field", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+	default:
+		return badInput("body: want a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badInput("body: want one JSON object, got more")
+	}
+	return nil
+}
+
+func jsonWant(goType string) string {
+	switch goType {
+	case "string":
+		return "a string"
+	case "uint32":
+		return fmt.Sprintf("an integer 0..%d", MaxVNI)
+	}
+	return "a JSON object"
+}
+
+func parseVNI(s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v > MaxVNI {
+		return 0, badInput("vni: want an integer 0..%d, got %q", MaxVNI, s)
+	}
+	return uint32(v), nil
+}
+
+func parseMAC(s string) (fdb.MAC, error) {
+	if s == "" {
+		return fdb.MAC{}, badInput("mac: required (%s, or 00:00:00:00:00:00 for the flood list)", wantMAC)
+	}
+	m, err := fdb.ParseMAC(s)
+	if err != nil {
+		return fdb.MAC{}, badInput("mac: want %s, got %q", wantMAC, s)
+	}
+	return m, nil
+}
+
+func parseDst(s, field string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, badInput("%s: want an IP address, got %q", field, s)
+	}
+	return a, nil
+}
+
+func parseRoutePrefix(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, badInput("prefix: required (the destination, like 10.244.1.0/24)")
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p != p.Masked() {
+		return netip.Prefix{}, badInput("prefix: want a network prefix like 10.244.1.0/24, got %q", s)
+	}
+	return p, nil
+}
+
+func (s *Server) getNetworks(*http.Request) (any, error) {
+	return nonNil(s.b.Networks()), nil
+}
+
+func (s *Server) getStats(*http.Request) (any, error) {
+	return nonNil(s.b.Stats()), nil
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+func (s *Server) getFDB(r *http.Request) (any, error) {
+	q, err := query(r, "vni")
+	if err != nil {
+		return nil, err
+	}
+	var vni uint32
+	all := !q.Has("vni")
+	if !all {
+		if vni, err = parseVNI(q.Get("vni")); err != nil {
+			return nil, err
+		}
+	}
+	entries, err := s.b.FDB(vni, all)
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(entries), nil
+}
+
+func (s *Server) postFDB(r *http.Request) (any, error) {
+	var req fdbRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.VNI == nil {
+		return nil, badInput("vni: required (0..%d)", MaxVNI)
+	}
+	if *req.VNI > MaxVNI {
+		return nil, badInput("vni: want an integer 0..%d, got %d", MaxVNI, *req.VNI)
+	}
+	mac, err := parseMAC(req.MAC)
+	if err != nil {
+		return nil, err
+	}
+	if req.Dst == "" {
+		return nil, badInput("dst: required (the remote endpoint's address)")
+	}
+	dst, err := parseDst(req.Dst, "dst")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.FDBAdd(*req.VNI, mac, dst); err != nil {
+		return nil, err
+	}
+	s.log.Info("fdb entry added", zap.Uint32("vni", *req.VNI), zap.Stringer("mac", mac), zap.Stringer("dst", dst))
+	return nil, nil
+}
+
+func (s *Server) deleteFDB(r *http.Request) (any, error) {
+	q, err := query(r, "mac", "vni", "dst")
+	if err != nil {
+		return nil, err
+	}
+	if !q.Has("vni") {
+		return nil, badInput("vni: required (0..%d)", MaxVNI)
+	}
+	vni, err := parseVNI(q.Get("vni"))
+	if err != nil {
+		return nil, err
+	}
+	mac, err := parseMAC(q.Get("mac"))
+	if err != nil {
+		return nil, err
+	}
+	var dst netip.Addr
+	if d := q.Get("dst"); d != "" {
+		if dst, err = parseDst(d, "dst"); err != nil {
+			return nil, err
+		}
+	} else if mac.IsZero() {
+		return nil, badInput("dst: required to delete a flood-list entry (mac 00:00:00:00:00:00)")
+	}
+	if err := s.b.FDBDel(vni, mac, dst); err != nil {
+		return nil, err
+	}
+	s.log.Info("fdb entry deleted", zap.Uint32("vni", vni), zap.Stringer("mac", mac), zap.Stringer("dst", dst))
+	return nil, nil
+}
+
+func (s *Server) getRoutes(r *http.Request) (any, error) {
+	q, err := query(r, "network")
+	if err != nil {
+		return nil, err
+	}
+	routes, err := s.b.RouteShow(q.Get("network"))
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(routes), nil
+}
+
+func (s *Server) postRoute(r *http.Request) (any, error) {
+	var req routeRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	prefix, err := parseRoutePrefix(req.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if req.Via == "" {
+		return nil, badInput("via: required (the remote endpoint for %s)", prefix)
+	}
+	via, err := parseDst(req.Via, "via")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.RouteAdd(req.Network, prefix, via); err != nil {
+		return nil, err
+	}
+	s.log.Info("route added", zap.String("network", req.Network), zap.Stringer("prefix", prefix), zap.Stringer("via", via))
+	return nil, nil
+}
+
+func (s *Server) deleteRoute(r *http.Request) (any, error) {
+	q, err := query(r, "network", "prefix")
+	if err != nil {
+		return nil, err
+	}
+	prefix, err := parseRoutePrefix(q.Get("prefix"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.RouteDel(q.Get("network"), prefix); err != nil {
+		return nil, err
+	}
+	s.log.Info("route deleted", zap.String("network", q.Get("network")), zap.Stringer("prefix", prefix))
+	return nil, nil
+}
