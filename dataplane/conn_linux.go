@@ -44,20 +44,10 @@ func ListenUDP(local netip.Addr, port uint16) (Conn, error) {
 		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
 	}
 	_ = rx.SetReadBuffer(socketBuffer)
-	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	fd, err := openRawSender(family)
 	if err != nil {
 		rx.Close()
-		return nil, fmt.Errorf("open raw socket for sending (needs CAP_NET_RAW): %w", err)
-	}
-	if family == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1); err != nil {
-			unix.Close(fd)
-			rx.Close()
-			return nil, fmt.Errorf("raw IPv6 socket: IPV6_HDRINCL: %w", err)
-		}
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBuffer)
+		return nil, err
 	}
 	return &udpConn{rx: rx, txfd: fd, local: ap}, nil
 }
@@ -84,7 +74,33 @@ type mmsghdr struct {
 // the caller's stack, so a batch costs no allocation.
 const maxSend = 32
 
-func (c *udpConn) WriteBatch(pkts [][]byte) (int, error) {
+func (c *udpConn) WriteBatch(pkts [][]byte) (int, error) { return sendRaw(c.txfd, pkts) }
+
+// openRawSender opens a raw socket that sends packets whose IP header the
+// caller wrote (IPPROTO_RAW implies IP_HDRINCL for IPv4; IPv6 asks for it).
+// It is blocking: a full send queue holds the sender back rather than
+// dropping.
+func openRawSender(family int) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return -1, fmt.Errorf("open raw socket for sending (needs CAP_NET_RAW): %w", err)
+	}
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("raw IPv6 socket: IPV6_HDRINCL: %w", err)
+		}
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBuffer)
+	}
+	return fd, nil
+}
+
+// sendRaw sends pkts, each beginning with its IP header, on the raw socket
+// fd with sendmmsg(2). A packet the kernel refuses is skipped and the rest
+// still go; it returns how many were sent and the last error.
+func sendRaw(fd int, pkts [][]byte) (int, error) {
 	sent := 0
 	var lastErr error
 	for len(pkts) > 0 {
@@ -103,7 +119,7 @@ func (c *udpConn) WriteBatch(pkts [][]byte) (int, error) {
 			hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&sas[i]))
 			hdrs[i].hdr.Namelen = putDst(&sas[i], p)
 		}
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(c.txfd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
 		done := int(r)
 		if errno != 0 {
 			// The first packet failed: skip it and go on with the rest.

@@ -37,6 +37,9 @@ const (
 	// pointing at another remote; as Linux's vxlan does, the frame is
 	// dropped rather than letting a stranger claim a pinned address.
 	DropStaticConflict
+	// DropUnsupported: a packet of a kind the network does not carry, such
+	// as an IPv6 packet on an IPIP network (IPv4 in IPv4 only).
+	DropUnsupported
 	numDrops
 )
 
@@ -50,6 +53,7 @@ var dropNames = [numDrops]string{
 	DropSend:           "send_error",
 	DropUnknownSource:  "unknown_source",
 	DropStaticConflict: "static_conflict",
+	DropUnsupported:    "unsupported",
 }
 
 // String is the reason's name as the control API and metrics report it.

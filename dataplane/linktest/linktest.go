@@ -143,6 +143,25 @@ func (w *Wire) Sent() [][]byte {
 	return out
 }
 
+// IPConn attaches a fake raw IP socket for IPIP bound to local: it receives
+// whole outer packets of protocol 4 (and 41) sent to local, IP header first,
+// with the outer source (port 0) as the sender.
+func (w *Wire) IPConn(local netip.Addr) *Conn { return w.Conn(netip.AddrPortFrom(local, 0)) }
+
+// Deliver hands data to the Conn bound to dst as if src had sent it, without
+// parsing: for tests of what a receiver does with packets the wire could not
+// route. It reports whether a Conn was there.
+func (w *Wire) Deliver(dst, src netip.AddrPort, data []byte) bool {
+	w.mu.Lock()
+	to := w.conns[dst]
+	w.mu.Unlock()
+	if to == nil {
+		return false
+	}
+	to.in <- Packet{Src: src, Data: append([]byte(nil), data...)}
+	return true
+}
+
 // Conn attaches a fake socket pair bound to local.
 func (w *Wire) Conn(local netip.AddrPort) *Conn {
 	c := &Conn{w: w, local: local, in: make(chan Packet, queueLen), done: make(chan struct{})}
@@ -230,13 +249,17 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// parseOuter reads the outer IP and UDP headers of a sent packet.
+// parseOuter reads the outer IP and UDP headers of a sent packet. An IPIP
+// packet goes whole to port 0 of its destination, as to a raw socket.
 func parseOuter(pkt []byte) (src, dst netip.AddrPort, payload []byte, ok bool) {
 	var srcIP, dstIP netip.Addr
 	var l4 []byte
 	switch {
 	case len(pkt) > 0 && pkt[0]>>4 == 4:
 		ip := encap.IPv4(pkt)
+		if ip.IsValid() && (ip.Protocol() == encap.ProtocolIPIP || ip.Protocol() == encap.ProtocolIPv6inIPv4) {
+			return netip.AddrPortFrom(ip.Src(), 0), netip.AddrPortFrom(ip.Dst(), 0), pkt, true
+		}
 		if !ip.IsValid() || ip.Protocol() != encap.ProtocolUDP {
 			return src, dst, nil, false
 		}

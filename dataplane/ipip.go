@@ -1,0 +1,400 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// IPIPConfig is one IP-in-IP network (RFC 2003): a TUN device whose IPv4
+// packets go, by longest-prefix match on their destination, to a remote
+// endpoint inside an outer IPv4 header of protocol 4.
+type IPIPConfig struct {
+	Name string
+	// MTU is the device's MTU.
+	MTU int
+	// PathMTU is the largest inner packet the underlay carries: its MTU
+	// minus the 20-byte outer header. A larger packet with DF set is
+	// answered with ICMP "fragmentation needed" carrying this value.
+	PathMTU int
+	// TTL of the outer header; 0 copies the inner packet's TTL.
+	TTL uint8
+	// DF of the outer header: encap.IPIPDFCopy (the default, from the
+	// inner packet), encap.IPIPDFSet or encap.IPIPDFClear.
+	DF int8
+	// Routes map inner destinations to remotes; a point-to-point tunnel is
+	// one default route.
+	Routes []fdb.Route
+	// Address is the device's own address, the source of the ICMP errors it
+	// sends back; if invalid, the underlay's local address is used.
+	Address netip.Addr
+}
+
+// IPIPUnderlay owns the raw protocol-4 socket of one local address and the
+// IPIP networks that share it. Received packets are accepted only from known
+// remotes (the endpoints of the networks' routes) and go to the network
+// whose routes name their sender.
+type IPIPUnderlay struct {
+	local netip.Addr
+	conn  Conn
+	log   *zap.Logger
+
+	// nets is replaced whole by the writer (mu), read without a lock.
+	nets atomic.Pointer[[]*IPIPNetwork]
+	mu   sync.Mutex
+
+	// Counters holds drops before a network is known: malformed outer
+	// headers and senders that are no known remote.
+	Counters Counters
+
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// NewIPIPUnderlay wraps conn, a raw IPv4 socket for protocol 4 bound to local.
+func NewIPIPUnderlay(local netip.Addr, conn Conn, log *zap.Logger) (*IPIPUnderlay, error) {
+	if !local.Is4() {
+		return nil, fmt.Errorf("ipip: local address %s: want IPv4 (RFC 2003 outer headers are IPv4)", local)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	u := &IPIPUnderlay{local: local, conn: conn, log: log}
+	u.nets.Store(&[]*IPIPNetwork{})
+	return u, nil
+}
+
+// Start runs the receive loop until Close.
+func (u *IPIPUnderlay) Start() {
+	u.wg.Add(1)
+	go u.rxLoop()
+}
+
+// Local is the underlay address outer packets are sent from.
+func (u *IPIPUnderlay) Local() netip.Addr { return u.local }
+
+// Networks returns the IPIP networks.
+func (u *IPIPUnderlay) Networks() []*IPIPNetwork {
+	return append([]*IPIPNetwork(nil), *u.nets.Load()...)
+}
+
+// AddNetwork starts forwarding between link and the underlay. The network
+// owns link from then on.
+func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, error) {
+	if cfg.PathMTU <= 0 || cfg.MTU <= 0 {
+		return nil, fmt.Errorf("network %q: MTU %d and path MTU %d, want both > 0", cfg.Name, cfg.MTU, cfg.PathMTU)
+	}
+	if cfg.DF < encap.IPIPDFCopy || cfg.DF > encap.IPIPDFSet {
+		return nil, fmt.Errorf("network %q: DF mode %d, want -1 (copy), 0 (clear) or 1 (set)", cfg.Name, cfg.DF)
+	}
+	n := &IPIPNetwork{
+		cfg:    cfg,
+		u:      u,
+		link:   link,
+		routes: fdb.NewRouteTable(),
+		log:    u.log.With(zap.String("network", cfg.Name)),
+	}
+	for _, r := range cfg.Routes {
+		if err := n.checkVia(r.Via); err != nil {
+			return nil, fmt.Errorf("network %q: route %s: %w", cfg.Name, r, err)
+		}
+	}
+	if err := n.routes.Set(cfg.Routes); err != nil {
+		return nil, fmt.Errorf("network %q: %w", cfg.Name, err)
+	}
+	n.refreshRemotes()
+
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed.Load() {
+		return nil, errors.New("underlay closed")
+	}
+	old := *u.nets.Load()
+	for _, o := range old {
+		if o.cfg.Name == cfg.Name {
+			return nil, fmt.Errorf("network %q: name in use", cfg.Name)
+		}
+	}
+	next := append(append([]*IPIPNetwork(nil), old...), n)
+	u.nets.Store(&next)
+	n.wg.Add(1)
+	go n.txLoop()
+	return n, nil
+}
+
+// RemoveNetwork stops the named network and closes its link.
+func (u *IPIPUnderlay) RemoveNetwork(name string) error {
+	u.mu.Lock()
+	old := *u.nets.Load()
+	var n *IPIPNetwork
+	next := make([]*IPIPNetwork, 0, len(old))
+	for _, o := range old {
+		if o.cfg.Name == name {
+			n = o
+			continue
+		}
+		next = append(next, o)
+	}
+	if n == nil {
+		u.mu.Unlock()
+		return fmt.Errorf("network %q: no such IPIP network", name)
+	}
+	u.nets.Store(&next)
+	u.mu.Unlock()
+	return n.stop()
+}
+
+// Close stops every network, then the receive loop, and closes the socket.
+func (u *IPIPUnderlay) Close() error {
+	u.mu.Lock()
+	if u.closed.Swap(true) {
+		u.mu.Unlock()
+		return nil
+	}
+	old := *u.nets.Load()
+	u.nets.Store(&[]*IPIPNetwork{})
+	u.mu.Unlock()
+	var errs []error
+	for _, n := range old {
+		if err := n.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := u.conn.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	u.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// rxLoop receives outer packets, checks their sender and hands the inner
+// packet to the network that routes to that sender.
+func (u *IPIPUnderlay) rxLoop() {
+	defer u.wg.Done()
+	bufs := make([][]byte, connBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, maxPacket)
+	}
+	sizes := make([]int, connBatch)
+	srcs := make([]netip.AddrPort, connBatch)
+	one := make([][]byte, 1)
+	for {
+		n, err := u.conn.ReadBatch(bufs, sizes, srcs)
+		if err != nil {
+			if u.closed.Load() {
+				return
+			}
+			u.log.Warn("underlay read failed", zap.Error(err))
+			continue
+		}
+		nets := *u.nets.Load()
+	packets:
+		for i := 0; i < n; i++ {
+			src, inner, err := encap.DecapIPIP(bufs[i][:sizes[i]])
+			if err != nil {
+				u.Counters.drop(u.log, "ipip underlay", DropMalformed, 1, err)
+				continue
+			}
+			for _, nw := range nets {
+				if _, ok := (*nw.remotes.Load())[src]; ok {
+					nw.receive(inner, one)
+					continue packets
+				}
+			}
+			u.Counters.drop(u.log, "ipip underlay", DropUnknownSource, 1, nil)
+		}
+	}
+}
+
+// IPIPNetwork forwards packets between one TUN device and the underlay.
+type IPIPNetwork struct {
+	cfg    IPIPConfig
+	u      *IPIPUnderlay
+	link   Link
+	routes *fdb.RouteTable
+	log    *zap.Logger
+
+	// remotes is the set of route endpoints, rebuilt when routes change.
+	remotes atomic.Pointer[map[netip.Addr]struct{}]
+	mu      sync.Mutex // serialises route changes
+
+	// Counters are this network's traffic and drop counters.
+	Counters Counters
+
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+}
+
+// Config returns the network's settings as started.
+func (n *IPIPNetwork) Config() IPIPConfig { return n.cfg }
+
+// Name is the network's (and its device's) name.
+func (n *IPIPNetwork) Name() string { return n.cfg.Name }
+
+// Routes is the network's route table.
+func (n *IPIPNetwork) Routes() []fdb.Route { return n.routes.Routes() }
+
+// Link is the network's device.
+func (n *IPIPNetwork) Link() Link { return n.link }
+
+// AddRoute adds a route; its endpoint becomes a known remote.
+func (n *IPIPNetwork) AddRoute(r fdb.Route) error {
+	if err := n.checkVia(r.Via); err != nil {
+		return fmt.Errorf("route %s: %w", r, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.routes.Add(r); err != nil {
+		return err
+	}
+	n.refreshRemotes()
+	return nil
+}
+
+// DelRoute removes the route for prefix p.
+func (n *IPIPNetwork) DelRoute(p netip.Prefix) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.routes.Del(p); err != nil {
+		return err
+	}
+	n.refreshRemotes()
+	return nil
+}
+
+func (n *IPIPNetwork) checkVia(via netip.Addr) error {
+	switch {
+	case !via.Unmap().Is4():
+		return fmt.Errorf("via %s: want an IPv4 address (outer headers are IPv4)", via)
+	case via.Unmap() == n.u.local:
+		return fmt.Errorf("via %s: is the local address", via)
+	}
+	return nil
+}
+
+func (n *IPIPNetwork) refreshRemotes() {
+	m := map[netip.Addr]struct{}{}
+	for _, r := range n.routes.Remotes() {
+		m[r.Unmap()] = struct{}{}
+	}
+	n.remotes.Store(&m)
+}
+
+func (n *IPIPNetwork) stop() error {
+	if n.stopped.Swap(true) {
+		return nil
+	}
+	err := n.link.Close()
+	n.wg.Wait()
+	return err
+}
+
+// txLoop reads IP packets from the device, routes them to a remote,
+// encapsulates and sends them.
+func (n *IPIPNetwork) txLoop() {
+	defer n.wg.Done()
+	bufs := make([][]byte, linkBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, Headroom+maxPacket)
+	}
+	sizes := make([]int, linkBatch)
+	out := make([][]byte, 0, linkBatch)
+	icmp := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8)
+	one := make([][]byte, 1)
+	icmpSrc := n.cfg.Address
+	if !icmpSrc.IsValid() {
+		icmpSrc = n.u.local
+	}
+	for {
+		count, err := n.link.Read(bufs, sizes, Headroom)
+		if err != nil {
+			if n.stopped.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			n.log.Warn("device read failed", zap.Error(err))
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		out = out[:0]
+		for i := 0; i < count; i++ {
+			pkt := bufs[i][Headroom : Headroom+sizes[i]]
+			if len(pkt) == 0 {
+				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrShortPacket)
+				continue
+			}
+			if pkt[0]>>4 != encap.IPv4Version {
+				n.Counters.drop(n.log, n.cfg.Name, DropUnsupported, 1, nil)
+				continue
+			}
+			ip := encap.IPv4(pkt)
+			if !ip.IsValid() {
+				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrBadIPv4Header)
+				continue
+			}
+			pkt = pkt[:ip.TotalLength()]
+			via, ok := n.routes.Lookup(ip.Dst())
+			if !ok {
+				n.Counters.drop(n.log, n.cfg.Name, DropNoRemote, 1, nil)
+				continue
+			}
+			if len(pkt) > n.cfg.PathMTU {
+				n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+				if ip.DF() {
+					// As a router would (RFC 1191 section 4): tell the sender
+					// the largest packet this tunnel carries.
+					if m, err := encap.PutICMPFragNeeded(icmp, icmpSrc, pkt, uint16(n.cfg.PathMTU)); err == nil {
+						one[0] = icmp[:m]
+						if _, err := n.link.Write(one, 0); err != nil {
+							n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+						}
+					}
+				}
+				continue
+			}
+			outer := bufs[i][Headroom-encap.IPv4MinHeaderLen : Headroom+len(pkt)]
+			o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
+			if err := encap.EncapIPIP(outer, &o); err != nil {
+				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, err)
+				continue
+			}
+			out = append(out, outer)
+		}
+		n.send(out)
+	}
+}
+
+func (n *IPIPNetwork) send(pkts [][]byte) {
+	if len(pkts) == 0 {
+		return
+	}
+	var bytes uint64
+	for _, p := range pkts {
+		bytes += uint64(len(p) - encap.IPv4MinHeaderLen)
+	}
+	sent, err := n.u.conn.WriteBatch(pkts)
+	n.Counters.TxPackets.Add(uint64(sent))
+	n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
+	if sent < len(pkts) {
+		n.Counters.drop(n.log, n.cfg.Name, DropSend, uint64(len(pkts)-sent), err)
+	}
+}
+
+// receive writes one decapsulated packet to the device.
+func (n *IPIPNetwork) receive(pkt []byte, one [][]byte) {
+	one[0] = pkt
+	if _, err := n.link.Write(one, 0); err != nil {
+		n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+		return
+	}
+	n.Counters.RxPackets.Add(1)
+	n.Counters.RxBytes.Add(uint64(len(pkt)))
+}
