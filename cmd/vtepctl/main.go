@@ -1,0 +1,548 @@
+// Command vtepctl inspects and changes a running vtepd through its control
+// socket: the forwarding database, the routes of ipip networks, the networks
+// and their counters. Its output follows iproute2's (bridge fdb show, ip -s).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the daemon refused, or could not be reached
+	exitUsage = 2 // the command line is wrong; nothing was sent
+)
+
+const usage = `Usage: vtepctl [--control SOCK] COMMAND
+
+Commands:
+  fdb show [--vni N] [--json]         list forwarding entries
+  fdb add MAC dst IP vni N            add a static entry; MAC 00:00:00:00:00:00
+                                      appends IP to the flood list
+  fdb del MAC vni N [dst IP]          remove an entry (dst is required for
+                                      00:00:00:00:00:00)
+  route show [--network N] [--json]   list the routes of ipip networks
+  route add PREFIX via IP [dev NETWORK]
+  route del PREFIX [dev NETWORK]      dev may be left out when there is only
+                                      one ipip network
+  network show [--json]               list the networks
+  stats [--json]                      packet, byte, drop and fdb counters
+  help                                this text
+
+Options:
+  --control SOCK   vtepd's control socket (default /run/vtepd/vtepd.sock)
+
+Examples:
+  vtepctl fdb show --vni 42
+  vtepctl fdb add 00:00:00:00:00:00 dst 10.0.0.4 vni 42
+  vtepctl fdb del aa:bb:cc:dd:ee:ff vni 42
+  vtepctl route add 10.244.2.0/24 via 10.0.0.3 dev ipip0
+  vtepctl stats
+`
+
+// usageError is a command line vtepctl refuses before talking to vtepd.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func usagef(format string, args ...any) error { return usageError(fmt.Sprintf(format, args...)) }
+
+// run is vtepctl without the process around it, so tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "vtepctl: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "vtepctl: %v\n", err)
+		return exitError
+	}
+}
+
+func dispatch(args []string, stdout io.Writer) error {
+	socket := control.DefaultControl
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		switch name {
+		case "h", "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		case "control":
+			if !hasValue {
+				if len(args) < 2 {
+					return usagef("--control: needs a value (the socket path)")
+				}
+				value, args = args[1], args[1:]
+			}
+			if value == "" {
+				return usagef("--control: needs a value (the socket path)")
+			}
+			socket = value
+		default:
+			return usagef("%q: unknown option (want --control SOCK)", args[0])
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return usagef("missing command (want fdb, route, network, stats or help)")
+	}
+	c := &cli{client: control.NewClient(socket), out: stdout}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "fdb":
+		return c.fdb(rest)
+	case "route":
+		return c.route(rest)
+	case "network", "networks":
+		return c.network(rest)
+	case "stats":
+		return c.stats(rest)
+	}
+	return usagef("%q: unknown command (want fdb, route, network, stats or help)", cmd)
+}
+
+type cli struct {
+	client *control.Client
+	out    io.Writer
+}
+
+// options parses --name VALUE / --name=VALUE options and the --json switch
+// of a show command. values maps the option names it takes to where they go.
+func options(cmd string, args []string, values map[string]*string, asJSON *bool) error {
+	var names []string
+	for n := range values {
+		names = append(names, "--"+n+" "+strings.ToUpper(n))
+	}
+	if asJSON != nil {
+		names = append(names, "--json")
+	}
+	sort.Strings(names)
+	want := strings.Join(names, " or ")
+	for len(args) > 0 {
+		a := args[0]
+		if !strings.HasPrefix(a, "-") {
+			return usagef("%s: %q is not an option (want %s)", cmd, a, want)
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		args = args[1:]
+		if name == "json" && asJSON != nil && !hasValue {
+			*asJSON = true
+			continue
+		}
+		dst, ok := values[name]
+		if !ok {
+			return usagef("%s: %q is not an option (want %s)", cmd, a, want)
+		}
+		if !hasValue {
+			if len(args) == 0 {
+				return usagef("%s: --%s: needs a value", cmd, name)
+			}
+			value, args = args[0], args[1:]
+		}
+		*dst = value
+	}
+	return nil
+}
+
+// keywords parses iproute2-style "word VALUE" pairs after the positional
+// argument, like "dst 10.0.0.2 vni 42". Every word in words may appear once.
+func keywords(cmd string, args []string, words ...string) (map[string]string, error) {
+	got := map[string]string{}
+	for len(args) > 0 {
+		w := args[0]
+		known := false
+		for _, k := range words {
+			known = known || w == k
+		}
+		if !known {
+			return nil, usagef("%s: %q is not a keyword (want %s)", cmd, w, strings.Join(words, " or "))
+		}
+		if _, dup := got[w]; dup {
+			return nil, usagef("%s: %s: given twice", cmd, w)
+		}
+		if len(args) < 2 {
+			return nil, usagef("%s: %s: needs a value", cmd, w)
+		}
+		got[w], args = args[1], args[2:]
+	}
+	return got, nil
+}
+
+func parseVNI(cmd, s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v > control.MaxVNI {
+		return 0, usagef("%s: vni: want an integer 0..%d, got %q", cmd, control.MaxVNI, s)
+	}
+	return uint32(v), nil
+}
+
+func parseAddr(cmd, word, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, usagef("%s: %s: want an IP address, got %q", cmd, word, s)
+	}
+	return a, nil
+}
+
+func parsePrefix(cmd, s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p != p.Masked() {
+		return netip.Prefix{}, usagef("%s: PREFIX: want a network prefix like 10.244.1.0/24, got %q", cmd, s)
+	}
+	return p, nil
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *cli) fdb(args []string) error {
+	sub := "show"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "show", "list":
+		return c.fdbShow(args)
+	case "add", "append":
+		return c.fdbAdd(args)
+	case "del", "delete":
+		return c.fdbDel(args)
+	}
+	return usagef("fdb: %q: unknown command (want show, add or del)", sub)
+}
+
+func (c *cli) fdbShow(args []string) error {
+	var vniText string
+	var asJSON bool
+	if err := options("fdb show", args, map[string]*string{"vni": &vniText}, &asJSON); err != nil {
+		return err
+	}
+	all := vniText == ""
+	var vni uint32
+	if !all {
+		var err error
+		if vni, err = parseVNI("fdb show", vniText); err != nil {
+			return err
+		}
+	}
+	entries, err := c.client.FDB(vni, all)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if entries == nil {
+			entries = []control.FDBEntry{}
+		}
+		return c.printJSON(entries)
+	}
+	for _, e := range entries {
+		line := fmt.Sprintf("%s dst %s vni %d self", e.MAC, e.Dst, e.VNI)
+		if e.Static {
+			line += " permanent"
+		}
+		fmt.Fprintln(c.out, line)
+	}
+	return nil
+}
+
+// macArg parses the MAC that fdb add/del take first.
+func macArg(cmd string, args []string) (fdb.MAC, []string, error) {
+	if len(args) == 0 {
+		return fdb.MAC{}, nil, usagef("%s: MAC: required", cmd)
+	}
+	m, err := fdb.ParseMAC(args[0])
+	if err != nil {
+		return fdb.MAC{}, nil, usagef("%s: MAC: want aa:bb:cc:dd:ee:ff, got %q", cmd, args[0])
+	}
+	return m, args[1:], nil
+}
+
+func (c *cli) fdbAdd(args []string) error {
+	const cmd = "fdb add"
+	mac, args, err := macArg(cmd, args)
+	if err != nil {
+		return err
+	}
+	kw, err := keywords(cmd, args, "dst", "vni")
+	if err != nil {
+		return err
+	}
+	for _, w := range []string{"dst", "vni"} {
+		if _, ok := kw[w]; !ok {
+			return usagef("%s: %s: required (want fdb add MAC dst IP vni N)", cmd, w)
+		}
+	}
+	dst, err := parseAddr(cmd, "dst", kw["dst"])
+	if err != nil {
+		return err
+	}
+	vni, err := parseVNI(cmd, kw["vni"])
+	if err != nil {
+		return err
+	}
+	return c.client.FDBAdd(vni, mac, dst)
+}
+
+func (c *cli) fdbDel(args []string) error {
+	const cmd = "fdb del"
+	mac, args, err := macArg(cmd, args)
+	if err != nil {
+		return err
+	}
+	kw, err := keywords(cmd, args, "vni", "dst")
+	if err != nil {
+		return err
+	}
+	if _, ok := kw["vni"]; !ok {
+		return usagef("%s: vni: required (want fdb del MAC vni N [dst IP])", cmd)
+	}
+	vni, err := parseVNI(cmd, kw["vni"])
+	if err != nil {
+		return err
+	}
+	var dst netip.Addr
+	if s, ok := kw["dst"]; ok {
+		if dst, err = parseAddr(cmd, "dst", s); err != nil {
+			return err
+		}
+	}
+	return c.client.FDBDel(vni, mac, dst)
+}
+
+func (c *cli) route(args []string) error {
+	sub := "show"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "show", "list":
+		return c.routeShow(args)
+	case "add":
+		return c.routeAdd(args)
+	case "del", "delete":
+		return c.routeDel(args)
+	}
+	return usagef("route: %q: unknown command (want show, add or del)", sub)
+}
+
+// routeLine is one route of route show --json: the API's route with the
+// network it belongs to.
+type routeLine struct {
+	Network string `json:"network"`
+	Prefix  string `json:"prefix"`
+	Via     string `json:"via"`
+}
+
+func (c *cli) routeShow(args []string) error {
+	var network string
+	var asJSON bool
+	if err := options("route show", args, map[string]*string{"network": &network}, &asJSON); err != nil {
+		return err
+	}
+	// A route as the API gives it does not say its network, so routes are
+	// fetched network by network to print "dev NAME".
+	var names []string
+	if network != "" {
+		names = []string{network}
+	} else {
+		nets, err := c.client.Networks()
+		if err != nil {
+			return err
+		}
+		for _, n := range nets {
+			if n.Kind == control.KindIPIP {
+				names = append(names, n.Name)
+			}
+		}
+	}
+	lines := []routeLine{}
+	for _, name := range names {
+		routes, err := c.client.Routes(name)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			lines = append(lines, routeLine{Network: name, Prefix: r.Prefix, Via: r.Via})
+		}
+	}
+	if asJSON {
+		return c.printJSON(lines)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(c.out, "%s via %s dev %s\n", l.Prefix, l.Via, l.Network)
+	}
+	return nil
+}
+
+func (c *cli) routeAdd(args []string) error {
+	const cmd = "route add"
+	if len(args) == 0 {
+		return usagef("%s: PREFIX: required (want route add PREFIX via IP [dev NETWORK])", cmd)
+	}
+	prefix, err := parsePrefix(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	kw, err := keywords(cmd, args[1:], "via", "dev")
+	if err != nil {
+		return err
+	}
+	if _, ok := kw["via"]; !ok {
+		return usagef("%s: via: required (want route add PREFIX via IP [dev NETWORK])", cmd)
+	}
+	via, err := parseAddr(cmd, "via", kw["via"])
+	if err != nil {
+		return err
+	}
+	return c.client.RouteAdd(kw["dev"], prefix, via)
+}
+
+func (c *cli) routeDel(args []string) error {
+	const cmd = "route del"
+	if len(args) == 0 {
+		return usagef("%s: PREFIX: required (want route del PREFIX [dev NETWORK])", cmd)
+	}
+	prefix, err := parsePrefix(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	kw, err := keywords(cmd, args[1:], "dev")
+	if err != nil {
+		return err
+	}
+	return c.client.RouteDel(kw["dev"], prefix)
+}
+
+func (c *cli) network(args []string) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if args[0] != "show" && args[0] != "list" {
+			return usagef("network: %q: unknown command (want show)", args[0])
+		}
+		args = args[1:]
+	}
+	var asJSON bool
+	if err := options("network show", args, nil, &asJSON); err != nil {
+		return err
+	}
+	nets, err := c.client.Networks()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if nets == nil {
+			nets = []control.NetworkInfo{}
+		}
+		return c.printJSON(nets)
+	}
+	for _, n := range nets {
+		head := n.Name + ": " + n.Kind
+		if n.Kind == control.KindVXLAN {
+			head += fmt.Sprintf(" vni %d", n.VNI)
+		}
+		head += " local " + n.Local
+		if n.Kind == control.KindVXLAN {
+			head += fmt.Sprintf(" dstport %d", n.Port)
+		}
+		if n.MTU != 0 {
+			head += fmt.Sprintf(" mtu %d", n.MTU)
+		}
+		fmt.Fprintln(c.out, head)
+		if n.Address != "" {
+			fmt.Fprintf(c.out, "    address %s\n", n.Address)
+		}
+		if n.Kind == control.KindVXLAN {
+			remotes := "none"
+			if len(n.Remotes) > 0 {
+				remotes = strings.Join(n.Remotes, " ")
+			}
+			fmt.Fprintf(c.out, "    remotes %s\n", remotes)
+			learning := "off"
+			if n.Learning {
+				learning = "on"
+			}
+			fmt.Fprintf(c.out, "    learning %s ageing %s limit %d\n", learning, n.Ageing, n.Limit)
+		}
+		for _, r := range n.Routes {
+			fmt.Fprintf(c.out, "    route %s via %s\n", r.Prefix, r.Via)
+		}
+	}
+	return nil
+}
+
+func (c *cli) stats(args []string) error {
+	var asJSON bool
+	if err := options("stats", args, nil, &asJSON); err != nil {
+		return err
+	}
+	stats, err := c.client.Stats()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if stats == nil {
+			stats = []control.NetworkStats{}
+		}
+		return c.printJSON(stats)
+	}
+	for _, s := range stats {
+		// Entries that are not networks (the daemon's "underlay") have a
+		// kind equal to their name; saying it twice reads badly.
+		head := s.Name + ":"
+		if s.Kind != s.Name {
+			head += " " + s.Kind
+		}
+		if s.Kind == control.KindVXLAN {
+			head += fmt.Sprintf(" vni %d fdb %d entries", s.VNI, s.FDBEntries)
+		}
+		fmt.Fprintln(c.out, head)
+		fmt.Fprintf(c.out, "    RX: packets %d bytes %d\n", s.RxPackets, s.RxBytes)
+		fmt.Fprintf(c.out, "    TX: packets %d bytes %d\n", s.TxPackets, s.TxBytes)
+		if s.Kind == control.KindVXLAN {
+			fmt.Fprintf(c.out, "    fdb: learnt %d moved %d aged %d flooded %d\n", s.Learnt, s.Moved, s.Aged, s.Flooded)
+		}
+		fmt.Fprintf(c.out, "    drops:%s\n", drops(s.Drops))
+	}
+	return nil
+}
+
+// drops renders the drop counters sorted by reason, " none" when empty.
+func drops(m map[string]uint64) string {
+	if len(m) == 0 {
+		return " none"
+	}
+	reasons := make([]string, 0, len(m))
+	for r := range m {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	var b strings.Builder
+	for _, r := range reasons {
+		fmt.Fprintf(&b, " %s %d", r, m[r])
+	}
+	return b.String()
+}

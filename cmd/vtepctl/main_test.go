@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/control/controltest"
+)
+
+func newBackend() *controltest.Backend {
+	return &controltest.Backend{
+		Nets: []control.NetworkInfo{
+			{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, Local: "10.0.0.1", Port: 4789, MTU: 1450,
+				Address: "192.168.42.1/24", Remotes: []string{"10.0.0.2", "10.0.0.3"}, Learning: true, Ageing: "5m0s", Limit: 16384},
+			{Name: "vx7", Kind: control.KindVXLAN, VNI: 7, Local: "10.0.0.1", Port: 4789, Ageing: "never", Limit: 10},
+			{Name: "ipip0", Kind: control.KindIPIP, Local: "10.0.0.1", MTU: 1480, Address: "10.244.0.1/24",
+				Routes: []control.RouteInfo{{Prefix: "10.244.1.0/24", Via: "10.0.0.2"}}},
+		},
+		Entries: []control.FDBEntry{
+			{MAC: "aa:bb:cc:dd:ee:ff", Dst: "10.0.0.2", VNI: 42, Network: "vx42", AgeSeconds: 12.5},
+			{MAC: "00:00:00:00:00:00", Dst: "10.0.0.2", VNI: 42, Network: "vx42", Static: true},
+			{MAC: "02:00:00:00:00:07", Dst: "10.0.0.3", VNI: 7, Network: "vx7", Static: true},
+		},
+		Counts: []control.NetworkStats{
+			{Name: "underlay", Kind: "underlay", Drops: map[string]uint64{"unknown_vni": 4}},
+			{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 10, RxBytes: 980, TxPackets: 12, TxBytes: 1176,
+				Drops: map[string]uint64{"malformed": 2, "fdb_full": 0, "too_big": 1}, FDBEntries: 3, Learnt: 4, Moved: 1, Aged: 2, Flooded: 6},
+			{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 1, RxBytes: 84, TxPackets: 2, TxBytes: 168},
+		},
+		Routes: map[string][]control.RouteInfo{"ipip0": {{Prefix: "10.244.1.0/24", Via: "10.0.0.2"}}},
+	}
+}
+
+// ctl runs vtepctl against socket and returns its exit code and output.
+func ctl(socket string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(append([]string{"--control", socket}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestShowCommands(t *testing.T) {
+	socket := controltest.Start(t, newBackend())
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fdb show", []string{"fdb", "show"}, "" +
+			"aa:bb:cc:dd:ee:ff dst 10.0.0.2 vni 42 self\n" +
+			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
+			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+		{"fdb alone shows", []string{"fdb"}, "" +
+			"aa:bb:cc:dd:ee:ff dst 10.0.0.2 vni 42 self\n" +
+			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
+			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+		{"fdb show of one vni", []string{"fdb", "show", "--vni", "7"}, "02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+		{"fdb show --vni=", []string{"fdb", "show", "-vni=7"}, "02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+		{"stats", []string{"stats"}, "" +
+			"underlay:\n" +
+			"    RX: packets 0 bytes 0\n" +
+			"    TX: packets 0 bytes 0\n" +
+			"    drops: unknown_vni 4\n" +
+			"vx42: vxlan vni 42 fdb 3 entries\n" +
+			"    RX: packets 10 bytes 980\n" +
+			"    TX: packets 12 bytes 1176\n" +
+			"    fdb: learnt 4 moved 1 aged 2 flooded 6\n" +
+			"    drops: fdb_full 0 malformed 2 too_big 1\n" +
+			"ipip0: ipip\n" +
+			"    RX: packets 1 bytes 84\n" +
+			"    TX: packets 2 bytes 168\n" +
+			"    drops: none\n"},
+		{"route show", []string{"route", "show"}, "10.244.1.0/24 via 10.0.0.2 dev ipip0\n"},
+		{"route show of a network", []string{"route", "show", "--network", "ipip0"}, "10.244.1.0/24 via 10.0.0.2 dev ipip0\n"},
+		{"network show", []string{"network", "show"}, "" +
+			"vx42: vxlan vni 42 local 10.0.0.1 dstport 4789 mtu 1450\n" +
+			"    address 192.168.42.1/24\n" +
+			"    remotes 10.0.0.2 10.0.0.3\n" +
+			"    learning on ageing 5m0s limit 16384\n" +
+			"vx7: vxlan vni 7 local 10.0.0.1 dstport 4789\n" +
+			"    remotes none\n" +
+			"    learning off ageing never limit 10\n" +
+			"ipip0: ipip local 10.0.0.1 mtu 1480\n" +
+			"    address 10.244.0.1/24\n" +
+			"    route 10.244.1.0/24 via 10.0.0.2\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ctl(socket, tc.args...)
+			if code != 0 || errOut != "" {
+				t.Fatalf("got exit %d, stderr %q, want 0 and nothing", code, errOut)
+			}
+			if out != tc.want {
+				t.Errorf("got output\n%s\nwant\n%s", out, tc.want)
+			}
+		})
+	}
+}
+
+func TestJSONOutputParsesBack(t *testing.T) {
+	b := newBackend()
+	socket := controltest.Start(t, b)
+	want := newBackend()
+	tests := []struct {
+		name string
+		args []string
+		into any
+		want any
+	}{
+		{"fdb", []string{"fdb", "show", "--json"}, &[]control.FDBEntry{}, &want.Entries},
+		{"stats", []string{"stats", "--json"}, &[]control.NetworkStats{}, &want.Counts},
+		{"network", []string{"network", "show", "--json"}, &[]control.NetworkInfo{}, &want.Nets},
+		{"route", []string{"route", "show", "--json"}, &[]routeLine{},
+			&[]routeLine{{Network: "ipip0", Prefix: "10.244.1.0/24", Via: "10.0.0.2"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ctl(socket, tc.args...)
+			if code != 0 {
+				t.Fatalf("got exit %d (%s), want 0", code, errOut)
+			}
+			if err := json.Unmarshal([]byte(out), tc.into); err != nil {
+				t.Fatalf("got output that is not JSON: %v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(tc.into, tc.want) {
+				t.Errorf("got %+v\nwant %+v", tc.into, tc.want)
+			}
+		})
+	}
+}
+
+func TestChangesReachTheBackend(t *testing.T) {
+	b := newBackend()
+	socket := controltest.Start(t, b)
+	tests := []struct {
+		name string
+		args []string
+		call string
+	}{
+		{"fdb add", []string{"fdb", "add", "02:AA:BB:CC:DD:01", "dst", "10.0.0.9", "vni", "42"}, "FDBAdd 42 02:aa:bb:cc:dd:01 10.0.0.9"},
+		{"fdb add with keywords swapped", []string{"fdb", "add", "02:aa:bb:cc:dd:02", "vni", "7", "dst", "fd00::2"}, "FDBAdd 7 02:aa:bb:cc:dd:02 fd00::2"},
+		{"fdb append to the flood list", []string{"fdb", "append", "00:00:00:00:00:00", "dst", "10.0.0.4", "vni", "42"}, "FDBAdd 42 00:00:00:00:00:00 10.0.0.4"},
+		{"fdb del", []string{"fdb", "del", "02:aa:bb:cc:dd:01", "vni", "42"}, "FDBDel 42 02:aa:bb:cc:dd:01 invalid IP"},
+		{"fdb del with dst", []string{"fdb", "del", "00:00:00:00:00:00", "vni", "42", "dst", "10.0.0.4"}, "FDBDel 42 00:00:00:00:00:00 10.0.0.4"},
+		{"route add", []string{"route", "add", "10.244.2.0/24", "via", "10.0.0.3", "dev", "ipip0"}, `RouteAdd "ipip0" 10.244.2.0/24 10.0.0.3`},
+		{"route add without dev", []string{"route", "add", "10.244.3.0/24", "via", "10.0.0.3"}, `RouteAdd "" 10.244.3.0/24 10.0.0.3`},
+		{"route del", []string{"route", "del", "10.244.2.0/24", "dev", "ipip0"}, `RouteDel "ipip0" 10.244.2.0/24`},
+		{"route del without dev", []string{"route", "del", "10.244.3.0/24"}, `RouteDel "" 10.244.3.0/24`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ctl(socket, tc.args...)
+			if code != 0 || out != "" || errOut != "" {
+				t.Fatalf("got exit %d, stdout %q, stderr %q, want 0 and no output", code, out, errOut)
+			}
+			calls := b.Calls()
+			if len(calls) == 0 || calls[len(calls)-1] != tc.call {
+				t.Errorf("got backend calls %q, want the last to be %q", calls, tc.call)
+			}
+		})
+	}
+	t.Run("the added entry shows", func(t *testing.T) {
+		_, out, _ := ctl(socket, "fdb", "show", "--vni", "7")
+		if !strings.Contains(out, "02:aa:bb:cc:dd:02 dst fd00::2 vni 7 self permanent\n") {
+			t.Errorf("got\n%s\nwant the added entry among the lines", out)
+		}
+	})
+}
+
+func TestDaemonErrorsExit1(t *testing.T) {
+	socket := controltest.Start(t, newBackend())
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown vni", []string{"fdb", "show", "--vni", "99"}, "vtepctl: vni 99: no such network: not found\n"},
+		{"existing entry", []string{"fdb", "add", "aa:bb:cc:dd:ee:ff", "dst", "10.0.0.5", "vni", "42"},
+			"vtepctl: aa:bb:cc:dd:ee:ff dst 10.0.0.2: already exists\n"},
+		{"flood entry without dst", []string{"fdb", "del", "00:00:00:00:00:00", "vni", "42"},
+			"vtepctl: dst: required to delete a flood-list entry (mac 00:00:00:00:00:00)\n"},
+		{"route on a vxlan network", []string{"route", "add", "10.8.0.0/16", "via", "10.0.0.2", "dev", "vx42"},
+			"vtepctl: network vx42 is vxlan, routes are for ipip networks: invalid\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ctl(socket, tc.args...)
+			if code != 1 || errOut != tc.want || out != "" {
+				t.Errorf("got exit %d, stderr %q, stdout %q; want 1, %q, nothing", code, errOut, out, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableExits1(t *testing.T) {
+	socket := controltest.SocketPath(t)
+	code, out, errOut := ctl(socket, "stats")
+	want := "vtepctl: cannot reach vtepd at " + socket + ": dial unix " + socket + ": connect: no such file or directory\n"
+	if code != 1 || errOut != want || out != "" {
+		t.Errorf("got exit %d, stderr %q; want 1, %q", code, errOut, want)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	b := newBackend()
+	socket := controltest.Start(t, b)
+	tests := []struct {
+		name string
+		args []string // after --control SOCKET, unless raw
+		raw  bool
+		want string
+	}{
+		{"no command", nil, false, `vtepctl: missing command (want fdb, route, network, stats or help)`},
+		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, route, network, stats or help)`},
+		{"unknown option", []string{"--colour", "fdb"}, true, `vtepctl: "--colour": unknown option (want --control SOCK)`},
+		{"control without value", []string{"--control"}, true, `vtepctl: --control: needs a value (the socket path)`},
+		{"unknown fdb command", []string{"fdb", "flush"}, false, `vtepctl: fdb: "flush": unknown command (want show, add or del)`},
+		{"fdb show bad option", []string{"fdb", "show", "--all"}, false, `vtepctl: fdb show: "--all" is not an option (want --json or --vni VNI)`},
+		{"fdb show vni a word", []string{"fdb", "show", "--vni", "x"}, false, `vtepctl: fdb show: vni: want an integer 0..16777215, got "x"`},
+		{"fdb show vni without value", []string{"fdb", "show", "--vni"}, false, `vtepctl: fdb show: --vni: needs a value`},
+		{"fdb add without MAC", []string{"fdb", "add"}, false, `vtepctl: fdb add: MAC: required`},
+		{"fdb add bad MAC", []string{"fdb", "add", "zz", "dst", "10.0.0.2", "vni", "1"}, false,
+			`vtepctl: fdb add: MAC: want aa:bb:cc:dd:ee:ff, got "zz"`},
+		{"fdb add without dst", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "vni", "1"}, false,
+			`vtepctl: fdb add: dst: required (want fdb add MAC dst IP vni N)`},
+		{"fdb add bad dst", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst", "host", "vni", "1"}, false,
+			`vtepctl: fdb add: dst: want an IP address, got "host"`},
+		{"fdb add vni too big", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst", "10.0.0.2", "vni", "16777216"}, false,
+			`vtepctl: fdb add: vni: want an integer 0..16777215, got "16777216"`},
+		{"fdb add unknown keyword", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "via", "10.0.0.2"}, false,
+			`vtepctl: fdb add: "via" is not a keyword (want dst or vni)`},
+		{"fdb add keyword twice", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "vni", "1", "vni", "2"}, false,
+			`vtepctl: fdb add: vni: given twice`},
+		{"fdb add keyword without value", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst"}, false,
+			`vtepctl: fdb add: dst: needs a value`},
+		{"fdb del without vni", []string{"fdb", "del", "aa:bb:cc:dd:ee:01"}, false,
+			`vtepctl: fdb del: vni: required (want fdb del MAC vni N [dst IP])`},
+		{"route add without prefix", []string{"route", "add"}, false,
+			`vtepctl: route add: PREFIX: required (want route add PREFIX via IP [dev NETWORK])`},
+		{"route add prefix with host bits", []string{"route", "add", "10.1.2.3/16", "via", "10.0.0.2"}, false,
+			`vtepctl: route add: PREFIX: want a network prefix like 10.244.1.0/24, got "10.1.2.3/16"`},
+		{"route add without via", []string{"route", "add", "10.1.0.0/16", "dev", "ipip0"}, false,
+			`vtepctl: route add: via: required (want route add PREFIX via IP [dev NETWORK])`},
+		{"route del with via", []string{"route", "del", "10.1.0.0/16", "via", "10.0.0.2"}, false,
+			`vtepctl: route del: "via" is not a keyword (want dev)`},
+		{"route show bad option", []string{"route", "show", "--dev", "ipip0"}, false,
+			`vtepctl: route show: "--dev" is not an option (want --json or --network NETWORK)`},
+		{"stats takes no words", []string{"stats", "vx42"}, false, `vtepctl: stats: "vx42" is not an option (want --json)`},
+		{"network unknown command", []string{"network", "add"}, false, `vtepctl: network: "add": unknown command (want show)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(b.Calls())
+			var out, errb bytes.Buffer
+			args := tc.args
+			if !tc.raw {
+				args = append([]string{"--control", socket}, args...)
+			}
+			code := run(args, &out, &errb)
+			if code != 2 || errb.String() != tc.want+"\n" || out.Len() != 0 {
+				t.Errorf("got exit %d, stderr %q, stdout %q\nwant 2, %q, nothing", code, errb.String(), out.String(), tc.want+"\n")
+			}
+			if after := len(b.Calls()); after != before {
+				t.Errorf("got %d backend calls, want none for a usage error", after-before)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"--control", "/nonexistent.sock", "help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(args, &out, &errb)
+			if code != 0 || !strings.HasPrefix(out.String(), "Usage: vtepctl") || errb.Len() != 0 {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, out.String(), errb.String())
+			}
+		})
+	}
+}
