@@ -92,7 +92,8 @@ const dropLogInterval = time.Second
 
 // drop counts n drops for reason d and logs at most once per dropLogInterval
 // per reason, so a flood of bad packets cannot flood the log.
-func (c *Counters) drop(log *zap.Logger, where string, d Drop, n uint64, err error) {
+// log carries the network's name; nil logs nothing.
+func (c *Counters) drop(log *zap.Logger, d Drop, n uint64, err error) {
 	total := c.drops[d].Add(n)
 	if log == nil {
 		return
@@ -102,7 +103,7 @@ func (c *Counters) drop(log *zap.Logger, where string, d Drop, n uint64, err err
 	if now-last < int64(dropLogInterval) || !c.logged[d].CompareAndSwap(last, now) {
 		return
 	}
-	fields := []zap.Field{zap.String("network", where), zap.String("reason", d.String()), zap.Uint64("total", total)}
+	fields := []zap.Field{zap.String("reason", d.String()), zap.Uint64("total", total)}
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}

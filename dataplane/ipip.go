@@ -44,9 +44,10 @@ type IPIPConfig struct {
 // remotes (the endpoints of the networks' routes) and go to the network
 // whose routes name their sender.
 type IPIPUnderlay struct {
-	local netip.Addr
-	conn  Conn
-	log   *zap.Logger
+	local   netip.Addr
+	conn    Conn
+	log     *zap.Logger
+	baseLog *zap.Logger // the logger networks derive theirs from
 
 	// nets is replaced whole by the writer (mu), read without a lock.
 	nets atomic.Pointer[[]*IPIPNetwork]
@@ -68,7 +69,8 @@ func NewIPIPUnderlay(local netip.Addr, conn Conn, log *zap.Logger) (*IPIPUnderla
 	if log == nil {
 		log = zap.NewNop()
 	}
-	u := &IPIPUnderlay{local: local, conn: conn, log: log}
+	u := &IPIPUnderlay{local: local, conn: conn, baseLog: log,
+		log: log.With(zap.String("network", "ipip-underlay"), zap.Stringer("local", local))}
 	u.nets.Store(&[]*IPIPNetwork{})
 	return u, nil
 }
@@ -101,7 +103,7 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		u:      u,
 		link:   link,
 		routes: fdb.NewRouteTable(),
-		log:    u.log.With(zap.String("network", cfg.Name)),
+		log:    u.baseLog.With(zap.String("network", cfg.Name)),
 	}
 	for _, r := range cfg.Routes {
 		if err := n.checkVia(r.Via); err != nil {
@@ -201,7 +203,7 @@ func (u *IPIPUnderlay) rxLoop() {
 		for i := 0; i < n; i++ {
 			src, inner, err := encap.DecapIPIP(bufs[i][:sizes[i]])
 			if err != nil {
-				u.Counters.drop(u.log, "ipip underlay", DropMalformed, 1, err)
+				u.Counters.drop(u.log, DropMalformed, 1, err)
 				continue
 			}
 			for _, nw := range nets {
@@ -210,7 +212,7 @@ func (u *IPIPUnderlay) rxLoop() {
 					continue packets
 				}
 			}
-			u.Counters.drop(u.log, "ipip underlay", DropUnknownSource, 1, nil)
+			u.Counters.drop(u.log, DropUnknownSource, 1, nil)
 		}
 	}
 }
@@ -328,33 +330,33 @@ func (n *IPIPNetwork) txLoop() {
 		for i := 0; i < count; i++ {
 			pkt := bufs[i][Headroom : Headroom+sizes[i]]
 			if len(pkt) == 0 {
-				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrShortPacket)
+				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortPacket)
 				continue
 			}
 			if pkt[0]>>4 != encap.IPv4Version {
-				n.Counters.drop(n.log, n.cfg.Name, DropUnsupported, 1, nil)
+				n.Counters.drop(n.log, DropUnsupported, 1, nil)
 				continue
 			}
 			ip := encap.IPv4(pkt)
 			if !ip.IsValid() {
-				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrBadIPv4Header)
+				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrBadIPv4Header)
 				continue
 			}
 			pkt = pkt[:ip.TotalLength()]
 			via, ok := n.routes.Lookup(ip.Dst())
 			if !ok {
-				n.Counters.drop(n.log, n.cfg.Name, DropNoRemote, 1, nil)
+				n.Counters.drop(n.log, DropNoRemote, 1, nil)
 				continue
 			}
 			if len(pkt) > n.cfg.PathMTU {
-				n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+				n.Counters.drop(n.log, DropTooBig, 1, nil)
 				if ip.DF() {
 					// As a router would (RFC 1191 section 4): tell the sender
 					// the largest packet this tunnel carries.
 					if m, err := encap.PutICMPFragNeeded(icmp, icmpSrc, pkt, uint16(n.cfg.PathMTU)); err == nil {
 						one[0] = icmp[:m]
 						if _, err := n.link.Write(one, 0); err != nil {
-							n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+							n.Counters.drop(n.log, DropLinkWrite, 1, err)
 						}
 					}
 				}
@@ -363,7 +365,7 @@ func (n *IPIPNetwork) txLoop() {
 			outer := bufs[i][Headroom-encap.IPv4MinHeaderLen : Headroom+len(pkt)]
 			o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
 			if err := encap.EncapIPIP(outer, &o); err != nil {
-				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, err)
+				n.Counters.drop(n.log, DropMalformed, 1, err)
 				continue
 			}
 			out = append(out, outer)
@@ -384,7 +386,7 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 	n.Counters.TxPackets.Add(uint64(sent))
 	n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
 	if sent < len(pkts) {
-		n.Counters.drop(n.log, n.cfg.Name, DropSend, uint64(len(pkts)-sent), err)
+		n.Counters.drop(n.log, DropSend, uint64(len(pkts)-sent), err)
 	}
 }
 
@@ -392,7 +394,7 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 func (n *IPIPNetwork) receive(pkt []byte, one [][]byte) {
 	one[0] = pkt
 	if _, err := n.link.Write(one, 0); err != nil {
-		n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+		n.Counters.drop(n.log, DropLinkWrite, 1, err)
 		return
 	}
 	n.Counters.RxPackets.Add(1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 
 	"github.com/songgao/water"
@@ -44,6 +45,11 @@ func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 		return nil, fmt.Errorf("create device %q: %w", cfg.Name, err)
 	}
 	d := &device{ifce: ifce, name: ifce.Name()}
+	if kind == water.TUN {
+		// An IPIP device carries IPv4 only: without this the kernel would
+		// send it IPv6 link-local traffic (router solicitations) to drop.
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+d.name+"/disable_ipv6", []byte("1"), 0o644)
+	}
 	if err := configure(d.name, cfg); err != nil {
 		d.Close()
 		return nil, err

@@ -55,6 +55,8 @@ type Underlay struct {
 	conn   Conn
 	log    *zap.Logger
 	hdrLen int // outer IP + UDP + VXLAN header bytes
+	// baseLog is the logger networks derive theirs from.
+	baseLog *zap.Logger
 
 	// nets is an immutable VNI -> network map, replaced whole by the writer
 	// (mu) when a network is added or removed, read per batch without a lock.
@@ -89,7 +91,8 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 	if log == nil {
 		log = zap.NewNop()
 	}
-	u := &Underlay{cfg: cfg, conn: conn, log: log, hdrLen: encap.VXLANIPv4HeadersLen}
+	u := &Underlay{cfg: cfg, conn: conn, baseLog: log, hdrLen: encap.VXLANIPv4HeadersLen,
+		log: log.With(zap.String("network", "underlay"), zap.Stringer("local", cfg.Local))}
 	if !cfg.Local.Is4() {
 		u.hdrLen = encap.VXLANIPv6HeadersLen
 	}
@@ -243,12 +246,12 @@ func (u *Underlay) rxLoop() {
 		for i := 0; i < n; i++ {
 			vni, inner, err := encap.DecapVXLAN(bufs[i][:sizes[i]])
 			if err != nil {
-				u.Counters.drop(u.log, "underlay", DropMalformed, 1, err)
+				u.Counters.drop(u.log, DropMalformed, 1, err)
 				continue
 			}
 			nw := nets[vni]
 			if nw == nil {
-				u.Counters.drop(u.log, "underlay", DropUnknownVNI, 1, nil)
+				u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
 				continue
 			}
 			nw.receive(inner, srcs[i].Addr().Unmap(), now, one)

@@ -50,7 +50,7 @@ func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 		link:     link,
 		table:    fdb.NewTable(cfg.VNI, cfg.FDB),
 		maxFrame: cfg.MTU + encap.EthernetHeaderLen + vlanTagLen,
-		log:      u.log.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
+		log:      u.baseLog.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
 	}
 	n.table.SetFlood(cfg.Remotes)
 	return n
@@ -111,11 +111,11 @@ func (n *Network) txLoop() {
 		for i := 0; i < count; i++ {
 			frame := bufs[i][Headroom : Headroom+sizes[i]]
 			if len(frame) < encap.EthernetHeaderLen {
-				n.Counters.drop(n.log, n.cfg.Name, DropMalformed, 1, encap.ErrShortFrame)
+				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
 				continue
 			}
 			if len(frame) > n.maxFrame {
-				n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+				n.Counters.drop(n.log, DropTooBig, 1, nil)
 				continue
 			}
 			dst := encap.Ethernet(frame).Dst()
@@ -150,7 +150,7 @@ func (n *Network) send(pkts [][]byte) [][]byte {
 		n.Counters.TxBytes.Add(bytes)
 	} else {
 		n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
-		n.Counters.drop(n.log, n.cfg.Name, DropSend, uint64(len(pkts)-sent), err)
+		n.Counters.drop(n.log, DropSend, uint64(len(pkts)-sent), err)
 	}
 	return pkts[:0]
 }
@@ -160,7 +160,7 @@ func (n *Network) send(pkts [][]byte) [][]byte {
 func (n *Network) flood(buf []byte, frameLen int) {
 	remotes := n.table.Flood()
 	if len(remotes) == 0 {
-		n.Counters.drop(n.log, n.cfg.Name, DropNoRemote, 1, nil)
+		n.Counters.drop(n.log, DropNoRemote, 1, nil)
 		return
 	}
 	var one [1][]byte
@@ -202,19 +202,19 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 // its source MAC on the way. one is the caller's one-element batch.
 func (n *Network) receive(frame []byte, remote netip.Addr, now int64, one [][]byte) {
 	if len(frame) > n.maxFrame {
-		n.Counters.drop(n.log, n.cfg.Name, DropTooBig, 1, nil)
+		n.Counters.drop(n.log, DropTooBig, 1, nil)
 		return
 	}
 	switch n.table.Learn(encap.Ethernet(frame).Src(), remote, now) {
 	case fdb.LearnFull:
-		n.Counters.drop(n.log, n.cfg.Name, DropFDBFull, 1, nil)
+		n.Counters.drop(n.log, DropFDBFull, 1, nil)
 	case fdb.LearnStatic:
-		n.Counters.drop(n.log, n.cfg.Name, DropStaticConflict, 1, nil)
+		n.Counters.drop(n.log, DropStaticConflict, 1, nil)
 		return
 	}
 	one[0] = frame
 	if _, err := n.link.Write(one, 0); err != nil {
-		n.Counters.drop(n.log, n.cfg.Name, DropLinkWrite, 1, err)
+		n.Counters.drop(n.log, DropLinkWrite, 1, err)
 		return
 	}
 	n.Counters.RxPackets.Add(1)

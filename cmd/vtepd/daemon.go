@@ -31,11 +31,13 @@ func (e *configError) Unwrap() error { return e.err }
 type daemon struct {
 	cfg      *control.Config
 	log      *zap.Logger
-	underlay *dataplane.Underlay
+	underlay *dataplane.Underlay     // VXLAN, when a network needs it
+	ipip     *dataplane.IPIPUnderlay // IPIP, when a network needs it
 	server   *control.Server
 
-	mu   sync.Mutex
-	nets []*dataplane.Network // in config order
+	mu    sync.Mutex
+	nets  []*dataplane.Network     // VXLAN networks, in config order
+	tnets []*dataplane.IPIPNetwork // IPIP networks, in config order
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -54,72 +56,70 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 		}
 	}()
 
-	var ipip []string
-	for _, n := range cfg.Networks {
-		if n.Kind == control.KindIPIP {
-			ipip = append(ipip, n.Name)
+	var hasVXLAN, hasIPIP bool
+	for i, n := range cfg.Networks {
+		switch n.Kind {
+		case control.KindIPIP:
+			hasIPIP = true
+		default:
+			hasVXLAN = true
+			if n.Group.IsValid() {
+				return d, &configError{fmt.Sprintf("networks[%d].group", i), errors.New("multicast groups are not supported yet; list the peers in remotes")}
+			}
 		}
-	}
-	if len(ipip) > 0 {
-		return d, &configError{"networks", fmt.Errorf("kind ipip (%v) is not supported by this build", ipip)}
 	}
 
 	underMTU, err := dataplane.UnderlayMTU(cfg.Underlay.Local)
 	if err != nil {
 		return d, &configError{"underlay.local", err}
 	}
-	conn, err := dataplane.ListenUDP(cfg.Underlay.Local, cfg.Underlay.Port)
-	if err != nil {
-		return d, err
+	if hasVXLAN {
+		conn, err := dataplane.ListenUDP(cfg.Underlay.Local, cfg.Underlay.Port)
+		if err != nil {
+			return d, err
+		}
+		d.underlay, err = dataplane.NewUnderlay(dataplane.UnderlayConfig{
+			Local:       cfg.Underlay.Local,
+			Port:        cfg.Underlay.Port,
+			SrcPortMin:  cfg.Underlay.SrcPortMin,
+			SrcPortMax:  cfg.Underlay.SrcPortMax,
+			TTL:         cfg.Underlay.TTL,
+			UDPChecksum: cfg.Underlay.UDPCsum,
+		}, conn, log)
+		if err != nil {
+			conn.Close()
+			return d, err
+		}
+		d.underlay.Start()
 	}
-	d.underlay, err = dataplane.NewUnderlay(dataplane.UnderlayConfig{
-		Local:       cfg.Underlay.Local,
-		Port:        cfg.Underlay.Port,
-		SrcPortMin:  cfg.Underlay.SrcPortMin,
-		SrcPortMax:  cfg.Underlay.SrcPortMax,
-		TTL:         cfg.Underlay.TTL,
-		UDPChecksum: cfg.Underlay.UDPCsum,
-	}, conn, log)
-	if err != nil {
-		conn.Close()
-		return d, err
+	if hasIPIP {
+		conn, err := dataplane.ListenIPIP(cfg.Underlay.Local)
+		if err != nil {
+			return d, err
+		}
+		d.ipip, err = dataplane.NewIPIPUnderlay(cfg.Underlay.Local, conn, log)
+		if err != nil {
+			conn.Close()
+			return d, &configError{"underlay.local", err}
+		}
+		d.ipip.Start()
 	}
-	d.underlay.Start()
 
-	overhead := encap.VXLANOverheadIPv4
-	if !cfg.Underlay.Local.Is4() {
-		overhead = encap.VXLANOverheadIPv6
-	}
 	for i, n := range cfg.Networks {
-		mtu := n.MTU
-		if mtu == 0 {
-			mtu = underMTU - overhead
+		var err error
+		if n.Kind == control.KindIPIP {
+			err = d.startIPIP(n, underMTU)
+		} else {
+			err = d.startVXLAN(n, underMTU)
 		}
-		link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
 		if err != nil {
-			return d, &configError{fmt.Sprintf("networks[%d].name", i), err}
+			var ce *configError
+			if errors.As(err, &ce) {
+				ce.field = fmt.Sprintf("networks[%d].%s", i, ce.field)
+				return d, ce
+			}
+			return d, fmt.Errorf("networks[%d] (%s): %w", i, n.Name, err)
 		}
-		ageing := n.Ageing
-		if ageing == 0 {
-			ageing = -1 // the config's 0 means never, as the kernel's ageing 0
-		}
-		nw, err := d.underlay.AddNetwork(dataplane.NetworkConfig{
-			Name:    n.Name,
-			VNI:     n.VNI,
-			MTU:     mtu,
-			Remotes: n.Remotes,
-			FDB:     fdb.Config{Ageing: ageing, Limit: n.Limit, Learning: n.Learning},
-		}, link)
-		if err != nil {
-			link.Close()
-			return d, &configError{fmt.Sprintf("networks[%d]", i), err}
-		}
-		d.mu.Lock()
-		d.nets = append(d.nets, nw)
-		d.mu.Unlock()
-		log.Info("network up", zap.String("name", n.Name), zap.Uint32("vni", n.VNI),
-			zap.Int("mtu", mtu), zap.Stringer("local", cfg.Underlay.Local),
-			zap.Uint16("dstport", d.underlay.Config().Port), zap.Int("remotes", len(n.Remotes)))
 	}
 
 	d.wg.Add(1)
@@ -141,6 +141,92 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 	return d, nil
 }
 
+// startVXLAN creates the TAP of one VXLAN network and starts forwarding.
+func (d *daemon) startVXLAN(n control.Network, underMTU int) error {
+	overhead := encap.VXLANOverheadIPv4
+	if !d.cfg.Underlay.Local.Is4() {
+		overhead = encap.VXLANOverheadIPv6
+	}
+	mtu := n.MTU
+	if mtu == 0 {
+		mtu = underMTU - overhead
+	}
+	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
+	if err != nil {
+		return &configError{"name", err}
+	}
+	ageing := n.Ageing
+	if ageing == 0 {
+		ageing = -1 // the config's 0 means never, as the kernel's ageing 0
+	}
+	nw, err := d.underlay.AddNetwork(dataplane.NetworkConfig{
+		Name:    n.Name,
+		VNI:     n.VNI,
+		MTU:     mtu,
+		Remotes: n.Remotes,
+		FDB:     fdb.Config{Ageing: ageing, Limit: n.Limit, Learning: n.Learning},
+	}, link)
+	if err != nil {
+		link.Close()
+		return &configError{"vni", err}
+	}
+	d.mu.Lock()
+	d.nets = append(d.nets, nw)
+	d.mu.Unlock()
+	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
+		zap.Int("mtu", mtu), zap.Stringer("local", d.cfg.Underlay.Local),
+		zap.Uint16("dstport", d.underlay.Config().Port), zap.Int("remotes", len(n.Remotes)))
+	return nil
+}
+
+// startIPIP creates the TUN of one IPIP network, starts forwarding and
+// points the kernel's routes for the network's prefixes at the device.
+func (d *daemon) startIPIP(n control.Network, underMTU int) error {
+	pathMTU := underMTU - encap.IPIPOverhead
+	mtu := n.MTU
+	if mtu == 0 {
+		mtu = pathMTU
+	}
+	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
+	if err != nil {
+		return &configError{"name", err}
+	}
+	routes := make([]fdb.Route, 0, len(n.Routes)+1)
+	for _, r := range n.Routes {
+		routes = append(routes, fdb.Route{Prefix: r.Prefix, Via: r.Via})
+	}
+	if n.Remote.IsValid() {
+		// A point-to-point tunnel: everything the kernel routes into the
+		// device goes to the one remote. The kernel's own routing table is
+		// left to the user, as `ip tunnel add ... remote` leaves it.
+		routes = append(routes, fdb.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: n.Remote})
+	}
+	var icmpSrc netip.Addr
+	if n.Address.IsValid() {
+		icmpSrc = n.Address.Addr()
+	}
+	nw, err := d.ipip.AddNetwork(dataplane.IPIPConfig{
+		Name: n.Name, MTU: mtu, PathMTU: pathMTU,
+		TTL: n.TTL, DF: encap.IPIPDFCopy,
+		Routes: routes, Address: icmpSrc,
+	}, link)
+	if err != nil {
+		link.Close()
+		return &configError{"routes", err}
+	}
+	d.mu.Lock()
+	d.tnets = append(d.tnets, nw)
+	d.mu.Unlock()
+	for _, r := range n.Routes {
+		if err := dataplane.AddDeviceRoute(n.Name, r.Prefix); err != nil {
+			return err
+		}
+	}
+	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "ipip"),
+		zap.Int("mtu", mtu), zap.Stringer("local", d.cfg.Underlay.Local), zap.Int("routes", len(routes)))
+	return nil
+}
+
 // Close stops the control API, the networks (removing their devices) and the
 // underlay sockets. It is safe on a partly started daemon.
 func (d *daemon) Close() error {
@@ -157,6 +243,11 @@ func (d *daemon) Close() error {
 	}
 	if d.underlay != nil {
 		if err := d.underlay.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.ipip != nil {
+		if err := d.ipip.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -229,6 +320,19 @@ func (d *daemon) Networks() []control.NetworkInfo {
 		}
 		for _, r := range n.Table().Flood() {
 			info.Remotes = append(info.Remotes, r.String())
+		}
+		out = append(out, info)
+	}
+	for _, n := range d.ipipNetworks() {
+		c := n.Config()
+		info := control.NetworkInfo{
+			Name: c.Name, Kind: control.KindIPIP,
+			Local: d.cfg.Underlay.Local.String(), MTU: c.MTU, Routes: routeInfos(n),
+		}
+		for _, nc := range d.cfg.Networks {
+			if nc.Name == c.Name && nc.Address.IsValid() {
+				info.Address = nc.Address.String()
+			}
 		}
 		out = append(out, info)
 	}
@@ -310,11 +414,22 @@ func mapFDBErr(err error, what string) error {
 }
 
 func (d *daemon) Stats() []control.NetworkStats {
-	u := &d.underlay.Counters
-	out := []control.NetworkStats{{
-		Name: "underlay", Kind: "underlay",
-		Drops: u.Drops(),
-	}}
+	var out []control.NetworkStats
+	if d.underlay != nil {
+		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops()})
+	}
+	if d.ipip != nil {
+		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
+	}
+	for _, n := range d.ipipNetworks() {
+		c := &n.Counters
+		out = append(out, control.NetworkStats{
+			Name: n.Name(), Kind: control.KindIPIP,
+			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
+			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			Drops: c.Drops(),
+		})
+	}
 	for _, n := range d.networks() {
 		c := &n.Counters
 		fc := n.Table().Counters()
@@ -330,10 +445,85 @@ func (d *daemon) Stats() []control.NetworkStats {
 	return out
 }
 
-var errNoIPIP = fmt.Errorf("no ipip network: %w", control.ErrNotFound)
-
-func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) { return nil, errNoIPIP }
-func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
-	return errNoIPIP
+func (d *daemon) ipipNetworks() []*dataplane.IPIPNetwork {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*dataplane.IPIPNetwork(nil), d.tnets...)
 }
-func (d *daemon) RouteDel(network string, prefix netip.Prefix) error { return errNoIPIP }
+
+// ipipNetwork finds an IPIP network by name; "" means the only one there is.
+func (d *daemon) ipipNetwork(name string) (*dataplane.IPIPNetwork, error) {
+	nets := d.ipipNetworks()
+	if name == "" {
+		switch len(nets) {
+		case 0:
+			return nil, fmt.Errorf("no ipip network: %w", control.ErrNotFound)
+		case 1:
+			return nets[0], nil
+		default:
+			return nil, fmt.Errorf("dev: required, %d ipip networks run here: %w", len(nets), control.ErrInvalid)
+		}
+	}
+	for _, n := range nets {
+		if n.Name() == name {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("ipip network %q: %w", name, control.ErrNotFound)
+}
+
+func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
+	var out []control.RouteInfo
+	for _, r := range n.Routes() {
+		out = append(out, control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String()})
+	}
+	return out
+}
+
+func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) {
+	out := []control.RouteInfo{}
+	if network == "" {
+		for _, n := range d.ipipNetworks() {
+			out = append(out, routeInfos(n)...)
+		}
+		return out, nil
+	}
+	n, err := d.ipipNetwork(network)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, routeInfos(n)...), nil
+}
+
+func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
+	n, err := d.ipipNetwork(network)
+	if err != nil {
+		return err
+	}
+	r := fdb.Route{Prefix: prefix.Masked(), Via: via}
+	if err := n.AddRoute(r); err != nil {
+		return mapFDBErr(err, "route "+r.String())
+	}
+	if err := dataplane.AddDeviceRoute(n.Name(), r.Prefix); err != nil {
+		_ = n.DelRoute(r.Prefix)
+		return err
+	}
+	d.log.Info("route added", zap.String("network", n.Name()), zap.Stringer("route", r))
+	return nil
+}
+
+func (d *daemon) RouteDel(network string, prefix netip.Prefix) error {
+	n, err := d.ipipNetwork(network)
+	if err != nil {
+		return err
+	}
+	prefix = prefix.Masked()
+	if err := n.DelRoute(prefix); err != nil {
+		return mapFDBErr(err, "route "+prefix.String())
+	}
+	if err := dataplane.DelDeviceRoute(n.Name(), prefix); err != nil {
+		return err
+	}
+	d.log.Info("route deleted", zap.String("network", n.Name()), zap.Stringer("prefix", prefix))
+	return nil
+}
