@@ -107,6 +107,13 @@ func ParseFlags(args []string) (*Config, error) {
 		return nil, flagError(err)
 	}
 	if fs.NArg() > 0 {
+		// "--learning false" parses as a bare boolean flag and a stray word.
+		if i := len(args) - fs.NArg(); i > 0 {
+			prev := strings.TrimLeft(args[i-1], "-")
+			if _, err := strconv.ParseBool(fs.Arg(0)); err == nil && (prev == "learning" || prev == "udpcsum") {
+				return nil, fmt.Errorf("--%s: write --%s=%s (a boolean flag takes its value after '=')", prev, prev, fs.Arg(0))
+			}
+		}
 		return nil, fmt.Errorf("unexpected argument %q (settings are flags, like --vni 42)", fs.Arg(0))
 	}
 	set := map[string]bool{}

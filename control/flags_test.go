@@ -168,6 +168,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"unknown flag", vx("--colour", "red"), "--colour: unknown flag (see --help)"},
 		{"flag without value", []string{"--local", "10.0.0.1", "--vni"}, "--vni: needs a value"},
 		{"stray argument", vx("extra"), `unexpected argument "extra" (settings are flags, like --vni 42)`},
+		{"boolean with a separate value", vx("--learning", "false"), "--learning: write --learning=false (a boolean flag takes its value after '=')"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
