@@ -275,8 +275,34 @@ func TestE2EVtepdToVtepd(t *testing.T) {
 	pingAll(t, a.ns, b.over, 5)
 	pingAll(t, b.ns, a.over, 5)
 
-	wantFDB(t, bin, a, showLink(t, b.ns, tapName).Address, b.under)
+	macB := showLink(t, b.ns, tapName).Address
+	wantFDB(t, bin, a, macB, b.under)
 	wantFDB(t, bin, b, showLink(t, a.ns, tapName).Address, a.under)
+
+	// The same entry as JSON, the form scripts read.
+	var entries []struct {
+		MAC     string `json:"mac"`
+		Dst     string `json:"dst"`
+		VNI     uint32 `json:"vni"`
+		Network string `json:"network"`
+		Static  bool   `json:"static"`
+	}
+	out := a.ctl(t, bin, "fdb", "show", "--json")
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("vtepctl fdb show --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, e := range entries {
+		if e.MAC == macB {
+			found = true
+			if e.Dst != b.under || e.VNI != 42 || e.Network != tapName || e.Static {
+				t.Errorf("fdb show --json entry for %s: got %+v, want dst %s, vni 42, network %s, not static", macB, e, b.under, tapName)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("vtepctl fdb show --json on %s: got\n%s\nwant an entry for %s", a.under, out, macB)
+	}
 
 	before := b.stats(t, bin)
 	transfer(t, bin, a.ns, b.ns, b.over, 1)

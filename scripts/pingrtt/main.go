@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command pingrtt sends ICMP echo requests and prints ping(8)'s summary
 // lines, so the demo can show a round-trip time on machines without
 // iputils. It needs root (a raw ICMP socket) and runs in the network
