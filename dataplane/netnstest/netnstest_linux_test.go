@@ -2,9 +2,11 @@ package netnstest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -203,5 +205,41 @@ func TestSetTxChecksum(t *testing.T) {
 		if got := a.txChecksum(t, "va"); got != on {
 			t.Errorf("after SetTxChecksum(%v): got %v, want %v", on, got, on)
 		}
+	}
+}
+
+// TestCleanupAfterPanic runs a test that panics in a child test binary and
+// checks that its namespaces and processes are gone afterwards.
+func TestCleanupAfterPanic(t *testing.T) {
+	if os.Getenv("NETNSTEST_PANIC_CHILD") == "1" {
+		a := NewNS(t, "panic")
+		b := NewNS(t, "panic")
+		Veth(t, a, "va", "10.9.0.1/24", b, "vb", "10.9.0.2/24")
+		p := a.Start(t, "sleep", "60")
+		fmt.Printf("child pid %d\n", p.Pid())
+		panic("on purpose")
+	}
+	RequireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCleanupAfterPanic$", "-test.v")
+	cmd.Env = append(os.Environ(), "NETNSTEST_PANIC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "on purpose") {
+		t.Fatalf("child test: got %v\n%s\nwant it to fail with the panic", err, out)
+	}
+	prefix := fmt.Sprintf("vt-panic-%d-", cmd.Process.Pid)
+	list, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	if strings.Contains(string(list), prefix) {
+		t.Errorf("ip netns list after the panic: got\n%s\nwant no %s* namespace", list, prefix)
+	}
+	var sleepPid int
+	i := strings.Index(string(out), "child pid ")
+	if i < 0 {
+		t.Fatalf("child output: got\n%s\nwant a line \"child pid N\"", out)
+	}
+	if _, err := fmt.Sscanf(string(out[i:]), "child pid %d", &sleepPid); err != nil {
+		t.Fatalf("child output: %v\n%s", err, out)
+	}
+	if err := syscall.Kill(sleepPid, 0); err == nil {
+		t.Errorf("process %d started in the panicking test: still running, want it stopped", sleepPid)
 	}
 }
