@@ -43,7 +43,7 @@ func ListenUDP(local netip.Addr, port uint16) (Conn, error) {
 		}
 		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
 	}
-	_ = rx.SetReadBuffer(socketBuffer)
+	forceBuffer(rx, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
 	fd, err := openRawSender(family)
 	if err != nil {
 		rx.Close()
@@ -61,6 +61,22 @@ func (c *udpConn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (
 	}
 	sizes[0], srcs[0] = n, src
 	return 1, nil
+}
+
+// forceBuffer sizes a socket queue to socketBuffer. The FORCE option, open
+// to CAP_NET_ADMIN, passes the net.core.[rw]mem_max cap that would otherwise
+// silently cut the request to a few hundred kilobytes: a burst larger than
+// that would be dropped before vtepd ever reads it.
+func forceBuffer(c syscall.Conn, force, plain int) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, force, socketBuffer) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, plain, socketBuffer)
+		}
+	})
 }
 
 // mmsghdr is struct mmsghdr of sendmmsg(2).
