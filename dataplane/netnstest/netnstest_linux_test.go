@@ -159,7 +159,7 @@ func TestUnderlayOnly(t *testing.T) {
 func TestStartStop(t *testing.T) {
 	a := NewNS(t, "a")
 	t.Run("runs inside and stops on SIGTERM", func(t *testing.T) {
-		p := a.Start(t, "sh", "-c", `ip -o link show; echo ready; trap 'echo bye; exit 3' TERM; while :; do sleep 0.05; done`)
+		p := a.Start(t, "sh", "-c", `trap 'echo bye; exit 3' TERM; ip -o link show; echo ready; while :; do sleep 0.05; done`)
 		WaitFor(t, 5*time.Second, "the shell to start", func() bool { return strings.Contains(p.Output(), "ready") })
 		if strings.Contains(p.Output(), "eth0") || !strings.Contains(p.Output(), "lo:") {
 			t.Errorf("links seen by the process: got\n%s\nwant only lo", p.Output())
