@@ -32,6 +32,10 @@ const (
 	// the value RFC 1700 recommends.
 	DefaultTTL = 64
 
+	// DefaultMcastTTL is the outer TTL of packets sent to a multicast group:
+	// 1, as Linux's vxlan uses when no ttl is set, keeps them on the link.
+	DefaultMcastTTL = 1
+
 	// DefaultAgeing matches the kernel vxlan driver's FDB ageing time.
 	DefaultAgeing = 300 * time.Second
 
@@ -89,6 +93,7 @@ type Underlay struct {
 	// ports are hashed into (ip-link's srcport).
 	SrcPortMin, SrcPortMax uint16
 	TTL                    uint8 // outer TTL / hop limit of VXLAN packets
+	McastTTL               uint8 // the same for packets sent to a multicast group
 	// UDPCsum asks for outer UDP checksums over IPv4, where RFC 7348 s5 lets
 	// them be zero. Over IPv6 they are always computed.
 	UDPCsum bool
@@ -184,11 +189,12 @@ type rawConfig struct {
 }
 
 type rawUnderlay struct {
-	Local   yaml.Node `yaml:"local"`
-	Port    yaml.Node `yaml:"port"`
-	SrcPort yaml.Node `yaml:"srcport"`
-	TTL     yaml.Node `yaml:"ttl"`
-	UDPCsum yaml.Node `yaml:"udpcsum"`
+	Local    yaml.Node `yaml:"local"`
+	Port     yaml.Node `yaml:"port"`
+	SrcPort  yaml.Node `yaml:"srcport"`
+	TTL      yaml.Node `yaml:"ttl"`
+	McastTTL yaml.Node `yaml:"mcast_ttl"`
+	UDPCsum  yaml.Node `yaml:"udpcsum"`
 }
 
 type rawNetwork struct {
@@ -267,6 +273,11 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 		return err
 	}
 	u.TTL = uint8(ttl)
+	mttl, err := field("underlay.mcast_ttl", &r.McastTTL).integer(1, 255, DefaultMcastTTL)
+	if err != nil {
+		return err
+	}
+	u.McastTTL = uint8(mttl)
 	u.UDPCsum, err = field("underlay.udpcsum", &r.UDPCsum).boolean(false)
 	return err
 }

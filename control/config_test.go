@@ -25,7 +25,7 @@ func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // defaults is the Underlay every minimal config gets.
 func defaultUnderlay(local string) Underlay {
-	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64}
+	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64, McastTTL: 1}
 }
 
 func vxlanNet(name string, vni uint32) Network {
@@ -114,7 +114,7 @@ log_level: debug
 				n.Learning, n.Ageing, n.Limit = false, 0, 1
 				n.Address = prefix("fd42::1/64")
 				return &Config{
-					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, UDPCsum: true},
+					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, McastTTL: 1, UDPCsum: true},
 					Networks: []Network{n}, Control: "/tmp/v.sock", LogLevel: "debug"}
 			},
 		},
@@ -215,6 +215,7 @@ func TestParseErrors(t *testing.T) {
 			`underlay.srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got "0-10"`},
 		{"ttl zero", "underlay: {local: 10.0.0.1, ttl: 0}\nnetworks: [{vni: 1}]", "underlay.ttl: want an integer 1..255, got 0"},
 		{"ttl too big", "underlay: {local: 10.0.0.1, ttl: 256}\nnetworks: [{vni: 1}]", "underlay.ttl: want an integer 1..255, got 256"},
+		{"mcast ttl zero", "underlay: {local: 10.0.0.1, mcast_ttl: 0}\nnetworks: [{vni: 1}]", "underlay.mcast_ttl: want an integer 1..255, got 0"},
 		{"udpcsum yes", "underlay: {local: 10.0.0.1, udpcsum: yes}\nnetworks: [{vni: 1}]", `underlay.udpcsum: want true or false, got "yes"`},
 
 		// networks, common
@@ -353,6 +354,7 @@ func TestValidateBuiltConfigs(t *testing.T) {
 		{"zero srcport", func(c *Config) { c.Underlay.SrcPortMin, c.Underlay.SrcPortMax = 0, 0 },
 			"underlay.srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got 0-0"},
 		{"zero ttl", func(c *Config) { c.Underlay.TTL = 0 }, "underlay.ttl: want an integer 1..255, got 0"},
+		{"zero mcast ttl", func(c *Config) { c.Underlay.McastTTL = 0 }, "underlay.mcast_ttl: want an integer 1..255, got 0"},
 		{"vni out of range", func(c *Config) { c.Networks[0].VNI = 1 << 24 }, "networks[0].vni: want an integer 0..16777215, got 16777216"},
 		{"empty kind", func(c *Config) { c.Networks[0].Kind = "" }, `networks[0].kind: want "vxlan" or "ipip", got ""`},
 		{"empty vxlan name", func(c *Config) { c.Networks[0].Name = "" }, "networks[0].name: required"},

@@ -41,6 +41,7 @@ Options:
   --limit N              most learnt MACs (default 16384)
   --group IP             multicast group for flooding (vxlan; needs --dev)
   --dev IFNAME           underlay device for --group
+  --mcast-ttl N          outer TTL of packets to the group (default 1)
   --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
   --control PATH         control socket (default /run/vtepd/vtepd.sock)
   --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470
@@ -59,11 +60,11 @@ Examples:
 // networkFlags are the flags that describe the network; a config file
 // replaces all of them.
 var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcport", "name",
-	"addr", "mtu", "learning", "ageing", "limit", "ttl", "udpcsum", "route", "group", "dev"}
+	"addr", "mtu", "learning", "ageing", "limit", "ttl", "mcast-ttl", "udpcsum", "route", "group", "dev"}
 
 // vxlanFlags mean nothing to an ipip network; ipipFlags nothing to vxlan.
 var (
-	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev"}
+	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl"}
 	ipipFlags  = []string{"route"}
 )
 
@@ -90,7 +91,7 @@ func ParseFlags(args []string) (*Config, error) {
 	fs.Usage = func() {}
 	str := map[string]*string{}
 	for _, n := range []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
-		"mtu", "ageing", "limit", "ttl", "group", "dev", "control", "metrics", "log-level"} {
+		"mtu", "ageing", "limit", "ttl", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"} {
 		str[n] = fs.String(n, "", "")
 	}
 	var learning, udpcsum boolValue
@@ -183,7 +184,7 @@ func networkFromFlags(str map[string]*string, set map[string]bool, learning, udp
 	}
 	c := &Config{Control: DefaultControl, LogLevel: DefaultLogLevel}
 	u := &c.Underlay
-	u.Port, u.TTL = DefaultPort, DefaultTTL
+	u.Port, u.TTL, u.McastTTL = DefaultPort, DefaultTTL, DefaultMcastTTL
 	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
 	n := Network{Kind: KindVXLAN}
 
@@ -296,6 +297,13 @@ func networkFromFlags(str map[string]*string, set map[string]bool, learning, udp
 		}
 		u.TTL = uint8(v)
 	}
+	if set["mcast-ttl"] {
+		v, err := strconv.ParseUint(*str["mcast-ttl"], 10, 8)
+		if err != nil || v == 0 {
+			return nil, bad("mcast-ttl", "an integer 1..255")
+		}
+		u.McastTTL = uint8(v)
+	}
 	if !set["vni"] {
 		return nil, fmt.Errorf("--vni: required with --mode %s (0..%d)", KindVXLAN, MaxVNI)
 	}
@@ -351,6 +359,8 @@ func flagPath(path string) string {
 		return "--srcport"
 	case "underlay.ttl":
 		return "--ttl"
+	case "underlay.mcast_ttl":
+		return "--mcast-ttl"
 	case "underlay.udpcsum":
 		return "--udpcsum"
 	case "control":

@@ -36,7 +36,7 @@ func TestParseFlagsValid(t *testing.T) {
 			name: "every vxlan flag, remotes repeated",
 			args: []string{"--local", "10.0.0.1", "--vni", "7", "--remote", "10.0.0.2", "--remote=10.0.0.3",
 				"--name", "ov7", "--addr", "192.168.7.1/24", "--mtu", "1450", "--dstport", "8472",
-				"--srcport", "1000-2000", "--ttl", "10", "--udpcsum", "--learning=false", "--ageing", "0",
+				"--srcport", "1000-2000", "--ttl", "10", "--mcast-ttl", "3", "--udpcsum", "--learning=false", "--ageing", "0",
 				"--limit", "5", "--group", "239.1.1.1", "--dev", "eth0", "--control", "/tmp/v.sock",
 				"--metrics", "127.0.0.1:9470", "--log-level", "debug"},
 			want: func() *Config {
@@ -44,7 +44,7 @@ func TestParseFlagsValid(t *testing.T) {
 					Remotes: []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}, Group: addr("239.1.1.1"), Dev: "eth0",
 					Learning: false, Ageing: 0, Limit: 5}
 				return &Config{
-					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, UDPCsum: true},
+					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, McastTTL: 3, UDPCsum: true},
 					Networks: []Network{n}, Control: "/tmp/v.sock", Metrics: "127.0.0.1:9470", LogLevel: "debug"}
 			},
 		},
@@ -151,6 +151,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"ipip without name", []string{"--mode", "ipip", "--local", "10.0.0.1"}, "--name: required with --mode ipip (the TUN device to create)"},
 		{"ipip over IPv6", []string{"--mode", "ipip", "--local", "fd00::1", "--name", "t"}, `--mode: ipip needs an IPv4 --local (RFC 2003), got "fd00::1"`},
 		{"ttl inherit on vxlan", vx("--ttl", "inherit"), `--ttl: want an integer 1..255 ("inherit" is for --mode ipip), got "inherit"`},
+		{"mcast ttl zero", vx("--mcast-ttl", "0"), `--mcast-ttl: want an integer 1..255, got "0"`},
 		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
 		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},
 		{"srcport a word", vx("--srcport", "low-high"), `--srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got "low-high"`},

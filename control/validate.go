@@ -84,6 +84,8 @@ func (v *validator) underlay(u *Underlay) {
 		v.fail("underlay.srcport", "want %s, got %d-%d", wantSrcPort, u.SrcPortMin, u.SrcPortMax)
 	case u.TTL == 0:
 		v.fail("underlay.ttl", "want an integer 1..255, got 0")
+	case u.McastTTL == 0:
+		v.fail("underlay.mcast_ttl", "want an integer 1..255, got 0")
 	}
 }
 
