@@ -57,7 +57,7 @@ func TestPerPacketPathAllocatesNothing(t *testing.T) {
 				if !ok {
 					t.Fatal("lookup missed")
 				}
-				out = append(out[:0], u.outer(buf, len(f), 42, r))
+				out = append(out[:0], u.outer(buf, len(f), 42, r, 64))
 				n.send(out)
 			})
 			if tx != 0 {

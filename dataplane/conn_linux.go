@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,4 +176,95 @@ func (c *udpConn) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// bindGroup opens a UDP socket bound to the group address itself. Go's
+// net.ListenPacket would bind a multicast address as the wildcard instead,
+// which collides with the unicast socket on the same port and would also
+// take unicast datagrams for other local addresses.
+func bindGroup(family int, ap netip.AddrPort) (*net.UDPConn, error) {
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
+		// Only the groups this socket joined, not every group the host did.
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+	} else {
+		sa = &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+	}
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if err == nil {
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "vxlan-group")
+	defer f.Close() // FilePacketConn holds its own duplicate
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// ListenGroup joins the multicast group on the device dev and returns a
+// Conn that receives the group's datagrams on port and sends packets out of
+// dev. Its own packets are not looped back to this host.
+//
+// The receiving socket is bound to the group address itself: Linux delivers
+// a multicast datagram only to sockets bound to its group or to the
+// wildcard, never to one bound to a unicast address.
+func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return nil, fmt.Errorf("dev %q: %w", dev, err)
+	}
+	family := unix.AF_INET
+	if !group.Is4() {
+		family = unix.AF_INET6
+	}
+	ap := netip.AddrPortFrom(group, port)
+	rx, err := bindGroup(family, ap)
+	if err != nil {
+		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
+	}
+	ga := &net.UDPAddr{IP: group.AsSlice()}
+	if group.Is4() {
+		err = ipv4.NewPacketConn(rx).JoinGroup(ifi, ga)
+	} else {
+		err = ipv6.NewPacketConn(rx).JoinGroup(ifi, ga)
+	}
+	if err != nil {
+		rx.Close()
+		return nil, fmt.Errorf("join %s on %s: %w", group, dev, err)
+	}
+	forceBuffer(rx, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
+	fd, err := openRawSender(family)
+	if err != nil {
+		rx.Close()
+		return nil, err
+	}
+	if group.Is4() {
+		err = errors.Join(
+			unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)}),
+			unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0))
+	} else {
+		err = errors.Join(
+			unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index),
+			unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0))
+	}
+	if err != nil {
+		unix.Close(fd)
+		rx.Close()
+		return nil, fmt.Errorf("multicast sender on %s: %w", dev, err)
+	}
+	return &udpConn{rx: rx, txfd: fd, local: ap}, nil
 }

@@ -46,6 +46,26 @@ type UnderlayConfig struct {
 	// UDPChecksum computes outer UDP checksums over IPv4. RFC 7348 section 5
 	// lets a VTEP send zero; over IPv6 the checksum is always computed.
 	UDPChecksum bool
+	// McastTTL is the outer TTL of packets sent to a multicast group. 0
+	// means 1, as Linux's vxlan: a group is found on the local link.
+	McastTTL uint8
+	// OpenGroup joins a multicast group on a device and returns a Conn that
+	// receives the group's datagrams on port and sends out of that device
+	// without looping its own packets back. Nil means ListenGroup.
+	OpenGroup func(group netip.Addr, dev string, port uint16) (Conn, error)
+}
+
+// groupKey names one joined group.
+type groupKey struct {
+	group netip.Addr
+	dev   string
+}
+
+// group is a joined multicast group shared by the networks that use it.
+type group struct {
+	conn Conn
+	refs int
+	done atomic.Bool
 }
 
 // Underlay owns one underlay socket and the VXLAN networks that share it. It
@@ -60,8 +80,9 @@ type Underlay struct {
 
 	// nets is an immutable VNI -> network map, replaced whole by the writer
 	// (mu) when a network is added or removed, read per batch without a lock.
-	nets atomic.Pointer[map[uint32]*Network]
-	mu   sync.Mutex
+	nets   atomic.Pointer[map[uint32]*Network]
+	mu     sync.Mutex
+	groups map[groupKey]*group // under mu
 
 	// Counters holds what is dropped before a network is known: malformed
 	// VXLAN headers and unknown VNIs.
@@ -88,11 +109,18 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 	if cfg.TTL == 0 {
 		cfg.TTL = 64
 	}
+	if cfg.McastTTL == 0 {
+		cfg.McastTTL = 1
+	}
+	if cfg.OpenGroup == nil {
+		cfg.OpenGroup = ListenGroup
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	u := &Underlay{cfg: cfg, conn: conn, baseLog: log, hdrLen: encap.VXLANIPv4HeadersLen,
-		log: log.With(zap.String("network", "underlay"), zap.Stringer("local", cfg.Local))}
+		groups: map[groupKey]*group{},
+		log:    log.With(zap.String("network", "underlay"), zap.Stringer("local", cfg.Local))}
 	if !cfg.Local.Is4() {
 		u.hdrLen = encap.VXLANIPv6HeadersLen
 	}
@@ -107,7 +135,7 @@ func (u *Underlay) Config() UnderlayConfig { return u.cfg }
 // Start runs the receive loop until Close.
 func (u *Underlay) Start() {
 	u.wg.Add(1)
-	go u.rxLoop()
+	go u.rxLoop(u.conn, &u.closed)
 }
 
 // Network returns the network serving vni, or nil.
@@ -140,6 +168,16 @@ func (u *Underlay) AddNetwork(cfg NetworkConfig, link Link) (*Network, error) {
 			return nil, fmt.Errorf("network %q: remote %s: %w", cfg.Name, r, err)
 		}
 	}
+	if cfg.Group.IsValid() {
+		switch {
+		case !cfg.Group.IsMulticast():
+			return nil, fmt.Errorf("network %q: group %s is not a multicast address", cfg.Name, cfg.Group)
+		case cfg.Group.Is4() != u.cfg.Local.Is4():
+			return nil, fmt.Errorf("network %q: group %s: address family differs from the local address %s", cfg.Name, cfg.Group, u.cfg.Local)
+		case cfg.Dev == "":
+			return nil, fmt.Errorf("network %q: group %s needs the underlay device to join it on", cfg.Name, cfg.Group)
+		}
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed.Load() {
@@ -150,6 +188,13 @@ func (u *Underlay) AddNetwork(cfg NetworkConfig, link Link) (*Network, error) {
 		return nil, fmt.Errorf("network %q: VNI %d: %w", cfg.Name, cfg.VNI, ErrVNIInUse)
 	}
 	n := newNetwork(u, cfg, link)
+	if cfg.Group.IsValid() {
+		g, err := u.joinLocked(groupKey{cfg.Group, cfg.Dev})
+		if err != nil {
+			return nil, fmt.Errorf("network %q: %w", cfg.Name, err)
+		}
+		n.group = g
+	}
 	next := make(map[uint32]*Network, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -177,7 +222,47 @@ func (u *Underlay) RemoveNetwork(vni uint32) error {
 	}
 	u.nets.Store(&next)
 	u.mu.Unlock()
-	return n.stop()
+	err := n.stop()
+	if n.group != nil {
+		u.mu.Lock()
+		err = errors.Join(err, u.leaveLocked(groupKey{n.cfg.Group, n.cfg.Dev}))
+		u.mu.Unlock()
+	}
+	return err
+}
+
+// joinLocked returns the joined group, joining it on first use and starting
+// a receive loop for it.
+func (u *Underlay) joinLocked(k groupKey) (*group, error) {
+	if g := u.groups[k]; g != nil {
+		g.refs++
+		return g, nil
+	}
+	conn, err := u.cfg.OpenGroup(k.group, k.dev, u.cfg.Port)
+	if err != nil {
+		return nil, fmt.Errorf("join group %s on %s: %w", k.group, k.dev, err)
+	}
+	g := &group{conn: conn, refs: 1}
+	u.groups[k] = g
+	u.wg.Add(1)
+	go u.rxLoop(conn, &g.done)
+	u.log.Info("joined multicast group", zap.Stringer("group", k.group), zap.String("dev", k.dev))
+	return g, nil
+}
+
+// leaveLocked drops one user of a group and leaves it with the last.
+func (u *Underlay) leaveLocked(k groupKey) error {
+	g := u.groups[k]
+	if g == nil {
+		return nil
+	}
+	if g.refs--; g.refs > 0 {
+		return nil
+	}
+	delete(u.groups, k)
+	g.done.Store(true)
+	u.log.Info("left multicast group", zap.Stringer("group", k.group), zap.String("dev", k.dev))
+	return g.conn.Close()
 }
 
 // Close stops every network, then the receive loop, and closes the socket.
@@ -197,7 +282,16 @@ func (u *Underlay) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	// Networks are stopped first: no sender is inside the socket when it closes.
+	// Networks are stopped first: no sender is inside a socket when it closes.
+	u.mu.Lock()
+	for k, g := range u.groups {
+		g.done.Store(true)
+		if err := g.conn.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(u.groups, k)
+	}
+	u.mu.Unlock()
 	if err := u.conn.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -221,9 +315,10 @@ func (u *Underlay) checkRemote(r netip.Addr) error {
 // CheckRemote reports whether r can be a remote VTEP on this underlay.
 func (u *Underlay) CheckRemote(r netip.Addr) error { return u.checkRemote(r) }
 
-// rxLoop receives VXLAN packets, validates them and hands each inner frame to
-// the network of its VNI.
-func (u *Underlay) rxLoop() {
+// rxLoop receives VXLAN packets on conn (the unicast socket, or a joined
+// group's), validates them and hands each inner frame to the network of its
+// VNI. It ends when conn fails after done is set.
+func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 	defer u.wg.Done()
 	bufs := make([][]byte, connBatch)
 	for i := range bufs {
@@ -233,9 +328,9 @@ func (u *Underlay) rxLoop() {
 	srcs := make([]netip.AddrPort, connBatch)
 	one := make([][]byte, 1)
 	for {
-		n, err := u.conn.ReadBatch(bufs, sizes, srcs)
+		n, err := conn.ReadBatch(bufs, sizes, srcs)
 		if err != nil {
-			if u.closed.Load() {
+			if done.Load() {
 				return
 			}
 			u.log.Warn("underlay read failed", zap.Error(err))

@@ -25,6 +25,12 @@ type NetworkConfig struct {
 	Remotes []netip.Addr
 	// FDB configures learning, ageing and the entry limit.
 	FDB fdb.Config
+	// Group, when valid, is the multicast group broadcast, multicast and
+	// unknown-unicast frames go to (besides any flood-list entries), joined
+	// on the underlay device Dev; members learn each other from what
+	// arrives, and unicast then goes direct.
+	Group netip.Addr
+	Dev   string
 }
 
 // Network forwards frames between one device and the underlay for one VNI.
@@ -33,6 +39,7 @@ type Network struct {
 	u        *Underlay
 	link     Link
 	table    *fdb.Table
+	group    *group // nil without a multicast group
 	maxFrame int
 	log      *zap.Logger
 
@@ -121,7 +128,7 @@ func (n *Network) txLoop() {
 			dst := encap.Ethernet(frame).Dst()
 			if dst[0]&1 == 0 { // unicast (RFC 7042 section 2.1: group bit clear)
 				if remote, ok := n.table.Lookup(dst); ok {
-					out = append(out, n.u.outer(bufs[i], len(frame), n.cfg.VNI, remote))
+					out = append(out, n.u.outer(bufs[i], len(frame), n.cfg.VNI, remote, n.u.cfg.TTL))
 					continue
 				}
 			}
@@ -135,7 +142,9 @@ func (n *Network) txLoop() {
 }
 
 // send writes pkts to the underlay, counts them, and returns pkts[:0].
-func (n *Network) send(pkts [][]byte) [][]byte {
+func (n *Network) send(pkts [][]byte) [][]byte { return n.sendOn(n.u.conn, pkts) }
+
+func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
 	if len(pkts) == 0 {
 		return pkts
 	}
@@ -144,7 +153,7 @@ func (n *Network) send(pkts [][]byte) [][]byte {
 	for _, p := range pkts {
 		bytes += uint64(len(p) - n.u.hdrLen)
 	}
-	sent, err := n.u.conn.WriteBatch(pkts)
+	sent, err := conn.WriteBatch(pkts)
 	n.Counters.TxPackets.Add(uint64(sent))
 	if sent == len(pkts) {
 		n.Counters.TxBytes.Add(bytes)
@@ -155,25 +164,32 @@ func (n *Network) send(pkts [][]byte) [][]byte {
 	return pkts[:0]
 }
 
-// flood replicates the frame in buf to every flood-list entry, rewriting the
-// outer headers in place between sends (head-end replication, no copy).
+// flood sends the frame in buf to the multicast group, if the network has
+// one, and replicates it to every flood-list entry, rewriting the outer
+// headers in place between sends (head-end replication, no copy).
 func (n *Network) flood(buf []byte, frameLen int) {
 	remotes := n.table.Flood()
-	if len(remotes) == 0 {
+	if len(remotes) == 0 && n.group == nil {
 		n.Counters.drop(n.log, DropNoRemote, 1, nil)
 		return
 	}
 	var one [1][]byte
+	copies := uint64(len(remotes))
+	if n.group != nil {
+		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, n.cfg.Group, n.u.cfg.McastTTL)
+		n.sendOn(n.group.conn, one[:])
+		copies++
+	}
 	for _, r := range remotes {
-		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r)
+		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r, n.u.cfg.TTL)
 		n.send(one[:])
 	}
-	n.Counters.Flooded.Add(uint64(len(remotes)))
+	n.Counters.Flooded.Add(copies)
 }
 
 // outer writes the outer IP, UDP and VXLAN headers in front of the inner
 // frame at buf[Headroom:Headroom+frameLen] and returns the whole packet.
-func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr) []byte {
+func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr, ttl uint8) []byte {
 	frame := buf[Headroom : Headroom+frameLen]
 	sport := encap.SourcePort(encap.FlowHash(frame), u.cfg.SrcPortMin, u.cfg.SrcPortMax)
 	if u.cfg.Local.Is4() {
@@ -181,7 +197,7 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 		o := encap.OuterIPv4{
 			Src: u.cfg.Local, Dst: remote,
 			SrcPort: sport, DstPort: u.cfg.Port,
-			VNI: vni, TTL: u.cfg.TTL,
+			VNI: vni, TTL: ttl,
 			UDPChecksum: u.cfg.UDPChecksum,
 		}
 		// The frame length was checked against the MTU: this cannot fail.
@@ -192,7 +208,7 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 	o := encap.OuterIPv6{
 		Src: u.cfg.Local, Dst: remote,
 		SrcPort: sport, DstPort: u.cfg.Port,
-		VNI: vni, HopLimit: u.cfg.TTL,
+		VNI: vni, HopLimit: ttl,
 	}
 	_ = encap.EncapVXLANIPv6(pkt, &o)
 	return pkt

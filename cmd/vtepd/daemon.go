@@ -57,15 +57,12 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 	}()
 
 	var hasVXLAN, hasIPIP bool
-	for i, n := range cfg.Networks {
+	for _, n := range cfg.Networks {
 		switch n.Kind {
 		case control.KindIPIP:
 			hasIPIP = true
 		default:
 			hasVXLAN = true
-			if n.Group.IsValid() {
-				return d, &configError{fmt.Sprintf("networks[%d].group", i), errors.New("multicast groups are not supported yet; list the peers in remotes")}
-			}
 		}
 	}
 
@@ -84,6 +81,7 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 			SrcPortMin:  cfg.Underlay.SrcPortMin,
 			SrcPortMax:  cfg.Underlay.SrcPortMax,
 			TTL:         cfg.Underlay.TTL,
+			McastTTL:    cfg.Underlay.McastTTL,
 			UDPChecksum: cfg.Underlay.UDPCsum,
 		}, conn, log)
 		if err != nil {
@@ -165,17 +163,24 @@ func (d *daemon) startVXLAN(n control.Network, underMTU int) error {
 		MTU:     mtu,
 		Remotes: n.Remotes,
 		FDB:     fdb.Config{Ageing: ageing, Limit: n.Limit, Learning: n.Learning},
+		Group:   n.Group,
+		Dev:     n.Dev,
 	}, link)
 	if err != nil {
 		link.Close()
-		return &configError{"vni", err}
+		field := "vni"
+		if n.Group.IsValid() {
+			field = "group"
+		}
+		return &configError{field, err}
 	}
 	d.mu.Lock()
 	d.nets = append(d.nets, nw)
 	d.mu.Unlock()
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.cfg.Underlay.Local),
-		zap.Uint16("dstport", d.underlay.Config().Port), zap.Int("remotes", len(n.Remotes)))
+		zap.Uint16("dstport", d.underlay.Config().Port), zap.Int("remotes", len(n.Remotes)),
+		zap.Stringer("group", n.Group))
 	return nil
 }
 
@@ -362,7 +367,11 @@ func (d *daemon) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 			}
 			out = append(out, fe)
 		}
-		for _, r := range n.Table().Flood() {
+		floods := n.Table().Flood()
+		if g := n.Config().Group; g.IsValid() {
+			floods = append([]netip.Addr{g}, floods...)
+		}
+		for _, r := range floods {
 			out = append(out, control.FDBEntry{
 				MAC: fdb.MAC{}.String(), Dst: r.String(), VNI: n.VNI(), Network: n.Name(), Static: true,
 			})

@@ -117,9 +117,10 @@ func (l *Link) Closed() bool {
 
 // Wire is a fake underlay network joining fake Conns.
 type Wire struct {
-	mu    sync.Mutex
-	conns map[netip.AddrPort]*Conn
-	sent  []Packet
+	mu      sync.Mutex
+	conns   map[netip.AddrPort]*Conn
+	members map[netip.AddrPort][]*Conn // multicast group:port -> joined Conns
+	sent    []Packet
 }
 
 // Packet is a datagram as a Conn received it, or an outer packet as sent.
@@ -129,7 +130,21 @@ type Packet struct {
 }
 
 // NewWire returns an empty fake underlay.
-func NewWire() *Wire { return &Wire{conns: map[netip.AddrPort]*Conn{}} }
+func NewWire() *Wire {
+	return &Wire{conns: map[netip.AddrPort]*Conn{}, members: map[netip.AddrPort][]*Conn{}}
+}
+
+// JoinGroup attaches a fake socket pair joined to the multicast group:port
+// by the host whose unicast address is self. It receives what is sent to the
+// group by any other host (its own packets are not looped back), and sends
+// like any Conn.
+func (w *Wire) JoinGroup(group netip.AddrPort, self netip.Addr) *Conn {
+	c := &Conn{w: w, local: group, self: self, in: make(chan Packet, queueLen), done: make(chan struct{})}
+	w.mu.Lock()
+	w.members[group] = append(w.members[group], c)
+	w.mu.Unlock()
+	return c
+}
 
 // Sent returns copies of every outer packet sent on the wire so far, whole
 // (IP header first), in order.
@@ -176,6 +191,7 @@ func (w *Wire) Conn(local netip.AddrPort) *Conn {
 type Conn struct {
 	w     *Wire
 	local netip.AddrPort
+	self  netip.Addr // for a group member: its host's unicast address
 	in    chan Packet
 	done  chan struct{}
 	once  sync.Once
@@ -224,15 +240,27 @@ func (c *Conn) WriteBatch(pkts [][]byte) (int, error) {
 		src, dst, payload, ok := parseOuter(pkt)
 		c.w.mu.Lock()
 		c.w.sent = append(c.w.sent, Packet{Src: src, Data: pkt})
-		to := c.w.conns[dst]
-		c.w.mu.Unlock()
-		if !ok || to == nil {
-			continue // nobody listens there: lost on the wire, as UDP is
+		var to []*Conn
+		if dst.Addr().IsMulticast() {
+			for _, m := range c.w.members[dst] {
+				if m.self != src.Addr() {
+					to = append(to, m)
+				}
+			}
+		} else if r := c.w.conns[dst]; r != nil {
+			to = append(to, r)
 		}
-		select {
-		case to.in <- Packet{Src: src, Data: payload}:
-		case <-to.done:
-		default: // receiver's queue full: lost, as a socket buffer overflow
+		c.w.mu.Unlock()
+		if !ok {
+			continue
+		}
+		// Nobody listening there: lost on the wire, as UDP is.
+		for _, r := range to {
+			select {
+			case r.in <- Packet{Src: src, Data: payload}:
+			case <-r.done:
+			default: // receiver's queue full: lost, as a socket buffer overflow
+			}
 		}
 	}
 	return len(pkts), nil
@@ -244,6 +272,13 @@ func (c *Conn) Close() error {
 	c.w.mu.Lock()
 	if c.w.conns[c.local] == c {
 		delete(c.w.conns, c.local)
+	}
+	ms := c.w.members[c.local]
+	for i, m := range ms {
+		if m == c {
+			c.w.members[c.local] = append(ms[:i:i], ms[i+1:]...)
+			break
+		}
 	}
 	c.w.mu.Unlock()
 	return nil
