@@ -1,0 +1,199 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// underlayKind is the Kind of the pseudo-networks ("underlay",
+// "ipip-underlay") that carry the drops of the shared underlay sockets.
+const underlayKind = "underlay"
+
+// Labels every vtepd series carries; drops add "reason".
+var metricLabels = []string{"network", "kind", "vni"}
+
+// statsCollector turns what a stats function returns into metrics at every
+// scrape. Keeping the counters where the dataplane keeps them, and reading
+// them only here, leaves the forwarding path free of any metrics library.
+type statsCollector struct {
+	stats func() []NetworkStats
+
+	rxPackets, rxBytes *prometheus.Desc
+	txPackets, txBytes *prometheus.Desc
+	drops              *prometheus.Desc
+	fdbEntries         *prometheus.Desc
+	learnt, moved      *prometheus.Desc
+	aged, flooded      *prometheus.Desc
+}
+
+func newStatsCollector(stats func() []NetworkStats) *statsCollector {
+	desc := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, append(append([]string(nil), metricLabels...), extra...), nil)
+	}
+	return &statsCollector{
+		stats: stats,
+		rxPackets: desc("vtepd_rx_packets_total",
+			"Packets received from remote endpoints over the underlay and delivered to the network's TAP/TUN device."),
+		rxBytes: desc("vtepd_rx_bytes_total",
+			"Bytes of the inner frames or packets counted by vtepd_rx_packets_total, outer headers excluded."),
+		txPackets: desc("vtepd_tx_packets_total",
+			"Packets sent to remote endpoints over the underlay, each copy of a flooded frame included."),
+		txBytes: desc("vtepd_tx_bytes_total",
+			"Bytes of the inner frames or packets counted by vtepd_tx_packets_total, outer headers excluded."),
+		drops: desc("vtepd_drops_total",
+			"Packets dropped, by reason; the underlay pseudo-networks count drops before a packet reaches a network.",
+			"reason"),
+		fdbEntries: desc("vtepd_fdb_entries",
+			"MAC entries in the network's forwarding database, static and learnt; flood-list addresses are not counted."),
+		learnt: desc("vtepd_fdb_learn_events_total",
+			"MAC addresses learnt into the forwarding database from received frames."),
+		moved: desc("vtepd_fdb_moves_total",
+			"Learnt MAC addresses that moved to another remote endpoint."),
+		aged: desc("vtepd_fdb_aged_total",
+			"Learnt forwarding entries removed because they were not refreshed within the ageing time."),
+		flooded: desc("vtepd_flood_replications_total",
+			"Copies of broadcast, unknown-unicast and multicast frames sent by head-end replication, one per flood-list remote or multicast group."),
+	}
+}
+
+// Describe sends every descriptor, so the registry can check names and
+// labels once at registration.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
+		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads the stats afresh. Underlay pseudo-networks have no traffic
+// or table of their own, so they export only drops; only VXLAN networks
+// have a forwarding database and a flood list.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		vni := ""
+		if s.Kind != KindIPIP && s.Kind != underlayKind {
+			vni = strconv.FormatUint(uint64(s.VNI), 10)
+		}
+		labels := []string{s.Name, s.Kind, vni}
+		counter := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+		}
+		// Every reason the backend reports is exported, zeros included, so
+		// that a rate over a reason exists before its first drop.
+		for reason, n := range s.Drops {
+			ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(n),
+				s.Name, s.Kind, vni, reason)
+		}
+		if s.Kind == underlayKind {
+			continue
+		}
+		counter(c.rxPackets, s.RxPackets)
+		counter(c.rxBytes, s.RxBytes)
+		counter(c.txPackets, s.TxPackets)
+		counter(c.txBytes, s.TxBytes)
+		if s.Kind != KindVXLAN {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.fdbEntries, prometheus.GaugeValue, float64(s.FDBEntries), labels...)
+		counter(c.learnt, s.Learnt)
+		counter(c.moved, s.Moved)
+		counter(c.aged, s.Aged)
+		counter(c.flooded, s.Flooded)
+	}
+}
+
+// NewMetricsHandler returns an http.Handler serving the Prometheus text
+// exposition of what stats returns, read fresh at every scrape, together
+// with the Go runtime and process metrics. It uses a registry of its own,
+// never the global one.
+func NewMetricsHandler(stats func() []NetworkStats) http.Handler {
+	return newMetricsHandler(stats, nil)
+}
+
+func newMetricsHandler(stats func() []NetworkStats, log *zap.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newStatsCollector(stats),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	opts := promhttp.HandlerOpts{}
+	if log != nil {
+		opts.ErrorLog = zap.NewStdLog(log)
+	}
+	return promhttp.HandlerFor(reg, opts)
+}
+
+// MetricsServer serves /metrics over HTTP until Close.
+type MetricsServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{} // closed when Serve has returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ListenMetrics listens on addr (host:port, like 127.0.0.1:9470; port 0
+// picks a free port) and serves the metrics of stats at /metrics until
+// Close. log may be nil.
+func ListenMetrics(addr string, stats func() []NetworkStats, log *zap.Logger) (*MetricsServer, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		// The OpError repeats the address and says "listen tcp"; its
+		// cause alone reads better after the address.
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", newMetricsHandler(stats, log))
+	m := &MetricsServer{
+		ln: ln,
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          zap.NewStdLog(log),
+		},
+		done: make(chan struct{}),
+	}
+	log.Info("metrics listening", zap.String("address", m.Addr()))
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", zap.String("address", m.Addr()), zap.Error(err))
+		}
+	}()
+	return m, nil
+}
+
+// Addr is the address the server is bound to, with the port it was given
+// when asked for port 0.
+func (m *MetricsServer) Addr() string { return m.ln.Addr().String() }
+
+// Close stops serving, drops open connections and releases the port before
+// it returns. Calling it again does nothing.
+func (m *MetricsServer) Close() error {
+	m.closeOnce.Do(func() {
+		m.closeErr = m.srv.Close()
+		<-m.done
+	})
+	return m.closeErr
+}
