@@ -83,6 +83,9 @@ type Config struct {
 	Control  string // path of the control socket
 	Metrics  string // host:port of the metrics listener; empty = none
 	LogLevel string // debug, info, warn or error
+	// Path is the file the config was loaded from, for reloading on
+	// SIGHUP; empty for a config built from flags.
+	Path string
 }
 
 // Underlay holds what all networks share on the outer side.
@@ -137,6 +140,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.Path = path
 	return c, nil
 }
 

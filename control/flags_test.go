@@ -81,7 +81,7 @@ func TestParseFlagsValid(t *testing.T) {
 			args: []string{"--config", file},
 			want: func() *Config {
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx5", 5)},
-					Control: DefaultControl, Metrics: "127.0.0.1:1", LogLevel: "info"}
+					Control: DefaultControl, Metrics: "127.0.0.1:1", LogLevel: "info", Path: file}
 			},
 		},
 		{
@@ -89,7 +89,7 @@ func TestParseFlagsValid(t *testing.T) {
 			args: []string{"--config", file, "--control", "/tmp/c.sock", "--metrics", "127.0.0.1:2", "--log-level", "warn"},
 			want: func() *Config {
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx5", 5)},
-					Control: "/tmp/c.sock", Metrics: "127.0.0.1:2", LogLevel: "warn"}
+					Control: "/tmp/c.sock", Metrics: "127.0.0.1:2", LogLevel: "warn", Path: file}
 			},
 		},
 	}
