@@ -5,13 +5,18 @@
 #                the network-namespace tests; without root they skip)
 #   make demo    two namespaces, vtepd VXLAN between them, then the kernel's
 #                vxlan in the same topology, side by side (root)
+#   make bench   vtepd against the kernel path: TCP, UDP packet rate, latency,
+#                vtepd's CPU per GB and the Go microbenchmarks; a Markdown
+#                table on stdout, and results.md, results.json and chart.svg
+#                in bench/results/ (root; BENCH_FLAGS="-runs 5" and so on,
+#                see go run ./bench/cmd/vtepbench -h)
 
 GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test lint demo clean
+.PHONY: all build test lint demo bench clean
 
 all: build
 
@@ -30,6 +35,11 @@ test: lint
 
 demo: build
 	scripts/demo.sh
+
+BENCH_FLAGS ?=
+
+bench: build
+	$(GO) run ./bench/cmd/vtepbench -vtepd $(BIN)/vtepd -vtepctl $(BIN)/vtepctl -go $(GO) -out bench/results $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)

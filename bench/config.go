@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The paths Run can measure, in the order it measures them.
+const (
+	PathVeth        = "veth"         // the veth pair alone, no overlay: the ceiling
+	PathKernelVXLAN = "kernel-vxlan" // Linux's vxlan driver at both ends
+	PathVtepdVXLAN  = "vtepd-vxlan"  // vtepd VXLAN at both ends
+	PathVtepdIPIP   = "vtepd-ipip"   // vtepd IPIP at both ends
+)
+
+// AllPaths lists every path in measuring order.
+var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP}
+
+// pathTitles are the names tables and charts show.
+var pathTitles = map[string]string{
+	PathVeth:        "veth, no overlay",
+	PathKernelVXLAN: "kernel vxlan",
+	PathVtepdVXLAN:  "vtepd VXLAN",
+	PathVtepdIPIP:   "vtepd IPIP",
+}
+
+// UDPPayloads are the UDP payload sizes of the packet-rate runs, in bytes.
+// 1400 fits every overlay's MTU (1450 for VXLAN over a 1500-byte underlay).
+var UDPPayloads = []int{64, 512, 1400}
+
+// DefaultMicroPackages are the packages whose Go benchmarks Run runs.
+var DefaultMicroPackages = []string{"./encap", "./fdb", "./dataplane"}
+
+// Config says what Run measures and how. Its fields are vtepbench's flags,
+// and errors about them name the flag.
+type Config struct {
+	Runs         int           // -runs: every figure is the median of this many runs
+	Duration     time.Duration // -duration: each iperf3 run, whole seconds
+	Pings        int           // -pings: echo requests per latency run
+	PingInterval time.Duration // time between echo requests
+	Paths        []string      // -paths: which of AllPaths, in any order; empty means all
+	Quick        bool          // -quick: recorded in the report; QuickConfig sets the rest
+
+	Vtepd   string // -vtepd: the vtepd binary
+	Vtepctl string // -vtepctl: the vtepctl binary
+
+	Micro         bool     // -micro: also run the Go microbenchmarks
+	MicroPackages []string // packages for `go test -bench`, relative to RepoDir
+	Benchtime     string   // -benchtime: go test's -benchtime
+	GoTool        string   // -go: the go command
+	RepoDir       string   // the module's root, where go test and git run
+
+	// Progress receives a line for each step: what is measured now, run k
+	// of N. Nil discards them.
+	Progress io.Writer
+}
+
+// DefaultConfig is what `make bench` measures: 3 runs of 5 s per iperf3
+// figure and 1000 pings 1 ms apart, every path, and the microbenchmarks.
+func DefaultConfig() Config {
+	return Config{
+		Runs:          3,
+		Duration:      5 * time.Second,
+		Pings:         1000,
+		PingInterval:  time.Millisecond,
+		Vtepd:         "bin/vtepd",
+		Vtepctl:       "bin/vtepctl",
+		Micro:         true,
+		MicroPackages: DefaultMicroPackages,
+		Benchtime:     "1s",
+		GoTool:        "go",
+		RepoDir:       ".",
+	}
+}
+
+// QuickConfig is DefaultConfig cut down to one short run per path, so the
+// whole harness runs in well under a minute: for checking that it works,
+// not for figures to quote.
+func QuickConfig() Config {
+	c := DefaultConfig()
+	c.Quick = true
+	c.Runs = 1
+	c.Duration = time.Second
+	c.Pings = 200
+	c.Benchtime = "1000x"
+	return c
+}
+
+// check returns c with its path list filled in, or an error naming the
+// flag that is wrong and what it wants.
+func (c Config) check() (Config, error) {
+	if c.Runs < 1 {
+		return c, fmt.Errorf("-runs: got %d, want at least 1", c.Runs)
+	}
+	if c.Duration < time.Second || c.Duration%time.Second != 0 {
+		return c, fmt.Errorf("-duration: got %v, want whole seconds, at least 1s (iperf3 -t counts seconds)", c.Duration)
+	}
+	if c.Pings < 2 {
+		return c, fmt.Errorf("-pings: got %d, want at least 2", c.Pings)
+	}
+	if c.PingInterval < time.Millisecond {
+		return c, fmt.Errorf("ping interval: got %v, want at least 1ms", c.PingInterval)
+	}
+	if len(c.Paths) == 0 {
+		c.Paths = AllPaths
+	}
+	var seen []string
+	for _, p := range c.Paths {
+		if !slices.Contains(AllPaths, p) {
+			return c, fmt.Errorf("-paths: unknown path %q, want some of %s", p, strings.Join(AllPaths, ","))
+		}
+		if slices.Contains(seen, p) {
+			return c, fmt.Errorf("-paths: %q given twice", p)
+		}
+		seen = append(seen, p)
+	}
+	// Measure in the canonical order whatever order the flag gave.
+	var ordered []string
+	for _, p := range AllPaths {
+		if slices.Contains(seen, p) {
+			ordered = append(ordered, p)
+		}
+	}
+	c.Paths = ordered
+	if c.needsVtepd() && (c.Vtepd == "" || c.Vtepctl == "") {
+		return c, fmt.Errorf("-vtepd and -vtepctl: want the paths of both binaries (make build puts them in bin/)")
+	}
+	if c.Micro && (c.GoTool == "" || len(c.MicroPackages) == 0) {
+		return c, fmt.Errorf("-go: want the go command to run the microbenchmarks, or -micro=false")
+	}
+	return c, nil
+}
+
+func (c Config) needsVtepd() bool {
+	return slices.Contains(c.Paths, PathVtepdVXLAN) || slices.Contains(c.Paths, PathVtepdIPIP)
+}
+
+func (c Config) progress(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format+"\n", args...)
+	}
+}

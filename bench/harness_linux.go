@@ -1,0 +1,242 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Run measures every path of cfg and returns the report with its figures
+// summarised. It needs root (it makes network namespaces), iproute2, and
+// installs iperf3 and ping with apt when they are missing.
+//
+// A path that fails is listed in Report.Skipped with the reason and the
+// others are still measured; Run then returns the report together with an
+// error. When ctx ends Run stops at once: it removes what it made and
+// returns ctx's error.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	start := time.Now()
+	cfg, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("needs root to create network namespaces: run sudo make bench")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return nil, errors.New("needs iproute2 (the ip command)")
+	}
+	if cfg.needsVtepd() {
+		for flag, bin := range map[string]string{"-vtepd": cfg.Vtepd, "-vtepctl": cfg.Vtepctl} {
+			if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				return nil, fmt.Errorf("%s: %q is not an executable file: run make build", flag, bin)
+			}
+		}
+	}
+	if err := ensureTool(ctx, cfg, "iperf3", "iperf3"); err != nil {
+		return nil, err
+	}
+	if err := ensureTool(ctx, cfg, "ping", "iputils-ping"); err != nil {
+		return nil, err
+	}
+
+	r := &Report{
+		Date:    start.UTC().Truncate(time.Second),
+		Machine: machineInfo(ctx, cfg),
+		Settings: Settings{
+			Runs:            cfg.Runs,
+			DurationSeconds: cfg.Duration.Seconds(),
+			Pings:           cfg.Pings,
+			PingIntervalMS:  float64(cfg.PingInterval) / float64(time.Millisecond),
+			UDPPayloads:     UDPPayloads,
+			Quick:           cfg.Quick,
+			Paths:           cfg.Paths,
+		},
+		Paths:   []PathResult{},
+		Skipped: []Skipped{},
+		Micro:   []MicroResult{},
+	}
+	if r.KernelVXLAN, err = kernelHasVXLAN(ctx); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vtepbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ticks := clockTicks(ctx)
+
+	var failed []string
+	for i, path := range cfg.Paths {
+		if path == PathKernelVXLAN && !r.KernelVXLAN {
+			cfg.progress("[%d/%d %s] skipped: this kernel has no vxlan driver", i+1, len(cfg.Paths), path)
+			r.Skipped = append(r.Skipped, Skipped{Path: path, Reason: "this kernel has no vxlan driver"})
+			continue
+		}
+		res, err := measurePath(ctx, cfg, dir, ticks, path, fmt.Sprintf("[%d/%d %s]", i+1, len(cfg.Paths), path))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			cfg.progress("[%d/%d %s] failed: %v", i+1, len(cfg.Paths), path, err)
+			r.Skipped = append(r.Skipped, Skipped{Path: path, Reason: "failed: " + err.Error()})
+			failed = append(failed, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		r.Paths = append(r.Paths, *res)
+	}
+	r.Summarize()
+
+	if cfg.Micro {
+		r.Settings.Benchtime = cfg.Benchtime
+		cfg.progress("[micro] go test -bench . -benchmem -benchtime %s %s", cfg.Benchtime, strings.Join(cfg.MicroPackages, " "))
+		m, err := runMicro(ctx, cfg)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			failed = append(failed, "microbenchmarks: "+err.Error())
+		}
+		r.Micro = m
+	}
+	r.WallSeconds = time.Since(start).Round(time.Second).Seconds()
+	if len(failed) > 0 {
+		return r, fmt.Errorf("%d of the measurements failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
+	}
+	return r, nil
+}
+
+// measurePath builds path's topology, measures it cfg.Runs times and
+// removes it again.
+func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, tag string) (res *PathResult, err error) {
+	cfg.progress("%s setting up: two namespaces joined by a veth pair, then %s", tag, pathTitles[path])
+	t, err := newTopo(ctx, cfg, dir, path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := t.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := t.startIperfServer(ctx); err != nil {
+		return nil, err
+	}
+	res = &PathResult{Name: path, Title: pathTitles[path]}
+	secs := cfg.Duration.String()
+	for k := 1; k <= cfg.Runs; k++ {
+		step := func(what string) { cfg.progress("%s run %d of %d: %s", tag, k, cfg.Runs, what) }
+		var run RunRaw
+
+		step("TCP, 1 flow, " + secs)
+		before, err := t.cpuTicks()
+		if err != nil {
+			return nil, err
+		}
+		if run.TCP1, err = t.tcp(ctx, cfg, 1); err != nil {
+			return nil, fmt.Errorf("TCP 1 flow: %w", err)
+		}
+		after, err := t.cpuTicks()
+		if err != nil {
+			return nil, err
+		}
+		if len(t.vtepds) > 0 {
+			run.CPU = cpuRun(before, after, ticks, run.TCP1.BytesReceived)
+		}
+
+		step("TCP, 4 flows, " + secs)
+		if run.TCP4, err = t.tcp(ctx, cfg, 4); err != nil {
+			return nil, fmt.Errorf("TCP 4 flows: %w", err)
+		}
+		for _, size := range UDPPayloads {
+			step(fmt.Sprintf("UDP, %d-byte payload, as fast as iperf3 sends, %s", size, secs))
+			u, err := t.udp(ctx, cfg, size)
+			if err != nil {
+				return nil, fmt.Errorf("UDP %d B: %w", size, err)
+			}
+			run.UDP = append(run.UDP, u)
+		}
+		step(fmt.Sprintf("latency, %d pings %v apart", cfg.Pings, cfg.PingInterval))
+		if run.Ping, err = t.ping(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("latency: %w", err)
+		}
+		if err := t.checkVtepds(); err != nil {
+			return nil, err
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	if len(t.ctls) > 0 {
+		if res.VtepdStats, err = t.vtepdStats(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// kernelHasVXLAN adds a vxlan device in a throw-away namespace: the one
+// sure way to know whether the driver is there (built in or loadable).
+func kernelHasVXLAN(ctx context.Context) (bool, error) {
+	n, err := newNetns(ctx, "probe")
+	if err != nil {
+		return false, err
+	}
+	defer n.remove()
+	return n.ip(ctx, "link", "add", "vxprobe", "type", "vxlan", "id", "1", "dstport", vxlanPort) == nil, nil
+}
+
+// ensureTool installs pkg with apt when bin is not in PATH, running
+// apt-get update first only if the first install fails.
+func ensureTool(ctx context.Context, cfg Config, bin, pkg string) error {
+	if _, err := exec.LookPath(bin); err == nil {
+		return nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return fmt.Errorf("needs %s, and there is no apt-get to install it: install the %s package", bin, pkg)
+	}
+	install := func() error {
+		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", pkg)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("apt-get install %s: %w: %s", pkg, err, lastLines(string(out), 3))
+		}
+		return nil
+	}
+	cfg.progress("[setup] %s is missing: apt-get install -y %s", bin, pkg)
+	if err := install(); err != nil {
+		cfg.progress("[setup] apt-get install failed; apt-get update, then again")
+		if out, uerr := exec.CommandContext(ctx, "apt-get", "update").CombinedOutput(); uerr != nil {
+			return fmt.Errorf("apt-get update: %w: %s", uerr, lastLines(string(out), 3))
+		}
+		if err := install(); err != nil {
+			return err
+		}
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		return fmt.Errorf("installed %s but %s is still not in PATH", pkg, bin)
+	}
+	return nil
+}
+
+// runMicro runs the Go benchmarks of cfg.MicroPackages.
+func runMicro(ctx context.Context, cfg Config) ([]MicroResult, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", cfg.Benchtime, "-count", "1"}, cfg.MicroPackages...)
+	cmd := exec.CommandContext(ctx, cfg.GoTool, args...)
+	cmd.Dir = cfg.RepoDir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", cfg.GoTool, strings.Join(args, " "), err, lastLines(string(out), 10))
+	}
+	m, err := parseGoBench(string(out))
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%s %s: no benchmark results", cfg.GoTool, strings.Join(args, " "))
+	}
+	return m, nil
+}

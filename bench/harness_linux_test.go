@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHarnessQuick runs the whole harness once in quick mode, so that it
+// cannot rot: every path must produce every figure, and the JSON and the
+// Markdown must carry them. It asserts no speed.
+func TestHarnessQuick(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (the ip command)")
+	}
+	if testing.Short() {
+		t.Skip("runs the benchmark harness for about a minute; skipped with -short")
+	}
+	goTool := goCommand(t)
+	bin := t.TempDir()
+	build := exec.Command(goTool, "build", "-o", bin+"/", "./cmd/vtepd", "./cmd/vtepctl")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build vtepd and vtepctl: %v\n%s", err, out)
+	}
+
+	cfg := QuickConfig()
+	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), filepath.Join(bin, "vtepctl")
+	cfg.GoTool, cfg.RepoDir = goTool, ".."
+	cfg.Benchtime = "100x"
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// Nothing of the run may be left behind.
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		prefix := fmt.Sprintf("vtb-%d-", os.Getpid())
+		if strings.Contains(string(out), prefix) {
+			t.Errorf("namespaces left behind: got %q in ip netns list, want none", prefix)
+		}
+	}
+
+	want := []string{PathVeth}
+	if kernelVXLANProbe(t) {
+		want = append(want, PathKernelVXLAN)
+	}
+	want = append(want, PathVtepdVXLAN, PathVtepdIPIP)
+	var got []string
+	for _, p := range r.Paths {
+		got = append(got, p.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paths: got %v, want %v (kernel vxlan iff the kernel has it); skipped: %+v", got, want, r.Skipped)
+	}
+	for _, p := range r.Paths {
+		t.Run(p.Name, func(t *testing.T) {
+			if len(p.Runs) != 1 {
+				t.Errorf("runs: got %d, want 1 in quick mode", len(p.Runs))
+			}
+			for _, m := range Metrics {
+				f := p.Figures[m.Key]
+				if m.VtepdOnly && !isVtepd(p.Name) {
+					if f != nil {
+						t.Errorf("%s: got %+v, want none on a kernel path", m.Key, f)
+					}
+					continue
+				}
+				if f == nil {
+					t.Errorf("%s: got no figure, want one", m.Key)
+					continue
+				}
+				// Loss may truly be 0; everything else is a rate, a time or a cost.
+				if !m.NoRatio && f.Median <= 0 {
+					t.Errorf("%s: got %v %s, want more than 0", m.Key, f.Median, f.Unit)
+				}
+				wantRatio := r.KernelVXLAN && !m.NoRatio && !m.VtepdOnly // the kernel spends no vtepd CPU
+				if gotRatio := f.VsKernel != nil; gotRatio != wantRatio {
+					t.Errorf("%s: got a ratio to the kernel: %v, want %v", m.Key, gotRatio, wantRatio)
+				}
+			}
+			run := p.Runs[0]
+			if run.Ping.Received < 2 || len(run.Ping.RTTMicros) != run.Ping.Received || run.Ping.P99Micros < run.Ping.P50Micros {
+				t.Errorf("ping: got %d replies, %d RTTs, p50 %v p99 %v, want them consistent", run.Ping.Received,
+					len(run.Ping.RTTMicros), run.Ping.P50Micros, run.Ping.P99Micros)
+			}
+			if isVtepd(p.Name) && len(p.VtepdStats) != 2 {
+				t.Errorf("vtepd stats: got %d, want one per end", len(p.VtepdStats))
+			}
+		})
+	}
+	if len(r.Micro) == 0 {
+		t.Error("microbenchmarks: got none, want the encap and fdb benchmarks")
+	}
+	for _, name := range []string{"BenchmarkEncapVXLANIPv4/nocsum", "BenchmarkDecapVXLAN", "BenchmarkLookupDuringLearning", "BenchmarkRouteLookup"} {
+		if !slices.ContainsFunc(r.Micro, func(m MicroResult) bool { return m.Name == name && m.NsPerOp > 0 }) {
+			t.Errorf("microbenchmarks: got no %s with ns/op", name)
+		}
+	}
+	if r.Machine.CPUModel == "" || r.Machine.Cores < 1 || r.Machine.Kernel == "" || r.Machine.GoVersion == "" {
+		t.Errorf("machine: got %+v, want CPU model, cores, kernel and Go version", r.Machine)
+	}
+
+	// The JSON file parses back to the same report, with every field.
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("JSON does not parse back: %v", err)
+	}
+	if !reflect.DeepEqual(&back, r) {
+		t.Errorf("JSON round trip: got %+v, want %+v", back, *r)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"date", "wall_seconds", "machine", "settings", "kernel_vxlan", "paths", "skipped", "microbenchmarks"} {
+		if _, ok := raw[key]; !ok {
+			t.Errorf("JSON: got no %q, want every field", key)
+		}
+	}
+	machine, _ := raw["machine"].(map[string]any)
+	for _, key := range []string{"cpu_model", "cores", "kernel", "go_version", "commit"} {
+		if _, ok := machine[key]; !ok {
+			t.Errorf("JSON machine: got no %q", key)
+		}
+	}
+
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, r, "chart.svg"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Paths {
+		if got := strings.Count(md.String(), "\n| "+p.Title+" |"); got != 3 {
+			t.Errorf("Markdown rows for %s: got %d, want 3 (one per table)\n%s", p.Title, got, md.String())
+		}
+	}
+	var svg bytes.Buffer
+	if err := WriteSVG(&svg, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kernelVXLANProbe asks the kernel itself, apart from the harness, whether
+// it has a vxlan driver.
+func kernelVXLANProbe(t *testing.T) bool {
+	name := fmt.Sprintf("vtb-test-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	defer exec.Command("ip", "netns", "del", name).Run()
+	return exec.Command("ip", "-n", name, "link", "add", "vxt", "type", "vxlan", "id", "7", "dstport", "4789").Run() == nil
+}
+
+// goCommand is the go command in PATH, which `go test` puts first.
+func goCommand(t *testing.T) string {
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go command to build vtepd: %v", err)
+	}
+	return p
+}

@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// iperfPort is iperf3's default port; each path has its own namespaces, so
+// it never collides.
+const iperfPort = "5201"
+
+// startIperfServer runs an iperf3 server in b and waits until it listens.
+func (t *topo) startIperfServer(ctx context.Context) error {
+	p, err := t.b.start("iperf3", "--server", "--port", iperfPort, "--forceflush")
+	if err != nil {
+		return err
+	}
+	t.procs = append(t.procs, p)
+	return pollUntil(ctx, 10*time.Second, "the iperf3 server in "+t.b.name, func() error {
+		if gone, err := p.exited(); gone {
+			return fmt.Errorf("iperf3 --server exited (%v): %s", err, p.tail())
+		}
+		if !strings.Contains(p.out.String(), "Server listening") {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+}
+
+// iperf runs an iperf3 client in a against b for cfg.Duration and returns
+// its JSON report. A server still finishing the previous test answers
+// "busy"; the client then tries again.
+func (t *topo) iperf(ctx context.Context, cfg Config, extra ...string) ([]byte, error) {
+	secs := strconv.Itoa(int(cfg.Duration / time.Second))
+	args := append([]string{"iperf3", "--client", t.dst, "--port", iperfPort, "--time", secs,
+		"--json", "--connect-timeout", "5000"}, extra...)
+	var lastErr error
+	for range 5 {
+		runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+30*time.Second)
+		out, err := t.a.exec(runCtx, args...)
+		cancel()
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// iperf3 -J reports its own errors inside the JSON, exit status 1.
+		if _, perr := decodeIperf(out); perr != nil {
+			err = fmt.Errorf("%w (%v)", err, perr)
+		}
+		lastErr = err
+		if !strings.Contains(string(out), "busy") {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if cerr := t.checkVtepds(); cerr != nil {
+		return nil, cerr
+	}
+	return nil, lastErr
+}
+
+// tcp measures TCP throughput with flows parallel streams.
+func (t *topo) tcp(ctx context.Context, cfg Config, flows int) (TCPRun, error) {
+	out, err := t.iperf(ctx, cfg, "--parallel", strconv.Itoa(flows))
+	if err != nil {
+		return TCPRun{}, err
+	}
+	return parseIperfTCP(out, flows)
+}
+
+// udp measures the rate at which UDP packets of payload bytes arrive when
+// the sender sends as fast as it can (-b 0: no rate limit).
+func (t *topo) udp(ctx context.Context, cfg Config, payload int) (UDPRun, error) {
+	out, err := t.iperf(ctx, cfg, "--udp", "--bitrate", "0", "--length", strconv.Itoa(payload))
+	if err != nil {
+		return UDPRun{}, err
+	}
+	return parseIperfUDP(out, payload)
+}
+
+// ping sends cfg.Pings echo requests cfg.PingInterval apart and collects
+// every round-trip time.
+func (t *topo) ping(ctx context.Context, cfg Config) (PingRun, error) {
+	interval := strconv.FormatFloat(cfg.PingInterval.Seconds(), 'f', -1, 64)
+	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Pings)*cfg.PingInterval+30*time.Second)
+	defer cancel()
+	// ping exits 1 when some replies are missing; the count says how many.
+	out, err := t.a.exec(runCtx, "ping", "-n", "-c", strconv.Itoa(cfg.Pings), "-i", interval, "-W", "2", t.dst)
+	if ctx.Err() != nil {
+		return PingRun{}, ctx.Err()
+	}
+	p := parsePing(string(out), cfg.Pings)
+	if p.Received == 0 {
+		return p, fmt.Errorf("ping %s: no reply: %v", t.dst, err)
+	}
+	return p, nil
+}
+
+// cpuTicks reads utime and stime of every vtepd.
+func (t *topo) cpuTicks() ([]ProcCPU, error) {
+	var out []ProcCPU
+	for _, p := range t.vtepds {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
+		if err != nil {
+			return nil, fmt.Errorf("vtepd CPU time: %w", err)
+		}
+		u, s, err := parseProcStat(data)
+		if err != nil {
+			return nil, fmt.Errorf("vtepd CPU time: %w", err)
+		}
+		out = append(out, ProcCPU{PID: p.pid(), UTime: u, STime: s})
+	}
+	return out, nil
+}
+
+// cpuRun is the CPU time the vtepds spent between before and after, per
+// GB of the bytes received in that time.
+func cpuRun(before, after []ProcCPU, ticksPerSecond int, bytes int64) *CPURun {
+	c := &CPURun{ClockTicks: ticksPerSecond, GB: float64(bytes) / 1e9}
+	var ticks int64
+	for i := range after {
+		d := ProcCPU{PID: after[i].PID, UTime: after[i].UTime - before[i].UTime, STime: after[i].STime - before[i].STime}
+		c.Procs = append(c.Procs, d)
+		ticks += d.UTime + d.STime
+	}
+	c.Seconds = float64(ticks) / float64(ticksPerSecond)
+	if c.GB > 0 {
+		c.SecondsPerGB = c.Seconds / c.GB
+	}
+	return c
+}
+
+// clockTicks is the unit of /proc/PID/stat times (sysconf(_SC_CLK_TCK)),
+// 100 on nearly every Linux.
+func clockTicks(ctx context.Context) int {
+	out, err := exec.CommandContext(ctx, "getconf", "CLK_TCK").Output()
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 100
+}

@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeRun is one run with every figure derived from x, so that tests can
+// tell runs and paths apart.
+func fakeRun(x float64, vtepd bool) RunRaw {
+	r := RunRaw{
+		TCP1: TCPRun{Flows: 1, Gbps: x},
+		TCP4: TCPRun{Flows: 4, Gbps: 2 * x},
+		Ping: PingRun{Sent: 10, Received: 10, P50Micros: 100 / x, P99Micros: 200 / x},
+	}
+	for _, size := range UDPPayloads {
+		r.UDP = append(r.UDP, UDPRun{Payload: size, PPS: 1000 * x, LossPercent: x})
+	}
+	if vtepd {
+		r.CPU = &CPURun{SecondsPerGB: 10 / x}
+	}
+	return r
+}
+
+// fakeReport has the kernel at 10, 11 and 12 and vtepd VXLAN at 1, 2 and 9.
+func fakeReport() *Report {
+	r := &Report{
+		Date:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Machine:  Machine{CPUModel: "Test CPU", Cores: 2, Kernel: "6.1.0", GoVersion: "go1.26.8", Commit: "0123456789abcdef"},
+		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, Benchtime: "1s"},
+		Paths: []PathResult{
+			{Name: PathKernelVXLAN, Title: pathTitles[PathKernelVXLAN],
+				Runs: []RunRaw{fakeRun(10, false), fakeRun(12, false), fakeRun(11, false)}},
+			{Name: PathVtepdVXLAN, Title: pathTitles[PathVtepdVXLAN],
+				Runs: []RunRaw{fakeRun(2, true), fakeRun(9, true), fakeRun(1, true)}},
+		},
+		Skipped: []Skipped{{Path: PathVtepdIPIP, Reason: "failed: vtepd exited\nsecond line"}},
+		Micro: []MicroResult{{Package: "github.com/vtepd/vtepd/fdb", Name: "BenchmarkRouteLookup", Procs: 2,
+			Iterations: 1000, NsPerOp: 23.4}},
+	}
+	r.Summarize()
+	return r
+}
+
+func TestSummarize(t *testing.T) {
+	r := fakeReport()
+	k, v := r.Path(PathKernelVXLAN), r.Path(PathVtepdVXLAN)
+	for _, tc := range []struct {
+		name             string
+		f                *Figure
+		median, min, max float64
+		ratio            float64 // 0: want none
+	}{
+		{"kernel TCP 1 flow", k.Figures[KeyTCP1], 11, 10, 12, 1},
+		{"vtepd TCP 1 flow", v.Figures[KeyTCP1], 2, 1, 9, 2.0 / 11},
+		{"vtepd TCP 4 flows", v.Figures[KeyTCP4], 4, 2, 18, 4.0 / 22},
+		{"vtepd UDP 64 B", v.Figures[KeyUDPRate(64)], 2, 1, 9, 2.0 / 11}, // kpps
+		{"vtepd UDP 1400 B loss", v.Figures[KeyUDPLoss(1400)], 2, 1, 9, 0},
+		{"vtepd RTT p50", v.Figures[KeyRTTP50], 50, 100.0 / 9, 100, 50 / (100.0 / 11)},
+		{"vtepd CPU", v.Figures[KeyCPUPerGB], 5, 10.0 / 9, 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.f == nil {
+				t.Fatal("got no figure, want one")
+			}
+			if !near(tc.f.Median, tc.median) || !near(tc.f.Min, tc.min) || !near(tc.f.Max, tc.max) {
+				t.Errorf("got median %v [%v–%v], want %v [%v–%v]", tc.f.Median, tc.f.Min, tc.f.Max, tc.median, tc.min, tc.max)
+			}
+			switch {
+			case tc.ratio == 0 && tc.f.VsKernel != nil:
+				t.Errorf("ratio: got %v, want none", *tc.f.VsKernel)
+			case tc.ratio != 0 && (tc.f.VsKernel == nil || !near(*tc.f.VsKernel, tc.ratio)):
+				t.Errorf("ratio: got %v, want %v", tc.f.VsKernel, tc.ratio)
+			}
+			if len(tc.f.Values) != 3 {
+				t.Errorf("values: got %v, want one per run", tc.f.Values)
+			}
+		})
+	}
+	if f := k.Figures[KeyCPUPerGB]; f != nil {
+		t.Errorf("kernel path: got a vtepd CPU figure %+v, want none", f)
+	}
+
+	// Without the kernel path there is nothing to compare with.
+	r.Paths = r.Paths[1:]
+	r.Summarize()
+	if f := r.Paths[0].Figures[KeyTCP1]; f.VsKernel != nil {
+		t.Errorf("no kernel path: got ratio %v, want none", *f.VsKernel)
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, fakeReport(), "chart.svg"); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8",
+		"the median of 3 runs, [min–max]",
+		"| path | 1 flow | 4 flows | vtepd CPU s/GB |",
+		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | n/a |",
+		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 5.00 [1.11–10.0] |",
+		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
+		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
+		"Not measured: vtepd IPIP (failed: vtepd exited).",
+		"| fdb | BenchmarkRouteLookup | 23.4 | – | 0 | 0 |",
+		"![vtepd against the kernel path",
+		"](chart.svg)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("got Markdown without %q:\n%s", want, md)
+		}
+	}
+	// Three tables of paths, each with a row per path.
+	for _, title := range []string{"kernel vxlan", "vtepd VXLAN"} {
+		if got := strings.Count(md, "\n| "+title+" |"); got != 3 {
+			t.Errorf("rows for %s: got %d, want 3 (one per table)", title, got)
+		}
+	}
+	if strings.Contains(md, "Quick mode") {
+		t.Error("got the quick-mode note in a full run's Markdown")
+	}
+}
+
+func TestWriteSVG(t *testing.T) {
+	var b bytes.Buffer
+	r := fakeReport()
+	if err := WriteSVG(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	// Well-formed XML, and the texts and bars a reader needs.
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	var texts []string
+	bars := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("chart is not well-formed XML: %v", err)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			if el.Name.Local == "rect" {
+				bars++
+			}
+		case xml.CharData:
+			texts = append(texts, string(el))
+		}
+	}
+	all := strings.Join(texts, "|")
+	for _, want := range []string{"kernel vxlan", "vtepd VXLAN", "TCP throughput, 1 flow", "64-byte", "Round-trip time p50",
+		"median of 3 runs", "×0.18", "Not measured: vtepd IPIP"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("got chart texts without %q: %s", want, all)
+		}
+	}
+	// One background and a bar per path in each of the three panels.
+	if want := 1 + 3*len(r.Paths); bars != want {
+		t.Errorf("rects: got %d, want %d", bars, want)
+	}
+}
+
+func TestNiceAxis(t *testing.T) {
+	for _, tc := range []struct {
+		hi, step, max float64
+	}{
+		{14.6, 5, 15},
+		{89.5, 20, 100},
+		{10, 2, 10},
+		{0.72, 0.2, 0.8},
+		{0, 1, 1},
+	} {
+		step, top := niceAxis(tc.hi)
+		if !near(step, tc.step) || !near(top, tc.max) {
+			t.Errorf("niceAxis(%v): got step %v max %v, want %v %v", tc.hi, step, top, tc.step, tc.max)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // "" for no error
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"runs", func(c *Config) { c.Runs = 0 }, "-runs: got 0, want at least 1"},
+		{"duration fraction", func(c *Config) { c.Duration = 1500 * time.Millisecond }, "-duration: got 1.5s, want whole seconds"},
+		{"duration short", func(c *Config) { c.Duration = 0 }, "-duration: got 0s"},
+		{"pings", func(c *Config) { c.Pings = 1 }, "-pings: got 1, want at least 2"},
+		{"unknown path", func(c *Config) { c.Paths = []string{"veth", "wireguard"} }, `-paths: unknown path "wireguard"`},
+		{"path twice", func(c *Config) { c.Paths = []string{"veth", "veth"} }, `-paths: "veth" given twice`},
+		{"no vtepd", func(c *Config) { c.Vtepd = "" }, "-vtepd and -vtepctl"},
+		{"no vtepd needed", func(c *Config) { c.Vtepd, c.Paths = "", []string{PathVeth} }, ""},
+		{"no go", func(c *Config) { c.GoTool = "" }, "-go"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.edit(&c)
+			_, err := c.check()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+
+	c := DefaultConfig()
+	c.Paths = []string{PathVtepdIPIP, PathVeth}
+	got, err := c.check()
+	if err != nil || strings.Join(got.Paths, ",") != "veth,vtepd-ipip" {
+		t.Errorf("paths: got %v (%v), want veth,vtepd-ipip: measured in the canonical order", got.Paths, err)
+	}
+	if got, _ := DefaultConfig().check(); strings.Join(got.Paths, ",") != strings.Join(AllPaths, ",") {
+		t.Errorf("no -paths: got %v, want all of %v", got.Paths, AllPaths)
+	}
+}
