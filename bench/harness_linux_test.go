@@ -180,3 +180,47 @@ func goCommand(t *testing.T) string {
 	}
 	return p
 }
+
+// TestEnsureTool runs ensureTool against a stand-in apt-get that records
+// its calls, fails the first install as a stale package list would, and
+// then puts the tool in PATH.
+func TestEnsureTool(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "apt.log")
+	script := `#!/bin/sh
+echo "$*" >> ` + log + `
+case "$1" in
+update) touch ` + dir + `/updated ;;
+install)
+	[ -e ` + dir + `/updated ] || { echo "E: Unable to locate package $4" >&2; exit 100; }
+	printf '#!/bin/sh\n' > ` + dir + `/faketool && chmod +x ` + dir + `/faketool ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "apt-get"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+
+	if err := ensureTool(context.Background(), Config{}, "faketool", "fakepkg"); err != nil {
+		t.Fatalf("ensureTool: %v", err)
+	}
+	calls, _ := os.ReadFile(log)
+	want := "install -y --no-install-recommends fakepkg\nupdate\ninstall -y --no-install-recommends fakepkg\n"
+	if string(calls) != want {
+		t.Errorf("apt-get calls: got %q, want %q", calls, want)
+	}
+
+	// Present now: apt-get is not asked again.
+	if err := ensureTool(context.Background(), Config{}, "faketool", "fakepkg"); err != nil {
+		t.Fatalf("ensureTool, tool present: %v", err)
+	}
+	if again, _ := os.ReadFile(log); string(again) != want {
+		t.Errorf("apt-get calls with the tool present: got %q, want none added", again)
+	}
+
+	// A package that never installs: the error names it.
+	err := ensureTool(context.Background(), Config{}, "othertool", "otherpkg")
+	if err == nil || !strings.Contains(err.Error(), "otherpkg") {
+		t.Errorf("package that installs nothing: got error %v, want one naming otherpkg", err)
+	}
+}
