@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"sync"
 	"time"
 
@@ -27,17 +26,22 @@ type configError struct {
 func (e *configError) Error() string { return e.field + ": " + e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
-// daemon is a running vtepd: the underlay, its networks and the control API.
+// daemon is a running vtepd: the underlays, the networks and the control API.
 type daemon struct {
-	cfg      *control.Config
 	log      *zap.Logger
-	underlay *dataplane.Underlay     // VXLAN, when a network needs it
-	ipip     *dataplane.IPIPUnderlay // IPIP, when a network needs it
+	local    netip.Addr
+	underMTU int
 	server   *control.Server
+	metrics  *control.MetricsServer
 
-	mu    sync.Mutex
-	nets  []*dataplane.Network     // VXLAN networks, in config order
-	tnets []*dataplane.IPIPNetwork // IPIP networks, in config order
+	// mu guards everything below. Network changes (the control API, a
+	// reload) hold it for their whole length, so they apply one at a time.
+	mu       sync.Mutex
+	cfg      *control.Config          // as running: Networks matches the two lists below
+	underlay *dataplane.Underlay      // VXLAN, opened with the first VXLAN network
+	ipip     *dataplane.IPIPUnderlay  // IPIP, opened with the first IPIP network
+	nets     []*dataplane.Network     // VXLAN networks
+	tnets    []*dataplane.IPIPNetwork // IPIP networks
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -46,7 +50,10 @@ type daemon struct {
 // start brings up everything cfg describes. On error, whatever it created is
 // removed again before it returns.
 func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, stop: make(chan struct{})}
+	d = &daemon{log: log, local: cfg.Underlay.Local, stop: make(chan struct{})}
+	running := *cfg
+	running.Networks = nil
+	d.cfg = &running
 	defer func() {
 		if err != nil {
 			if cerr := d.Close(); cerr != nil {
@@ -56,61 +63,13 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 		}
 	}()
 
-	var hasVXLAN, hasIPIP bool
-	for _, n := range cfg.Networks {
-		switch n.Kind {
-		case control.KindIPIP:
-			hasIPIP = true
-		default:
-			hasVXLAN = true
-		}
-	}
-
-	underMTU, err := dataplane.UnderlayMTU(cfg.Underlay.Local)
-	if err != nil {
+	if d.underMTU, err = dataplane.UnderlayMTU(cfg.Underlay.Local); err != nil {
 		return d, &configError{"underlay.local", err}
 	}
-	if hasVXLAN {
-		conn, err := dataplane.ListenUDP(cfg.Underlay.Local, cfg.Underlay.Port)
-		if err != nil {
-			return d, err
-		}
-		d.underlay, err = dataplane.NewUnderlay(dataplane.UnderlayConfig{
-			Local:       cfg.Underlay.Local,
-			Port:        cfg.Underlay.Port,
-			SrcPortMin:  cfg.Underlay.SrcPortMin,
-			SrcPortMax:  cfg.Underlay.SrcPortMax,
-			TTL:         cfg.Underlay.TTL,
-			McastTTL:    cfg.Underlay.McastTTL,
-			UDPChecksum: cfg.Underlay.UDPCsum,
-		}, conn, log)
-		if err != nil {
-			conn.Close()
-			return d, err
-		}
-		d.underlay.Start()
-	}
-	if hasIPIP {
-		conn, err := dataplane.ListenIPIP(cfg.Underlay.Local)
-		if err != nil {
-			return d, err
-		}
-		d.ipip, err = dataplane.NewIPIPUnderlay(cfg.Underlay.Local, conn, log)
-		if err != nil {
-			conn.Close()
-			return d, &configError{"underlay.local", err}
-		}
-		d.ipip.Start()
-	}
-
+	d.mu.Lock()
 	for i, n := range cfg.Networks {
-		var err error
-		if n.Kind == control.KindIPIP {
-			err = d.startIPIP(n, underMTU)
-		} else {
-			err = d.startVXLAN(n, underMTU)
-		}
-		if err != nil {
+		if err = d.addNetworkLocked(n); err != nil {
+			d.mu.Unlock()
 			var ce *configError
 			if errors.As(err, &ce) {
 				ce.field = fmt.Sprintf("networks[%d].%s", i, ce.field)
@@ -119,10 +78,17 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 			return d, fmt.Errorf("networks[%d] (%s): %w", i, n.Name, err)
 		}
 	}
+	d.mu.Unlock()
 
 	d.wg.Add(1)
 	go d.ageLoop()
 
+	if cfg.Metrics != "" {
+		if d.metrics, err = control.ListenMetrics(cfg.Metrics, d.Stats, log); err != nil {
+			return d, &configError{"metrics", err}
+		}
+		log.Info("metrics listening", zap.String("addr", d.metrics.Addr()))
+	}
 	d.server = control.NewServer(d, log)
 	if err := d.server.Listen(cfg.Control); err != nil {
 		d.server = nil
@@ -139,15 +105,106 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 	return d, nil
 }
 
-// startVXLAN creates the TAP of one VXLAN network and starts forwarding.
-func (d *daemon) startVXLAN(n control.Network, underMTU int) error {
+// vxlanUnderlayLocked returns the VXLAN underlay, opening its sockets with
+// the first VXLAN network.
+func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
+	if d.underlay != nil {
+		return d.underlay, nil
+	}
+	u := d.cfg.Underlay
+	conn, err := dataplane.ListenUDP(u.Local, u.Port)
+	if err != nil {
+		return nil, err
+	}
+	d.underlay, err = dataplane.NewUnderlay(dataplane.UnderlayConfig{
+		Local: u.Local, Port: u.Port,
+		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax,
+		TTL: u.TTL, McastTTL: u.McastTTL, UDPChecksum: u.UDPCsum,
+	}, conn, d.log)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	d.underlay.Start()
+	return d.underlay, nil
+}
+
+// ipipUnderlayLocked returns the IPIP underlay, opening its sockets with the
+// first IPIP network.
+func (d *daemon) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
+	if d.ipip != nil {
+		return d.ipip, nil
+	}
+	conn, err := dataplane.ListenIPIP(d.local)
+	if err != nil {
+		return nil, err
+	}
+	d.ipip, err = dataplane.NewIPIPUnderlay(d.local, conn, d.log)
+	if err != nil {
+		conn.Close()
+		return nil, &configError{"underlay.local", err}
+	}
+	d.ipip.Start()
+	return d.ipip, nil
+}
+
+// addNetworkLocked starts one network and records it in the running config.
+func (d *daemon) addNetworkLocked(n control.Network) error {
+	var err error
+	if n.Kind == control.KindIPIP {
+		err = d.startIPIPLocked(n)
+	} else {
+		err = d.startVXLANLocked(n)
+	}
+	if err == nil {
+		d.cfg.Networks = append(d.cfg.Networks, n)
+	}
+	return err
+}
+
+// removeNetworkLocked stops the named network, removing its device.
+func (d *daemon) removeNetworkLocked(name string) error {
+	for i, n := range d.nets {
+		if n.Name() == name {
+			d.nets = append(d.nets[:i:i], d.nets[i+1:]...)
+			d.forgetLocked(name)
+			return d.underlay.RemoveNetwork(n.VNI())
+		}
+	}
+	for i, n := range d.tnets {
+		if n.Name() == name {
+			d.tnets = append(d.tnets[:i:i], d.tnets[i+1:]...)
+			d.forgetLocked(name)
+			return d.ipip.RemoveNetwork(name)
+		}
+	}
+	return fmt.Errorf("network %q: %w", name, control.ErrNotFound)
+}
+
+func (d *daemon) forgetLocked(name string) {
+	nets := d.cfg.Networks[:0:0]
+	for _, n := range d.cfg.Networks {
+		if n.Name != name {
+			nets = append(nets, n)
+		}
+	}
+	d.cfg.Networks = nets
+	d.log.Info("network down", zap.String("name", name))
+}
+
+// startVXLANLocked creates the TAP of one VXLAN network and starts forwarding.
+func (d *daemon) startVXLANLocked(n control.Network) error {
+	u, err := d.vxlanUnderlayLocked()
+	if err != nil {
+		return err
+	}
 	overhead := encap.VXLANOverheadIPv4
-	if !d.cfg.Underlay.Local.Is4() {
+	if !d.local.Is4() {
 		overhead = encap.VXLANOverheadIPv6
 	}
 	mtu := n.MTU
 	if mtu == 0 {
-		mtu = underMTU - overhead
+		mtu = d.underMTU - overhead
 	}
 	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
 	if err != nil {
@@ -157,7 +214,7 @@ func (d *daemon) startVXLAN(n control.Network, underMTU int) error {
 	if ageing == 0 {
 		ageing = -1 // the config's 0 means never, as the kernel's ageing 0
 	}
-	nw, err := d.underlay.AddNetwork(dataplane.NetworkConfig{
+	nw, err := u.AddNetwork(dataplane.NetworkConfig{
 		Name:    n.Name,
 		VNI:     n.VNI,
 		MTU:     mtu,
@@ -174,20 +231,22 @@ func (d *daemon) startVXLAN(n control.Network, underMTU int) error {
 		}
 		return &configError{field, err}
 	}
-	d.mu.Lock()
 	d.nets = append(d.nets, nw)
-	d.mu.Unlock()
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
-		zap.Int("mtu", mtu), zap.Stringer("local", d.cfg.Underlay.Local),
-		zap.Uint16("dstport", d.underlay.Config().Port), zap.Int("remotes", len(n.Remotes)),
+		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
+		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)),
 		zap.Stringer("group", n.Group))
 	return nil
 }
 
-// startIPIP creates the TUN of one IPIP network, starts forwarding and
+// startIPIPLocked creates the TUN of one IPIP network, starts forwarding and
 // points the kernel's routes for the network's prefixes at the device.
-func (d *daemon) startIPIP(n control.Network, underMTU int) error {
-	pathMTU := underMTU - encap.IPIPOverhead
+func (d *daemon) startIPIPLocked(n control.Network) error {
+	u, err := d.ipipUnderlayLocked()
+	if err != nil {
+		return err
+	}
+	pathMTU := d.underMTU - encap.IPIPOverhead
 	mtu := n.MTU
 	if mtu == 0 {
 		mtu = pathMTU
@@ -210,7 +269,7 @@ func (d *daemon) startIPIP(n control.Network, underMTU int) error {
 	if n.Address.IsValid() {
 		icmpSrc = n.Address.Addr()
 	}
-	nw, err := d.ipip.AddNetwork(dataplane.IPIPConfig{
+	nw, err := u.AddNetwork(dataplane.IPIPConfig{
 		Name: n.Name, MTU: mtu, PathMTU: pathMTU,
 		TTL: n.TTL, DF: encap.IPIPDFCopy,
 		Routes: routes, Address: icmpSrc,
@@ -219,16 +278,14 @@ func (d *daemon) startIPIP(n control.Network, underMTU int) error {
 		link.Close()
 		return &configError{"routes", err}
 	}
-	d.mu.Lock()
 	d.tnets = append(d.tnets, nw)
-	d.mu.Unlock()
 	for _, r := range n.Routes {
 		if err := dataplane.AddDeviceRoute(n.Name, r.Prefix); err != nil {
 			return err
 		}
 	}
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "ipip"),
-		zap.Int("mtu", mtu), zap.Stringer("local", d.cfg.Underlay.Local), zap.Int("routes", len(routes)))
+		zap.Int("mtu", mtu), zap.Stringer("local", d.local), zap.Int("routes", len(routes)))
 	return nil
 }
 
@@ -241,18 +298,27 @@ func (d *daemon) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if d.metrics != nil {
+		if err := d.metrics.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	select {
 	case <-d.stop:
 	default:
 		close(d.stop)
 	}
-	if d.underlay != nil {
-		if err := d.underlay.Close(); err != nil {
+	d.mu.Lock()
+	under, ipip := d.underlay, d.ipip
+	d.underlay, d.ipip, d.nets, d.tnets = nil, nil, nil, nil
+	d.mu.Unlock()
+	if under != nil {
+		if err := under.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if d.ipip != nil {
-		if err := d.ipip.Close(); err != nil {
+	if ipip != nil {
+		if err := ipip.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -260,17 +326,11 @@ func (d *daemon) Close() error {
 	return errors.Join(errs...)
 }
 
-// ageLoop expires learnt entries. The interval follows the shortest ageing
-// time, between one and ten seconds (the kernel's vxlan sweeps every ten).
+// ageLoop expires learnt entries once a second, so an entry outlives its
+// ageing time by at most that (the kernel's vxlan sweeps every ten).
 func (d *daemon) ageLoop() {
 	defer d.wg.Done()
-	interval := 10 * time.Second
-	for _, n := range d.cfg.Networks {
-		if n.Ageing > 0 && n.Ageing/10 < interval {
-			interval = max(n.Ageing/10, time.Second)
-		}
-	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
@@ -285,254 +345,4 @@ func (d *daemon) ageLoop() {
 			}
 		}
 	}
-}
-
-func (d *daemon) networks() []*dataplane.Network {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]*dataplane.Network(nil), d.nets...)
-}
-
-func (d *daemon) network(vni uint32) (*dataplane.Network, error) {
-	for _, n := range d.networks() {
-		if n.VNI() == vni {
-			return n, nil
-		}
-	}
-	return nil, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
-}
-
-// The methods below serve the control API (control.Backend).
-
-func (d *daemon) Networks() []control.NetworkInfo {
-	var out []control.NetworkInfo
-	for _, n := range d.networks() {
-		c := n.Config()
-		info := control.NetworkInfo{
-			Name: c.Name, Kind: control.KindVXLAN, VNI: c.VNI,
-			Local: d.cfg.Underlay.Local.String(), Port: d.underlay.Config().Port,
-			MTU: c.MTU, Learning: c.FDB.Learning, Limit: n.Table().Config().Limit,
-		}
-		for _, nc := range d.cfg.Networks {
-			if nc.Name == c.Name && nc.Address.IsValid() {
-				info.Address = nc.Address.String()
-			}
-		}
-		if a := n.Table().Config().Ageing; a > 0 {
-			info.Ageing = a.String()
-		} else {
-			info.Ageing = "never"
-		}
-		for _, r := range n.Table().Flood() {
-			info.Remotes = append(info.Remotes, r.String())
-		}
-		out = append(out, info)
-	}
-	for _, n := range d.ipipNetworks() {
-		c := n.Config()
-		info := control.NetworkInfo{
-			Name: c.Name, Kind: control.KindIPIP,
-			Local: d.cfg.Underlay.Local.String(), MTU: c.MTU, Routes: routeInfos(n),
-		}
-		for _, nc := range d.cfg.Networks {
-			if nc.Name == c.Name && nc.Address.IsValid() {
-				info.Address = nc.Address.String()
-			}
-		}
-		out = append(out, info)
-	}
-	return out
-}
-
-func (d *daemon) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
-	nets := d.networks()
-	if !all {
-		n, err := d.network(vni)
-		if err != nil {
-			return nil, err
-		}
-		nets = []*dataplane.Network{n}
-	}
-	sort.Slice(nets, func(i, j int) bool { return nets[i].VNI() < nets[j].VNI() })
-	now := fdb.Now()
-	out := []control.FDBEntry{}
-	for _, n := range nets {
-		for _, e := range n.Table().Entries() {
-			fe := control.FDBEntry{
-				MAC: e.MAC.String(), Dst: e.Remote.String(), VNI: n.VNI(),
-				Network: n.Name(), Static: e.Static,
-			}
-			if !e.Static {
-				fe.AgeSeconds = float64(now-e.Updated) / float64(time.Second)
-			}
-			out = append(out, fe)
-		}
-		floods := n.Table().Flood()
-		if g := n.Config().Group; g.IsValid() {
-			floods = append([]netip.Addr{g}, floods...)
-		}
-		for _, r := range floods {
-			out = append(out, control.FDBEntry{
-				MAC: fdb.MAC{}.String(), Dst: r.String(), VNI: n.VNI(), Network: n.Name(), Static: true,
-			})
-		}
-	}
-	return out, nil
-}
-
-func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
-	n, err := d.network(vni)
-	if err != nil {
-		return err
-	}
-	if err := d.underlay.CheckRemote(dst); err != nil {
-		return fmt.Errorf("dst %s: %v: %w", dst, err, control.ErrInvalid)
-	}
-	if mac.IsZero() {
-		return mapFDBErr(n.Table().AddFlood(dst), "flood entry "+dst.String())
-	}
-	return mapFDBErr(n.Table().Add(mac, dst, true), mac.String())
-}
-
-func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
-	n, err := d.network(vni)
-	if err != nil {
-		return err
-	}
-	if mac.IsZero() {
-		if !dst.IsValid() {
-			return fmt.Errorf("dst: required to delete a flood entry (00:00:00:00:00:00): %w", control.ErrInvalid)
-		}
-		return mapFDBErr(n.Table().DelFlood(dst), "flood entry "+dst.String())
-	}
-	return mapFDBErr(n.Table().Del(mac), mac.String())
-}
-
-// mapFDBErr turns fdb errors into the control API's kinds.
-func mapFDBErr(err error, what string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, fdb.ErrNotFound):
-		return fmt.Errorf("%s: %w", what, control.ErrNotFound)
-	case errors.Is(err, fdb.ErrExists):
-		return fmt.Errorf("%s: %w", what, control.ErrExists)
-	default:
-		return fmt.Errorf("%s: %v: %w", what, err, control.ErrInvalid)
-	}
-}
-
-func (d *daemon) Stats() []control.NetworkStats {
-	var out []control.NetworkStats
-	if d.underlay != nil {
-		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops()})
-	}
-	if d.ipip != nil {
-		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
-	}
-	for _, n := range d.ipipNetworks() {
-		c := &n.Counters
-		out = append(out, control.NetworkStats{
-			Name: n.Name(), Kind: control.KindIPIP,
-			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
-			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
-			Drops: c.Drops(),
-		})
-	}
-	for _, n := range d.networks() {
-		c := &n.Counters
-		fc := n.Table().Counters()
-		out = append(out, control.NetworkStats{
-			Name: n.Name(), Kind: control.KindVXLAN, VNI: n.VNI(),
-			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
-			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
-			Drops:      c.Drops(),
-			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
-			Flooded: c.Flooded.Load(),
-		})
-	}
-	return out
-}
-
-func (d *daemon) ipipNetworks() []*dataplane.IPIPNetwork {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]*dataplane.IPIPNetwork(nil), d.tnets...)
-}
-
-// ipipNetwork finds an IPIP network by name; "" means the only one there is.
-func (d *daemon) ipipNetwork(name string) (*dataplane.IPIPNetwork, error) {
-	nets := d.ipipNetworks()
-	if name == "" {
-		switch len(nets) {
-		case 0:
-			return nil, fmt.Errorf("no ipip network: %w", control.ErrNotFound)
-		case 1:
-			return nets[0], nil
-		default:
-			return nil, fmt.Errorf("dev: required, %d ipip networks run here: %w", len(nets), control.ErrInvalid)
-		}
-	}
-	for _, n := range nets {
-		if n.Name() == name {
-			return n, nil
-		}
-	}
-	return nil, fmt.Errorf("ipip network %q: %w", name, control.ErrNotFound)
-}
-
-func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
-	var out []control.RouteInfo
-	for _, r := range n.Routes() {
-		out = append(out, control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String()})
-	}
-	return out
-}
-
-func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) {
-	out := []control.RouteInfo{}
-	if network == "" {
-		for _, n := range d.ipipNetworks() {
-			out = append(out, routeInfos(n)...)
-		}
-		return out, nil
-	}
-	n, err := d.ipipNetwork(network)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, routeInfos(n)...), nil
-}
-
-func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
-	n, err := d.ipipNetwork(network)
-	if err != nil {
-		return err
-	}
-	r := fdb.Route{Prefix: prefix.Masked(), Via: via}
-	if err := n.AddRoute(r); err != nil {
-		return mapFDBErr(err, "route "+r.String())
-	}
-	if err := dataplane.AddDeviceRoute(n.Name(), r.Prefix); err != nil {
-		_ = n.DelRoute(r.Prefix)
-		return err
-	}
-	d.log.Info("route added", zap.String("network", n.Name()), zap.Stringer("route", r))
-	return nil
-}
-
-func (d *daemon) RouteDel(network string, prefix netip.Prefix) error {
-	n, err := d.ipipNetwork(network)
-	if err != nil {
-		return err
-	}
-	prefix = prefix.Masked()
-	if err := n.DelRoute(prefix); err != nil {
-		return mapFDBErr(err, "route "+prefix.String())
-	}
-	if err := dataplane.DelDeviceRoute(n.Name(), prefix); err != nil {
-		return err
-	}
-	d.log.Info("route deleted", zap.String("network", n.Name()), zap.Stringer("prefix", prefix))
-	return nil
 }

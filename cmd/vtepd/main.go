@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	d, err := start(cfg, log)
@@ -60,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	sig := <-sigs
+	for sig == syscall.SIGHUP {
+		reloadFrom(d, cfg.Path, log)
+		sig = <-sigs
+	}
 	log.Info("shutting down", zap.String("signal", sig.String()))
 	if err := d.Close(); err != nil {
 		log.Error("shutdown", zap.Error(err))
@@ -67,6 +71,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped; every device and socket vtepd made is removed")
 	return exitOK
+}
+
+// reloadFrom reads the config file again and applies what changed; a file
+// that does not parse changes nothing.
+func reloadFrom(d *daemon, path string, log *zap.Logger) {
+	if path == "" {
+		log.Warn("SIGHUP: nothing to reload, vtepd was started from flags, not --config")
+		return
+	}
+	next, err := control.Load(path)
+	if err != nil {
+		log.Error("SIGHUP: config not reloaded", zap.Error(err))
+		return
+	}
+	if err := d.reload(next); err != nil {
+		log.Error("SIGHUP: reload incomplete", zap.Error(err))
+		return
+	}
+	log.Info("SIGHUP: config reloaded", zap.String("config", path))
 }
 
 // newLogger returns a console-encoded structured logger at level.

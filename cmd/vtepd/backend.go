@@ -1,0 +1,401 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/dataplane"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// The methods in this file serve the control API (control.Backend). Each
+// holds the daemon's lock for its length: they are rare, and the packet path
+// never takes that lock.
+
+func (d *daemon) networks() []*dataplane.Network {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*dataplane.Network(nil), d.nets...)
+}
+
+func (d *daemon) networkLocked(vni uint32) (*dataplane.Network, error) {
+	for _, n := range d.nets {
+		if n.VNI() == vni {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
+}
+
+// specLocked returns the running config of the named network.
+func (d *daemon) specLocked(name string) control.Network {
+	for _, n := range d.cfg.Networks {
+		if n.Name == name {
+			return n
+		}
+	}
+	return control.Network{}
+}
+
+func (d *daemon) Networks() []control.NetworkInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []control.NetworkInfo
+	for _, n := range d.nets {
+		c := n.Config()
+		fc := n.Table().Config()
+		info := control.NetworkInfo{
+			Name: c.Name, Kind: control.KindVXLAN, VNI: c.VNI,
+			Local: d.local.String(), Port: d.underlay.Config().Port,
+			MTU: c.MTU, Learning: fc.Learning, Limit: fc.Limit, Ageing: "never",
+		}
+		if a := d.specLocked(c.Name).Address; a.IsValid() {
+			info.Address = a.String()
+		}
+		if fc.Ageing > 0 {
+			info.Ageing = fc.Ageing.String()
+		}
+		for _, r := range n.Table().Flood() {
+			info.Remotes = append(info.Remotes, r.String())
+		}
+		out = append(out, info)
+	}
+	for _, n := range d.tnets {
+		c := n.Config()
+		info := control.NetworkInfo{
+			Name: c.Name, Kind: control.KindIPIP,
+			Local: d.local.String(), MTU: c.MTU, Routes: routeInfos(n),
+		}
+		if a := d.specLocked(c.Name).Address; a.IsValid() {
+			info.Address = a.String()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func (d *daemon) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nets := append([]*dataplane.Network(nil), d.nets...)
+	if !all {
+		n, err := d.networkLocked(vni)
+		if err != nil {
+			return nil, err
+		}
+		nets = []*dataplane.Network{n}
+	}
+	sort.Slice(nets, func(i, j int) bool { return nets[i].VNI() < nets[j].VNI() })
+	now := fdb.Now()
+	out := []control.FDBEntry{}
+	for _, n := range nets {
+		for _, e := range n.Table().Entries() {
+			fe := control.FDBEntry{
+				MAC: e.MAC.String(), Dst: e.Remote.String(), VNI: n.VNI(),
+				Network: n.Name(), Static: e.Static,
+			}
+			if !e.Static {
+				fe.AgeSeconds = float64(now-e.Updated) / float64(time.Second)
+			}
+			out = append(out, fe)
+		}
+		floods := n.Table().Flood()
+		if g := n.Config().Group; g.IsValid() {
+			floods = append([]netip.Addr{g}, floods...)
+		}
+		for _, r := range floods {
+			out = append(out, control.FDBEntry{
+				MAC: fdb.MAC{}.String(), Dst: r.String(), VNI: n.VNI(), Network: n.Name(), Static: true,
+			})
+		}
+	}
+	return out, nil
+}
+
+func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	if mac.IsZero() {
+		return d.PeerAdd(vni, dst)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.networkLocked(vni)
+	if err != nil {
+		return err
+	}
+	if err := d.underlay.CheckRemote(dst); err != nil {
+		return fmt.Errorf("dst %s: %v: %w", dst, err, control.ErrInvalid)
+	}
+	return mapFDBErr(n.Table().Add(mac, dst, true), mac.String())
+}
+
+func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	if mac.IsZero() {
+		if !dst.IsValid() {
+			return fmt.Errorf("dst: required to delete a flood entry (00:00:00:00:00:00): %w", control.ErrInvalid)
+		}
+		return d.PeerDel(vni, dst)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.networkLocked(vni)
+	if err != nil {
+		return err
+	}
+	return mapFDBErr(n.Table().Del(mac), mac.String())
+}
+
+func (d *daemon) FDBFlush(vni uint32, all bool) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nets := d.nets
+	if !all {
+		n, err := d.networkLocked(vni)
+		if err != nil {
+			return 0, err
+		}
+		nets = []*dataplane.Network{n}
+	}
+	flushed := 0
+	for _, n := range nets {
+		flushed += n.Table().Flush(false)
+	}
+	d.log.Info("fdb flushed", zap.Int("entries", flushed))
+	return flushed, nil
+}
+
+func (d *daemon) PeerAdd(vni uint32, peer netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.networkLocked(vni)
+	if err != nil {
+		return err
+	}
+	if err := d.underlay.CheckRemote(peer); err != nil {
+		return fmt.Errorf("peer %s: %v: %w", peer, err, control.ErrInvalid)
+	}
+	if err := n.Table().AddFlood(peer); err != nil {
+		return mapFDBErr(err, "peer "+peer.String())
+	}
+	d.setRemotesLocked(n)
+	return nil
+}
+
+func (d *daemon) PeerDel(vni uint32, peer netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.networkLocked(vni)
+	if err != nil {
+		return err
+	}
+	if err := n.Table().DelFlood(peer); err != nil {
+		return mapFDBErr(err, "peer "+peer.String())
+	}
+	d.setRemotesLocked(n)
+	return nil
+}
+
+// setRemotesLocked records a network's flood list in the running config, so
+// a reload compares against what runs.
+func (d *daemon) setRemotesLocked(n *dataplane.Network) {
+	for i := range d.cfg.Networks {
+		if d.cfg.Networks[i].Name == n.Name() {
+			d.cfg.Networks[i].Remotes = append([]netip.Addr(nil), n.Table().Flood()...)
+		}
+	}
+}
+
+func (d *daemon) NetworkAdd(n control.Network) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.cfg.Networks {
+		switch {
+		case o.Name == n.Name:
+			return fmt.Errorf("name %q: a network of that name runs: %w", n.Name, control.ErrExists)
+		case n.Kind == control.KindVXLAN && o.Kind == control.KindVXLAN && o.VNI == n.VNI:
+			return fmt.Errorf("vni %d: network %q serves it: %w", n.VNI, o.Name, control.ErrExists)
+		}
+	}
+	// The whole config must stay valid with the new network in it: that
+	// checks its addresses against the underlay's family, among the rest.
+	next := *d.cfg
+	next.Networks = append(append([]control.Network(nil), d.cfg.Networks...), n)
+	if err := next.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, control.ErrInvalid)
+	}
+	if err := d.addNetworkLocked(n); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("%v: %w", err, control.ErrInvalid)
+		}
+		return err
+	}
+	return nil
+}
+
+func (d *daemon) NetworkDel(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.removeNetworkLocked(name)
+}
+
+// mapFDBErr turns fdb errors into the control API's kinds.
+func mapFDBErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fdb.ErrNotFound):
+		return fmt.Errorf("%s: %w", what, control.ErrNotFound)
+	case errors.Is(err, fdb.ErrExists):
+		return fmt.Errorf("%s: %w", what, control.ErrExists)
+	default:
+		return fmt.Errorf("%s: %v: %w", what, err, control.ErrInvalid)
+	}
+}
+
+func (d *daemon) Stats() []control.NetworkStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []control.NetworkStats
+	if d.underlay != nil {
+		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops()})
+	}
+	if d.ipip != nil {
+		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
+	}
+	for _, n := range d.tnets {
+		c := &n.Counters
+		out = append(out, control.NetworkStats{
+			Name: n.Name(), Kind: control.KindIPIP,
+			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
+			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			Drops: c.Drops(),
+		})
+	}
+	for _, n := range d.nets {
+		c := &n.Counters
+		fc := n.Table().Counters()
+		out = append(out, control.NetworkStats{
+			Name: n.Name(), Kind: control.KindVXLAN, VNI: n.VNI(),
+			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
+			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			Drops:      c.Drops(),
+			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
+			Flooded: c.Flooded.Load(),
+		})
+	}
+	return out
+}
+
+// ipipNetworkLocked finds an IPIP network by name; "" means the only one.
+func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) {
+	if name == "" {
+		switch len(d.tnets) {
+		case 0:
+			return nil, fmt.Errorf("no ipip network: %w", control.ErrNotFound)
+		case 1:
+			return d.tnets[0], nil
+		default:
+			return nil, fmt.Errorf("dev: required, %d ipip networks run here: %w", len(d.tnets), control.ErrInvalid)
+		}
+	}
+	for _, n := range d.tnets {
+		if n.Name() == name {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("ipip network %q: %w", name, control.ErrNotFound)
+}
+
+func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
+	var out []control.RouteInfo
+	for _, r := range n.Routes() {
+		out = append(out, control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String()})
+	}
+	return out
+}
+
+func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := []control.RouteInfo{}
+	if network == "" {
+		for _, n := range d.tnets {
+			out = append(out, routeInfos(n)...)
+		}
+		return out, nil
+	}
+	n, err := d.ipipNetworkLocked(network)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, routeInfos(n)...), nil
+}
+
+func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.ipipNetworkLocked(network)
+	if err != nil {
+		return err
+	}
+	return d.routeAddLocked(n, fdb.Route{Prefix: prefix.Masked(), Via: via})
+}
+
+func (d *daemon) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route) error {
+	if err := n.AddRoute(r); err != nil {
+		return mapFDBErr(err, "route "+r.String())
+	}
+	if err := dataplane.AddDeviceRoute(n.Name(), r.Prefix); err != nil {
+		_ = n.DelRoute(r.Prefix)
+		return err
+	}
+	d.setRoutesLocked(n)
+	d.log.Info("route added", zap.String("network", n.Name()), zap.Stringer("route", r))
+	return nil
+}
+
+func (d *daemon) RouteDel(network string, prefix netip.Prefix) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.ipipNetworkLocked(network)
+	if err != nil {
+		return err
+	}
+	return d.routeDelLocked(n, prefix.Masked())
+}
+
+func (d *daemon) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) error {
+	if err := n.DelRoute(prefix); err != nil {
+		return mapFDBErr(err, "route "+prefix.String())
+	}
+	if err := dataplane.DelDeviceRoute(n.Name(), prefix); err != nil {
+		return err
+	}
+	d.setRoutesLocked(n)
+	d.log.Info("route deleted", zap.String("network", n.Name()), zap.Stringer("prefix", prefix))
+	return nil
+}
+
+// setRoutesLocked records an IPIP network's explicit routes in the running
+// config (the point-to-point default route stays implied by Remote).
+func (d *daemon) setRoutesLocked(n *dataplane.IPIPNetwork) {
+	for i := range d.cfg.Networks {
+		c := &d.cfg.Networks[i]
+		if c.Name != n.Name() {
+			continue
+		}
+		c.Routes = c.Routes[:0:0]
+		for _, r := range n.Routes() {
+			if c.Remote.IsValid() && r.Prefix.Bits() == 0 && r.Via == c.Remote {
+				continue
+			}
+			c.Routes = append(c.Routes, control.Route{Prefix: r.Prefix, Via: r.Via})
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// reload makes the running networks those of next, touching only what
+// differs: a network whose settings are the same goes on untouched, one
+// whose flood list or routes alone changed gets just those changes, one
+// changed otherwise is restarted, and networks come and go as listed. The
+// underlay cannot change under running networks: such a config is refused
+// whole. An error leaves the networks that did apply in place.
+func (d *daemon) reload(next *control.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if next.Underlay != d.cfg.Underlay {
+		return errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
+	}
+	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
+		d.log.Warn("reload: control, metrics and log_level apply at the next start")
+	}
+	want := map[string]control.Network{}
+	for _, n := range next.Networks {
+		want[n.Name] = n
+	}
+	var errs []error
+	// Removals first: they free names and VNIs the additions may take.
+	for _, cur := range slices.Clone(d.cfg.Networks) {
+		n, keep := want[cur.Name]
+		switch {
+		case !keep:
+			errs = append(errs, d.removeNetworkLocked(cur.Name))
+		case !sameNetwork(cur, n):
+			d.log.Info("reload: restarting network", zap.String("name", cur.Name))
+			errs = append(errs, d.removeNetworkLocked(cur.Name))
+		}
+	}
+	for _, n := range next.Networks {
+		cur := d.specLocked(n.Name)
+		if cur.Name == "" {
+			if err := d.addNetworkLocked(n); err != nil {
+				errs = append(errs, fmt.Errorf("network %q: %w", n.Name, err))
+			}
+			continue
+		}
+		errs = append(errs, d.updatePeersLocked(cur, n), d.updateRoutesLocked(cur, n))
+	}
+	return errors.Join(errs...)
+}
+
+// sameNetwork reports whether two configs of a network differ at most in
+// their flood list and routes, which change without a restart.
+func sameNetwork(a, b control.Network) bool {
+	a.Remotes, b.Remotes, a.Routes, b.Routes = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// updatePeersLocked brings a VXLAN network's flood list from cur to next.
+func (d *daemon) updatePeersLocked(cur, next control.Network) error {
+	if next.Kind != control.KindVXLAN || slices.Equal(cur.Remotes, next.Remotes) {
+		return nil
+	}
+	for _, n := range d.nets {
+		if n.Name() == next.Name {
+			n.Table().SetFlood(next.Remotes)
+			d.setRemotesLocked(n)
+			d.log.Info("reload: flood list", zap.String("network", next.Name), zap.Stringers("remotes", next.Remotes))
+		}
+	}
+	return nil
+}
+
+// updateRoutesLocked brings an IPIP network's routes from cur to next.
+func (d *daemon) updateRoutesLocked(cur, next control.Network) error {
+	if next.Kind != control.KindIPIP || slices.Equal(cur.Routes, next.Routes) {
+		return nil
+	}
+	n, err := d.ipipNetworkLocked(next.Name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range cur.Routes {
+		if !slices.Contains(next.Routes, r) {
+			errs = append(errs, d.routeDelLocked(n, r.Prefix))
+		}
+	}
+	for _, r := range next.Routes {
+		if !slices.Contains(cur.Routes, r) {
+			// A prefix whose endpoint changed was removed just above.
+			errs = append(errs, d.routeAddLocked(n, fdb.Route{Prefix: r.Prefix, Via: r.Via}))
+		}
+	}
+	return errors.Join(errs...)
+}
