@@ -82,24 +82,39 @@ func (b *boolValue) String() string     { return string(*b) }
 func (b *boolValue) Set(s string) error { *b = boolValue(s); return nil }
 func (b *boolValue) IsBoolFlag() bool   { return true }
 
-// ParseFlags turns vtepd's command line into a validated Config, either from
-// --config FILE or from flags describing one network. Errors name the flag
-// and fit on one line; -h/--help returns flag.ErrHelp.
-func ParseFlags(args []string) (*Config, error) {
+// stringFlags are vtepd's flags that take one value each; --learning and
+// --udpcsum are booleans, --remote and --route repeat.
+var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
+	"mtu", "ageing", "limit", "ttl", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"}
+
+// daemonFlags set what every network shares or the daemon itself, so a
+// network added to a running vtepd cannot carry them.
+var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
+	"control", "metrics", "log-level"}
+
+// flagValues is a command line as the flag package parsed it, before any
+// value is checked: vtepd's and vtepctl network add's share it.
+type flagValues struct {
+	str               map[string]*string
+	learning, udpcsum boolValue
+	remotes, routes   listValue
+	set               map[string]bool // the flags given
+}
+
+// parseFlagValues parses args with every flag vtepd knows. Errors name the
+// flag; -h/--help returns flag.ErrHelp.
+func parseFlagValues(args []string) (*flagValues, error) {
 	fs := flag.NewFlagSet("vtepd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	str := map[string]*string{}
-	for _, n := range []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
-		"mtu", "ageing", "limit", "ttl", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"} {
-		str[n] = fs.String(n, "", "")
+	fv := &flagValues{str: map[string]*string{}, set: map[string]bool{}}
+	for _, n := range stringFlags {
+		fv.str[n] = fs.String(n, "", "")
 	}
-	var learning, udpcsum boolValue
-	var remotes, routes listValue
-	fs.Var(&learning, "learning", "")
-	fs.Var(&udpcsum, "udpcsum", "")
-	fs.Var(&remotes, "remote", "")
-	fs.Var(&routes, "route", "")
+	fs.Var(&fv.learning, "learning", "")
+	fs.Var(&fv.udpcsum, "udpcsum", "")
+	fs.Var(&fv.remotes, "remote", "")
+	fs.Var(&fv.routes, "route", "")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -117,8 +132,19 @@ func ParseFlags(args []string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("unexpected argument %q (settings are flags, like --vni 42)", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { fv.set[f.Name] = true })
+	return fv, nil
+}
+
+// ParseFlags turns vtepd's command line into a validated Config, either from
+// --config FILE or from flags describing one network. Errors name the flag
+// and fit on one line; -h/--help returns flag.ErrHelp.
+func ParseFlags(args []string) (*Config, error) {
+	fv, err := parseFlagValues(args)
+	if err != nil {
+		return nil, err
+	}
+	set, str := fv.set, fv.str
 
 	var c *Config
 	name := flagPath
@@ -128,7 +154,6 @@ func ParseFlags(args []string) (*Config, error) {
 				return nil, fmt.Errorf("--config: cannot be combined with --%s (put it in the config file)", f)
 			}
 		}
-		var err error
 		if c, err = Load(*str["config"]); err != nil {
 			return nil, err
 		}
@@ -141,8 +166,12 @@ func ParseFlags(args []string) (*Config, error) {
 			return path
 		}
 	} else {
-		var err error
-		if c, err = networkFromFlags(str, set, learning, udpcsum, remotes, routes); err != nil {
+		n, err := fv.network()
+		if err != nil {
+			return nil, err
+		}
+		c = &Config{Networks: []Network{n}, Control: DefaultControl, LogLevel: DefaultLogLevel}
+		if c.Underlay, err = fv.underlay(n.Kind); err != nil {
 			return nil, err
 		}
 	}
@@ -159,6 +188,38 @@ func ParseFlags(args []string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ParseNetworkFlags turns the network words of vtepd's command line (--mode,
+// --vni, --name, --remote, --addr, --mtu, --learning, --ageing, --limit,
+// --group, --dev, --ttl for ipip, --route) into one Network, with the
+// defaults ParseFlags applies; it is how a network is described to a running
+// vtepd. Flags of the underlay or the daemon are refused. What can be checked
+// without the daemon is: what needs its underlay (the address family of the
+// peers, the local address) or its other networks (names and VNIs in use) is
+// the daemon's to check when the network is added. Errors name the flag and
+// fit on one line; -h/--help returns flag.ErrHelp.
+func ParseNetworkFlags(args []string) (Network, error) {
+	fv, err := parseFlagValues(args)
+	if err != nil {
+		return Network{}, err
+	}
+	for _, f := range daemonFlags {
+		if fv.set[f] {
+			return Network{}, fmt.Errorf("--%s: belongs to the daemon, not to one network", f)
+		}
+	}
+	n, err := fv.network()
+	if err != nil {
+		return Network{}, err
+	}
+	if n.Kind == KindVXLAN && fv.set["ttl"] {
+		return Network{}, fmt.Errorf("--ttl: only with --mode %s (the outer TTL of %s networks belongs to the daemon)", KindIPIP, KindVXLAN)
+	}
+	if err := checkNetwork(&n, func(path string) string { return flagPath("networks[0]." + path) }); err != nil {
+		return Network{}, err
+	}
+	return n, nil
 }
 
 var (
@@ -178,20 +239,21 @@ func flagError(err error) error {
 	return errors.New(oneLine(msg))
 }
 
-func networkFromFlags(str map[string]*string, set map[string]bool, learning, udpcsum boolValue, remotes, routes listValue) (*Config, error) {
-	bad := func(f, want string) error {
-		return fmt.Errorf("--%s: want %s, got %q", f, want, *str[f])
-	}
-	c := &Config{Control: DefaultControl, LogLevel: DefaultLogLevel}
-	u := &c.Underlay
-	u.Port, u.TTL, u.McastTTL = DefaultPort, DefaultTTL, DefaultMcastTTL
-	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
-	n := Network{Kind: KindVXLAN}
+// bad is the error of a flag whose value is not what it should be.
+func (fv *flagValues) bad(f, want string) error {
+	return fmt.Errorf("--%s: want %s, got %q", f, want, *fv.str[f])
+}
 
+// network reads the flags that describe the network itself, applying the
+// defaults; a vxlan network's --ttl is the underlay's and is left to
+// underlay.
+func (fv *flagValues) network() (Network, error) {
+	set, str := fv.set, fv.str
+	n := Network{Kind: KindVXLAN}
 	if set["mode"] {
 		n.Kind = *str["mode"]
 		if n.Kind != KindVXLAN && n.Kind != KindIPIP {
-			return nil, bad("mode", KindVXLAN+" or "+KindIPIP)
+			return Network{}, fv.bad("mode", KindVXLAN+" or "+KindIPIP)
 		}
 	}
 	wrong, other := vxlanFlags, KindVXLAN
@@ -200,57 +262,30 @@ func networkFromFlags(str map[string]*string, set map[string]bool, learning, udp
 	}
 	for _, f := range wrong {
 		if set[f] {
-			return nil, fmt.Errorf("--%s: only with --mode %s, this network is %s", f, other, n.Kind)
+			return Network{}, fmt.Errorf("--%s: only with --mode %s, this network is %s", f, other, n.Kind)
 		}
 	}
 
-	if set["local"] {
-		a, err := netip.ParseAddr(*str["local"])
-		if err != nil {
-			return nil, bad("local", "an IP address")
-		}
-		u.Local = a
-	}
-	if set["dstport"] {
-		v, err := strconv.ParseUint(*str["dstport"], 10, 16)
-		if err != nil || v == 0 {
-			return nil, bad("dstport", "an integer 1..65535")
-		}
-		u.Port = uint16(v)
-	}
-	if set["srcport"] {
-		var ok bool
-		if u.SrcPortMin, u.SrcPortMax, ok = parseSrcPort(*str["srcport"]); !ok {
-			return nil, bad("srcport", wantSrcPort)
-		}
-	}
-	if set["udpcsum"] {
-		v, err := strconv.ParseBool(string(udpcsum))
-		if err != nil {
-			return nil, fmt.Errorf("--udpcsum: want true or false, got %q", string(udpcsum))
-		}
-		u.UDPCsum = v
-	}
 	n.Name = *str["name"]
 	if set["addr"] {
 		p, err := netip.ParsePrefix(*str["addr"])
 		if err != nil {
-			return nil, bad("addr", "an address with prefix length like 192.168.42.1/24")
+			return Network{}, fv.bad("addr", "an address with prefix length like 192.168.42.1/24")
 		}
 		n.Address = p
 	}
 	if set["mtu"] {
 		v, err := strconv.ParseInt(*str["mtu"], 10, 32)
 		if err != nil {
-			return nil, bad("mtu", fmt.Sprintf("an integer %d..%d", minMTU, maxMTU))
+			return Network{}, fv.bad("mtu", fmt.Sprintf("an integer %d..%d", minMTU, maxMTU))
 		}
 		n.MTU = int(v)
 	}
 	var peers []netip.Addr
-	for _, s := range remotes {
+	for _, s := range fv.remotes {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("--remote: want an IP address, got %q", s)
+			return Network{}, fmt.Errorf("--remote: want an IP address, got %q", s)
 		}
 		peers = append(peers, a)
 	}
@@ -263,53 +298,38 @@ func networkFromFlags(str map[string]*string, set map[string]bool, learning, udp
 			} else {
 				v, err := strconv.ParseUint(*str["ttl"], 10, 8)
 				if err != nil || v == 0 {
-					return nil, bad("ttl", wantIPIPTTL)
+					return Network{}, fv.bad("ttl", wantIPIPTTL)
 				}
 				n.TTL = uint8(v)
 			}
 		}
 		if len(peers) > 1 {
-			return nil, fmt.Errorf("--remote: want at most one peer with --mode %s, got %d", KindIPIP, len(peers))
+			return Network{}, fmt.Errorf("--remote: want at most one peer with --mode %s, got %d", KindIPIP, len(peers))
 		}
 		if len(peers) == 1 {
 			n.Remote = peers[0]
 		}
-		for _, s := range routes {
+		for _, s := range fv.routes {
 			ps, vs, ok := strings.Cut(s, "=")
 			p, err1 := netip.ParsePrefix(ps)
 			via, err2 := netip.ParseAddr(vs)
 			if !ok || err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got %q", s)
+				return Network{}, fmt.Errorf("--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got %q", s)
 			}
 			n.Routes = append(n.Routes, Route{Prefix: p, Via: via})
 		}
 		if n.Name == "" {
-			return nil, fmt.Errorf("--name: required with --mode %s (the TUN device to create)", KindIPIP)
+			return Network{}, fmt.Errorf("--name: required with --mode %s (the TUN device to create)", KindIPIP)
 		}
-		c.Networks = []Network{n}
-		return c, nil
+		return n, nil
 	}
 
-	if set["ttl"] {
-		v, err := strconv.ParseUint(*str["ttl"], 10, 8)
-		if err != nil || v == 0 {
-			return nil, bad("ttl", `an integer 1..255 ("inherit" is for --mode ipip)`)
-		}
-		u.TTL = uint8(v)
-	}
-	if set["mcast-ttl"] {
-		v, err := strconv.ParseUint(*str["mcast-ttl"], 10, 8)
-		if err != nil || v == 0 {
-			return nil, bad("mcast-ttl", "an integer 1..255")
-		}
-		u.McastTTL = uint8(v)
-	}
 	if !set["vni"] {
-		return nil, fmt.Errorf("--vni: required with --mode %s (0..%d)", KindVXLAN, MaxVNI)
+		return Network{}, fmt.Errorf("--vni: required with --mode %s (0..%d)", KindVXLAN, MaxVNI)
 	}
 	v, err := strconv.ParseUint(*str["vni"], 10, 32)
 	if err != nil || v > MaxVNI {
-		return nil, bad("vni", fmt.Sprintf("an integer 0..%d", MaxVNI))
+		return Network{}, fv.bad("vni", fmt.Sprintf("an integer 0..%d", MaxVNI))
 	}
 	n.VNI = uint32(v)
 	if n.Name == "" {
@@ -318,37 +338,87 @@ func networkFromFlags(str map[string]*string, set map[string]bool, learning, udp
 	n.Remotes = peers
 	if set["group"] {
 		if n.Group, err = netip.ParseAddr(*str["group"]); err != nil {
-			return nil, bad("group", "an IP address")
+			return Network{}, fv.bad("group", "an IP address")
 		}
 	}
 	n.Dev = *str["dev"]
 	n.Learning = true
 	if set["learning"] {
-		if n.Learning, err = strconv.ParseBool(string(learning)); err != nil {
-			return nil, fmt.Errorf("--learning: want true or false, got %q", string(learning))
+		if n.Learning, err = strconv.ParseBool(string(fv.learning)); err != nil {
+			return Network{}, fmt.Errorf("--learning: want true or false, got %q", string(fv.learning))
 		}
 	}
 	n.Ageing = DefaultAgeing
 	if set["ageing"] {
 		var ok bool
 		if n.Ageing, ok = parseDuration(*str["ageing"]); !ok {
-			return nil, bad("ageing", "a duration like 300s (0 = never age)")
+			return Network{}, fv.bad("ageing", "a duration like 300s (0 = never age)")
 		}
 	}
 	n.Limit = DefaultLimit
 	if set["limit"] {
 		v, err := strconv.ParseInt(*str["limit"], 10, 64)
 		if err != nil || v < 1 || v > maxLimit {
-			return nil, bad("limit", fmt.Sprintf("an integer 1..%d", maxLimit))
+			return Network{}, fv.bad("limit", fmt.Sprintf("an integer 1..%d", maxLimit))
 		}
 		n.Limit = int(v)
 	}
-	c.Networks = []Network{n}
-	return c, nil
+	return n, nil
 }
 
-// flagPath names the flag that sets a config field path of a config built
-// by networkFromFlags.
+// underlay reads the flags of the outer side, with their defaults, for a
+// network of kind.
+func (fv *flagValues) underlay(kind string) (Underlay, error) {
+	set, str := fv.set, fv.str
+	u := Underlay{Port: DefaultPort, TTL: DefaultTTL, McastTTL: DefaultMcastTTL}
+	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
+	if set["local"] {
+		a, err := netip.ParseAddr(*str["local"])
+		if err != nil {
+			return u, fv.bad("local", "an IP address")
+		}
+		u.Local = a
+	}
+	if set["dstport"] {
+		v, err := strconv.ParseUint(*str["dstport"], 10, 16)
+		if err != nil || v == 0 {
+			return u, fv.bad("dstport", "an integer 1..65535")
+		}
+		u.Port = uint16(v)
+	}
+	if set["srcport"] {
+		var ok bool
+		if u.SrcPortMin, u.SrcPortMax, ok = parseSrcPort(*str["srcport"]); !ok {
+			return u, fv.bad("srcport", wantSrcPort)
+		}
+	}
+	if set["udpcsum"] {
+		v, err := strconv.ParseBool(string(fv.udpcsum))
+		if err != nil {
+			return u, fmt.Errorf("--udpcsum: want true or false, got %q", string(fv.udpcsum))
+		}
+		u.UDPCsum = v
+	}
+	// An ipip network's --ttl is its own (network reads it).
+	if kind == KindVXLAN && set["ttl"] {
+		v, err := strconv.ParseUint(*str["ttl"], 10, 8)
+		if err != nil || v == 0 {
+			return u, fv.bad("ttl", `an integer 1..255 ("inherit" is for --mode ipip)`)
+		}
+		u.TTL = uint8(v)
+	}
+	if set["mcast-ttl"] {
+		v, err := strconv.ParseUint(*str["mcast-ttl"], 10, 8)
+		if err != nil || v == 0 {
+			return u, fv.bad("mcast-ttl", "an integer 1..255")
+		}
+		u.McastTTL = uint8(v)
+	}
+	return u, nil
+}
+
+// flagPath names the flag that sets a field path of a config built from
+// flags; ParseNetworkFlags's paths are those of networks[0].
 func flagPath(path string) string {
 	switch path {
 	case "underlay.local":
@@ -389,4 +459,158 @@ func flagPath(path string) string {
 		return "--route"
 	}
 	return "--" + rest
+}
+
+// checkNetwork checks what can be told of one network on its own: the name,
+// the ranges, that peers are unicast and listed once, that a group is
+// multicast and has a device, that the underlay addresses share one family
+// (IPv4 for ipip, RFC 2003), that route prefixes carry no host bits. What
+// needs the daemon (which family its underlay is, its own address, names and
+// VNIs already in use) is left to it. Paths are relative to the network, like
+// "remotes[1]", and rendered by name.
+func checkNetwork(n *Network, name func(path string) string) error {
+	v := validator{name: name}
+	switch n.Kind {
+	case KindVXLAN, KindIPIP:
+	default:
+		v.fail("kind", "want %q or %q, got %q", KindVXLAN, KindIPIP, n.Kind)
+		return v.err
+	}
+	if n.Kind == KindIPIP && n.Name == "" {
+		v.fail("name", "required for an %s network (the TUN device to create)", KindIPIP)
+		return v.err
+	}
+	v.ifName("name", n.Name)
+	if n.MTU != 0 && (n.MTU < minMTU || n.MTU > maxMTU) {
+		v.fail("mtu", "want an integer %d..%d (0 = from the underlay), got %d", minMTU, maxMTU, n.MTU)
+	}
+	if n.Address.IsValid() && n.Address.Addr().Is6() && n.MTU != 0 && n.MTU < minMTU6 {
+		v.fail("mtu", "want at least %d for an IPv6 address (RFC 8200 s5), got %d", minMTU6, n.MTU)
+	}
+	if v.err != nil {
+		return v.err
+	}
+	if n.Kind == KindVXLAN {
+		v.vxlanAlone(n)
+	} else {
+		v.ipipAlone(n)
+	}
+	return v.err
+}
+
+// endpoints checks the underlay addresses of one network against each other:
+// each is unicast, and all are of the family of the first one seen.
+type endpoints struct {
+	v          *validator
+	first      netip.Addr
+	firstPath  string
+	wantFamily string // "" until the first address
+}
+
+func (e *endpoints) check(path string, a netip.Addr) {
+	switch {
+	case !a.IsValid():
+		e.v.fail(path, "want an IP address, got none")
+	case a.IsUnspecified() || a.IsMulticast():
+		e.v.fail(path, "want a unicast address, got %q", a)
+	default:
+		e.family(path, a)
+	}
+}
+
+func (e *endpoints) family(path string, a netip.Addr) {
+	switch {
+	case e.wantFamily == "":
+		e.first, e.firstPath, e.wantFamily = a, path, family(a)
+	case family(a) != e.wantFamily && e.first.IsValid():
+		e.v.fail(path, "want an %s address like %s (%s), got %q", e.wantFamily, e.v.name(e.firstPath), e.first, a)
+	case family(a) != e.wantFamily:
+		e.v.fail(path, "want an %s address (%s runs over %s, RFC 2003), got %q", e.wantFamily, KindIPIP, e.wantFamily, a)
+	}
+}
+
+func (v *validator) vxlanAlone(n *Network) {
+	other := func(f string) { v.fail(f, "only for %s networks, this one is %s", KindIPIP, KindVXLAN) }
+	switch {
+	case n.Remote.IsValid():
+		other("remote")
+	case n.TTL != 0:
+		other("ttl")
+	case len(n.Routes) > 0:
+		other("routes")
+	case n.VNI > MaxVNI:
+		v.fail("vni", "want an integer 0..%d, got %d", MaxVNI, n.VNI)
+	case n.Limit < 1 || n.Limit > maxLimit:
+		v.fail("limit", "want an integer 1..%d, got %d", maxLimit, n.Limit)
+	case n.Ageing < 0:
+		v.fail("ageing", "want a duration like 300s (0 = never age), got %s", n.Ageing)
+	}
+	e := endpoints{v: v}
+	seen := map[netip.Addr]bool{}
+	for i, r := range n.Remotes {
+		rp := fmt.Sprintf("remotes[%d]", i)
+		if r.IsMulticast() {
+			v.fail(rp, "want a unicast address (a multicast group goes in %s), got %q", v.name("group"), r)
+		}
+		e.check(rp, r)
+		if seen[r] {
+			v.fail(rp, "%s is listed twice", r)
+		}
+		seen[r] = true
+	}
+	if n.Group.IsValid() {
+		switch {
+		case !n.Group.IsMulticast():
+			v.fail("group", "want a multicast address, got %q", n.Group)
+		case n.Dev == "":
+			v.fail("dev", "required with %s (the underlay device to join %s on)", v.name("group"), n.Group)
+		}
+		e.family("group", n.Group)
+	}
+	if n.Dev != "" {
+		v.ifName("dev", n.Dev)
+	}
+}
+
+func (v *validator) ipipAlone(n *Network) {
+	other := func(f string) { v.fail(f, "only for %s networks, this one is %s", KindVXLAN, KindIPIP) }
+	switch {
+	case n.VNI != 0:
+		other("vni")
+	case len(n.Remotes) > 0:
+		other("remotes")
+	case n.Group.IsValid():
+		other("group")
+	case n.Dev != "":
+		other("dev")
+	case n.Address.IsValid() && !n.Address.Addr().Is4():
+		v.fail("address", "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, n.Address)
+	}
+	// RFC 2003 carries IPv4 in IPv4: every endpoint is an IPv4 address.
+	e := endpoints{v: v, wantFamily: "IPv4"}
+	if n.Remote.IsValid() {
+		e.check("remote", n.Remote)
+	}
+	seen := map[netip.Prefix]int{}
+	for i, r := range n.Routes {
+		rp := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case !r.Prefix.IsValid():
+			v.fail(rp+".prefix", "required (the destination prefix, like 10.244.1.0/24)")
+		case !r.Prefix.Addr().Is4():
+			v.fail(rp+".prefix", "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, r.Prefix)
+		case r.Prefix != r.Prefix.Masked():
+			v.fail(rp+".prefix", "want a network prefix like %s, got %q", r.Prefix.Masked(), r.Prefix)
+		case !r.Via.IsValid():
+			v.fail(rp+".via", "required (the remote endpoint for %s)", r.Prefix)
+		}
+		if v.err != nil {
+			return
+		}
+		e.check(rp+".via", r.Via)
+		if j, dup := seen[r.Prefix]; dup {
+			v.fail(rp+".prefix", "%s is already routed by %s", r.Prefix, v.name(fmt.Sprintf("routes[%d]", j)))
+		}
+		seen[r.Prefix] = i
+	}
 }

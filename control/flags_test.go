@@ -209,3 +209,164 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 		t.Error("got usage without examples, want some")
 	}
 }
+
+func TestParseNetworkFlagsValid(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want Network
+	}{
+		{"minimal vxlan takes the defaults", []string{"--vni", "43"}, vxlanNet("vx43", 43)},
+		{
+			name: "every vxlan flag",
+			args: []string{"--mode", "vxlan", "--vni", "43", "--name", "ov43", "--remote", "10.0.0.2", "--remote=10.0.0.3",
+				"--addr", "192.168.43.1/24", "--mtu", "1400", "--learning=false", "--ageing", "90", "--limit", "7",
+				"--group", "239.1.1.1", "--dev", "eth0"},
+			want: Network{Name: "ov43", Kind: KindVXLAN, VNI: 43, Address: prefix("192.168.43.1/24"), MTU: 1400,
+				Remotes: []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}, Group: addr("239.1.1.1"), Dev: "eth0",
+				Learning: false, Ageing: 90 * time.Second, Limit: 7},
+		},
+		{
+			name: "IPv6 remotes and ageing 0",
+			args: []string{"-vni=0", "-remote", "fd00::2", "--ageing=0"},
+			want: func() Network {
+				n := vxlanNet("vx0", 0)
+				n.Remotes, n.Ageing = []netip.Addr{addr("fd00::2")}, 0
+				return n
+			}(),
+		},
+		{
+			name: "ipip with every flag",
+			args: []string{"--mode", "ipip", "--name", "ipip1", "--addr", "10.245.0.1/24", "--mtu", "1480",
+				"--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.245.1.0/24=10.0.0.2", "--route", "10.245.2.0/24=10.0.0.3"},
+			want: Network{Name: "ipip1", Kind: KindIPIP, Address: prefix("10.245.0.1/24"), MTU: 1480, Remote: addr("10.0.0.2"), TTL: 0,
+				Routes: []Route{{prefix("10.245.1.0/24"), addr("10.0.0.2")}, {prefix("10.245.2.0/24"), addr("10.0.0.3")}}},
+		},
+		{"ipip default ttl", []string{"--mode=ipip", "--name", "t"}, Network{Name: "t", Kind: KindIPIP, TTL: 64}},
+		{"ipip ttl", []string{"--mode=ipip", "--name", "t", "--ttl", "9"}, Network{Name: "t", Kind: KindIPIP, TTL: 9}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseNetworkFlags(tc.args)
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseNetworkFlagsAsVtepd checks that a network described to a running
+// vtepd is the network vtepd would have started from the same words.
+func TestParseNetworkFlagsAsVtepd(t *testing.T) {
+	useDefaultPortRange(t)
+	for _, args := range [][]string{
+		{"--vni", "42"},
+		{"--vni", "7", "--remote", "10.0.0.2", "--name", "ov7", "--addr", "192.168.7.1/24", "--mtu", "1450",
+			"--learning=false", "--ageing", "5m", "--limit", "5", "--group", "239.1.1.1", "--dev", "eth0"},
+		{"--mode", "ipip", "--name", "ipip0", "--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.244.1.0/24=10.0.0.3"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			c, err := ParseFlags(append([]string{"--local", "10.0.0.1"}, args...))
+			if err != nil {
+				t.Fatalf("ParseFlags: got error %v, want none", err)
+			}
+			got, err := ParseNetworkFlags(args)
+			if err != nil {
+				t.Fatalf("ParseNetworkFlags: got error %v, want none", err)
+			}
+			if !reflect.DeepEqual(got, c.Networks[0]) {
+				t.Errorf("got  %+v\nwant %+v (as vtepd parses it)", got, c.Networks[0])
+			}
+		})
+	}
+}
+
+func TestParseNetworkFlagsErrors(t *testing.T) {
+	ipip := func(more ...string) []string { return append([]string{"--mode", "ipip", "--name", "t"}, more...) }
+	vx := func(more ...string) []string { return append([]string{"--vni", "42"}, more...) }
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing", nil, "--vni: required with --mode vxlan (0..16777215)"},
+		{"vni a word", []string{"--vni", "abc"}, `--vni: want an integer 0..16777215, got "abc"`},
+		{"vni too big", []string{"--vni", "16777216"}, `--vni: want an integer 0..16777215, got "16777216"`},
+		{"mode unknown", []string{"--mode", "gre"}, `--mode: want vxlan or ipip, got "gre"`},
+		{"name too long", vx("--name", "abcdefghijklmnop"), `--name: want at most 15 characters, got "abcdefghijklmnop" (16)`},
+		{"name with a slash", vx("--name", "a/b"), `--name: want an interface name without '/', ':' or spaces, got "a/b"`},
+		{"addr without length", vx("--addr", "192.168.1.1"), `--addr: want an address with prefix length like 192.168.42.1/24, got "192.168.1.1"`},
+		{"mtu a word", vx("--mtu", "big"), `--mtu: want an integer 68..65535, got "big"`},
+		{"mtu too small", vx("--mtu", "10"), "--mtu: want an integer 68..65535 (0 = from the underlay), got 10"},
+		{"mtu too small for IPv6", vx("--addr", "fd01::1/64", "--mtu", "1200"), "--mtu: want at least 1280 for an IPv6 address (RFC 8200 s5), got 1200"},
+		{"remote not an address", vx("--remote", "peer"), `--remote: want an IP address, got "peer"`},
+		{"remote multicast", vx("--remote", "239.1.1.1"), `--remote: want a unicast address (a multicast group goes in --group), got "239.1.1.1"`},
+		{"remote unspecified", vx("--remote", "0.0.0.0"), `--remote: want a unicast address, got "0.0.0.0"`},
+		{"remotes of two families", vx("--remote", "10.0.0.2", "--remote", "fd00::2"), `--remote: want an IPv4 address like --remote (10.0.0.2), got "fd00::2"`},
+		{"remote twice", vx("--remote", "10.0.0.2", "--remote", "10.0.0.2"), "--remote: 10.0.0.2 is listed twice"},
+		{"learning maybe", vx("--learning=maybe"), `--learning: want true or false, got "maybe"`},
+		{"learning as a separate word", vx("--learning", "false"), "--learning: write --learning=false (a boolean flag takes its value after '=')"},
+		{"ageing a word", vx("--ageing", "soon"), `--ageing: want a duration like 300s (0 = never age), got "soon"`},
+		{"limit zero", vx("--limit", "0"), `--limit: want an integer 1..2147483647, got "0"`},
+		{"group unicast", vx("--group", "10.0.0.5", "--dev", "eth0"), `--group: want a multicast address, got "10.0.0.5"`},
+		{"group not an address", vx("--group", "all"), `--group: want an IP address, got "all"`},
+		{"group without dev", vx("--group", "239.1.1.1"), "--dev: required with --group (the underlay device to join 239.1.1.1 on)"},
+		{"group of the remotes' other family", vx("--remote", "10.0.0.2", "--group", "ff0e::1", "--dev", "eth0"),
+			`--group: want an IPv4 address like --remote (10.0.0.2), got "ff0e::1"`},
+		{"dev with a space", vx("--group", "239.1.1.1", "--dev", "eth 0"), `--dev: want an interface name without '/', ':' or spaces, got "eth 0"`},
+		{"ttl on vxlan", vx("--ttl", "5"), "--ttl: only with --mode ipip (the outer TTL of vxlan networks belongs to the daemon)"},
+		{"route on vxlan", vx("--route", "10.1.0.0/16=10.0.0.2"), "--route: only with --mode ipip, this network is vxlan"},
+		{"vni on ipip", ipip("--vni", "3"), "--vni: only with --mode vxlan, this network is ipip"},
+		{"group on ipip", ipip("--group", "239.1.1.1"), "--group: only with --mode vxlan, this network is ipip"},
+		{"learning on ipip", ipip("--learning=false"), "--learning: only with --mode vxlan, this network is ipip"},
+		{"ipip without name", []string{"--mode", "ipip"}, "--name: required with --mode ipip (the TUN device to create)"},
+		{"ipip ttl zero", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
+		{"ipip two peers", ipip("--remote", "10.0.0.2", "--remote", "10.0.0.3"), "--remote: want at most one peer with --mode ipip, got 2"},
+		{"ipip IPv6 peer", ipip("--remote", "fd00::2"), `--remote: want an IPv4 address (ipip runs over IPv4, RFC 2003), got "fd00::2"`},
+		{"ipip IPv6 address", ipip("--addr", "fd01::1/64"), `--addr: want an IPv4 prefix (ipip carries IPv4), got "fd01::1/64"`},
+		{"route without =", ipip("--route", "10.1.0.0/16"), `--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got "10.1.0.0/16"`},
+		{"route with host bits", ipip("--route", "10.1.2.3/16=10.0.0.2"), `--route: want a network prefix like 10.1.0.0/16, got "10.1.2.3/16"`},
+		{"route of IPv6", ipip("--route", "fd02::/64=10.0.0.2"), `--route: want an IPv4 prefix (ipip carries IPv4), got "fd02::/64"`},
+		{"route via IPv6", ipip("--route", "10.1.0.0/16=fd00::2"), `--route: want an IPv4 address (ipip runs over IPv4, RFC 2003), got "fd00::2"`},
+		{"route via multicast", ipip("--route", "10.1.0.0/16=224.0.0.1"), `--route: want a unicast address, got "224.0.0.1"`},
+		{"route twice", ipip("--route", "10.1.0.0/16=10.0.0.2", "--route", "10.1.0.0/16=10.0.0.3"), "--route: 10.1.0.0/16 is already routed by --route"},
+		{"unknown flag", vx("--colour", "red"), "--colour: unknown flag (see --help)"},
+		{"flag without value", []string{"--vni"}, "--vni: needs a value"},
+		{"stray argument", vx("extra"), `unexpected argument "extra" (settings are flags, like --vni 42)`},
+	}
+	for _, f := range daemonFlags {
+		value := "x"
+		if f == "udpcsum" {
+			value = "true"
+		}
+		tests = append(tests, struct {
+			name string
+			args []string
+			want string
+		}{"daemon flag " + f, vx("--" + f + "=" + value), "--" + f + ": belongs to the daemon, not to one network"})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := ParseNetworkFlags(tc.args)
+			if err == nil {
+				t.Fatalf("got network %+v, want error %q", n, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("got error %q\nwant       %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseNetworkFlagsHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			if _, err := ParseNetworkFlags([]string{"--vni", "1", arg}); !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("got %v, want flag.ErrHelp", err)
+			}
+		})
+	}
+}
