@@ -34,9 +34,6 @@ type IPIPConfig struct {
 	// Routes map inner destinations to remotes; a point-to-point tunnel is
 	// one default route.
 	Routes []fdb.Route
-	// Address is the device's own address, the source of the ICMP errors it
-	// sends back; if invalid, the underlay's local address is used.
-	Address netip.Addr
 }
 
 // IPIPUnderlay owns the raw protocol-4 socket of one local address and the
@@ -312,10 +309,6 @@ func (n *IPIPNetwork) txLoop() {
 	out := make([][]byte, 0, linkBatch)
 	icmp := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8)
 	one := make([][]byte, 1)
-	icmpSrc := n.cfg.Address
-	if !icmpSrc.IsValid() {
-		icmpSrc = n.u.local
-	}
 	for {
 		count, err := n.link.Read(bufs, sizes, Headroom)
 		if err != nil {
@@ -352,8 +345,14 @@ func (n *IPIPNetwork) txLoop() {
 				n.Counters.drop(n.log, DropTooBig, 1, nil)
 				if ip.DF() {
 					// As a router would (RFC 1191 section 4): tell the sender
-					// the largest packet this tunnel carries.
-					if m, err := encap.PutICMPFragNeeded(icmp, icmpSrc, pkt, uint16(n.cfg.PathMTU)); err == nil {
+					// the largest packet this tunnel carries. The answer is
+					// written into the device as if from the packet's
+					// destination: the kernel drops a packet that arrives
+					// bearing one of its own addresses as source (a martian),
+					// and the destination is routed through this device, so
+					// reverse-path filtering accepts it too. The sender keys
+					// the new path MTU on the quoted header's destination.
+					if m, err := encap.PutICMPFragNeeded(icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
 						one[0] = icmp[:m]
 						if _, err := n.link.Write(one, 0); err != nil {
 							n.Counters.drop(n.log, DropLinkWrite, 1, err)

@@ -192,8 +192,8 @@ func TestIPIPDrops(t *testing.T) {
 		if !ip.IsValid() || !ip.IsChecksumValid() || ip.Protocol() != encap.ProtocolICMP {
 			t.Fatalf("answer is not a valid ICMP packet: % x", icmp)
 		}
-		if ip.Dst() != netip.MustParseAddr("10.244.0.5") {
-			t.Errorf("ICMP sent to %v, want the sender 10.244.0.5", ip.Dst())
+		if ip.Dst() != netip.MustParseAddr("10.244.0.5") || ip.Src() != netip.MustParseAddr("10.244.1.7") {
+			t.Errorf("ICMP %v -> %v, want from the packet's destination 10.244.1.7 to its sender 10.244.0.5", ip.Src(), ip.Dst())
 		}
 		m := ip.Payload()
 		if m[0] != 3 || m[1] != 4 {

@@ -265,14 +265,10 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 		// left to the user, as `ip tunnel add ... remote` leaves it.
 		routes = append(routes, fdb.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: n.Remote})
 	}
-	var icmpSrc netip.Addr
-	if n.Address.IsValid() {
-		icmpSrc = n.Address.Addr()
-	}
 	nw, err := u.AddNetwork(dataplane.IPIPConfig{
 		Name: n.Name, MTU: mtu, PathMTU: pathMTU,
 		TTL: n.TTL, DF: encap.IPIPDFCopy,
-		Routes: routes, Address: icmpSrc,
+		Routes: routes,
 	}, link)
 	if err != nil {
 		link.Close()
