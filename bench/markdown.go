@@ -16,7 +16,7 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	fmt.Fprintf(&b, "## vtepd against the kernel path\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s.\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), machineLine(r.Machine))
 	fmt.Fprintf(&b, "Two network namespaces joined by a veth pair, a fresh pair per path. ")
-	runs := "1 run"
+	runs := "from a single run"
 	if r.Settings.Runs > 1 {
 		runs = fmt.Sprintf("the median of %d runs, [min–max]", r.Settings.Runs)
 	}
