@@ -2,7 +2,9 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/vtepd/vtepd/fdb"
 )
@@ -84,6 +86,204 @@ type Backend interface {
 	RouteShow(network string) ([]RouteInfo, error)
 	RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error
 	RouteDel(network string, prefix netip.Prefix) error
+
+	// NetworkAdd starts a network at run time. n comes from
+	// ParseNetworkFlags or a decoded NetworkSpec with defaults applied; the
+	// backend checks it against the running daemon (underlay family, name or
+	// VNI in use -> ErrExists, anything else invalid -> ErrInvalid, with a
+	// message naming the field).
+	NetworkAdd(n Network) error
+	// NetworkDel stops a network and removes its device; an unknown name is
+	// ErrNotFound.
+	NetworkDel(name string) error
+	// PeerAdd appends peer to the flood list of network vni (like `bridge
+	// fdb append 00:00:00:00:00:00 dst IP`); ErrExists if it is there
+	// already, ErrNotFound for an unknown vni.
+	PeerAdd(vni uint32, peer netip.Addr) error
+	// PeerDel removes peer from the flood list of network vni; ErrNotFound
+	// if it is not there.
+	PeerDel(vni uint32, peer netip.Addr) error
+	// FDBFlush removes the learnt entries (static entries and the flood list
+	// stay) of network vni, or of every network when all is set, and returns
+	// how many it removed.
+	FDBFlush(vni uint32, all bool) (int, error)
+}
+
+// NetworkSpec is a network as POST /v1/networks takes it: the fields and
+// words of a network in the YAML config, addresses and durations as strings.
+// Fields left out take the config's defaults.
+type NetworkSpec struct {
+	Name    string  `json:"name,omitempty"`
+	Kind    string  `json:"kind,omitempty"` // "vxlan" (the default) or "ipip"
+	VNI     *uint32 `json:"vni,omitempty"`
+	Address string  `json:"address,omitempty"` // like 192.168.42.1/24
+	MTU     int     `json:"mtu,omitempty"`     // 0 = the daemon decides
+
+	// vxlan only.
+	Remotes  []string `json:"remotes,omitempty"`
+	Group    string   `json:"group,omitempty"`
+	Dev      string   `json:"dev,omitempty"`
+	Learning *bool    `json:"learning,omitempty"` // default true
+	Ageing   string   `json:"ageing,omitempty"`   // like "300s"; "0" = never
+	Limit    *int     `json:"limit,omitempty"`
+
+	// ipip only.
+	Remote string      `json:"remote,omitempty"`
+	TTL    string      `json:"ttl,omitempty"` // "1".."255" or "inherit"; default "64"
+	Routes []RouteInfo `json:"routes,omitempty"`
+}
+
+// SpecOf describes n as a NetworkSpec; Network gives n back.
+func SpecOf(n Network) NetworkSpec {
+	s := NetworkSpec{Name: n.Name, Kind: n.Kind, Address: prefixString(n.Address), MTU: n.MTU}
+	if n.Kind == KindIPIP {
+		s.Remote = addrString(n.Remote)
+		s.TTL = "inherit"
+		if n.TTL != 0 {
+			s.TTL = strconv.Itoa(int(n.TTL))
+		}
+		for _, r := range n.Routes {
+			s.Routes = append(s.Routes, RouteInfo{Prefix: prefixString(r.Prefix), Via: addrString(r.Via)})
+		}
+		return s
+	}
+	vni, learning, limit := n.VNI, n.Learning, n.Limit
+	s.VNI, s.Learning, s.Limit = &vni, &learning, &limit
+	for _, r := range n.Remotes {
+		s.Remotes = append(s.Remotes, addrString(r))
+	}
+	s.Group, s.Dev = addrString(n.Group), n.Dev
+	s.Ageing = n.Ageing.String()
+	return s
+}
+
+// Network decodes s, applies the defaults and checks what can be checked of
+// one network on its own (see ParseNetworkFlags). Errors name the field,
+// like `remotes[1]: want an IP address, got "peer"`.
+func (s NetworkSpec) Network() (Network, error) {
+	n := Network{Name: s.Name, Kind: s.Kind, MTU: s.MTU}
+	if n.Kind == "" {
+		n.Kind = KindVXLAN
+	}
+	if n.Kind != KindVXLAN && n.Kind != KindIPIP {
+		return Network{}, fmt.Errorf("kind: want %q or %q, got %q", KindVXLAN, KindIPIP, s.Kind)
+	}
+	// A field of the other kind would otherwise be silently ignored.
+	foreign := map[string]bool{"remote": s.Remote != "", "ttl": s.TTL != "", "routes": s.Routes != nil}
+	order, other := []string{"remote", "ttl", "routes"}, KindIPIP
+	if n.Kind == KindIPIP {
+		foreign = map[string]bool{"vni": s.VNI != nil, "remotes": s.Remotes != nil, "group": s.Group != "",
+			"dev": s.Dev != "", "learning": s.Learning != nil, "ageing": s.Ageing != "", "limit": s.Limit != nil}
+		order, other = []string{"vni", "remotes", "group", "dev", "learning", "ageing", "limit"}, KindVXLAN
+	}
+	for _, f := range order {
+		if foreign[f] {
+			return Network{}, fmt.Errorf("%s: only for %s networks, this one is %s", f, other, n.Kind)
+		}
+	}
+	if s.Address != "" {
+		p, err := netip.ParsePrefix(s.Address)
+		if err != nil {
+			return Network{}, fmt.Errorf("address: want an address with prefix length like 192.168.42.1/24, got %q", s.Address)
+		}
+		n.Address = p
+	}
+	var err error
+	if n.Kind == KindVXLAN {
+		err = s.vxlan(&n)
+	} else {
+		err = s.ipip(&n)
+	}
+	if err != nil {
+		return Network{}, err
+	}
+	if err := checkNetwork(&n, func(path string) string { return path }); err != nil {
+		return Network{}, err
+	}
+	return n, nil
+}
+
+func (s NetworkSpec) vxlan(n *Network) error {
+	if s.VNI == nil {
+		return fmt.Errorf("vni: required for a %s network (0..%d)", KindVXLAN, MaxVNI)
+	}
+	if *s.VNI > MaxVNI {
+		return fmt.Errorf("vni: want an integer 0..%d, got %d", MaxVNI, *s.VNI)
+	}
+	n.VNI = *s.VNI
+	if n.Name == "" {
+		n.Name = "vx" + strconv.FormatUint(uint64(n.VNI), 10)
+	}
+	for i, r := range s.Remotes {
+		a, err := netip.ParseAddr(r)
+		if err != nil {
+			return fmt.Errorf("remotes[%d]: want an IP address, got %q", i, r)
+		}
+		n.Remotes = append(n.Remotes, a)
+	}
+	if s.Group != "" {
+		g, err := netip.ParseAddr(s.Group)
+		if err != nil {
+			return fmt.Errorf("group: want an IP address, got %q", s.Group)
+		}
+		n.Group = g
+	}
+	n.Dev = s.Dev
+	n.Learning = s.Learning == nil || *s.Learning
+	n.Ageing = DefaultAgeing
+	if s.Ageing != "" {
+		d, ok := parseDuration(s.Ageing)
+		if !ok {
+			return fmt.Errorf("ageing: want a duration like 300s (0 = never age), got %q", s.Ageing)
+		}
+		n.Ageing = d
+	}
+	n.Limit = DefaultLimit
+	if s.Limit != nil {
+		n.Limit = *s.Limit
+	}
+	return nil
+}
+
+func (s NetworkSpec) ipip(n *Network) error {
+	if s.Remote != "" {
+		a, err := netip.ParseAddr(s.Remote)
+		if err != nil {
+			return fmt.Errorf("remote: want an IP address, got %q", s.Remote)
+		}
+		n.Remote = a
+	}
+	n.TTL = DefaultTTL
+	switch s.TTL {
+	case "":
+	case "inherit":
+		n.TTL = 0
+	default:
+		v, err := strconv.ParseUint(s.TTL, 10, 8)
+		if err != nil || v == 0 {
+			return fmt.Errorf("ttl: want %s, got %q", wantIPIPTTL, s.TTL)
+		}
+		n.TTL = uint8(v)
+	}
+	for i, r := range s.Routes {
+		var rt Route
+		if r.Prefix == "" {
+			return fmt.Errorf("routes[%d].prefix: required (the destination prefix, like 10.244.1.0/24)", i)
+		}
+		p, err := netip.ParsePrefix(r.Prefix)
+		if err != nil {
+			return fmt.Errorf("routes[%d].prefix: want a network prefix like 10.244.1.0/24, got %q", i, r.Prefix)
+		}
+		rt.Prefix = p
+		if r.Via == "" {
+			return fmt.Errorf("routes[%d].via: required (the remote endpoint for %s)", i, p)
+		}
+		if rt.Via, err = netip.ParseAddr(r.Via); err != nil {
+			return fmt.Errorf("routes[%d].via: want an IP address, got %q", i, r.Via)
+		}
+		n.Routes = append(n.Routes, rt)
+	}
+	return nil
 }
 
 // Request bodies and the error body, shared by server and client.
@@ -97,6 +297,19 @@ type routeRequest struct {
 	Network string `json:"network"`
 	Prefix  string `json:"prefix"`
 	Via     string `json:"via"`
+}
+
+type peerRequest struct {
+	VNI  *uint32 `json:"vni"`
+	Peer string  `json:"peer"`
+}
+
+type flushRequest struct {
+	VNI *uint32 `json:"vni,omitempty"` // absent: every network
+}
+
+type flushReply struct {
+	Flushed int `json:"flushed"`
 }
 
 type errorBody struct {

@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -117,6 +118,15 @@ func TestClientRoundTrips(t *testing.T) {
 		}, `RouteAdd "" 10.244.2.0/24 10.0.0.3`},
 		{"route del", func() error { return c.RouteDel("ipip0", netip.MustParsePrefix("10.244.2.0/24")) },
 			`RouteDel "ipip0" 10.244.2.0/24`},
+		{"network add", func() error {
+			return c.NetworkAdd(mustNetwork(t, "--vni", "43", "--remote", "10.0.0.2", "--addr", "192.168.43.1/24"))
+		}, `NetworkAdd {"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
+		{"network add of ipip", func() error {
+			return c.NetworkAdd(mustNetwork(t, "--mode", "ipip", "--name", "ipip1", "--ttl", "inherit", "--route", "10.245.0.0/16=10.0.0.3"))
+		}, `NetworkAdd {"name":"ipip1","kind":"ipip","ttl":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
+		{"network del", func() error { return c.NetworkDel("ipip1") }, "NetworkDel ipip1"},
+		{"peer add", func() error { return c.PeerAdd(7, netip.MustParseAddr("fd00::7")) }, "PeerAdd 7 fd00::7"},
+		{"peer del", func() error { return c.PeerDel(7, netip.MustParseAddr("fd00::7")) }, "PeerDel 7 fd00::7"},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
@@ -128,6 +138,59 @@ func TestClientRoundTrips(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the added network is visible", func(t *testing.T) {
+		nets, err := c.Networks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range nets {
+			names = append(names, n.Name)
+		}
+		if want := []string{"vx42", "vx7", "ipip0", "vx43"}; !reflect.DeepEqual(names, want) {
+			t.Errorf("got networks %q, want %q", names, want)
+		}
+		last := nets[len(nets)-1]
+		if last.VNI != 43 || last.Address != "192.168.43.1/24" || !reflect.DeepEqual(last.Remotes, []string{"10.0.0.2"}) {
+			t.Errorf("got %+v, want vni 43, address 192.168.43.1/24, remotes [10.0.0.2]", last)
+		}
+	})
+	flushes := []struct {
+		name  string
+		vni   uint32
+		all   bool
+		count int
+		call  string
+	}{
+		{"fdb flush of a network", 42, false, 1, "FDBFlush 42"},
+		{"fdb flush again", 42, false, 0, "FDBFlush 42"},
+		{"fdb flush of all", 0, true, 0, "FDBFlush all"},
+	}
+	for _, f := range flushes {
+		t.Run(f.name, func(t *testing.T) {
+			n, err := c.FDBFlush(f.vni, f.all)
+			if err != nil || n != f.count {
+				t.Errorf("got %d, %v, want %d flushed", n, err, f.count)
+			}
+			if got := lastCall(t, b); got != f.call {
+				t.Errorf("got backend call %q, want %q", got, f.call)
+			}
+		})
+	}
+	t.Run("static entries survive the flush", func(t *testing.T) {
+		got, err := c.FDB(42, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range got {
+			if !e.Static {
+				t.Errorf("got learnt entry %+v after a flush, want none", e)
+			}
+		}
+		if len(got) == 0 || got[0].MAC != "00:00:00:00:00:00" || got[0].Dst != "10.0.0.2" {
+			t.Errorf("got %+v, want the flood-list entry for 10.0.0.2 kept", got)
+		}
+	})
 	t.Run("fdb add is visible", func(t *testing.T) {
 		if err := c.FDBAdd(42, mustMAC(t, "02:00:00:00:00:42"), netip.MustParseAddr("10.0.0.4")); err != nil {
 			t.Fatal(err)
@@ -237,6 +300,51 @@ func TestAPIStatusesAndErrors(t *testing.T) {
 		{"route delete", "DELETE", "/v1/routes?prefix=10.9.0.0/16", "", 204, ""},
 		{"route delete without prefix", "DELETE", "/v1/routes?network=ipip0", "", 400,
 			`{"error":"prefix: required (the destination, like 10.244.1.0/24)"}`},
+		{"network added", "POST", "/v1/networks", `{"vni":43,"remotes":["10.0.0.2"],"address":"192.168.43.1/24"}`, 204, ""},
+		{"network name in use is 409", "POST", "/v1/networks", `{"vni":44,"name":"vx43"}`, 409,
+			`{"error":"name: vx43 is already a network: already exists"}`},
+		{"network vni in use is 409", "POST", "/v1/networks", `{"vni":42,"name":"other"}`, 409,
+			`{"error":"vni: 42 is already used by vx42: already exists"}`},
+		{"network without vni", "POST", "/v1/networks", `{}`, 400, `{"error":"vni: required for a vxlan network (0..16777215)"}`},
+		{"network vni a string", "POST", "/v1/networks", `{"vni":"44"}`, 400, `{"error":"vni: want an integer 0..16777215, got string"}`},
+		{"network mtu a string", "POST", "/v1/networks", `{"vni":44,"mtu":"big"}`, 400, `{"error":"mtu: want an integer, got string"}`},
+		{"network learning a string", "POST", "/v1/networks", `{"vni":44,"learning":"yes"}`, 400,
+			`{"error":"learning: want true or false, got string"}`},
+		{"network remotes a string", "POST", "/v1/networks", `{"vni":44,"remotes":"10.0.0.2"}`, 400,
+			`{"error":"remotes: want a list, got string"}`},
+		{"network remote not an address", "POST", "/v1/networks", `{"vni":44,"remotes":["peer"]}`, 400,
+			`{"error":"remotes[0]: want an IP address, got \"peer\""}`},
+		{"network routes an object", "POST", "/v1/networks", `{"kind":"ipip","name":"t","routes":{}}`, 400,
+			`{"error":"routes: want a list, got object"}`},
+		{"network ttl a number", "POST", "/v1/networks", `{"kind":"ipip","name":"t","ttl":64}`, 400,
+			`{"error":"ttl: want a string, \"1\"..\"255\" or \"inherit\", got number"}`},
+		{"network of the other kind's field", "POST", "/v1/networks", `{"kind":"ipip","name":"t","vni":3}`, 400,
+			`{"error":"vni: only for vxlan networks, this one is ipip"}`},
+		{"network unknown field", "POST", "/v1/networks", `{"vni":44,"colour":"red"}`, 400, `{"error":"colour: unknown field"}`},
+		{"network deleted", "DELETE", "/v1/networks?name=vx43", "", 204, ""},
+		{"network deleted twice is 404", "DELETE", "/v1/networks?name=vx43", "", 404, `{"error":"network vx43: not found"}`},
+		{"network delete without name", "DELETE", "/v1/networks", "", 400, `{"error":"name: required (the network to stop)"}`},
+		{"network delete with a typo", "DELETE", "/v1/networks?nmae=vx7", "", 400, `{"error":"nmae: unknown query parameter (want name)"}`},
+		{"peer added", "POST", "/v1/peers", `{"vni":42,"peer":"10.0.0.9"}`, 204, ""},
+		{"peer twice is 409", "POST", "/v1/peers", `{"vni":42,"peer":"10.0.0.9"}`, 409, `{"error":"peer 10.0.0.9: already exists"}`},
+		{"peer of unknown vni is 404", "POST", "/v1/peers", `{"vni":99,"peer":"10.0.0.9"}`, 404, `{"error":"vni 99: no such network: not found"}`},
+		{"peer without vni", "POST", "/v1/peers", `{"peer":"10.0.0.9"}`, 400, `{"error":"vni: required (0..16777215)"}`},
+		{"peer vni too big", "POST", "/v1/peers", `{"vni":16777216,"peer":"10.0.0.9"}`, 400,
+			`{"error":"vni: want an integer 0..16777215, got 16777216"}`},
+		{"peer missing", "POST", "/v1/peers", `{"vni":42}`, 400, `{"error":"peer: required (the remote endpoint's address)"}`},
+		{"peer not an address", "POST", "/v1/peers", `{"vni":42,"peer":"x"}`, 400, `{"error":"peer: want an IP address, got \"x\""}`},
+		{"peer deleted", "DELETE", "/v1/peers?vni=42&peer=10.0.0.9", "", 204, ""},
+		{"peer deleted twice is 404", "DELETE", "/v1/peers?vni=42&peer=10.0.0.9", "", 404, `{"error":"peer 10.0.0.9: not found"}`},
+		{"peer delete without vni", "DELETE", "/v1/peers?peer=10.0.0.9", "", 400, `{"error":"vni: required (0..16777215)"}`},
+		{"peer delete without peer", "DELETE", "/v1/peers?vni=42", "", 400, `{"error":"peer: required (the remote endpoint's address)"}`},
+		{"peer delete vni a word", "DELETE", "/v1/peers?vni=x&peer=10.0.0.9", "", 400, `{"error":"vni: want an integer 0..16777215, got \"x\""}`},
+		{"flush of a network", "POST", "/v1/fdb/flush", `{"vni":42}`, 200, `{"flushed":1}`},
+		{"flush of all", "POST", "/v1/fdb/flush", `{}`, 200, `{"flushed":0}`},
+		{"flush of unknown vni is 404", "POST", "/v1/fdb/flush", `{"vni":99}`, 404, `{"error":"vni 99: no such network: not found"}`},
+		{"flush vni too big", "POST", "/v1/fdb/flush", `{"vni":16777216}`, 400, `{"error":"vni: want an integer 0..16777215, got 16777216"}`},
+		{"flush without body", "POST", "/v1/fdb/flush", ``, 400, `{"error":"body: want a JSON object, got nothing"}`},
+		{"flush is POST only", "GET", "/v1/fdb/flush", "", 405, `{"error":"method GET not allowed on /v1/fdb/flush (want POST)"}`},
+		{"peers cannot be listed", "GET", "/v1/peers", "", 405, `{"error":"method GET not allowed on /v1/peers (want POST or DELETE)"}`},
 		{"wrong method", "PUT", "/v1/fdb", "{}", 405, `{"error":"method PUT not allowed on /v1/fdb (want GET or POST or DELETE)"}`},
 		{"read-only endpoint", "POST", "/v1/stats", "{}", 405, `{"error":"method POST not allowed on /v1/stats (want GET)"}`},
 		{"unknown endpoint", "GET", "/v1/nope", "", 404, `{"error":"no such endpoint: /v1/nope"}`},
@@ -284,6 +392,23 @@ func TestClientErrors(t *testing.T) {
 		}, `prefix: want a network prefix like 10.244.1.0/24, got "10.1.2.3/16"`, control.ErrInvalid, 400},
 		{"missing route", func() error { return c.RouteDel("ipip0", netip.MustParsePrefix("10.99.0.0/16")) },
 			"route 10.99.0.0/16: not found", control.ErrNotFound, 404},
+		{"network name in use", func() error { return c.NetworkAdd(mustNetwork(t, "--vni", "50", "--name", "vx42")) },
+			"name: vx42 is already a network: already exists", control.ErrExists, 409},
+		{"network the server refuses", func() error {
+			return c.NetworkAdd(control.Network{Name: "vx50", Kind: control.KindVXLAN, VNI: 50, Learning: true})
+		}, "limit: want an integer 1..2147483647, got 0", control.ErrInvalid, 400},
+		{"network unknown", func() error { return c.NetworkDel("nope") }, "network nope: not found", control.ErrNotFound, 404},
+		{"network without name", func() error { return c.NetworkDel("") }, "name: required (the network to stop)", control.ErrInvalid, 400},
+		{"peer present", func() error { return c.PeerAdd(42, netip.MustParseAddr("10.0.0.2")) },
+			"peer 10.0.0.2: already exists", control.ErrExists, 409},
+		{"peer of unknown vni", func() error { return c.PeerAdd(99, netip.MustParseAddr("10.0.0.2")) },
+			"vni 99: no such network: not found", control.ErrNotFound, 404},
+		{"peer zero", func() error { return c.PeerAdd(42, netip.Addr{}) },
+			"peer: required (the remote endpoint's address)", control.ErrInvalid, 400},
+		{"peer absent", func() error { return c.PeerDel(42, netip.MustParseAddr("10.0.0.99")) },
+			"peer 10.0.0.99: not found", control.ErrNotFound, 404},
+		{"flush of unknown vni", func() error { _, err := c.FDBFlush(99, false); return err },
+			"vni 99: no such network: not found", control.ErrNotFound, 404},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,28 +556,50 @@ func TestListen(t *testing.T) {
 	})
 }
 
+// postTargets are the endpoints FuzzAPIJSON posts to, chosen by its first
+// argument.
+var postTargets = []string{"/v1/fdb", "/v1/routes", "/v1/networks", "/v1/peers", "/v1/fdb/flush"}
+
 func FuzzAPIJSON(f *testing.F) {
-	f.Add(true, []byte(`{"mac":"02:00:00:00:00:01","dst":"10.0.0.5","vni":42}`))
-	f.Add(true, []byte(`{"mac":"00:00:00:00:00:00","dst":"fd00::1","vni":7}`))
-	f.Add(true, []byte(`{"mac":"aa:bb:cc:dd:ee:ff","dst":"10.0.0.5","vni":42}`))
-	f.Add(false, []byte(`{"network":"ipip0","prefix":"10.9.0.0/16","via":"10.0.0.2"}`))
-	f.Add(false, []byte(`{"prefix":"10.244.1.0/24","via":"10.0.0.2"}`))
-	f.Add(false, []byte(`[1,2,{"x":null}]`))
-	f.Add(true, []byte("\x00{"))
-	f.Fuzz(func(t *testing.T, toFDB bool, body []byte) {
-		srv := control.NewServer(newBackend(), nil)
-		target := "/v1/routes"
-		if toFDB {
-			target = "/v1/fdb"
-		}
+	f.Add(uint8(0), []byte(`{"mac":"02:00:00:00:00:01","dst":"10.0.0.5","vni":42}`))
+	f.Add(uint8(0), []byte(`{"mac":"00:00:00:00:00:00","dst":"fd00::1","vni":7}`))
+	f.Add(uint8(0), []byte(`{"mac":"aa:bb:cc:dd:ee:ff","dst":"10.0.0.5","vni":42}`))
+	f.Add(uint8(1), []byte(`{"network":"ipip0","prefix":"10.9.0.0/16","via":"10.0.0.2"}`))
+	f.Add(uint8(1), []byte(`{"prefix":"10.244.1.0/24","via":"10.0.0.2"}`))
+	f.Add(uint8(1), []byte(`[1,2,{"x":null}]`))
+	f.Add(uint8(2), []byte(`{"vni":43,"remotes":["10.0.0.2"],"address":"192.168.43.1/24","ageing":"90"}`))
+	f.Add(uint8(2), []byte(`{"kind":"ipip","name":"t","ttl":"inherit","routes":[{"prefix":"10.1.0.0/16","via":"10.0.0.2"}]}`))
+	f.Add(uint8(2), []byte(`{"vni":42}`))
+	f.Add(uint8(3), []byte(`{"vni":42,"peer":"10.0.0.9"}`))
+	f.Add(uint8(3), []byte(`{"vni":42,"peer":"10.0.0.2"}`))
+	f.Add(uint8(4), []byte(`{"vni":42}`))
+	f.Add(uint8(4), []byte(`{}`))
+	f.Add(uint8(0), []byte("\x00{"))
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		b := newBackend()
+		srv := control.NewServer(b, nil)
+		target := postTargets[int(which)%len(postTargets)]
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, target, strings.NewReader(string(body))))
 		switch rec.Code {
-		case http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict:
+		case http.StatusOK, http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict:
 		default:
-			t.Fatalf("got status %d (%s), want 204 or a 4xx", rec.Code, rec.Body)
+			t.Fatalf("got status %d (%s), want 200, 204 or a 4xx", rec.Code, rec.Body)
+		}
+		if rec.Code == http.StatusOK {
+			var reply struct{ Flushed *int }
+			if target != "/v1/fdb/flush" || json.Unmarshal(rec.Body.Bytes(), &reply) != nil || reply.Flushed == nil {
+				t.Fatalf("got 200 %s from %s, want only a flush to answer {\"flushed\":K}", rec.Body, target)
+			}
+			return
 		}
 		if rec.Code == http.StatusNoContent {
+			if target == "/v1/networks" {
+				nets := b.Networks()
+				if len(nets) != len(newBackend().Nets)+1 {
+					t.Fatalf("got %d networks after a 204, want one more than %d", len(nets), len(newBackend().Nets))
+				}
+			}
 			return
 		}
 		msg := strings.TrimSpace(rec.Body.String())

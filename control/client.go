@@ -192,3 +192,39 @@ func prefixString(p netip.Prefix) string {
 	}
 	return p.String()
 }
+
+// NetworkAdd starts network n on the running vtepd.
+func (c *Client) NetworkAdd(n Network) error {
+	return c.do(http.MethodPost, "/v1/networks", nil, SpecOf(n), nil)
+}
+
+// NetworkDel stops the network called name and removes its device.
+func (c *Client) NetworkDel(name string) error {
+	return c.do(http.MethodDelete, "/v1/networks", url.Values{"name": {name}}, nil, nil)
+}
+
+// PeerAdd appends peer to the flood list of network vni.
+func (c *Client) PeerAdd(vni uint32, peer netip.Addr) error {
+	return c.do(http.MethodPost, "/v1/peers", nil, peerRequest{VNI: &vni, Peer: addrString(peer)}, nil)
+}
+
+// PeerDel removes peer from the flood list of network vni.
+func (c *Client) PeerDel(vni uint32, peer netip.Addr) error {
+	q := url.Values{"vni": {strconv.FormatUint(uint64(vni), 10)}, "peer": {addrString(peer)}}
+	return c.do(http.MethodDelete, "/v1/peers", q, nil, nil)
+}
+
+// FDBFlush forgets the learnt entries of network vni, or of every network
+// when all is set, and returns how many there were. Static entries and the
+// flood list stay.
+func (c *Client) FDBFlush(vni uint32, all bool) (int, error) {
+	var req flushRequest
+	if !all {
+		req.VNI = &vni
+	}
+	var out flushReply
+	if err := c.do(http.MethodPost, "/v1/fdb/flush", nil, req, &out); err != nil {
+		return 0, err
+	}
+	return out.Flushed, nil
+}

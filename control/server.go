@@ -23,7 +23,8 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
-// maxBody bounds request bodies; the largest real one is a few dozen bytes.
+// maxBody bounds request bodies; the largest real one, a network with its
+// routes, is a few kilobytes.
 const maxBody = 64 << 10
 
 // Server serves the control API for a Backend over a unix socket.
@@ -146,9 +147,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ep endpoint
 	switch r.URL.Path {
 	case "/v1/networks":
-		ep = endpoint{http.MethodGet: s.getNetworks}
+		ep = endpoint{http.MethodGet: s.getNetworks, http.MethodPost: s.postNetwork, http.MethodDelete: s.deleteNetwork}
 	case "/v1/fdb":
 		ep = endpoint{http.MethodGet: s.getFDB, http.MethodPost: s.postFDB, http.MethodDelete: s.deleteFDB}
+	case "/v1/fdb/flush":
+		ep = endpoint{http.MethodPost: s.postFlush}
+	case "/v1/peers":
+		ep = endpoint{http.MethodPost: s.postPeer, http.MethodDelete: s.deletePeer}
 	case "/v1/stats":
 		ep = endpoint{http.MethodGet: s.getStats}
 	case "/v1/routes":
@@ -233,7 +238,7 @@ func decodeBody(r *http.Request, v any) error {
 	case errors.Is(err, io.EOF):
 		return badInput("body: want a JSON object, got nothing")
 	case errors.As(err, &te) && te.Field != "":
-		return badInput("%s: want %s, got %s", te.Field, jsonWant(te.Type.String()), te.Value)
+		return badInput("%s: want %s, got %s", te.Field, jsonWant(te.Field, te.Type.String()), te.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return badInput("%s: unknown field", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 	default:
@@ -245,12 +250,20 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-func jsonWant(goType string) string {
-	switch goType {
-	case "string":
+func jsonWant(field, goType string) string {
+	switch {
+	case field == "ttl":
+		return `a string, "1".."255" or "inherit"`
+	case goType == "string":
 		return "a string"
-	case "uint32":
+	case goType == "uint32":
 		return fmt.Sprintf("an integer 0..%d", MaxVNI)
+	case goType == "int":
+		return "an integer"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
 	}
 	return "a JSON object"
 }
@@ -332,11 +345,9 @@ func (s *Server) postFDB(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if req.VNI == nil {
-		return nil, badInput("vni: required (0..%d)", MaxVNI)
-	}
-	if *req.VNI > MaxVNI {
-		return nil, badInput("vni: want an integer 0..%d, got %d", MaxVNI, *req.VNI)
+	vni, err := requiredVNI(req.VNI)
+	if err != nil {
+		return nil, err
 	}
 	mac, err := parseMAC(req.MAC)
 	if err != nil {
@@ -349,10 +360,10 @@ func (s *Server) postFDB(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.b.FDBAdd(*req.VNI, mac, dst); err != nil {
+	if err := s.b.FDBAdd(vni, mac, dst); err != nil {
 		return nil, err
 	}
-	s.log.Info("fdb entry added", zap.Uint32("vni", *req.VNI), zap.Stringer("mac", mac), zap.Stringer("dst", dst))
+	s.log.Info("fdb entry added", zap.Uint32("vni", vni), zap.Stringer("mac", mac), zap.Stringer("dst", dst))
 	return nil, nil
 }
 
@@ -436,4 +447,122 @@ func (s *Server) deleteRoute(r *http.Request) (any, error) {
 	}
 	s.log.Info("route deleted", zap.String("network", q.Get("network")), zap.Stringer("prefix", prefix))
 	return nil, nil
+}
+
+func (s *Server) postNetwork(r *http.Request) (any, error) {
+	var spec NetworkSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return nil, err
+	}
+	n, err := spec.Network()
+	if err != nil {
+		return nil, inputError(err.Error())
+	}
+	if err := s.b.NetworkAdd(n); err != nil {
+		return nil, err
+	}
+	s.log.Info("network added", zap.String("network", n.Name), zap.String("kind", n.Kind), zap.Uint32("vni", n.VNI))
+	return nil, nil
+}
+
+func (s *Server) deleteNetwork(r *http.Request) (any, error) {
+	q, err := query(r, "name")
+	if err != nil {
+		return nil, err
+	}
+	name := q.Get("name")
+	if name == "" {
+		return nil, badInput("name: required (the network to stop)")
+	}
+	if err := s.b.NetworkDel(name); err != nil {
+		return nil, err
+	}
+	s.log.Info("network deleted", zap.String("network", name))
+	return nil, nil
+}
+
+// requiredVNI checks a vni given in a body.
+func requiredVNI(vni *uint32) (uint32, error) {
+	if vni == nil {
+		return 0, badInput("vni: required (0..%d)", MaxVNI)
+	}
+	if *vni > MaxVNI {
+		return 0, badInput("vni: want an integer 0..%d, got %d", MaxVNI, *vni)
+	}
+	return *vni, nil
+}
+
+func parsePeer(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, badInput("peer: required (the remote endpoint's address)")
+	}
+	return parseDst(s, "peer")
+}
+
+func (s *Server) postPeer(r *http.Request) (any, error) {
+	var req peerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	vni, err := requiredVNI(req.VNI)
+	if err != nil {
+		return nil, err
+	}
+	peer, err := parsePeer(req.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.PeerAdd(vni, peer); err != nil {
+		return nil, err
+	}
+	s.log.Info("flood-list peer added", zap.Uint32("vni", vni), zap.Stringer("peer", peer))
+	return nil, nil
+}
+
+func (s *Server) deletePeer(r *http.Request) (any, error) {
+	q, err := query(r, "vni", "peer")
+	if err != nil {
+		return nil, err
+	}
+	if !q.Has("vni") {
+		return nil, badInput("vni: required (0..%d)", MaxVNI)
+	}
+	vni, err := parseVNI(q.Get("vni"))
+	if err != nil {
+		return nil, err
+	}
+	peer, err := parsePeer(q.Get("peer"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.PeerDel(vni, peer); err != nil {
+		return nil, err
+	}
+	s.log.Info("flood-list peer deleted", zap.Uint32("vni", vni), zap.Stringer("peer", peer))
+	return nil, nil
+}
+
+func (s *Server) postFlush(r *http.Request) (any, error) {
+	var req flushRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	all := req.VNI == nil
+	var vni uint32
+	if !all {
+		var err error
+		if vni, err = requiredVNI(req.VNI); err != nil {
+			return nil, err
+		}
+	}
+	n, err := s.b.FDBFlush(vni, all)
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		s.log.Info("fdb flushed", zap.Int("entries", n))
+	} else {
+		s.log.Info("fdb flushed", zap.Uint32("vni", vni), zap.Int("entries", n))
+	}
+	return flushReply{Flushed: n}, nil
 }

@@ -4,8 +4,10 @@
 package controltest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/vtepd/vtepd/control"
@@ -24,6 +26,11 @@ type Backend struct {
 	// Routes of each ipip network, by network name.
 	Routes map[string][]control.RouteInfo
 
+	// Local and Port are what networks added by NetworkAdd report as their
+	// underlay.
+	Local string
+	Port  uint16
+
 	// Fail, when set, is returned by every method that can fail.
 	Fail error
 
@@ -32,7 +39,8 @@ type Backend struct {
 
 // Calls returns the changes asked for so far, one line each, with the
 // parsed values as the server passed them, e.g.
-// "FDBAdd 42 aa:bb:cc:dd:ee:ff 10.0.0.2".
+// "FDBAdd 42 aa:bb:cc:dd:ee:ff 10.0.0.2". NetworkAdd records the network as
+// the JSON of its control.NetworkSpec.
 func (b *Backend) Calls() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -215,6 +223,156 @@ func (b *Backend) RouteDel(network string, prefix netip.Prefix) error {
 		}
 	}
 	return fmt.Errorf("route %s: %w", prefix, control.ErrNotFound)
+}
+
+// NetworkAdd implements control.Backend: the network shows in Networks,
+// its remotes as flood-list entries, its routes in RouteShow.
+func (b *Backend) NetworkAdd(n control.Network) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	spec, err := json.Marshal(control.SpecOf(n))
+	if err != nil {
+		return err
+	}
+	b.record("NetworkAdd %s", spec)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	for _, o := range b.Nets {
+		if o.Name == n.Name {
+			return fmt.Errorf("name: %s is already a network: %w", n.Name, control.ErrExists)
+		}
+		if n.Kind == control.KindVXLAN && o.Kind == control.KindVXLAN && o.VNI == n.VNI {
+			return fmt.Errorf("vni: %d is already used by %s: %w", n.VNI, o.Name, control.ErrExists)
+		}
+	}
+	info := control.NetworkInfo{Name: n.Name, Kind: n.Kind, VNI: n.VNI, Local: b.Local, MTU: n.MTU}
+	if n.Address.IsValid() {
+		info.Address = n.Address.String()
+	}
+	if n.Kind == control.KindVXLAN {
+		info.Port, info.Learning, info.Limit = b.Port, n.Learning, n.Limit
+		info.Ageing = "never"
+		if n.Ageing > 0 {
+			info.Ageing = n.Ageing.String()
+		}
+		for _, r := range n.Remotes {
+			info.Remotes = append(info.Remotes, r.String())
+			b.Entries = append(b.Entries, control.FDBEntry{MAC: fdb.MAC{}.String(), Dst: r.String(), VNI: n.VNI, Network: n.Name, Static: true})
+		}
+	}
+	for _, r := range n.Routes {
+		ri := control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String()}
+		info.Routes = append(info.Routes, ri)
+		if b.Routes == nil {
+			b.Routes = map[string][]control.RouteInfo{}
+		}
+		b.Routes[n.Name] = append(b.Routes[n.Name], ri)
+	}
+	b.Nets = append(b.Nets, info)
+	return nil
+}
+
+// NetworkDel implements control.Backend: the network goes, with its entries
+// and routes.
+func (b *Backend) NetworkDel(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("NetworkDel %s", name)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	i := slices.IndexFunc(b.Nets, func(n control.NetworkInfo) bool { return n.Name == name })
+	if i < 0 {
+		return fmt.Errorf("network %s: %w", name, control.ErrNotFound)
+	}
+	b.Nets = slices.Delete(b.Nets, i, i+1)
+	b.Entries = slices.DeleteFunc(b.Entries, func(e control.FDBEntry) bool { return e.Network == name })
+	delete(b.Routes, name)
+	return nil
+}
+
+// netIndex finds a vxlan network by VNI.
+func (b *Backend) netIndex(vni uint32) (int, error) {
+	i := slices.IndexFunc(b.Nets, func(n control.NetworkInfo) bool { return n.Kind == control.KindVXLAN && n.VNI == vni })
+	if i < 0 {
+		return 0, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
+	}
+	return i, nil
+}
+
+func isFlood(e control.FDBEntry, vni uint32, peer string) bool {
+	return e.VNI == vni && e.MAC == fdb.MAC{}.String() && e.Dst == peer
+}
+
+// PeerAdd implements control.Backend: peer joins the network's remotes and
+// shows as a flood-list entry.
+func (b *Backend) PeerAdd(vni uint32, peer netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("PeerAdd %d %s", vni, peer)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	i, err := b.netIndex(vni)
+	if err != nil {
+		return err
+	}
+	p := peer.String()
+	if slices.Contains(b.Nets[i].Remotes, p) || slices.ContainsFunc(b.Entries, func(e control.FDBEntry) bool { return isFlood(e, vni, p) }) {
+		return fmt.Errorf("peer %s: %w", p, control.ErrExists)
+	}
+	// A new array: the copies Networks handed out share the old one.
+	b.Nets[i].Remotes = append(slices.Clone(b.Nets[i].Remotes), p)
+	b.Entries = append(b.Entries, control.FDBEntry{MAC: fdb.MAC{}.String(), Dst: p, VNI: vni, Network: b.Nets[i].Name, Static: true})
+	return nil
+}
+
+// PeerDel implements control.Backend.
+func (b *Backend) PeerDel(vni uint32, peer netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("PeerDel %d %s", vni, peer)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	i, err := b.netIndex(vni)
+	if err != nil {
+		return err
+	}
+	p := peer.String()
+	flood := func(e control.FDBEntry) bool { return isFlood(e, vni, p) }
+	if !slices.Contains(b.Nets[i].Remotes, p) && !slices.ContainsFunc(b.Entries, flood) {
+		return fmt.Errorf("peer %s: %w", p, control.ErrNotFound)
+	}
+	b.Nets[i].Remotes = slices.DeleteFunc(slices.Clone(b.Nets[i].Remotes), func(r string) bool { return r == p })
+	b.Entries = slices.DeleteFunc(b.Entries, flood)
+	return nil
+}
+
+// FDBFlush implements control.Backend: it removes the entries that are not
+// static.
+func (b *Backend) FDBFlush(vni uint32, all bool) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if all {
+		b.record("FDBFlush all")
+	} else {
+		b.record("FDBFlush %d", vni)
+	}
+	if b.Fail != nil {
+		return 0, b.Fail
+	}
+	if !all {
+		if _, err := b.netIndex(vni); err != nil {
+			return 0, err
+		}
+	}
+	before := len(b.Entries)
+	b.Entries = slices.DeleteFunc(b.Entries, func(e control.FDBEntry) bool {
+		return !e.Static && (all || e.VNI == vni)
+	})
+	return before - len(b.Entries), nil
 }
 
 var _ control.Backend = (*Backend)(nil)

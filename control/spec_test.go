@@ -1,0 +1,214 @@
+package control_test
+
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtepd/control"
+)
+
+func mustNetwork(t *testing.T, args ...string) control.Network {
+	t.Helper()
+	n, err := control.ParseNetworkFlags(args)
+	if err != nil {
+		t.Fatalf("ParseNetworkFlags(%q): %v", args, err)
+	}
+	return n
+}
+
+func TestNetworkSpecRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		net  func(t *testing.T) control.Network
+	}{
+		{"minimal vxlan", func(t *testing.T) control.Network { return mustNetwork(t, "--vni", "43") }},
+		{"every vxlan field", func(t *testing.T) control.Network {
+			return mustNetwork(t, "--vni", "16777215", "--name", "ov1", "--remote", "fd00::2", "--remote", "fd00::3",
+				"--addr", "fd01::1/64", "--mtu", "1400", "--learning=false", "--ageing", "0", "--limit", "1",
+				"--group", "ff0e::1", "--dev", "eth0")
+		}},
+		{"vxlan with an odd ageing", func(t *testing.T) control.Network { return mustNetwork(t, "--vni", "0", "--ageing", "1m30.5s") }},
+		{"minimal ipip", func(t *testing.T) control.Network { return mustNetwork(t, "--mode", "ipip", "--name", "t") }},
+		{"every ipip field", func(t *testing.T) control.Network {
+			return mustNetwork(t, "--mode", "ipip", "--name", "ipip1", "--addr", "10.245.0.1/24", "--mtu", "1480",
+				"--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.245.1.0/24=10.0.0.2", "--route", "0.0.0.0/0=10.0.0.3")
+		}},
+		{"ipip ttl 255", func(t *testing.T) control.Network {
+			return mustNetwork(t, "--mode", "ipip", "--name", "t", "--ttl", "255")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.net(t)
+			data, err := json.Marshal(control.SpecOf(want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var spec control.NetworkSpec
+			if err := json.Unmarshal(data, &spec); err != nil {
+				t.Fatalf("decoding %s: %v", data, err)
+			}
+			got, err := spec.Network()
+			if err != nil {
+				t.Fatalf("got error %v from %s, want none", err, data)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v\nvia %s", got, want, data)
+			}
+		})
+	}
+}
+
+func TestNetworkSpecJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		net  control.Network
+		want string
+	}{
+		{"vxlan", control.Network{Name: "vx43", Kind: control.KindVXLAN, VNI: 43, Address: netip.MustParsePrefix("192.168.43.1/24"),
+			Remotes: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Learning: true, Ageing: 300 * time.Second, Limit: 16384},
+			`{"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
+		{"vxlan with the zero values", control.Network{Name: "vx0", Kind: control.KindVXLAN, Limit: 5},
+			`{"name":"vx0","kind":"vxlan","vni":0,"learning":false,"ageing":"0s","limit":5}`},
+		{"ipip", control.Network{Name: "ipip1", Kind: control.KindIPIP, MTU: 1480, Remote: netip.MustParseAddr("10.0.0.2"),
+			Routes: []control.Route{{Prefix: netip.MustParsePrefix("10.245.1.0/24"), Via: netip.MustParseAddr("10.0.0.3")}}},
+			`{"name":"ipip1","kind":"ipip","mtu":1480,"remote":"10.0.0.2","ttl":"inherit","routes":[{"prefix":"10.245.1.0/24","via":"10.0.0.3"}]}`},
+		{"ipip with a ttl", control.Network{Name: "t", Kind: control.KindIPIP, TTL: 64}, `{"name":"t","kind":"ipip","ttl":"64"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.Marshal(control.SpecOf(tc.net))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNetworkSpecDefaults(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       control.Network
+	}{
+		{"vxlan from its vni alone", `{"vni":42}`, control.Network{Name: "vx42", Kind: control.KindVXLAN, VNI: 42,
+			Learning: true, Ageing: control.DefaultAgeing, Limit: control.DefaultLimit}},
+		{"ageing in bare seconds", `{"vni":1,"ageing":"90","learning":false}`, control.Network{Name: "vx1", Kind: control.KindVXLAN, VNI: 1,
+			Ageing: 90 * time.Second, Limit: control.DefaultLimit}},
+		{"ipip", `{"kind":"ipip","name":"t"}`, control.Network{Name: "t", Kind: control.KindIPIP, TTL: control.DefaultTTL}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var spec control.NetworkSpec
+			if err := json.Unmarshal([]byte(tc.body), &spec); err != nil {
+				t.Fatal(err)
+			}
+			got, err := spec.Network()
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, %v\nwant %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNetworkSpecErrors(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"kind unknown", `{"kind":"gre"}`, `kind: want "vxlan" or "ipip", got "gre"`},
+		{"no vni", `{"name":"a"}`, "vni: required for a vxlan network (0..16777215)"},
+		{"vni too big", `{"vni":16777216}`, "vni: want an integer 0..16777215, got 16777216"},
+		{"name too long", `{"vni":1,"name":"abcdefghijklmnop"}`, `name: want at most 15 characters, got "abcdefghijklmnop" (16)`},
+		{"name ..", `{"vni":1,"name":".."}`, `name: want an interface name, got ".."`},
+		{"address without length", `{"vni":1,"address":"192.168.1.1"}`,
+			`address: want an address with prefix length like 192.168.42.1/24, got "192.168.1.1"`},
+		{"mtu too big", `{"vni":1,"mtu":70000}`, "mtu: want an integer 68..65535 (0 = from the underlay), got 70000"},
+		{"remote not an address", `{"vni":1,"remotes":["10.0.0.2","peer"]}`, `remotes[1]: want an IP address, got "peer"`},
+		{"remotes of two families", `{"vni":1,"remotes":["fd00::2","10.0.0.2"]}`,
+			`remotes[1]: want an IPv6 address like remotes[0] (fd00::2), got "10.0.0.2"`},
+		{"remote multicast", `{"vni":1,"remotes":["ff0e::1"]}`, `remotes[0]: want a unicast address (a multicast group goes in group), got "ff0e::1"`},
+		{"remote twice", `{"vni":1,"remotes":["10.0.0.2","10.0.0.2"]}`, "remotes[1]: 10.0.0.2 is listed twice"},
+		{"group not an address", `{"vni":1,"group":"all"}`, `group: want an IP address, got "all"`},
+		{"group unicast", `{"vni":1,"group":"10.0.0.9","dev":"eth0"}`, `group: want a multicast address, got "10.0.0.9"`},
+		{"group without dev", `{"vni":1,"group":"239.1.1.1"}`, "dev: required with group (the underlay device to join 239.1.1.1 on)"},
+		{"dev too long", `{"vni":1,"group":"239.1.1.1","dev":"abcdefghijklmnop"}`, `dev: want at most 15 characters, got "abcdefghijklmnop" (16)`},
+		{"ageing a word", `{"vni":1,"ageing":"soon"}`, `ageing: want a duration like 300s (0 = never age), got "soon"`},
+		{"ageing negative", `{"vni":1,"ageing":"-5s"}`, `ageing: want a duration like 300s (0 = never age), got "-5s"`},
+		{"limit zero", `{"vni":1,"limit":0}`, "limit: want an integer 1..2147483647, got 0"},
+		{"limit too big", `{"vni":1,"limit":2147483648}`, "limit: want an integer 1..2147483647, got 2147483648"},
+		{"remote on vxlan", `{"vni":1,"remote":"10.0.0.2"}`, "remote: only for ipip networks, this one is vxlan"},
+		{"ttl on vxlan", `{"vni":1,"ttl":"5"}`, "ttl: only for ipip networks, this one is vxlan"},
+		{"empty routes on vxlan", `{"vni":1,"routes":[]}`, "routes: only for ipip networks, this one is vxlan"},
+		{"ipip without name", `{"kind":"ipip"}`, "name: required for an ipip network (the TUN device to create)"},
+		{"vni on ipip", `{"kind":"ipip","name":"t","vni":0}`, "vni: only for vxlan networks, this one is ipip"},
+		{"empty remotes on ipip", `{"kind":"ipip","name":"t","remotes":[]}`, "remotes: only for vxlan networks, this one is ipip"},
+		{"learning on ipip", `{"kind":"ipip","name":"t","learning":true}`, "learning: only for vxlan networks, this one is ipip"},
+		{"limit on ipip", `{"kind":"ipip","name":"t","limit":5}`, "limit: only for vxlan networks, this one is ipip"},
+		{"ipip IPv6 address", `{"kind":"ipip","name":"t","address":"fd01::1/64"}`, `address: want an IPv4 prefix (ipip carries IPv4), got "fd01::1/64"`},
+		{"ipip remote not an address", `{"kind":"ipip","name":"t","remote":"peer"}`, `remote: want an IP address, got "peer"`},
+		{"ipip IPv6 remote", `{"kind":"ipip","name":"t","remote":"fd00::2"}`,
+			`remote: want an IPv4 address (ipip runs over IPv4, RFC 2003), got "fd00::2"`},
+		{"ttl zero", `{"kind":"ipip","name":"t","ttl":"0"}`, `ttl: want an integer 1..255 or "inherit", got "0"`},
+		{"ttl too big", `{"kind":"ipip","name":"t","ttl":"256"}`, `ttl: want an integer 1..255 or "inherit", got "256"`},
+		{"route without prefix", `{"kind":"ipip","name":"t","routes":[{"via":"10.0.0.2"}]}`,
+			"routes[0].prefix: required (the destination prefix, like 10.244.1.0/24)"},
+		{"route prefix a word", `{"kind":"ipip","name":"t","routes":[{"prefix":"net","via":"10.0.0.2"}]}`,
+			`routes[0].prefix: want a network prefix like 10.244.1.0/24, got "net"`},
+		{"route prefix with host bits", `{"kind":"ipip","name":"t","routes":[{"prefix":"10.1.2.3/16","via":"10.0.0.2"}]}`,
+			`routes[0].prefix: want a network prefix like 10.1.0.0/16, got "10.1.2.3/16"`},
+		{"route without via", `{"kind":"ipip","name":"t","routes":[{"prefix":"10.1.0.0/16"}]}`,
+			"routes[0].via: required (the remote endpoint for 10.1.0.0/16)"},
+		{"route via a word", `{"kind":"ipip","name":"t","routes":[{"prefix":"10.1.0.0/16","via":"peer"}]}`,
+			`routes[0].via: want an IP address, got "peer"`},
+		{"route twice", `{"kind":"ipip","name":"t","routes":[{"prefix":"10.1.0.0/16","via":"10.0.0.2"},{"prefix":"10.1.0.0/16","via":"10.0.0.3"}]}`,
+			"routes[1].prefix: 10.1.0.0/16 is already routed by routes[0]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var spec control.NetworkSpec
+			if err := json.Unmarshal([]byte(tc.body), &spec); err != nil {
+				t.Fatal(err)
+			}
+			n, err := spec.Network()
+			if err == nil {
+				t.Fatalf("got network %+v, want error %q", n, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("got error %q\nwant       %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzNetworkSpec(f *testing.F) {
+	f.Add([]byte(`{"vni":43,"remotes":["10.0.0.2"],"address":"192.168.43.1/24"}`))
+	f.Add([]byte(`{"vni":0,"group":"ff0e::1","dev":"eth0","ageing":"0","learning":false,"limit":1}`))
+	f.Add([]byte(`{"kind":"ipip","name":"t","ttl":"inherit","routes":[{"prefix":"10.1.0.0/16","via":"10.0.0.2"}]}`))
+	f.Add([]byte(`{"kind":"ipip","name":"t","remote":"10.0.0.2","mtu":1480}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var spec control.NetworkSpec
+		if json.Unmarshal(body, &spec) != nil {
+			return
+		}
+		n, err := spec.Network()
+		if err != nil {
+			if msg := err.Error(); msg == "" || strings.Contains(msg, "\n") {
+				t.Fatalf("got error %q, want one line", msg)
+			}
+			return
+		}
+		again, err := control.SpecOf(n).Network()
+		if err != nil {
+			t.Fatalf("SpecOf(%+v).Network(): got error %v, want none", n, err)
+		}
+		if !reflect.DeepEqual(again, n) {
+			t.Fatalf("got %+v\nwant %+v", again, n)
+		}
+	})
+}
