@@ -1,11 +1,13 @@
 // Command vtepctl inspects and changes a running vtepd through its control
-// socket: the forwarding database, the routes of ipip networks, the networks
-// and their counters. Its output follows iproute2's (bridge fdb show, ip -s).
+// socket: the forwarding database and flood lists, the routes of ipip
+// networks, the networks themselves (added and removed at run time) and their
+// counters. Its output follows iproute2's (bridge fdb show, ip -s).
 package main
 
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -37,22 +39,51 @@ Commands:
                                       appends IP to the flood list
   fdb del MAC vni N [dst IP]          remove an entry (dst is required for
                                       00:00:00:00:00:00)
+  fdb flush [--vni N]                 forget learnt entries, of every network
+                                      unless --vni is given; static entries
+                                      and the flood list stay
+  peer add IP vni N                   add IP to the flood list of VNI N
+  peer del IP vni N                   remove IP from the flood list
   route show [--network N] [--json]   list the routes of ipip networks
   route add PREFIX via IP [dev NETWORK]
   route del PREFIX [dev NETWORK]      dev may be left out when there is only
                                       one ipip network
   network show [--json]               list the networks
+  network add FLAGS                   start a network, described by vtepd's
+                                      network flags (below)
+  network del NAME                    stop a network and remove its device
   stats [--json]                      packet, byte, drop and fdb counters
   help                                this text
 
 Options:
   --control SOCK   vtepd's control socket (default /run/vtepd/vtepd.sock)
 
+Flags of network add (as vtepd's; the underlay is the running daemon's):
+  --mode vxlan|ipip      network kind (default vxlan)
+  --vni N                VXLAN network identifier 0..16777215 (vxlan, required)
+  --name NAME            interface to create (default vx<VNI>; required for ipip)
+  --remote IP            vxlan: add a flood-list peer (repeatable);
+                         ipip: the point-to-point peer (at most once)
+  --addr CIDR            address of the interface, like 192.168.43.1/24
+  --mtu N                interface MTU 68..65535 (default: from the underlay)
+  --learning=true|false  learn source MACs (default true)
+  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)
+  --limit N              most learnt MACs (default 16384)
+  --group IP             multicast group for flooding (vxlan; needs --dev)
+  --dev IFNAME           underlay device for --group
+  --ttl N|inherit        ipip: outer TTL (default 64)
+  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
+
 Examples:
   vtepctl fdb show --vni 42
   vtepctl fdb add 00:00:00:00:00:00 dst 10.0.0.4 vni 42
   vtepctl fdb del aa:bb:cc:dd:ee:ff vni 42
+  vtepctl fdb flush --vni 42
+  vtepctl peer add 10.0.0.4 vni 42
   vtepctl route add 10.244.2.0/24 via 10.0.0.3 dev ipip0
+  vtepctl network add --vni 43 --remote 10.0.0.2 --addr 192.168.43.1/24
+  vtepctl network add --mode ipip --name ipip1 --route 10.245.0.0/16=10.0.0.3
+  vtepctl network del vx43
   vtepctl stats
 `
 
@@ -103,7 +134,7 @@ func dispatch(args []string, stdout io.Writer) error {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return usagef("missing command (want fdb, route, network, stats or help)")
+		return usagef("missing command (want %s)", commands)
 	}
 	c := &cli{client: control.NewClient(socket), out: stdout}
 	cmd, rest := args[0], args[1:]
@@ -113,6 +144,8 @@ func dispatch(args []string, stdout io.Writer) error {
 		return nil
 	case "fdb":
 		return c.fdb(rest)
+	case "peer":
+		return c.peer(rest)
 	case "route":
 		return c.route(rest)
 	case "network", "networks":
@@ -120,8 +153,10 @@ func dispatch(args []string, stdout io.Writer) error {
 	case "stats":
 		return c.stats(rest)
 	}
-	return usagef("%q: unknown command (want fdb, route, network, stats or help)", cmd)
+	return usagef("%q: unknown command (want %s)", cmd, commands)
 }
+
+const commands = "fdb, peer, route, network, stats or help"
 
 type cli struct {
 	client *control.Client
@@ -160,6 +195,11 @@ func options(cmd string, args []string, values map[string]*string, asJSON *bool)
 				return usagef("%s: --%s: needs a value", cmd, name)
 			}
 			value, args = args[0], args[1:]
+		}
+		// An empty value would read as the option left out, which for
+		// fdb flush means every network.
+		if value == "" {
+			return usagef("%s: --%s: needs a value", cmd, name)
 		}
 		*dst = value
 	}
@@ -232,8 +272,10 @@ func (c *cli) fdb(args []string) error {
 		return c.fdbAdd(args)
 	case "del", "delete":
 		return c.fdbDel(args)
+	case "flush":
+		return c.fdbFlush(args)
 	}
-	return usagef("fdb: %q: unknown command (want show, add or del)", sub)
+	return usagef("fdb: %q: unknown command (want show, add, del or flush)", sub)
 }
 
 func (c *cli) fdbShow(args []string) error {
@@ -332,6 +374,67 @@ func (c *cli) fdbDel(args []string) error {
 		}
 	}
 	return c.client.FDBDel(vni, mac, dst)
+}
+
+func (c *cli) fdbFlush(args []string) error {
+	const cmd = "fdb flush"
+	var vniText string
+	if err := options(cmd, args, map[string]*string{"vni": &vniText}, nil); err != nil {
+		return err
+	}
+	all := vniText == ""
+	var vni uint32
+	if !all {
+		var err error
+		if vni, err = parseVNI(cmd, vniText); err != nil {
+			return err
+		}
+	}
+	n, err := c.client.FDBFlush(vni, all)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "flushed %d entries\n", n)
+	return nil
+}
+
+func (c *cli) peer(args []string) error {
+	if len(args) == 0 {
+		return usagef("peer: missing command (want add or del)")
+	}
+	sub, args := args[0], args[1:]
+	var cmd string
+	switch sub {
+	case "add", "append":
+		cmd = "peer add"
+	case "del", "delete":
+		cmd = "peer del"
+	default:
+		return usagef("peer: %q: unknown command (want add or del)", sub)
+	}
+	want := "want " + cmd + " IP vni N"
+	if len(args) == 0 {
+		return usagef("%s: IP: required (%s)", cmd, want)
+	}
+	peer, err := parseAddr(cmd, "IP", args[0])
+	if err != nil {
+		return err
+	}
+	kw, err := keywords(cmd, args[1:], "vni")
+	if err != nil {
+		return err
+	}
+	if _, ok := kw["vni"]; !ok {
+		return usagef("%s: vni: required (%s)", cmd, want)
+	}
+	vni, err := parseVNI(cmd, kw["vni"])
+	if err != nil {
+		return err
+	}
+	if cmd == "peer add" {
+		return c.client.PeerAdd(vni, peer)
+	}
+	return c.client.PeerDel(vni, peer)
 }
 
 func (c *cli) route(args []string) error {
@@ -439,12 +542,47 @@ func (c *cli) routeDel(args []string) error {
 }
 
 func (c *cli) network(args []string) error {
+	sub := "show"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		if args[0] != "show" && args[0] != "list" {
-			return usagef("network: %q: unknown command (want show)", args[0])
-		}
-		args = args[1:]
+		sub, args = args[0], args[1:]
 	}
+	switch sub {
+	case "show", "list":
+		return c.networkShow(args)
+	case "add":
+		return c.networkAdd(args)
+	case "del", "delete":
+		return c.networkDel(args)
+	}
+	return usagef("network: %q: unknown command (want show, add or del)", sub)
+}
+
+func (c *cli) networkAdd(args []string) error {
+	n, err := control.ParseNetworkFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(c.out, usage)
+		return nil
+	}
+	if err != nil {
+		return usagef("network add: %v", err)
+	}
+	return c.client.NetworkAdd(n)
+}
+
+func (c *cli) networkDel(args []string) error {
+	const cmd = "network del"
+	switch {
+	case len(args) == 0:
+		return usagef("%s: NAME: required (want network del NAME)", cmd)
+	case strings.HasPrefix(args[0], "-"):
+		return usagef("%s: %q is not a network name (want network del NAME)", cmd, args[0])
+	case len(args) > 1:
+		return usagef("%s: unexpected argument %q (want network del NAME)", cmd, args[1])
+	}
+	return c.client.NetworkDel(args[0])
+}
+
+func (c *cli) networkShow(args []string) error {
 	var asJSON bool
 	if err := options("network show", args, nil, &asJSON); err != nil {
 		return err

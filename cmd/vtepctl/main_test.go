@@ -32,6 +32,8 @@ func newBackend() *controltest.Backend {
 			{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 1, RxBytes: 84, TxPackets: 2, TxBytes: 168},
 		},
 		Routes: map[string][]control.RouteInfo{"ipip0": {{Prefix: "10.244.1.0/24", Via: "10.0.0.2"}}},
+		Local:  "10.0.0.1",
+		Port:   4789,
 	}
 }
 
@@ -149,6 +151,15 @@ func TestChangesReachTheBackend(t *testing.T) {
 		{"route add without dev", []string{"route", "add", "10.244.3.0/24", "via", "10.0.0.3"}, `RouteAdd "" 10.244.3.0/24 10.0.0.3`},
 		{"route del", []string{"route", "del", "10.244.2.0/24", "dev", "ipip0"}, `RouteDel "ipip0" 10.244.2.0/24`},
 		{"route del without dev", []string{"route", "del", "10.244.3.0/24"}, `RouteDel "" 10.244.3.0/24`},
+		{"network add", []string{"network", "add", "--vni", "43", "--remote", "10.0.0.2", "--addr", "192.168.43.1/24"},
+			`NetworkAdd {"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
+		{"network add of ipip", []string{"network", "add", "--mode", "ipip", "--name", "ipip1", "--mtu", "1480",
+			"--route", "10.245.0.0/16=10.0.0.3", "--ttl", "inherit"},
+			`NetworkAdd {"name":"ipip1","kind":"ipip","mtu":1480,"ttl":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
+		{"network del", []string{"network", "del", "ipip1"}, "NetworkDel ipip1"},
+		{"peer add", []string{"peer", "add", "10.0.0.9", "vni", "42"}, "PeerAdd 42 10.0.0.9"},
+		{"peer add of IPv6", []string{"peer", "append", "fd00::9", "vni", "7"}, "PeerAdd 7 fd00::9"},
+		{"peer del", []string{"peer", "del", "fd00::9", "vni", "7"}, "PeerDel 7 fd00::9"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,10 +173,66 @@ func TestChangesReachTheBackend(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the added network and peer show", func(t *testing.T) {
+		_, out, _ := ctl(socket, "network", "show")
+		want := "" +
+			"vx42: vxlan vni 42 local 10.0.0.1 dstport 4789 mtu 1450\n" +
+			"    address 192.168.42.1/24\n" +
+			"    remotes 10.0.0.2 10.0.0.3 10.0.0.9\n" +
+			"    learning on ageing 5m0s limit 16384\n" +
+			"vx7: vxlan vni 7 local 10.0.0.1 dstport 4789\n" +
+			"    remotes none\n" +
+			"    learning off ageing never limit 10\n" +
+			"ipip0: ipip local 10.0.0.1 mtu 1480\n" +
+			"    address 10.244.0.1/24\n" +
+			"    route 10.244.1.0/24 via 10.0.0.2\n" +
+			"vx43: vxlan vni 43 local 10.0.0.1 dstport 4789\n" +
+			"    address 192.168.43.1/24\n" +
+			"    remotes 10.0.0.2\n" +
+			"    learning on ageing 5m0s limit 16384\n"
+		if out != want {
+			t.Errorf("got\n%s\nwant\n%s", out, want)
+		}
+	})
 	t.Run("the added entry shows", func(t *testing.T) {
 		_, out, _ := ctl(socket, "fdb", "show", "--vni", "7")
 		if !strings.Contains(out, "02:aa:bb:cc:dd:02 dst fd00::2 vni 7 self permanent\n") {
 			t.Errorf("got\n%s\nwant the added entry among the lines", out)
+		}
+	})
+}
+
+func TestFDBFlush(t *testing.T) {
+	b := newBackend()
+	socket := controltest.Start(t, b)
+	tests := []struct {
+		name string
+		args []string
+		out  string
+		call string
+	}{
+		{"of one network", []string{"fdb", "flush", "--vni", "42"}, "flushed 1 entries\n", "FDBFlush 42"},
+		{"of every network", []string{"fdb", "flush"}, "flushed 0 entries\n", "FDBFlush all"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := ctl(socket, tc.args...)
+			if code != 0 || out != tc.out || errOut != "" {
+				t.Fatalf("got exit %d, stdout %q, stderr %q, want 0, %q and nothing", code, out, errOut, tc.out)
+			}
+			calls := b.Calls()
+			if calls[len(calls)-1] != tc.call {
+				t.Errorf("got backend calls %q, want the last to be %q", calls, tc.call)
+			}
+		})
+	}
+	t.Run("the static entries stay", func(t *testing.T) {
+		_, out, _ := ctl(socket, "fdb", "show")
+		want := "" +
+			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
+			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"
+		if out != want {
+			t.Errorf("got\n%s\nwant\n%s", out, want)
 		}
 	})
 }
@@ -184,6 +251,15 @@ func TestDaemonErrorsExit1(t *testing.T) {
 			"vtepctl: dst: required to delete a flood-list entry (mac 00:00:00:00:00:00)\n"},
 		{"route on a vxlan network", []string{"route", "add", "10.8.0.0/16", "via", "10.0.0.2", "dev", "vx42"},
 			"vtepctl: network vx42 is vxlan, routes are for ipip networks: invalid\n"},
+		{"network name in use", []string{"network", "add", "--vni", "43", "--name", "vx42"},
+			"vtepctl: name: vx42 is already a network: already exists\n"},
+		{"network vni in use", []string{"network", "add", "--vni", "42", "--name", "other"},
+			"vtepctl: vni: 42 is already used by vx42: already exists\n"},
+		{"network unknown", []string{"network", "del", "nope"}, "vtepctl: network nope: not found\n"},
+		{"peer present", []string{"peer", "add", "10.0.0.2", "vni", "42"}, "vtepctl: peer 10.0.0.2: already exists\n"},
+		{"peer absent", []string{"peer", "del", "10.0.0.99", "vni", "42"}, "vtepctl: peer 10.0.0.99: not found\n"},
+		{"peer of unknown vni", []string{"peer", "add", "10.0.0.9", "vni", "99"}, "vtepctl: vni 99: no such network: not found\n"},
+		{"flush of unknown vni", []string{"fdb", "flush", "--vni", "99"}, "vtepctl: vni 99: no such network: not found\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,11 +289,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		raw  bool
 		want string
 	}{
-		{"no command", nil, false, `vtepctl: missing command (want fdb, route, network, stats or help)`},
-		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, route, network, stats or help)`},
+		{"no command", nil, false, `vtepctl: missing command (want fdb, peer, route, network, stats or help)`},
+		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, peer, route, network, stats or help)`},
 		{"unknown option", []string{"--colour", "fdb"}, true, `vtepctl: "--colour": unknown option (want --control SOCK)`},
 		{"control without value", []string{"--control"}, true, `vtepctl: --control: needs a value (the socket path)`},
-		{"unknown fdb command", []string{"fdb", "flush"}, false, `vtepctl: fdb: "flush": unknown command (want show, add or del)`},
+		{"unknown fdb command", []string{"fdb", "purge"}, false, `vtepctl: fdb: "purge": unknown command (want show, add, del or flush)`},
 		{"fdb show bad option", []string{"fdb", "show", "--all"}, false, `vtepctl: fdb show: "--all" is not an option (want --json or --vni VNI)`},
 		{"fdb show vni a word", []string{"fdb", "show", "--vni", "x"}, false, `vtepctl: fdb show: vni: want an integer 0..16777215, got "x"`},
 		{"fdb show vni without value", []string{"fdb", "show", "--vni"}, false, `vtepctl: fdb show: --vni: needs a value`},
@@ -249,7 +325,41 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"route show bad option", []string{"route", "show", "--dev", "ipip0"}, false,
 			`vtepctl: route show: "--dev" is not an option (want --json or --network NETWORK)`},
 		{"stats takes no words", []string{"stats", "vx42"}, false, `vtepctl: stats: "vx42" is not an option (want --json)`},
-		{"network unknown command", []string{"network", "add"}, false, `vtepctl: network: "add": unknown command (want show)`},
+		{"network unknown command", []string{"network", "start"}, false, `vtepctl: network: "start": unknown command (want show, add or del)`},
+		{"network add without vni", []string{"network", "add"}, false,
+			`vtepctl: network add: --vni: required with --mode vxlan (0..16777215)`},
+		{"network add vni a word", []string{"network", "add", "--vni", "x"}, false,
+			`vtepctl: network add: --vni: want an integer 0..16777215, got "x"`},
+		{"network add with a daemon flag", []string{"network", "add", "--vni", "43", "--local", "10.0.0.1"}, false,
+			`vtepctl: network add: --local: belongs to the daemon, not to one network`},
+		{"network add with a vxlan ttl", []string{"network", "add", "--vni", "43", "--ttl", "5"}, false,
+			`vtepctl: network add: --ttl: only with --mode ipip (the outer TTL of vxlan networks belongs to the daemon)`},
+		{"network add ipip without name", []string{"network", "add", "--mode", "ipip"}, false,
+			`vtepctl: network add: --name: required with --mode ipip (the TUN device to create)`},
+		{"network add with a word", []string{"network", "add", "vx43", "--vni", "43"}, false,
+			`vtepctl: network add: unexpected argument "vx43" (settings are flags, like --vni 42)`},
+		{"network add remote twice", []string{"network", "add", "--vni", "43", "--remote", "10.0.0.2", "--remote", "10.0.0.2"}, false,
+			`vtepctl: network add: --remote: 10.0.0.2 is listed twice`},
+		{"network del without name", []string{"network", "del"}, false, `vtepctl: network del: NAME: required (want network del NAME)`},
+		{"network del with a flag", []string{"network", "del", "--name", "vx42"}, false,
+			`vtepctl: network del: "--name" is not a network name (want network del NAME)`},
+		{"network del of two", []string{"network", "del", "vx42", "vx7"}, false,
+			`vtepctl: network del: unexpected argument "vx7" (want network del NAME)`},
+		{"peer alone", []string{"peer"}, false, `vtepctl: peer: missing command (want add or del)`},
+		{"peer show", []string{"peer", "show"}, false, `vtepctl: peer: "show": unknown command (want add or del)`},
+		{"peer add without IP", []string{"peer", "add"}, false, `vtepctl: peer add: IP: required (want peer add IP vni N)`},
+		{"peer add IP a word", []string{"peer", "add", "host", "vni", "42"}, false, `vtepctl: peer add: IP: want an IP address, got "host"`},
+		{"peer add without vni", []string{"peer", "add", "10.0.0.9"}, false, `vtepctl: peer add: vni: required (want peer add IP vni N)`},
+		{"peer del without vni", []string{"peer", "del", "10.0.0.9"}, false, `vtepctl: peer del: vni: required (want peer del IP vni N)`},
+		{"peer add vni a word", []string{"peer", "add", "10.0.0.9", "vni", "x"}, false,
+			`vtepctl: peer add: vni: want an integer 0..16777215, got "x"`},
+		{"peer add with dst", []string{"peer", "add", "10.0.0.9", "dst", "10.0.0.8"}, false,
+			`vtepctl: peer add: "dst" is not a keyword (want vni)`},
+		{"fdb flush vni a word", []string{"fdb", "flush", "--vni", "x"}, false,
+			`vtepctl: fdb flush: vni: want an integer 0..16777215, got "x"`},
+		{"fdb flush vni empty", []string{"fdb", "flush", "--vni="}, false, `vtepctl: fdb flush: --vni: needs a value`},
+		{"fdb flush a word", []string{"fdb", "flush", "42"}, false, `vtepctl: fdb flush: "42" is not an option (want --vni VNI)`},
+		{"fdb flush --json", []string{"fdb", "flush", "--json"}, false, `vtepctl: fdb flush: "--json" is not an option (want --vni VNI)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,7 +381,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"--control", "/nonexistent.sock", "help"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"--control", "/nonexistent.sock", "help"},
+		{"--control", "/nonexistent.sock", "network", "add", "--help"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := run(args, &out, &errb)
@@ -279,5 +390,23 @@ func TestHelp(t *testing.T) {
 				t.Errorf("got exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, out.String(), errb.String())
 			}
 		})
+	}
+}
+
+// TestUsageNamesEveryNetworkFlag keeps the help of network add in step with
+// what ParseNetworkFlags takes.
+func TestUsageNamesEveryNetworkFlag(t *testing.T) {
+	for _, f := range []string{"mode", "vni", "name", "remote", "addr", "mtu", "learning", "ageing", "limit",
+		"group", "dev", "ttl", "route"} {
+		t.Run(f, func(t *testing.T) {
+			if !strings.Contains(usage, "  --"+f+" ") && !strings.Contains(usage, "  --"+f+"=") {
+				t.Errorf("got usage without --%s, want every network add flag explained", f)
+			}
+		})
+	}
+	for _, cmd := range []string{"network add", "network del NAME", "peer add IP vni N", "peer del IP vni N", "fdb flush [--vni N]"} {
+		if !strings.Contains(usage, "  "+cmd) {
+			t.Errorf("got usage without %q, want every command listed", cmd)
+		}
 	}
 }
