@@ -21,7 +21,8 @@ const (
 	// DropTooBig: a frame larger than the network's MTU allows.
 	DropTooBig
 	// DropFDBFull: the inner source MAC could not be learnt because the VNI
-	// is at its FDB limit. The frame itself is still delivered.
+	// is at its FDB limit. The frame itself is still delivered, as Linux's
+	// vxlan delivers it: this counts refused learning, not a lost frame.
 	DropFDBFull
 	// DropLinkWrite: writing the frame to the TAP/TUN device failed.
 	DropLinkWrite
@@ -64,8 +65,9 @@ func (d Drop) String() string {
 	return dropNames[d]
 }
 
-// Counters are the traffic counters of a network or of the underlay. The
-// forwarding routines add to them once per batch, not once per packet.
+// Counters are the traffic counters of a network or of the underlay,
+// updated with atomic adds by the forwarding loops (per send batch on
+// transmit, per packet on receive).
 type Counters struct {
 	RxPackets, RxBytes atomic.Uint64
 	TxPackets, TxBytes atomic.Uint64

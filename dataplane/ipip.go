@@ -53,6 +53,7 @@ type IPIPUnderlay struct {
 	// Counters holds drops before a network is known: malformed outer
 	// headers and senders that are no known remote.
 	Counters Counters
+	readErrs atomic.Int64 // last read-error log, unix nanoseconds
 
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -192,7 +193,7 @@ func (u *IPIPUnderlay) rxLoop() {
 			if u.closed.Load() {
 				return
 			}
-			u.log.Warn("underlay read failed", zap.Error(err))
+			readFailed(u.log, &u.readErrs, err)
 			continue
 		}
 		nets := *u.nets.Load()
@@ -271,11 +272,8 @@ func (n *IPIPNetwork) DelRoute(p netip.Prefix) error {
 }
 
 func (n *IPIPNetwork) checkVia(via netip.Addr) error {
-	switch {
-	case !via.Unmap().Is4():
-		return fmt.Errorf("via %s: want an IPv4 address (outer headers are IPv4)", via)
-	case via.Unmap() == n.u.local:
-		return fmt.Errorf("via %s: is the local address", via)
+	if err := CheckRemote(n.u.local, via.Unmap()); err != nil {
+		return fmt.Errorf("via %s: %w", via, err)
 	}
 	return nil
 }

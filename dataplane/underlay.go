@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -87,6 +88,7 @@ type Underlay struct {
 	// Counters holds what is dropped before a network is known: malformed
 	// VXLAN headers and unknown VNIs.
 	Counters Counters
+	readErrs atomic.Int64 // last read-error log, unix nanoseconds
 
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -101,13 +103,13 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 		cfg.Port = encap.DefaultVXLANPort
 	}
 	if cfg.SrcPortMin == 0 && cfg.SrcPortMax == 0 {
-		cfg.SrcPortMin, cfg.SrcPortMax = 32768, 60999
+		cfg.SrcPortMin, cfg.SrcPortMax = encap.DefaultSourcePortMin, encap.DefaultSourcePortMax
 	}
 	if cfg.SrcPortMin > cfg.SrcPortMax {
 		return nil, fmt.Errorf("underlay: source port range %d-%d is empty", cfg.SrcPortMin, cfg.SrcPortMax)
 	}
 	if cfg.TTL == 0 {
-		cfg.TTL = 64
+		cfg.TTL = encap.DefaultTTL
 	}
 	if cfg.McastTTL == 0 {
 		cfg.McastTTL = 1
@@ -157,7 +159,7 @@ var ErrVNIInUse = errors.New("VNI already served by another network")
 // AddNetwork starts forwarding between link and the underlay for one VNI. The
 // network owns link from then on and closes it when removed.
 func (u *Underlay) AddNetwork(cfg NetworkConfig, link Link) (*Network, error) {
-	if cfg.VNI > 1<<24-1 {
+	if cfg.VNI > encap.MaxVNI {
 		return nil, fmt.Errorf("network %q: VNI %d does not fit in 24 bits", cfg.Name, cfg.VNI)
 	}
 	if cfg.MTU <= 0 {
@@ -299,21 +301,38 @@ func (u *Underlay) Close() error {
 	return errors.Join(errs...)
 }
 
-// checkRemote rejects addresses the underlay cannot send to.
-func (u *Underlay) checkRemote(r netip.Addr) error {
+// CheckRemote reports why r cannot be a remote endpoint of an underlay
+// whose local address is local, or nil if it can: a unicast address of the
+// same family that is not local itself. Every way a remote enters vtepd (the
+// config, the control API, a reload) goes through it.
+func CheckRemote(local, r netip.Addr) error {
 	switch {
 	case !r.IsValid():
 		return errors.New("not an address")
-	case r.Is4() != u.cfg.Local.Is4():
-		return fmt.Errorf("address family differs from the local address %s", u.cfg.Local)
-	case r == u.cfg.Local:
+	case r.Is4() != local.Is4():
+		return fmt.Errorf("address family differs from the local address %s", local)
+	case r.IsUnspecified() || r.IsMulticast():
+		return errors.New("want a unicast address")
+	case r == local:
 		return errors.New("is the local address")
 	}
 	return nil
 }
 
+func (u *Underlay) checkRemote(r netip.Addr) error { return CheckRemote(u.cfg.Local, r) }
+
 // CheckRemote reports whether r can be a remote VTEP on this underlay.
 func (u *Underlay) CheckRemote(r netip.Addr) error { return u.checkRemote(r) }
+
+// readFailed logs a socket read error at most once a second and pauses the
+// loop a little, so a socket that keeps failing cannot spin a core.
+func readFailed(log *zap.Logger, last *atomic.Int64, err error) {
+	now := time.Now().UnixNano()
+	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
+		log.Warn("underlay read failed", zap.Error(err))
+	}
+	time.Sleep(10 * time.Millisecond)
+}
 
 // rxLoop receives VXLAN packets on conn (the unicast socket, or a joined
 // group's), validates them and hands each inner frame to the network of its
@@ -333,7 +352,7 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 			if done.Load() {
 				return
 			}
-			u.log.Warn("underlay read failed", zap.Error(err))
+			readFailed(u.log, &u.readErrs, err)
 			continue
 		}
 		now := fdb.Now()

@@ -42,6 +42,7 @@ type Network struct {
 	group    *group // nil without a multicast group
 	maxFrame int
 	log      *zap.Logger
+	one      [][]byte // the transmit loop's one-packet batch, for flooding
 
 	// Counters are this network's traffic and drop counters.
 	Counters Counters
@@ -52,12 +53,15 @@ type Network struct {
 
 func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 	n := &Network{
-		cfg:      cfg,
-		u:        u,
-		link:     link,
-		table:    fdb.NewTable(cfg.VNI, cfg.FDB),
-		maxFrame: cfg.MTU + encap.EthernetHeaderLen + vlanTagLen,
+		cfg:   cfg,
+		u:     u,
+		link:  link,
+		table: fdb.NewTable(cfg.VNI, cfg.FDB),
+		// The outer headers and the frame must fit an IP packet's length
+		// field, whatever MTU the device was given.
+		maxFrame: min(cfg.MTU+encap.EthernetHeaderLen+vlanTagLen, maxPacket-u.hdrLen),
 		log:      u.baseLog.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
+		one:      make([][]byte, 1),
 	}
 	n.table.SetFlood(cfg.Remotes)
 	return n
@@ -173,16 +177,15 @@ func (n *Network) flood(buf []byte, frameLen int) {
 		n.Counters.drop(n.log, DropNoRemote, 1, nil)
 		return
 	}
-	var one [1][]byte
 	copies := uint64(len(remotes))
 	if n.group != nil {
-		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, n.cfg.Group, n.u.cfg.McastTTL)
-		n.sendOn(n.group.conn, one[:])
+		n.one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, n.cfg.Group, n.u.cfg.McastTTL)
+		n.sendOn(n.group.conn, n.one)
 		copies++
 	}
 	for _, r := range remotes {
-		one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r, n.u.cfg.TTL)
-		n.send(one[:])
+		n.one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r, n.u.cfg.TTL)
+		n.send(n.one)
 	}
 	n.Counters.Flooded.Add(copies)
 }
@@ -200,7 +203,8 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 			VNI: vni, TTL: ttl,
 			UDPChecksum: u.cfg.UDPChecksum,
 		}
-		// The frame length was checked against the MTU: this cannot fail.
+		// Lengths and address families were checked when the frame was
+		// read and the remote admitted: encapsulation cannot fail here.
 		_ = encap.EncapVXLANIPv4(pkt, &o)
 		return pkt
 	}
