@@ -64,6 +64,12 @@ func TestPerPacketPathAllocatesNothing(t *testing.T) {
 				t.Errorf("send path: %v allocations per packet, want 0", tx)
 			}
 
+			n.table.SetFlood([]netip.Addr{remote})
+			fl := testing.AllocsPerRun(1000, func() { n.flood(buf, len(f)) })
+			if fl != 0 {
+				t.Errorf("flood path: %v allocations per frame, want 0", fl)
+			}
+
 			in := testFrame([6]byte{2, 0, 0, 0, 0, 1}, peer)
 			one := make([][]byte, 1)
 			now := fdb.Now()

@@ -15,6 +15,7 @@ import (
 
 // host is one VTEP on a fake wire: an underlay with one network per VNI.
 type host struct {
+	conn  *linktest.Conn
 	addr  netip.Addr
 	u     *dataplane.Underlay
 	links map[uint32]*linktest.Link
@@ -22,16 +23,20 @@ type host struct {
 }
 
 func newHost(t *testing.T, w *linktest.Wire, addr string) *host {
+	return newHostWith(t, w, dataplane.UnderlayConfig{Local: netip.MustParseAddr(addr), Port: 4789})
+}
+
+func newHostWith(t *testing.T, w *linktest.Wire, cfg dataplane.UnderlayConfig) *host {
 	t.Helper()
-	a := netip.MustParseAddr(addr)
+	a := cfg.Local
 	conn := w.Conn(netip.AddrPortFrom(a, 4789))
-	u, err := dataplane.NewUnderlay(dataplane.UnderlayConfig{Local: a, Port: 4789}, conn, nil)
+	u, err := dataplane.NewUnderlay(cfg, conn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Start()
 	t.Cleanup(func() { u.Close() })
-	return &host{addr: a, u: u, links: map[uint32]*linktest.Link{}, nets: map[uint32]*dataplane.Network{}}
+	return &host{addr: a, u: u, links: map[uint32]*linktest.Link{}, nets: map[uint32]*dataplane.Network{}, conn: conn}
 }
 
 func (h *host) addNet(t *testing.T, vni uint32, cfg fdb.Config, remotes ...*host) *linktest.Link {
@@ -346,8 +351,8 @@ func TestDropsCountedByReason(t *testing.T) {
 	})
 
 	t.Run("device write error", func(t *testing.T) {
-		lb.FailWrites = true
-		defer func() { lb.FailWrites = false }()
+		lb.FailWrites.Store(true)
+		defer lb.FailWrites.Store(false)
 		before := b.nets[42].Counters.DropCount(dataplane.DropLinkWrite)
 		inject(vx(42, good))
 		waitFor(t, "tap_write on B", func() bool { return b.nets[42].Counters.DropCount(dataplane.DropLinkWrite) == before+1 })
@@ -455,4 +460,81 @@ func TestIPv6Underlay(t *testing.T) {
 	if r, ok := b.nets[42].Table().Lookup(macA); !ok || r != a.addr {
 		t.Errorf("B learnt A's MAC at %v %v, want %v", r, ok, a.addr)
 	}
+}
+
+func TestUDPChecksumWhenAsked(t *testing.T) {
+	w := linktest.NewWire()
+	a := newHostWith(t, w, dataplane.UnderlayConfig{Local: netip.MustParseAddr("10.0.0.1"), Port: 4789, UDPChecksum: true})
+	b := newHost(t, w, "10.0.0.2")
+	la := a.addNet(t, 42, fdb.Config{}, b)
+	lb := b.addNet(t, 42, fdb.Config{}, a)
+	la.Inject(frame(bcast, macA, 1, 2, "checksummed"))
+	recv(t, lb)
+	pkt := w.Sent()[0]
+	ip := encap.IPv4(pkt)
+	u := encap.UDP(ip.Payload())
+	if u.Checksum() == 0 || !u.IsChecksumValid(ip.Src(), ip.Dst()) {
+		t.Errorf("UDP checksum %#04x with UDPChecksum set: want a valid, non-zero one", u.Checksum())
+	}
+	// Without it, zero, as RFC 7348 section 5 allows (TestOuterHeaders' host).
+	w2 := linktest.NewWire()
+	c, d := newHost(t, w2, "10.0.0.1"), newHost(t, w2, "10.0.0.2")
+	lc := c.addNet(t, 42, fdb.Config{}, d)
+	d.addNet(t, 42, fdb.Config{}, c)
+	lc.Inject(frame(bcast, macA, 1, 2, "plain"))
+	waitFor(t, "a packet", func() bool { return len(w2.Sent()) == 1 })
+	if got := encap.UDP(encap.IPv4(w2.Sent()[0]).Payload()).Checksum(); got != 0 {
+		t.Errorf("UDP checksum %#04x without UDPChecksum, want 0", got)
+	}
+}
+
+func TestCountersCountInnerBytes(t *testing.T) {
+	w := linktest.NewWire()
+	a, b := newHost(t, w, "10.0.0.1"), newHost(t, w, "10.0.0.2")
+	la := a.addNet(t, 42, fdb.Config{}, b)
+	lb := b.addNet(t, 42, fdb.Config{}, a)
+	f := frame(bcast, macA, 1, 2, "twenty bytes of data")
+	la.Inject(f)
+	recv(t, lb)
+	na, nb := a.nets[42], b.nets[42]
+	if got := na.Counters.TxBytes.Load(); got != uint64(len(f)) {
+		t.Errorf("tx bytes %d, want the inner frame's %d", got, len(f))
+	}
+	if got := nb.Counters.RxBytes.Load(); got != uint64(len(f)) {
+		t.Errorf("rx bytes %d, want the inner frame's %d", got, len(f))
+	}
+	if na.Counters.TxPackets.Load() != 1 || nb.Counters.RxPackets.Load() != 1 {
+		t.Errorf("tx %d rx %d packets, want 1 and 1", na.Counters.TxPackets.Load(), nb.Counters.RxPackets.Load())
+	}
+}
+
+func TestSendErrorCounted(t *testing.T) {
+	w := linktest.NewWire()
+	a, b := newHost(t, w, "10.0.0.1"), newHost(t, w, "10.0.0.2")
+	la := a.addNet(t, 42, fdb.Config{}, b)
+	a.conn.FailWrites.Store(true)
+	la.Inject(frame(bcast, macA, 1, 2, "lost"))
+	waitFor(t, "send_error", func() bool { return a.nets[42].Counters.DropCount(dataplane.DropSend) == 1 })
+	if got := a.nets[42].Counters.TxPackets.Load(); got != 0 {
+		t.Errorf("tx packets %d for a refused send, want 0", got)
+	}
+}
+
+func TestVLANTaggedFrameAtMTU(t *testing.T) {
+	w := linktest.NewWire()
+	a, b := newHost(t, w, "10.0.0.1"), newHost(t, w, "10.0.0.2")
+	la := a.addNet(t, 42, fdb.Config{}, b)
+	lb := b.addNet(t, 42, fdb.Config{}, a)
+	// 802.1Q: an MTU-sized (1450) payload behind a 4-byte tag still passes.
+	f := make([]byte, 14+4+1450)
+	e := encap.Ethernet(f)
+	e.SetDst(bcast)
+	e.SetSrc(macA)
+	e.SetEtherType(encap.EtherTypeVLAN)
+	la.Inject(f)
+	if got := recv(t, lb); !bytes.Equal(got, f) {
+		t.Fatalf("tagged frame of %d bytes changed or lost", len(f))
+	}
+	la.Inject(append(f, 0))
+	waitFor(t, "too_big for one byte more", func() bool { return a.nets[42].Counters.DropCount(dataplane.DropTooBig) == 1 })
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vtepd/vtepd/encap"
 )
@@ -32,7 +33,7 @@ type Link struct {
 	done chan struct{}
 	once sync.Once
 	// FailWrites makes Write fail, as a device gone away would.
-	FailWrites bool
+	FailWrites atomic.Bool
 }
 
 // NewLink returns an open fake device.
@@ -86,7 +87,7 @@ func (l *Link) Write(bufs [][]byte, offset int) (int, error) {
 		return 0, os.ErrClosed
 	default:
 	}
-	if l.FailWrites {
+	if l.FailWrites.Load() {
 		return 0, errors.New("linktest: write failed")
 	}
 	for i, b := range bufs {
@@ -192,9 +193,12 @@ type Conn struct {
 	w     *Wire
 	local netip.AddrPort
 	self  netip.Addr // for a group member: its host's unicast address
-	in    chan Packet
-	done  chan struct{}
-	once  sync.Once
+	// FailWrites makes WriteBatch refuse every packet, as a socket whose
+	// route went away would.
+	FailWrites atomic.Bool
+	in         chan Packet
+	done       chan struct{}
+	once       sync.Once
 }
 
 // Inject delivers payload to the Conn as a UDP datagram from src, for tests
@@ -234,6 +238,9 @@ func (c *Conn) WriteBatch(pkts [][]byte) (int, error) {
 	case <-c.done:
 		return 0, os.ErrClosed
 	default:
+	}
+	if c.FailWrites.Load() {
+		return 0, errors.New("linktest: send failed")
 	}
 	for _, p := range pkts {
 		pkt := append([]byte(nil), p...)
