@@ -429,7 +429,6 @@ func (s *Server) postRoute(r *http.Request) (any, error) {
 	if err := s.b.RouteAdd(req.Network, prefix, via); err != nil {
 		return nil, err
 	}
-	s.log.Info("route added", zap.String("network", req.Network), zap.Stringer("prefix", prefix), zap.Stringer("via", via))
 	return nil, nil
 }
 
@@ -445,7 +444,6 @@ func (s *Server) deleteRoute(r *http.Request) (any, error) {
 	if err := s.b.RouteDel(q.Get("network"), prefix); err != nil {
 		return nil, err
 	}
-	s.log.Info("route deleted", zap.String("network", q.Get("network")), zap.Stringer("prefix", prefix))
 	return nil, nil
 }
 

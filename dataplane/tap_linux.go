@@ -19,6 +19,16 @@ type DeviceConfig struct {
 	Address netip.Prefix // optional
 }
 
+// DeviceError is a device that could not be made as configured; Field names
+// the setting at fault: "name", "mtu" or "address".
+type DeviceError struct {
+	Field string
+	Err   error
+}
+
+func (e *DeviceError) Error() string { return e.Err.Error() }
+func (e *DeviceError) Unwrap() error { return e.Err }
+
 // device is a TAP or TUN opened through water, one frame per system call.
 type device struct {
 	ifce *water.Interface
@@ -35,14 +45,14 @@ func CreateTUN(cfg DeviceConfig) (Link, error) { return create(water.TUN, cfg) }
 
 func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
-		return nil, fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)
+		return nil, &DeviceError{"name", fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)}
 	}
 	ifce, err := water.New(water.Config{
 		DeviceType:             kind,
 		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create device %q: %w", cfg.Name, err)
+		return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
 	}
 	d := &device{ifce: ifce, name: ifce.Name()}
 	if kind == water.TUN {
@@ -63,7 +73,7 @@ func configure(name string, cfg DeviceConfig) error {
 		return fmt.Errorf("device %q: %w", name, err)
 	}
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
-		return fmt.Errorf("device %q: set MTU %d: %w", name, cfg.MTU, err)
+		return &DeviceError{"mtu", fmt.Errorf("device %q: set MTU %d: %w", name, cfg.MTU, err)}
 	}
 	if cfg.Address.IsValid() {
 		a := &netlink.Addr{IPNet: &net.IPNet{
@@ -71,7 +81,7 @@ func configure(name string, cfg DeviceConfig) error {
 			Mask: net.CIDRMask(cfg.Address.Bits(), cfg.Address.Addr().BitLen()),
 		}}
 		if err := netlink.AddrAdd(link, a); err != nil {
-			return fmt.Errorf("device %q: add address %s: %w", name, cfg.Address, err)
+			return &DeviceError{"address", fmt.Errorf("device %q: add address %s: %w", name, cfg.Address, err)}
 		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {

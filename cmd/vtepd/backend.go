@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,7 +31,7 @@ func (d *daemon) networkLocked(vni uint32) (*dataplane.Network, error) {
 			return n, nil
 		}
 	}
-	return nil, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
+	return nil, apiError(control.ErrNotFound, "vni %d: no such network", vni)
 }
 
 // specLocked returns the running config of the named network.
@@ -129,7 +130,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 		return err
 	}
 	if err := d.underlay.CheckRemote(dst); err != nil {
-		return fmt.Errorf("dst %s: %v: %w", dst, err, control.ErrInvalid)
+		return apiError(control.ErrInvalid, "dst %s: %v", dst, err)
 	}
 	return mapFDBErr(n.Table().Add(mac, dst, true), mac.String())
 }
@@ -137,7 +138,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if mac.IsZero() {
 		if !dst.IsValid() {
-			return fmt.Errorf("dst: required to delete a flood entry (00:00:00:00:00:00): %w", control.ErrInvalid)
+			return apiError(control.ErrInvalid, "dst: required to delete a flood entry (00:00:00:00:00:00)")
 		}
 		return d.PeerDel(vni, dst)
 	}
@@ -146,6 +147,9 @@ func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	n, err := d.networkLocked(vni)
 	if err != nil {
 		return err
+	}
+	if r, ok := n.Table().Lookup(mac); ok && dst.IsValid() && r != dst {
+		return apiError(control.ErrNotFound, "%s dst %s: the entry points at %s", mac, dst, r)
 	}
 	return mapFDBErr(n.Table().Del(mac), mac.String())
 }
@@ -177,7 +181,7 @@ func (d *daemon) PeerAdd(vni uint32, peer netip.Addr) error {
 		return err
 	}
 	if err := d.underlay.CheckRemote(peer); err != nil {
-		return fmt.Errorf("peer %s: %v: %w", peer, err, control.ErrInvalid)
+		return apiError(control.ErrInvalid, "peer %s: %v", peer, err)
 	}
 	if err := n.Table().AddFlood(peer); err != nil {
 		return mapFDBErr(err, "peer "+peer.String())
@@ -216,9 +220,9 @@ func (d *daemon) NetworkAdd(n control.Network) error {
 	for _, o := range d.cfg.Networks {
 		switch {
 		case o.Name == n.Name:
-			return fmt.Errorf("name %q: a network of that name runs: %w", n.Name, control.ErrExists)
+			return apiError(control.ErrExists, "name %q: a network of that name runs", n.Name)
 		case n.Kind == control.KindVXLAN && o.Kind == control.KindVXLAN && o.VNI == n.VNI:
-			return fmt.Errorf("vni %d: network %q serves it: %w", n.VNI, o.Name, control.ErrExists)
+			return apiError(control.ErrExists, "vni %d: network %q serves it", n.VNI, o.Name)
 		}
 	}
 	// The whole config must stay valid with the new network in it: that
@@ -226,12 +230,16 @@ func (d *daemon) NetworkAdd(n control.Network) error {
 	next := *d.cfg
 	next.Networks = append(append([]control.Network(nil), d.cfg.Networks...), n)
 	if err := next.Validate(); err != nil {
-		return fmt.Errorf("%v: %w", err, control.ErrInvalid)
+		// The error names the field in the whole config; the user gave one
+		// network, so speak of its fields and of the daemon's underlay.
+		msg := strings.Replace(err.Error(), fmt.Sprintf("networks[%d].", len(d.cfg.Networks)), "", 1)
+		msg = strings.ReplaceAll(msg, "underlay.local", "the daemon's local address "+d.local.String())
+		return apiError(control.ErrInvalid, "%s", msg)
 	}
 	if err := d.addNetworkLocked(n); err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {
-			return fmt.Errorf("%v: %w", err, control.ErrInvalid)
+			return apiError(control.ErrInvalid, "%s: %v", ce.field, ce.err)
 		}
 		return err
 	}
@@ -244,18 +252,38 @@ func (d *daemon) NetworkDel(name string) error {
 	return d.removeNetworkLocked(name)
 }
 
-// mapFDBErr turns fdb errors into the control API's kinds.
+// kindError carries a message for the user and the control API's kind of
+// error (control.ErrNotFound, ...) for the status code, without adding the
+// kind's own words to the message.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func apiError(kind error, format string, args ...any) error {
+	return &kindError{fmt.Sprintf(format, args...), kind}
+}
+
+// mapFDBErr turns fdb errors into the control API's kinds. The fdb's
+// messages already name the entry; what is said only when they do not.
 func mapFDBErr(err error, what string) error {
+	kind := control.ErrInvalid
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, fdb.ErrNotFound):
-		return fmt.Errorf("%s: %w", what, control.ErrNotFound)
+		kind = control.ErrNotFound
 	case errors.Is(err, fdb.ErrExists):
-		return fmt.Errorf("%s: %w", what, control.ErrExists)
-	default:
-		return fmt.Errorf("%s: %v: %w", what, err, control.ErrInvalid)
+		kind = control.ErrExists
 	}
+	msg := err.Error()
+	if !strings.Contains(msg, what) {
+		msg = what + ": " + msg
+	}
+	return &kindError{msg, kind}
 }
 
 func (d *daemon) Stats() []control.NetworkStats {
@@ -297,11 +325,11 @@ func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) 
 	if name == "" {
 		switch len(d.tnets) {
 		case 0:
-			return nil, fmt.Errorf("no ipip network: %w", control.ErrNotFound)
+			return nil, apiError(control.ErrNotFound, "no ipip network")
 		case 1:
 			return d.tnets[0], nil
 		default:
-			return nil, fmt.Errorf("dev: required, %d ipip networks run here: %w", len(d.tnets), control.ErrInvalid)
+			return nil, apiError(control.ErrInvalid, "dev: required, %d ipip networks run here", len(d.tnets))
 		}
 	}
 	for _, n := range d.tnets {
@@ -309,7 +337,7 @@ func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) 
 			return n, nil
 		}
 	}
-	return nil, fmt.Errorf("ipip network %q: %w", name, control.ErrNotFound)
+	return nil, apiError(control.ErrNotFound, "ipip network %q: no such network", name)
 }
 
 func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {

@@ -26,6 +26,15 @@ type configError struct {
 func (e *configError) Error() string { return e.field + ": " + e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
+// deviceError names the network's field that a device could not honour.
+func deviceError(err error) error {
+	var de *dataplane.DeviceError
+	if errors.As(err, &de) {
+		return &configError{de.Field, err}
+	}
+	return err
+}
+
 // daemon is a running vtepd: the underlays, the networks and the control API.
 type daemon struct {
 	log      *zap.Logger
@@ -178,7 +187,7 @@ func (d *daemon) removeNetworkLocked(name string) error {
 			return d.ipip.RemoveNetwork(name)
 		}
 	}
-	return fmt.Errorf("network %q: %w", name, control.ErrNotFound)
+	return apiError(control.ErrNotFound, "network %q: no such network", name)
 }
 
 func (d *daemon) forgetLocked(name string) {
@@ -208,7 +217,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	}
 	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
 	if err != nil {
-		return &configError{"name", err}
+		return deviceError(err)
 	}
 	ageing := n.Ageing
 	if ageing == 0 {
@@ -234,8 +243,11 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	d.nets = append(d.nets, nw)
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
-		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)),
-		zap.Stringer("group", n.Group))
+		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)))
+	if n.Group.IsValid() {
+		d.log.Info("flooding to a multicast group", zap.String("network", n.Name),
+			zap.Stringer("group", n.Group), zap.String("dev", n.Dev))
+	}
 	return nil
 }
 
@@ -253,7 +265,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	}
 	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
 	if err != nil {
-		return &configError{"name", err}
+		return deviceError(err)
 	}
 	routes := make([]fdb.Route, 0, len(n.Routes)+1)
 	for _, r := range n.Routes {
