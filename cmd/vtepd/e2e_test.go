@@ -92,6 +92,7 @@ type host struct {
 	over    string // overlay address on the TAP, 192.168.42.x
 	control string // vtepd's control socket
 	vtepd   *netnstest.Proc
+	extra   []string // more vtepd flags for start
 }
 
 func newHost(t *testing.T, ns *netnstest.NS, under, over string) *host {
@@ -116,6 +117,7 @@ func (h *host) start(t *testing.T, bin binaries, remotes ...string) {
 	for _, r := range remotes {
 		args = append(args, "--remote", r)
 	}
+	args = append(args, h.extra...)
 	h.vtepd = h.ns.Start(t, args...)
 	// Whatever the test did, the daemon must stop cleanly; under -race this
 	// also catches a data race it reported (exit status 66).
@@ -180,6 +182,7 @@ type networkStats struct {
 	TxPackets uint64            `json:"tx_packets"`
 	TxBytes   uint64            `json:"tx_bytes"`
 	Drops     map[string]uint64 `json:"drops"`
+	Aged      uint64            `json:"aged"`
 }
 
 // stats returns the counters of VNI 42 on h.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
@@ -114,5 +115,31 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 				t.Errorf("control socket %s left behind (stat: %v)", sock, err)
 			}
 		})
+	}
+}
+
+// TestAgeingForgetsIdleMACs runs the daemon's ageing: a MAC learnt from the
+// peer is listed while traffic flows and gone once it has been idle for
+// longer than --ageing, while the static flood entry stays.
+func TestAgeingForgetsIdleMACs(t *testing.T) {
+	bin := buildBinaries(t)
+	a, b := twoHosts(t)
+	a.extra = []string{"--ageing", "2s"}
+	a.start(t, bin, b.under)
+	b.start(t, bin, a.under)
+	pingAll(t, a.ns, b.over, 2)
+	macB := showLink(t, b.ns, tapName).Address
+	if fdbLine(a.ctl(t, bin, "fdb", "show"), macB) == "" {
+		t.Fatalf("fdb show on %s after a ping: no entry for %s", a.under, macB)
+	}
+	netnstest.WaitFor(t, 10*time.Second, "the idle MAC to age out", func() bool {
+		return fdbLine(a.ctl(t, bin, "fdb", "show"), macB) == ""
+	})
+	show := a.ctl(t, bin, "fdb", "show")
+	if !strings.Contains(show, "00:00:00:00:00:00 dst "+b.under+" vni 42 self permanent") {
+		t.Errorf("fdb show after ageing: got\n%s\nwant the flood entry kept", show)
+	}
+	if aged := a.stats(t, bin).Aged; aged < 1 {
+		t.Errorf("aged counter %d, want >= 1", aged)
 	}
 }
