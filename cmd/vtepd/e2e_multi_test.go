@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -52,6 +53,9 @@ const (
 	// says the VNI field is valid (RFC 7348 section 5).
 	vxlanHeaderLen = 8
 	vxlanFlagI     = 0x08
+	// minFrameLen is the shortest Ethernet frame, 64 bytes, less the
+	// 4-byte FCS the NIC adds (IEEE 802.3 clause 3.2.7).
+	minFrameLen = 60
 	// etherTypeExperimental is IEEE 802's "local experimental" EtherType 1,
 	// a frame no stack interprets.
 	etherTypeExperimental = 0x88b5
@@ -59,12 +63,17 @@ const (
 	// metricsAddr is where vtepd serves /metrics, inside its namespace.
 	metricsAddr = "127.0.0.1:9470"
 
+	// echoLen is the IPv4 length of an echo request as ping(8) sends it:
+	// the header, the 8-byte ICMP echo header (RFC 792) and the data.
+	echoLen = ipv4HeaderLen + 8 + icmpEchoData
+
 	// pingBatch is how many echo requests a pinger sends per socket; it
 	// keeps sending batches until halted.
 	pingBatch = 20
 )
 
-// goraceAtStart is GORACE as the tests were started with.
+// goraceAtStart is GORACE as the tests were started with, goraceSet
+// whether it was set at all.
 var goraceAtStart, goraceSet = os.LookupEnv("GORACE")
 
 // quickRaceExit makes race-built vtepctl and tcpxfer exit at once for the
@@ -131,12 +140,12 @@ func startVtepd(t *testing.T, bin binaries, h *host, devs []devAddr, args ...str
 }
 
 // startGroup runs vtepd on h for one VXLAN network in mcastGroup, joined on
-// eth0, with no flood list: vni, its device name vx<vni> and the address
-// addr (with prefix length) on it.
-func startGroup(t *testing.T, bin binaries, h *host, vni int, addr string, extra ...string) {
+// eth0, with no flood list: VNI id, its device vx<id> with the address addr
+// (with prefix length), and the extra flags given.
+func startGroup(t *testing.T, bin binaries, h *host, id int, addr string, extra ...string) {
 	t.Helper()
-	dev := fmt.Sprintf("vx%d", vni)
-	args := append([]string{"--vni", strconv.Itoa(vni), "--local", h.under, "--group", mcastGroup, "--dev", "eth0",
+	dev := fmt.Sprintf("vx%d", id)
+	args := append([]string{"--vni", strconv.Itoa(id), "--local", h.under, "--group", mcastGroup, "--dev", "eth0",
 		"--addr", addr, "--control", h.control, "--log-level", "debug"}, extra...)
 	startVtepd(t, bin, h, []devAddr{{dev, addr}}, args...)
 }
@@ -320,10 +329,9 @@ func startPinger(t *testing.T, ns *netnstest.NS, dst string, interval time.Durat
 }
 
 // run pings from inside target until stopped. It leaves the namespace and
-// unlocks its thread before it returns: a thread that ended locked would
-// take with it the processes it started, which get SIGKILL when the thread
-// that forked them exits (Pdeathsig), and any goroutine may have forked on
-// it before.
+// unlocks its thread before it returns, never letting the thread end: the
+// processes netnstest.Start forked on a thread get SIGKILL when it exits
+// (Pdeathsig), and any goroutine may have forked on this one before.
 func (p *pinger) run(target netns.NsHandle, addr netip.Addr, interval time.Duration) (err error) {
 	runtime.LockOSThread()
 	orig, err := netns.Get()
@@ -407,7 +415,7 @@ func pinNeighbor(t *testing.T, ns *netnstest.NS, dev, ip, mac string) {
 // broadcast Ethernet frame of the minimum size.
 func sendVXLAN(t *testing.T, ns *netnstest.NS, dst string, vni uint32, count int) {
 	t.Helper()
-	pkt := make([]byte, vxlanHeaderLen+60)
+	pkt := make([]byte, vxlanHeaderLen+minFrameLen)
 	pkt[0] = vxlanFlagI
 	pkt[4], pkt[5], pkt[6] = byte(vni>>16), byte(vni>>8), byte(vni)
 	eth := pkt[vxlanHeaderLen:]
@@ -511,21 +519,25 @@ func TestE2EMultiGroup(t *testing.T) {
 // TestE2EMultiKernelGroup pairs vtepd with Linux's vxlan driver, both in the
 // group 239.1.1.1 on VNI 42 and neither with a remote. Each direction runs
 // on a fresh pair, so the side that pings first floods to the group; vtepd's
-// flooded frames are checked as captured on the kernel's side.
+// flooded frames are checked as captured on the kernel's side, their outer
+// TTL 1 by default and as --mcast-ttl sets it.
 func TestE2EMultiKernelGroup(t *testing.T) {
 	bin := buildBinaries(t)
 	quickRaceExit(t)
 	for _, tc := range []struct {
 		name       string
 		vtepdFirst bool
+		flags      []string
+		ttl        uint8 // of vtepd's frames to the group
 		seed       int
 	}{
-		{"vtepd pings the kernel", true, 21},
-		{"the kernel pings vtepd", false, 22},
+		{"vtepd pings the kernel", true, nil, 1, 21},
+		{"vtepd with --mcast-ttl 3 pings the kernel", true, []string{"--mcast-ttl", "3"}, 3, 22},
+		{"the kernel pings vtepd", false, nil, 1, 23},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoHosts(t)
-			startGroup(t, bin, a, 42, a.over+"/24")
+			startGroup(t, bin, a, 42, a.over+"/24", tc.flags...)
 			// See kernelVXLAN for why the kernel's host has tx checksum
 			// offload off.
 			b.ns.SetTxChecksum(t, "eth0", false)
@@ -539,7 +551,7 @@ func TestE2EMultiKernelGroup(t *testing.T) {
 			sock := capture(t, b.ns, "eth0")
 			if tc.vtepdFirst {
 				pingAll(t, a.ns, b.over, 5)
-				checkGroupFrames(t, sock.drain(t), a.under)
+				checkGroupFrames(t, sock.drain(t), a.under, tc.ttl)
 				pingAll(t, b.ns, a.over, 5)
 			} else {
 				pingAll(t, b.ns, a.over, 5)
@@ -562,9 +574,9 @@ func TestE2EMultiKernelGroup(t *testing.T) {
 
 // checkGroupFrames checks the VXLAN frames to the group among frames
 // captured on the underlay while vtepd at src flooded: there is at least
-// one, to the group's MAC, with outer TTL 1 (the default --mcast-ttl, as
-// Linux's vxlan), VNI 42 and a broadcast ARP request inside.
-func checkGroupFrames(t *testing.T, frames [][]byte, src string) {
+// one, to the group's MAC, with outer TTL ttl, VNI 42 and an ARP request
+// inside.
+func checkGroupFrames(t *testing.T, frames [][]byte, src string, ttl uint8) {
 	t.Helper()
 	n := 0
 	for i, f := range frames {
@@ -581,8 +593,8 @@ func checkGroupFrames(t *testing.T, frames [][]byte, src string) {
 		switch {
 		case eth.DstMAC.String() != mcastGroupMAC:
 			t.Errorf("frame %d to %s: got Ethernet destination %s, want %s", i, mcastGroup, eth.DstMAC, mcastGroupMAC)
-		case ip.TTL != 1:
-			t.Errorf("frame %d to %s: got outer TTL %d, want 1", i, mcastGroup, ip.TTL)
+		case ip.TTL != ttl:
+			t.Errorf("frame %d to %s: got outer TTL %d, want %d", i, mcastGroup, ip.TTL, ttl)
 		case udp == nil || udp.DstPort != vxlanPort:
 			t.Errorf("frame %d to %s: got UDP %v, want destination port %d\n%s", i, mcastGroup, udp, vxlanPort, p.Dump())
 		case vx == nil || !vx.ValidIDFlag || vx.VNI != 42:
@@ -606,14 +618,14 @@ func TestE2EMultiConfigNetworks(t *testing.T) {
 	quickRaceExit(t)
 	a, b := twoHosts(t)
 	type side struct {
-		h                   *host
-		peer                string
-		v42, v43, ipip      string
-		ipipPeer, ipipBlock string
+		h              *host
+		peer           string
+		v42, v43, ipip string // the devices' addresses
+		ipipPeer       string // the peer's block, routed over ipip0
 	}
 	sides := []side{
-		{a, b.under, "192.168.42.1/24", "192.168.43.1/24", "10.244.0.1/24", "10.244.1.0/24", "10.244.0.0/24"},
-		{b, a.under, "192.168.42.2/24", "192.168.43.2/24", "10.244.1.1/24", "10.244.0.0/24", "10.244.1.0/24"},
+		{a, b.under, "192.168.42.1/24", "192.168.43.1/24", "10.244.0.1/24", "10.244.1.0/24"},
+		{b, a.under, "192.168.42.2/24", "192.168.43.2/24", "10.244.1.1/24", "10.244.0.0/24"},
 	}
 	for _, s := range sides {
 		cfg := configYAML(s.h, vxlanNet(42, s.v42, s.peer), vxlanNet(43, s.v43, s.peer), ipipNet(s.ipip, s.ipipPeer, s.peer))
@@ -685,8 +697,9 @@ func TestE2EMultiConfigNetworks(t *testing.T) {
 // and pings across vx42 every 10 ms while both configs are rewritten (vx43
 // dropped, vx44 added, vx42 as it was) and both daemons get SIGHUP: vx43
 // goes, vx44 comes and carries pings, and vx42, untouched, loses no ping.
-// Then a config with another underlay is refused on SIGHUP and nothing
-// changes.
+// A second reload changes only vx42's flood list, which is updated in
+// place. Then configs with another underlay or a bad field are refused on
+// SIGHUP with an error in the log, and nothing changes.
 func TestE2EMultiReload(t *testing.T) {
 	bin := buildBinaries(t)
 	quickRaceExit(t)
@@ -698,7 +711,7 @@ func TestE2EMultiReload(t *testing.T) {
 		path string
 	}
 	sides := []*side{{h: a, peer: b.under, n: 1}, {h: b, peer: a.under, n: 2}}
-	overlay := func(s *side, vni int) string { return fmt.Sprintf("192.168.%d.%d/24", vni, s.n) }
+	overlay := func(s *side, id int) string { return fmt.Sprintf("192.168.%d.%d/24", id, s.n) }
 	config := func(s *side, vnis ...int) string {
 		var nets []string
 		for _, v := range vnis {
@@ -744,32 +757,87 @@ func TestE2EMultiReload(t *testing.T) {
 	pingAll(t, a.ns, "192.168.44.2", 3)
 	pingAll(t, b.ns, "192.168.44.1", 3)
 
-	// Another underlay port: the whole file is refused, vx44 stays though
-	// the new file drops it.
+	// vx42 floods to one more address: no restart, the list updated.
+	const extra = "10.0.0.9" // on a's segment, but nobody's
 	s := sides[0]
 	reloaded := strings.Count(a.vtepd.Output(), "SIGHUP: config reloaded")
-	changed := strings.Replace(config(s, 42), "underlay: {local: "+a.under+"}", "underlay: {local: "+a.under+", port: 4790}", 1)
-	if changed == config(s, 42) {
-		t.Fatalf("config with another underlay port: got it unchanged:\n%s", changed)
-	}
-	writeConfig(t, s.path, changed)
+	p = startPinger(t, a.ns, "192.168.42.2", 10*time.Millisecond)
+	p.waitReplies(t, 0, pingBatch, "before the flood list changed")
+	writeConfig(t, s.path, configYAML(a, vxlanNet(42, overlay(s, 42), s.peer, extra), vxlanNet(44, overlay(s, 44), s.peer)))
 	hangup(t, a)
-	netnstest.WaitFor(t, 15*time.Second, "vtepd on "+a.under+" to log that the underlay changed", func() bool {
-		return strings.Contains(a.vtepd.Output(), "underlay: changed")
+	netnstest.WaitFor(t, 15*time.Second, "vtepd on "+a.under+" to log a second reload", func() bool {
+		return strings.Count(a.vtepd.Output(), "SIGHUP: config reloaded") > reloaded
 	})
-	running(t, a, "after SIGHUP with a changed underlay")
-	// Console log lines read: time, level, message, fields; tab-separated.
-	if line := logLine(a.vtepd.Output(), "underlay: changed"); len(strings.Split(line, "\t")) < 2 || strings.Split(line, "\t")[1] != "error" {
-		t.Errorf("log line of the refused reload on %s: got %q, want one at level error", a.under, line)
+	p.waitReplies(t, p.received.Load(), pingBatch, "after the flood list changed")
+	wantNoLoss(t, p, "a reload of vx42's flood list")
+	if got := ifindex(t, a.ns, "vx42"); got != index[a] {
+		t.Errorf("ifindex of vx42 on %s after a reload that changed its remotes only: got %d, want %d (updated in place)", a.under, got, index[a])
 	}
-	if got := strings.Count(a.vtepd.Output(), "SIGHUP: config reloaded"); got != reloaded {
-		t.Errorf("\"SIGHUP: config reloaded\" lines on %s after a refused reload: got %d, want still %d", a.under, got, reloaded)
+	if out := a.vtepd.Output(); strings.Contains(out, "restarting network") {
+		t.Errorf("log of vtepd on %s: got a network restarted by a reload of remotes only, want none\n%s", a.under, out)
 	}
-	if got := networkNames(t, bin, a); !slices.Equal(got, []string{"vx42", "vx44"}) {
-		t.Errorf("vtepctl network show --json on %s after the refused reload: got %q, want vx42, vx44 as before", a.under, got)
+	for _, n := range networksOn(t, bin, a) {
+		if want := []string{s.peer, extra}; n.Name == "vx42" && !slices.Equal(n.Remotes, want) {
+			t.Errorf("remotes of vx42 in vtepctl network show --json on %s after the reload: got %q, want %q", a.under, n.Remotes, want)
+		}
 	}
-	pingAll(t, a.ns, "192.168.42.2", 3)
-	pingAll(t, a.ns, "192.168.44.2", 3)
+	if show, want := a.ctl(t, bin, "fdb", "show"), "00:00:00:00:00:00 dst "+extra+" vni 42 self permanent"; !hasFDBLine(show, want) {
+		t.Errorf("vtepctl fdb show on %s after the reload: got\n%s\nwant a line %q", a.under, show, want)
+	}
+
+	// Configs a reload refuses whole: vx44 stays though each drops it, and
+	// the error is logged.
+	keep := config(s, 42)
+	for _, tc := range []struct {
+		name string
+		text string
+		log  string // in the error logged
+	}{
+		{
+			"another underlay port",
+			strings.Replace(keep, "underlay: {local: "+a.under+"}", "underlay: {local: "+a.under+", port: 4790}", 1),
+			"underlay: changed",
+		},
+		{
+			"a VNI out of range",
+			strings.Replace(keep, "vni: 42,", "vni: 16777216,", 1),
+			"networks[0].vni: want an integer 0..16777215, got 16777216",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.text == keep {
+				t.Fatalf("config with %s: got it unchanged:\n%s", tc.name, tc.text)
+			}
+			reloaded := strings.Count(a.vtepd.Output(), "SIGHUP: config reloaded")
+			logged := strings.Count(a.vtepd.Output(), tc.log)
+			writeConfig(t, s.path, tc.text)
+			hangup(t, a)
+			netnstest.WaitFor(t, 15*time.Second, fmt.Sprintf("vtepd on %s to log %q", a.under, tc.log), func() bool {
+				return strings.Count(a.vtepd.Output(), tc.log) > logged
+			})
+			running(t, a, "after SIGHUP with "+tc.name)
+			if line := logLine(a.vtepd.Output(), tc.log); logLevel(line) != "error" {
+				t.Errorf("log line of the refused reload on %s: got %q, want one at level error", a.under, line)
+			}
+			if got := strings.Count(a.vtepd.Output(), "SIGHUP: config reloaded"); got != reloaded {
+				t.Errorf("\"SIGHUP: config reloaded\" lines on %s after a refused reload: got %d, want still %d", a.under, got, reloaded)
+			}
+			if got := networkNames(t, bin, a); !slices.Equal(got, []string{"vx42", "vx44"}) {
+				t.Errorf("vtepctl network show --json on %s after the refused reload: got %q, want vx42, vx44 as before", a.under, got)
+			}
+			pingAll(t, a.ns, "192.168.42.2", 3)
+			pingAll(t, a.ns, "192.168.44.2", 3)
+		})
+	}
+}
+
+// logLevel returns the level of a line of vtepd's log, whose fields are
+// time, level, message and the rest, tab-separated.
+func logLevel(line string) string {
+	if f := strings.Split(line, "\t"); len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }
 
 // logLine returns the first line of log that contains s.
@@ -812,18 +880,7 @@ func TestE2EMultiRuntime(t *testing.T) {
 		p := startPinger(t, h1.ns, h2.over, 10*time.Millisecond)
 		p.waitReplies(t, 0, pingBatch, "before network add")
 
-		for _, n := range []struct {
-			h     *host
-			addr  string
-			peer  string
-			other string
-		}{{h1, "192.168.43.1/24", h2.under, "192.168.43.2"}, {h2, "192.168.43.2/24", h1.under, "192.168.43.1"}} {
-			n.h.ctl(t, bin, "network", "add", "--vni", "43", "--remote", n.peer, "--addr", n.addr)
-			if !devReady(n.h.ns, devAddr{"vx43", n.addr}) {
-				out, _ := n.h.ns.Try("ip", "addr", "show", "dev", "vx43")
-				t.Errorf("vx43 on %s after network add returned: got\n%s\nwant it up with %s", n.h.under, out, n.addr)
-			}
-		}
+		addVX43(t, bin, h1, h2)
 		var vx43 *networkShow
 		for _, n := range networksOn(t, bin, h1) {
 			if n.Name == "vx43" {
@@ -905,35 +962,75 @@ func TestE2EMultiRuntime(t *testing.T) {
 	})
 
 	t.Run("fdb flush", func(t *testing.T) {
+		// Two networks, so that flushing one is seen to leave the other.
+		addVX43(t, bin, h1, h2)
+		mac43 := showLink(t, h2.ns, "vx43").Address
+		pinNeighbor(t, h1.ns, "vx43", "192.168.43.2", mac43)
+		pinNeighbor(t, h2.ns, "vx43", "192.168.43.1", showLink(t, h1.ns, "vx43").Address)
+		learnt42 := fmt.Sprintf("%s dst %s vni 42 self", mac2, h2.under)
+		learnt43 := fmt.Sprintf("%s dst %s vni 43 self", mac43, h2.under)
+		flood42 := fmt.Sprintf("00:00:00:00:00:00 dst %s vni 42 self permanent", h2.under)
+		flood43 := fmt.Sprintf("00:00:00:00:00:00 dst %s vni 43 self permanent", h2.under)
 		for _, tc := range []struct {
-			name string
-			args []string
+			name    string
+			args    []string
+			flushed int      // learnt entries: 2's MAC, once per network flushed
+			want    []string // the lines of fdb show after
 		}{
-			{"--vni 42", []string{"fdb", "flush", "--vni", vni}},
-			{"every network", []string{"fdb", "flush"}},
+			{"--vni 42", []string{"fdb", "flush", "--vni", vni}, 1, []string{flood42, flood43, learnt43}},
+			{"every network", []string{"fdb", "flush"}, 2, []string{flood42, flood43}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				pingAll(t, h1.ns, h2.over, 2)
-				wantFDB(t, bin, h1, mac2, h2.under)
-				out := h1.ctl(t, bin, tc.args...)
-				var n int
-				if _, err := fmt.Sscanf(out, "flushed %d entries", &n); err != nil || n < 1 {
-					t.Errorf("vtepctl %s on %s: got %q, want \"flushed N entries\" with N >= 1", strings.Join(tc.args, " "), h1.under, out)
-				}
-				show := h1.ctl(t, bin, "fdb", "show")
-				var lines []string
-				for _, l := range strings.Split(show, "\n") {
-					if l = strings.TrimSpace(l); l != "" {
-						lines = append(lines, l)
+				pingAll(t, h1.ns, "192.168.43.2", 2)
+				before := fdbShowLines(t, bin, h1)
+				for _, want := range []string{learnt42, learnt43} {
+					if !slices.Contains(before, want) {
+						t.Fatalf("vtepctl fdb show on %s after the pings: got %q, want a line %q", h1.under, before, want)
 					}
 				}
-				want := []string{fmt.Sprintf("00:00:00:00:00:00 dst %s vni %s self permanent", h2.under, vni)}
-				if !slices.Equal(lines, want) {
-					t.Errorf("vtepctl fdb show on %s after %s: got %q, want only the permanent %q", h1.under, strings.Join(tc.args, " "), lines, want)
+				cmd := strings.Join(tc.args, " ")
+				if out, want := strings.TrimSpace(h1.ctl(t, bin, tc.args...)), fmt.Sprintf("flushed %d entries", tc.flushed); out != want {
+					t.Errorf("vtepctl %s on %s: got %q, want %q", cmd, h1.under, out, want)
+				}
+				want := slices.Sorted(slices.Values(tc.want))
+				if got := fdbShowLines(t, bin, h1); !slices.Equal(got, want) {
+					t.Errorf("vtepctl fdb show on %s after %s: got %q, want %q", h1.under, cmd, got, want)
 				}
 			})
 		}
 	})
+}
+
+// addVX43 starts VNI 43 with `vtepctl network add` on a and b, each with the
+// other as its remote and 192.168.43.<n>/24 on vx43, n the host's number in
+// the underlay; it checks the device is up with the address once vtepctl
+// returns.
+func addVX43(t *testing.T, bin binaries, a, b *host) {
+	t.Helper()
+	for _, n := range [][2]*host{{a, b}, {b, a}} {
+		h, peer := n[0], n[1]
+		addr := "192.168.43." + strings.TrimPrefix(h.under, "10.0.0.") + "/24"
+		h.ctl(t, bin, "network", "add", "--vni", "43", "--remote", peer.under, "--addr", addr)
+		if !devReady(h.ns, devAddr{"vx43", addr}) {
+			out, _ := h.ns.Try("ip", "addr", "show", "dev", "vx43")
+			t.Errorf("vx43 on %s once network add returned: got\n%s\nwant it up with %s", h.under, out, addr)
+		}
+	}
+}
+
+// fdbShowLines returns the lines of `vtepctl fdb show` on h, trimmed and
+// sorted.
+func fdbShowLines(t *testing.T, bin binaries, h *host) []string {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(h.ctl(t, bin, "fdb", "show"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return lines
 }
 
 // metricSample is one line of the Prometheus text format.
@@ -1092,50 +1189,50 @@ func TestE2EMultiMetrics(t *testing.T) {
 	pingAll(t, a.ns, b.over, pings)
 
 	vx42 := map[string]string{"network": tapName, "kind": "vxlan", "vni": vni}
-	counters := []string{
-		"vtepd_rx_packets_total", "vtepd_rx_bytes_total", "vtepd_tx_packets_total", "vtepd_tx_bytes_total",
-		"vtepd_fdb_entries", "vtepd_fdb_learn_events_total", "vtepd_flood_replications_total",
+	figures := []struct {
+		metric string
+		stats  func(fullStats) uint64 // the same figure in vtepctl stats --json
+		least  float64                // what the pings must have made it at least
+	}{
+		{"vtepd_rx_packets_total", func(s fullStats) uint64 { return s.RxPackets }, pings},
+		{"vtepd_rx_bytes_total", func(s fullStats) uint64 { return s.RxBytes }, pings * echoLen},
+		{"vtepd_tx_packets_total", func(s fullStats) uint64 { return s.TxPackets }, pings},
+		{"vtepd_tx_bytes_total", func(s fullStats) uint64 { return s.TxBytes }, pings * echoLen},
+		{"vtepd_fdb_entries", func(s fullStats) uint64 { return uint64(s.FDBEntries) }, 1},   // b's MAC
+		{"vtepd_fdb_learn_events_total", func(s fullStats) uint64 { return s.Learnt }, 1},    // b's MAC
+		{"vtepd_flood_replications_total", func(s fullStats) uint64 { return s.Flooded }, 1}, // the ARP request
 	}
-	read := func(samples []metricSample) []float64 {
-		var v []float64
-		for _, name := range counters {
-			v = append(v, metricValue(t, samples, name, vx42))
+	read := func(samples []metricSample) map[string]float64 {
+		m := map[string]float64{}
+		for _, f := range figures {
+			m[f.metric] = metricValue(t, samples, f.metric, vx42)
 		}
-		return v
+		return m
 	}
-	// Counters move only with traffic, and there is none now; a scrape on
-	// either side of the stats that agrees with itself proves it.
-	var got []float64
+	// Counters move only with traffic. Two scrapes that agree around the
+	// stats prove none came between.
+	var got map[string]float64
 	var st fullStats
-	for try := 0; ; try++ {
+	for try := 1; ; try++ {
 		first := read(scrape(t, a.ns, metricsAddr))
 		st = fullStatsOf(t, bin, a, tapName)
 		got = read(scrape(t, a.ns, metricsAddr))
-		if slices.Equal(first, got) {
+		if maps.Equal(first, got) {
 			break
 		}
-		if try == 4 {
-			t.Fatalf("/metrics on %s: changed between two scrapes around vtepctl stats five times over (%v, then %v), want a quiet moment", a.under, first, got)
+		if try == 5 {
+			t.Fatalf("/metrics on %s: changed between the two scrapes around vtepctl stats %d times over (last %v, then %v), want a quiet moment", a.under, try, first, got)
 		}
 	}
-	want := []float64{
-		float64(st.RxPackets), float64(st.RxBytes), float64(st.TxPackets), float64(st.TxBytes),
-		float64(st.FDBEntries), float64(st.Learnt), float64(st.Flooded),
-	}
-	for i, name := range counters {
-		if got[i] != want[i] {
-			t.Errorf("%s%v on %s: got %v, want %v as vtepctl stats --json says", name, vx42, a.under, got[i], want[i])
-		}
-	}
-	for i, name := range []string{"vtepd_rx_packets_total", "vtepd_tx_packets_total"} {
-		if v := got[2*i]; v < pings {
-			t.Errorf("%s%v on %s after %d answered pings: got %v, want at least %d", name, vx42, a.under, pings, v, pings)
-		}
-	}
-	for i, name := range counters[4:] {
-		if v := got[4+i]; v < 1 {
-			t.Errorf("%s%v on %s after it learnt %s: got %v, want at least 1", name, vx42, a.under, b.over, v)
-		}
+	for _, f := range figures {
+		t.Run(f.metric, func(t *testing.T) {
+			if want := float64(f.stats(st)); got[f.metric] != want {
+				t.Errorf("%s%v on %s: got %v, want %v as vtepctl stats --json says at the same moment", f.metric, vx42, a.under, got[f.metric], want)
+			}
+			if got[f.metric] < f.least {
+				t.Errorf("%s%v on %s after %d answered pings: got %v, want at least %v", f.metric, vx42, a.under, pings, got[f.metric], f.least)
+			}
+		})
 	}
 
 	underlay := map[string]string{"network": "underlay", "kind": "underlay", "reason": "unknown_vni"}
