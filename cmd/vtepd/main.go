@@ -86,7 +86,11 @@ func reloadFrom(d *daemon, path string, log *zap.Logger) {
 		return
 	}
 	if err := d.reload(next); err != nil {
-		log.Error("SIGHUP: reload incomplete", zap.Error(err))
+		msg := "SIGHUP: reload incomplete"
+		if errors.Is(err, errReloadRefused) {
+			msg = "SIGHUP: config refused"
+		}
+		log.Error(msg, zap.Error(err))
 		return
 	}
 	log.Info("SIGHUP: config reloaded", zap.String("config", path))

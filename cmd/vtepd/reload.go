@@ -12,6 +12,10 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
+// errReloadRefused is a reload that changed nothing because the config asks
+// for what only a restart can do.
+var errReloadRefused = errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
+
 // reload makes the running networks those of next, touching only what
 // differs: a network whose settings are the same goes on untouched, one
 // whose flood list or routes alone changed gets just those changes, one
@@ -22,7 +26,7 @@ func (d *daemon) reload(next *control.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if next.Underlay != d.cfg.Underlay {
-		return errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
+		return errReloadRefused
 	}
 	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
 		d.log.Warn("reload: control, metrics and log_level apply at the next start")
