@@ -11,13 +11,13 @@
 # Run from the repository as root:   sudo make demo   (or: make build && sudo scripts/demo.sh)
 # Needs Go, iproute2 and bash. Environment knobs:
 #   BIN=./bin         where vtepd and vtepctl are
-#   DEMO_BYTES=64MiB  size of each TCP transfer
+#   DEMO_BYTES=256MiB size of each TCP transfer
 #   DEMO_PINGS=10     echo requests per ping
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin}
-BYTES=${DEMO_BYTES:-64MiB}
+BYTES=${DEMO_BYTES:-256MiB}
 PINGS=${DEMO_PINGS:-10}
 
 # The pid in every name keeps two runs, or a run and the tests, apart.
