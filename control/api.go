@@ -130,6 +130,7 @@ type NetworkSpec struct {
 	// ipip only.
 	Remote string      `json:"remote,omitempty"`
 	TTL    string      `json:"ttl,omitempty"` // "1".."255" or "inherit"; default "64"
+	DF     string      `json:"df,omitempty"`  // "inherit" (default), "set" or "unset"
 	Routes []RouteInfo `json:"routes,omitempty"`
 }
 
@@ -138,6 +139,7 @@ func SpecOf(n Network) NetworkSpec {
 	s := NetworkSpec{Name: n.Name, Kind: n.Kind, Address: prefixString(n.Address), MTU: n.MTU}
 	if n.Kind == KindIPIP {
 		s.Remote = addrString(n.Remote)
+		s.DF = n.DF
 		s.TTL = "inherit"
 		if n.TTL != 0 {
 			s.TTL = strconv.Itoa(int(n.TTL))
@@ -169,8 +171,8 @@ func (s NetworkSpec) Network() (Network, error) {
 		return Network{}, fmt.Errorf("kind: want %q or %q, got %q", KindVXLAN, KindIPIP, s.Kind)
 	}
 	// A field of the other kind would otherwise be silently ignored.
-	foreign := map[string]bool{"remote": s.Remote != "", "ttl": s.TTL != "", "routes": s.Routes != nil}
-	order, other := []string{"remote", "ttl", "routes"}, KindIPIP
+	foreign := map[string]bool{"remote": s.Remote != "", "ttl": s.TTL != "", "df": s.DF != "", "routes": s.Routes != nil}
+	order, other := []string{"remote", "ttl", "df", "routes"}, KindIPIP
 	if n.Kind == KindIPIP {
 		foreign = map[string]bool{"vni": s.VNI != nil, "remotes": s.Remotes != nil, "group": s.Group != "",
 			"dev": s.Dev != "", "learning": s.Learning != nil, "ageing": s.Ageing != "", "limit": s.Limit != nil}
@@ -252,6 +254,13 @@ func (s NetworkSpec) ipip(n *Network) error {
 			return fmt.Errorf("remote: want an IP address, got %q", s.Remote)
 		}
 		n.Remote = a
+	}
+	n.DF = DFInherit
+	if s.DF != "" {
+		if err := checkDF(s.DF); err != nil {
+			return fmt.Errorf("df: %v, got %q", err, s.DF)
+		}
+		n.DF = s.DF
 	}
 	n.TTL = DefaultTTL
 	switch s.TTL {

@@ -123,7 +123,7 @@ func TestClientRoundTrips(t *testing.T) {
 		}, `NetworkAdd {"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
 		{"network add of ipip", func() error {
 			return c.NetworkAdd(mustNetwork(t, "--mode", "ipip", "--name", "ipip1", "--ttl", "inherit", "--route", "10.245.0.0/16=10.0.0.3"))
-		}, `NetworkAdd {"name":"ipip1","kind":"ipip","ttl":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
+		}, `NetworkAdd {"name":"ipip1","kind":"ipip","ttl":"inherit","df":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
 		{"network del", func() error { return c.NetworkDel("ipip1") }, "NetworkDel ipip1"},
 		{"peer add", func() error { return c.PeerAdd(7, netip.MustParseAddr("fd00::7")) }, "PeerAdd 7 fd00::7"},
 		{"peer del", func() error { return c.PeerDel(7, netip.MustParseAddr("fd00::7")) }, "PeerDel 7 fd00::7"},

@@ -35,6 +35,13 @@ const (
 	// DefaultMcastTTL is the outer TTL of packets sent to a multicast group:
 	// 1, as Linux's vxlan uses when no ttl is set, keeps them on the link.
 	DefaultMcastTTL = 1
+)
+
+// The outer DF bit of an ipip network, in ip-link's words.
+const (
+	DFInherit = "inherit" // copy the inner packet's DF bit (the default)
+	DFSet     = "set"
+	DFUnset   = "unset"
 
 	// DefaultAgeing matches the kernel vxlan driver's FDB ageing time.
 	DefaultAgeing = 300 * time.Second
@@ -121,6 +128,7 @@ type Network struct {
 	// ipip only.
 	Remote netip.Addr // point-to-point peer (a default route); zero if absent
 	TTL    uint8      // 0 = inherit from the inner packet
+	DF     string     // DFInherit (copy the inner packet's), DFSet or DFUnset
 	Routes []Route
 }
 
@@ -215,6 +223,7 @@ type rawNetwork struct {
 	Limit    yaml.Node  `yaml:"limit"`
 	Remote   yaml.Node  `yaml:"remote"`
 	TTL      yaml.Node  `yaml:"ttl"`
+	DF       yaml.Node  `yaml:"df"`
 	Routes   []rawRoute `yaml:"routes"`
 }
 
@@ -302,7 +311,7 @@ func (r *rawNetwork) decode(path string) (Network, error) {
 	// otherwise be silently ignored.
 	var foreign []scalar
 	if n.Kind == KindVXLAN {
-		foreign = []scalar{f("remote", &r.Remote), f("ttl", &r.TTL)}
+		foreign = []scalar{f("remote", &r.Remote), f("ttl", &r.TTL), f("df", &r.DF)}
 		if len(r.Routes) > 0 {
 			return n, fmt.Errorf("%s.routes: only for %s networks, this one is %s", path, KindIPIP, n.Kind)
 		}
@@ -376,6 +385,13 @@ func (r *rawNetwork) decode(path string) (Network, error) {
 			return n, err
 		}
 	}
+	df := f("df", &r.DF)
+	if n.DF, err = df.str(DFInherit); err != nil {
+		return n, err
+	}
+	if err := checkDF(n.DF); err != nil {
+		return n, df.errorf("%v, got %s", err, df.got())
+	}
 	n.TTL = DefaultTTL
 	if ttl := f("ttl", &r.TTL); ttl.present() {
 		if s, ok := ttl.plainString(); ok && s == "inherit" {
@@ -417,6 +433,7 @@ func int64ToInt(v int64, err error) (int, error) { return int(v), err }
 const (
 	wantSrcPort = "MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535)"
 	wantIPIPTTL = `an integer 1..255 or "inherit"`
+	wantDF      = `want "inherit", "set" or "unset"`
 	wantMAC     = "aa:bb:cc:dd:ee:ff"
 )
 
@@ -620,4 +637,13 @@ func (s scalar) addrList() ([]netip.Addr, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// checkDF accepts the words of ip-link's df setting.
+func checkDF(df string) error {
+	switch df {
+	case DFInherit, DFSet, DFUnset:
+		return nil
+	}
+	return errors.New(wantDF)
 }

@@ -86,7 +86,7 @@ log_level: info
 				vx.Remotes = []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}
 				vx.Group = addr("239.1.1.1")
 				vx.Dev = "eth0"
-				ip := Network{Name: "ipip0", Kind: KindIPIP, Address: prefix("10.244.0.1/24"),
+				ip := Network{Name: "ipip0", Kind: KindIPIP, DF: DFInherit, Address: prefix("10.244.0.1/24"),
 					Remote: addr("10.0.0.2"), TTL: 64,
 					Routes: []Route{{Prefix: prefix("10.244.1.0/24"), Via: addr("10.0.0.2")}}}
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vx, ip},
@@ -131,11 +131,11 @@ log_level: debug
 		},
 		{
 			name: "ipip with ttl inherit and defaults",
-			yaml: "underlay: {local: 10.0.0.1}\nnetworks: [{kind: ipip, name: tun1, ttl: inherit}, {kind: ipip, name: tun2}]\n",
+			yaml: "underlay: {local: 10.0.0.1}\nnetworks: [{kind: ipip, name: tun1, ttl: inherit, df: set}, {kind: ipip, name: tun2}]\n",
 			want: func() *Config {
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{
-					{Name: "tun1", Kind: KindIPIP, TTL: 0},
-					{Name: "tun2", Kind: KindIPIP, TTL: 64},
+					{Name: "tun1", Kind: KindIPIP, DF: DFSet, TTL: 0},
+					{Name: "tun2", Kind: KindIPIP, DF: DFInherit, TTL: 64},
 				}, Control: DefaultControl, LogLevel: "info"}
 			},
 		},
@@ -283,6 +283,8 @@ func TestParseErrors(t *testing.T) {
 			`networks[0].address: want an IPv4 prefix (ipip carries IPv4), got "fd00::1/64"`},
 		{"ipip ttl zero", base + "networks: [{kind: ipip, name: t, ttl: 0}]", `networks[0].ttl: want an integer 1..255 or "inherit", got 0`},
 		{"ipip ttl a word", base + "networks: [{kind: ipip, name: t, ttl: forever}]", `networks[0].ttl: want an integer 1..255 or "inherit", got "forever"`},
+		{"ipip df a word", base + "networks: [{kind: ipip, name: t, df: sometimes}]", `networks[0].df: want "inherit", "set" or "unset", got "sometimes"`},
+		{"df on vxlan", base + "networks: [{vni: 1, df: set}]", `networks[0].df: only for ipip networks, this one is vxlan`},
 		{"ipip remote is local", base + "networks: [{kind: ipip, name: t, remote: 10.0.0.1}]",
 			"networks[0].remote: is underlay.local itself (10.0.0.1); want another endpoint's address"},
 		{"route without prefix", base + "networks: [{kind: ipip, name: t, routes: [{via: 10.0.0.2}]}]",

@@ -43,6 +43,7 @@ Options:
   --dev IFNAME           underlay device for --group
   --mcast-ttl N          outer TTL of packets to the group (default 1)
   --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
+  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)
   --control PATH         control socket (default /run/vtepd/vtepd.sock)
   --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470
   --log-level LEVEL      debug, info, warn or error (default info)
@@ -60,12 +61,12 @@ Examples:
 // networkFlags are the flags that describe the network; a config file
 // replaces all of them.
 var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcport", "name",
-	"addr", "mtu", "learning", "ageing", "limit", "ttl", "mcast-ttl", "udpcsum", "route", "group", "dev"}
+	"addr", "mtu", "learning", "ageing", "limit", "ttl", "df", "mcast-ttl", "udpcsum", "route", "group", "dev"}
 
 // vxlanFlags mean nothing to an ipip network; ipipFlags nothing to vxlan.
 var (
 	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl"}
-	ipipFlags  = []string{"route"}
+	ipipFlags  = []string{"route", "df"}
 )
 
 // listValue collects a repeatable flag.
@@ -85,7 +86,7 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // stringFlags are vtepd's flags that take one value each; --learning and
 // --udpcsum are booleans, --remote and --route repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
-	"mtu", "ageing", "limit", "ttl", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"}
+	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
@@ -291,6 +292,13 @@ func (fv *flagValues) network() (Network, error) {
 	}
 
 	if n.Kind == KindIPIP {
+		n.DF = DFInherit
+		if set["df"] {
+			n.DF = *str["df"]
+			if checkDF(n.DF) != nil {
+				return Network{}, fv.bad("df", `inherit, set or unset`)
+			}
+		}
 		n.TTL = DefaultTTL
 		if set["ttl"] {
 			if *str["ttl"] == "inherit" {

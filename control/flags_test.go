@@ -63,7 +63,7 @@ func TestParseFlagsValid(t *testing.T) {
 			args: []string{"--mode", "ipip", "--local", "10.0.0.1", "--name", "ipip0", "--addr", "10.244.0.1/24",
 				"--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.244.1.0/24=10.0.0.2", "--route", "10.244.2.0/24=10.0.0.3"},
 			want: func() *Config {
-				n := Network{Name: "ipip0", Kind: KindIPIP, Address: prefix("10.244.0.1/24"), Remote: addr("10.0.0.2"), TTL: 0,
+				n := Network{Name: "ipip0", Kind: KindIPIP, DF: DFInherit, Address: prefix("10.244.0.1/24"), Remote: addr("10.0.0.2"), TTL: 0,
 					Routes: []Route{{prefix("10.244.1.0/24"), addr("10.0.0.2")}, {prefix("10.244.2.0/24"), addr("10.0.0.3")}}}
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{n}, Control: DefaultControl, LogLevel: "info"}
 			},
@@ -72,7 +72,7 @@ func TestParseFlagsValid(t *testing.T) {
 			name: "ipip default ttl",
 			args: []string{"--mode=ipip", "--local", "10.0.0.1", "--name", "t"},
 			want: func() *Config {
-				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{{Name: "t", Kind: KindIPIP, TTL: 64}},
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{{Name: "t", Kind: KindIPIP, DF: DFInherit, TTL: 64}},
 					Control: DefaultControl, LogLevel: "info"}
 			},
 		},
@@ -153,6 +153,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"ttl inherit on vxlan", vx("--ttl", "inherit"), `--ttl: want an integer 1..255 ("inherit" is for --mode ipip), got "inherit"`},
 		{"mcast ttl zero", vx("--mcast-ttl", "0"), `--mcast-ttl: want an integer 1..255, got "0"`},
 		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
+		{"df a word", ipip("--df", "maybe"), `--df: want inherit, set or unset, got "maybe"`},
 		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},
 		{"srcport a word", vx("--srcport", "low-high"), `--srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got "low-high"`},
 		{"mtu a word", vx("--mtu", "big"), `--mtu: want an integer 68..65535, got "big"`},
@@ -239,11 +240,12 @@ func TestParseNetworkFlagsValid(t *testing.T) {
 			name: "ipip with every flag",
 			args: []string{"--mode", "ipip", "--name", "ipip1", "--addr", "10.245.0.1/24", "--mtu", "1480",
 				"--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.245.1.0/24=10.0.0.2", "--route", "10.245.2.0/24=10.0.0.3"},
-			want: Network{Name: "ipip1", Kind: KindIPIP, Address: prefix("10.245.0.1/24"), MTU: 1480, Remote: addr("10.0.0.2"), TTL: 0,
+			want: Network{Name: "ipip1", Kind: KindIPIP, DF: DFInherit, Address: prefix("10.245.0.1/24"), MTU: 1480, Remote: addr("10.0.0.2"), TTL: 0,
 				Routes: []Route{{prefix("10.245.1.0/24"), addr("10.0.0.2")}, {prefix("10.245.2.0/24"), addr("10.0.0.3")}}},
 		},
-		{"ipip default ttl", []string{"--mode=ipip", "--name", "t"}, Network{Name: "t", Kind: KindIPIP, TTL: 64}},
-		{"ipip ttl", []string{"--mode=ipip", "--name", "t", "--ttl", "9"}, Network{Name: "t", Kind: KindIPIP, TTL: 9}},
+		{"ipip default ttl", []string{"--mode=ipip", "--name", "t"}, Network{Name: "t", Kind: KindIPIP, DF: DFInherit, TTL: 64}},
+		{"ipip ttl", []string{"--mode=ipip", "--name", "t", "--ttl", "9"}, Network{Name: "t", Kind: KindIPIP, DF: DFInherit, TTL: 9}},
+		{"ipip df", []string{"--mode=ipip", "--name", "t", "--df", "unset"}, Network{Name: "t", Kind: KindIPIP, DF: DFUnset, TTL: 64}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

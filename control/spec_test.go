@@ -74,9 +74,9 @@ func TestNetworkSpecJSON(t *testing.T) {
 			`{"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
 		{"vxlan with the zero values", control.Network{Name: "vx0", Kind: control.KindVXLAN, Limit: 5},
 			`{"name":"vx0","kind":"vxlan","vni":0,"learning":false,"ageing":"0s","limit":5}`},
-		{"ipip", control.Network{Name: "ipip1", Kind: control.KindIPIP, MTU: 1480, Remote: netip.MustParseAddr("10.0.0.2"),
+		{"ipip", control.Network{Name: "ipip1", Kind: control.KindIPIP, MTU: 1480, Remote: netip.MustParseAddr("10.0.0.2"), DF: control.DFInherit,
 			Routes: []control.Route{{Prefix: netip.MustParsePrefix("10.245.1.0/24"), Via: netip.MustParseAddr("10.0.0.3")}}},
-			`{"name":"ipip1","kind":"ipip","mtu":1480,"remote":"10.0.0.2","ttl":"inherit","routes":[{"prefix":"10.245.1.0/24","via":"10.0.0.3"}]}`},
+			`{"name":"ipip1","kind":"ipip","mtu":1480,"remote":"10.0.0.2","ttl":"inherit","df":"inherit","routes":[{"prefix":"10.245.1.0/24","via":"10.0.0.3"}]}`},
 		{"ipip with a ttl", control.Network{Name: "t", Kind: control.KindIPIP, TTL: 64}, `{"name":"t","kind":"ipip","ttl":"64"}`},
 	}
 	for _, tc := range tests {
@@ -101,7 +101,7 @@ func TestNetworkSpecDefaults(t *testing.T) {
 			Learning: true, Ageing: control.DefaultAgeing, Limit: control.DefaultLimit}},
 		{"ageing in bare seconds", `{"vni":1,"ageing":"90","learning":false}`, control.Network{Name: "vx1", Kind: control.KindVXLAN, VNI: 1,
 			Ageing: 90 * time.Second, Limit: control.DefaultLimit}},
-		{"ipip", `{"kind":"ipip","name":"t"}`, control.Network{Name: "t", Kind: control.KindIPIP, TTL: control.DefaultTTL}},
+		{"ipip", `{"kind":"ipip","name":"t"}`, control.Network{Name: "t", Kind: control.KindIPIP, TTL: control.DefaultTTL, DF: control.DFInherit}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,7 +155,7 @@ func TestChangesReachTheBackend(t *testing.T) {
 			`NetworkAdd {"name":"vx43","kind":"vxlan","vni":43,"address":"192.168.43.1/24","remotes":["10.0.0.2"],"learning":true,"ageing":"5m0s","limit":16384}`},
 		{"network add of ipip", []string{"network", "add", "--mode", "ipip", "--name", "ipip1", "--mtu", "1480",
 			"--route", "10.245.0.0/16=10.0.0.3", "--ttl", "inherit"},
-			`NetworkAdd {"name":"ipip1","kind":"ipip","mtu":1480,"ttl":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
+			`NetworkAdd {"name":"ipip1","kind":"ipip","mtu":1480,"ttl":"inherit","df":"inherit","routes":[{"prefix":"10.245.0.0/16","via":"10.0.0.3"}]}`},
 		{"network del", []string{"network", "del", "ipip1"}, "NetworkDel ipip1"},
 		{"peer add", []string{"peer", "add", "10.0.0.9", "vni", "42"}, "PeerAdd 42 10.0.0.9"},
 		{"peer add of IPv6", []string{"peer", "append", "fd00::9", "vni", "7"}, "PeerAdd 7 fd00::9"},

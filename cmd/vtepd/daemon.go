@@ -26,6 +26,17 @@ type configError struct {
 func (e *configError) Error() string { return e.field + ": " + e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
+// dfMode turns the config's df words into the encap package's modes.
+func dfMode(df string) int8 {
+	switch df {
+	case control.DFSet:
+		return encap.IPIPDFSet
+	case control.DFUnset:
+		return encap.IPIPDFClear
+	}
+	return encap.IPIPDFCopy
+}
+
 // deviceError names the network's field that a device could not honour.
 func deviceError(err error) error {
 	var de *dataplane.DeviceError
@@ -279,7 +290,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	}
 	nw, err := u.AddNetwork(dataplane.IPIPConfig{
 		Name: n.Name, MTU: mtu, PathMTU: pathMTU,
-		TTL: n.TTL, DF: encap.IPIPDFCopy,
+		TTL: n.TTL, DF: dfMode(n.DF),
 		Routes: routes,
 	}, link)
 	if err != nil {

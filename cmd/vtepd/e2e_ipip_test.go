@@ -334,9 +334,12 @@ func TestE2EIPIPWire(t *testing.T) {
 		name    string
 		ttlFlag []string
 		ttl     uint8
+		df      string // the outer DF: "" as the inner packet's, "set" or "unset"
 	}{
-		{"default outer ttl 64", nil, 64},
-		{"--ttl 9", []string{"--ttl", "9"}, 9},
+		{"default outer ttl 64", nil, 64, ""},
+		{"--ttl 9", []string{"--ttl", "9"}, 9, ""},
+		{"--df unset", []string{"--df", "unset"}, 64, "unset"},
+		{"--df set", []string{"--df", "set"}, 64, "set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := ipipHosts(t, "10.244.0.1", "10.244.1.1")
@@ -387,8 +390,15 @@ func TestE2EIPIPWire(t *testing.T) {
 				if outer.TTL != tc.ttl {
 					t.Errorf("frame %d outer TTL: got %d, want %d", i, outer.TTL, tc.ttl)
 				}
-				if got, want := outer.Flags&layers.IPv4DontFragment, inner.Flags&layers.IPv4DontFragment; got != want {
-					t.Errorf("frame %d outer DF: got flags %v, want DF as the inner packet's %v (RFC 2003 section 3.1)", i, outer.Flags, inner.Flags)
+				wantDF := inner.Flags & layers.IPv4DontFragment
+				switch tc.df {
+				case "set":
+					wantDF = layers.IPv4DontFragment
+				case "unset":
+					wantDF = 0
+				}
+				if got := outer.Flags & layers.IPv4DontFragment; got != wantDF {
+					t.Errorf("frame %d outer DF: got flags %v, want DF %v (inner %v, --df %q; RFC 2003 section 3.1)", i, outer.Flags, wantDF, inner.Flags, tc.df)
 				}
 				if !headerChecksumOK(outer.Contents) {
 					t.Errorf("frame %d outer header checksum %#04x: does not verify", i, outer.Checksum)
