@@ -131,3 +131,21 @@ func TestMulticastGroupLeftWithLastNetwork(t *testing.T) {
 		t.Errorf("unicast group: got %v, want an error saying it is not multicast", err)
 	}
 }
+
+func TestMulticastGroupIPv6(t *testing.T) {
+	w := linktest.NewWire()
+	_, _, la := groupHost(t, w, "fd00::1", 42, "ff05::4242")
+	_, nb, lb := groupHost(t, w, "fd00::2", 42, "ff05::4242")
+	f := frame(bcast, macA, 1, 2, "over a v6 group")
+	la.Inject(f)
+	if got := recv(t, lb); !bytes.Equal(got, f) {
+		t.Fatalf("B got % x, want % x", got, f)
+	}
+	ip := encap.IPv6(w.Sent()[0])
+	if ip.Dst() != netip.MustParseAddr("ff05::4242") || ip.HopLimit() != 1 {
+		t.Errorf("group packet to %v hop limit %d, want ff05::4242 and 1", ip.Dst(), ip.HopLimit())
+	}
+	if r, ok := nb.Table().Lookup(macA); !ok || r != netip.MustParseAddr("fd00::1") {
+		t.Errorf("B learnt A at %v %v, want fd00::1", r, ok)
+	}
+}
