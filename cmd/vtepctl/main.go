@@ -53,6 +53,8 @@ Commands:
                                       network flags (below)
   network del NAME                    stop a network and remove its device
   stats [--json]                      packet, byte, drop and fdb counters
+  explain vxlan|ipip                  an encapsulated packet, byte by byte
+                                      (needs no daemon)
   help                                this text
 
 Options:
@@ -152,11 +154,13 @@ func dispatch(args []string, stdout io.Writer) error {
 		return c.network(rest)
 	case "stats":
 		return c.stats(rest)
+	case "explain":
+		return explain(rest, stdout)
 	}
 	return usagef("%q: unknown command (want %s)", cmd, commands)
 }
 
-const commands = "fdb, peer, route, network, stats or help"
+const commands = "fdb, peer, route, network, stats, explain or help"
 
 type cli struct {
 	client *control.Client

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/vtepd/vtepd/encap"
+)
+
+// explain prints a packet built by the encap package, as vtepd would send
+// it, with every byte range named: what a VTEP adds to a frame, and what
+// that costs the MTU.
+func explain(args []string, w io.Writer) error {
+	if len(args) != 1 || (args[0] != "vxlan" && args[0] != "ipip") {
+		return usagef("explain: want explain vxlan or explain ipip")
+	}
+	var (
+		pkt              []byte
+		intro, overhead  string
+		overheadBytes    int
+		underlayMTU      = 1500
+		local, remote    = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		vtepMAC, peerMAC = [6]byte{0x02, 0, 0x0a, 0, 0, 0x01}, [6]byte{0x02, 0, 0x0a, 0, 0, 0x02}
+	)
+	if args[0] == "vxlan" {
+		inner := samplePing("192.168.42.1", "192.168.42.2")
+		frame := make([]byte, encap.EthernetHeaderLen+len(inner))
+		e := encap.Ethernet(frame)
+		e.SetDst([6]byte{0x02, 0x42, 0, 0, 0, 0x02})
+		e.SetSrc([6]byte{0x02, 0x42, 0, 0, 0, 0x01})
+		e.SetEtherType(encap.EtherTypeIPv4)
+		copy(frame[encap.EthernetHeaderLen:], inner)
+		pkt = make([]byte, encap.EthernetHeaderLen+encap.VXLANIPv4HeadersLen+len(frame))
+		copy(pkt[encap.EthernetHeaderLen+encap.VXLANIPv4HeadersLen:], frame)
+		o := encap.OuterIPv4{
+			Src: local, Dst: remote,
+			SrcPort: encap.SourcePort(encap.FlowHash(frame), encap.DefaultSourcePortMin, encap.DefaultSourcePortMax),
+			DstPort: encap.DefaultVXLANPort, VNI: 42, TTL: encap.DefaultTTL,
+		}
+		if err := encap.EncapVXLANIPv4(pkt[encap.EthernetHeaderLen:], &o); err != nil {
+			return err
+		}
+		overheadBytes = encap.VXLANOverheadIPv4
+		intro = "VXLAN over IPv4 (RFC 7348): a ping from 192.168.42.1 to 192.168.42.2 on VNI 42,\n" +
+			"carried from VTEP 10.0.0.1 to VTEP 10.0.0.2. vtepd reads the inner frame from the TAP\n" +
+			"and writes the outer IPv4, UDP and VXLAN headers in front of it; the kernel adds the\n" +
+			"outer Ethernet header when it sends the packet out of the underlay device."
+		overhead = fmt.Sprintf("inner Ethernet %d + VXLAN %d + UDP %d + outer IPv4 %d = %d bytes",
+			encap.EthernetHeaderLen, encap.VXLANHeaderLen, encap.UDPHeaderLen, encap.IPv4MinHeaderLen, overheadBytes)
+	} else {
+		inner := samplePing("10.244.0.5", "10.244.1.7")
+		pkt = make([]byte, encap.EthernetHeaderLen+encap.IPv4MinHeaderLen+len(inner))
+		copy(pkt[encap.EthernetHeaderLen+encap.IPv4MinHeaderLen:], inner)
+		o := encap.OuterIPIP{Src: local, Dst: remote, TTL: encap.DefaultTTL, DF: encap.IPIPDFCopy}
+		if err := encap.EncapIPIP(pkt[encap.EthernetHeaderLen:], &o); err != nil {
+			return err
+		}
+		overheadBytes = encap.IPIPOverhead
+		intro = "IP in IP (RFC 2003): a ping from pod 10.244.0.5 to pod 10.244.1.7, carried from node\n" +
+			"10.0.0.1 to node 10.0.0.2 as Calico's IPIP mode does. vtepd reads the inner packet from\n" +
+			"the TUN device and writes one outer IPv4 header (protocol 4) in front of it."
+		overhead = fmt.Sprintf("outer IPv4 %d = %d bytes", encap.IPv4MinHeaderLen, overheadBytes)
+	}
+	outer := encap.Ethernet(pkt)
+	outer.SetDst(peerMAC)
+	outer.SetSrc(vtepMAC)
+	outer.SetEtherType(encap.EtherTypeIPv4)
+
+	fields, err := encap.Explain(pkt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s\n\n", intro)
+	fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", "bytes", "hex", "layer", "field", "value")
+	for _, f := range fields {
+		fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", byteRange(f), hexOf(pkt[f.Off:f.Off+f.Len]), f.Layer, f.Name, f.Value)
+	}
+	fmt.Fprintf(w, "\n%d bytes on the wire. Overhead on top of the inner IP packet: %s.\n", len(pkt), overhead)
+	fmt.Fprintf(w, "On a %d-byte underlay MTU the inner packet can be at most %d bytes: that is the\n"+
+		"MTU vtepd gives the device by default (the underlay's minus %d). A larger packet with\n"+
+		"DF set cannot cross the tunnel whole.\n", underlayMTU, underlayMTU-overheadBytes, overheadBytes)
+	return nil
+}
+
+// samplePing is the IPv4 ICMP echo request ping(8) sends: an 8-byte ICMP
+// header and 56 bytes of data, DF set, TTL 64.
+func samplePing(src, dst string) []byte {
+	p := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+56)
+	ip := encap.IPv4(p)
+	p[0] = 0x45
+	ip.SetTotalLength(uint16(len(p)))
+	ip.SetID(0x1c46)
+	ip.SetDF(true)
+	ip.SetTTL(encap.DefaultTTL)
+	ip.SetProtocol(encap.ProtocolICMP)
+	ip.SetSrc(netip.MustParseAddr(src))
+	ip.SetDst(netip.MustParseAddr(dst))
+	ip.SetChecksum()
+	icmp := p[encap.IPv4MinHeaderLen:]
+	icmp[0] = 8             // echo request
+	icmp[5], icmp[7] = 1, 1 // identifier 1, sequence 1
+	for i := encap.ICMPv4HeaderLen; i < len(icmp); i++ {
+		icmp[i] = byte(i)
+	}
+	sum := encap.FoldChecksum(encap.Checksum(icmp, 0))
+	icmp[2], icmp[3] = byte(sum>>8), byte(sum)
+	return p
+}
+
+func byteRange(f encap.Field) string {
+	if f.Len == 1 {
+		return fmt.Sprint(f.Off)
+	}
+	return fmt.Sprintf("%d-%d", f.Off, f.Off+f.Len-1)
+}
+
+// hexOf shows up to eight bytes, then an ellipsis.
+func hexOf(b []byte) string {
+	const most = 8
+	var sb strings.Builder
+	for i, c := range b {
+		if i == most {
+			sb.WriteString("…")
+			break
+		}
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		fmt.Fprintf(&sb, "%02x", c)
+	}
+	return sb.String()
+}
