@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -99,7 +97,7 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	n := &IPIPNetwork{
 		cfg:    cfg,
 		u:      u,
-		link:   link,
+		port:   port{link: link},
 		routes: fdb.NewRouteTable(),
 		log:    u.baseLog.With(zap.String("network", cfg.Name)),
 	}
@@ -180,26 +178,17 @@ func (u *IPIPUnderlay) Close() error {
 // packet to the network that routes to that sender.
 func (u *IPIPUnderlay) rxLoop() {
 	defer u.wg.Done()
-	bufs := make([][]byte, connBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, maxPacket)
-	}
-	sizes := make([]int, connBatch)
-	srcs := make([]netip.AddrPort, connBatch)
+	r := newConnReader(u.conn, &u.closed, u.log, &u.readErrs)
 	one := make([][]byte, 1)
 	for {
-		n, err := u.conn.ReadBatch(bufs, sizes, srcs)
-		if err != nil {
-			if u.closed.Load() {
-				return
-			}
-			readFailed(u.log, &u.readErrs, err)
-			continue
+		n, ok := r.read()
+		if !ok {
+			return
 		}
 		nets := *u.nets.Load()
 	packets:
 		for i := 0; i < n; i++ {
-			src, inner, err := encap.DecapIPIP(bufs[i][:sizes[i]])
+			src, inner, err := encap.DecapIPIP(r.bufs[i][:r.sizes[i]])
 			if err != nil {
 				u.Counters.drop(u.log, DropMalformed, 1, err)
 				continue
@@ -217,9 +206,9 @@ func (u *IPIPUnderlay) rxLoop() {
 
 // IPIPNetwork forwards packets between one TUN device and the underlay.
 type IPIPNetwork struct {
+	port
 	cfg    IPIPConfig
 	u      *IPIPUnderlay
-	link   Link
 	routes *fdb.RouteTable
 	log    *zap.Logger
 
@@ -229,9 +218,6 @@ type IPIPNetwork struct {
 
 	// Counters are this network's traffic and drop counters.
 	Counters Counters
-
-	wg      sync.WaitGroup
-	stopped atomic.Bool
 }
 
 // Config returns the network's settings as started.
@@ -286,36 +272,19 @@ func (n *IPIPNetwork) refreshRemotes() {
 	n.remotes.Store(&m)
 }
 
-func (n *IPIPNetwork) stop() error {
-	if n.stopped.Swap(true) {
-		return nil
-	}
-	err := n.link.Close()
-	n.wg.Wait()
-	return err
-}
-
 // txLoop reads IP packets from the device, routes them to a remote,
 // encapsulates and sends them.
 func (n *IPIPNetwork) txLoop() {
 	defer n.wg.Done()
-	bufs := make([][]byte, linkBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+maxPacket)
-	}
+	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	out := make([][]byte, 0, linkBatch)
 	icmp := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8)
 	one := make([][]byte, 1)
 	for {
-		count, err := n.link.Read(bufs, sizes, Headroom)
-		if err != nil {
-			if n.stopped.Load() || errors.Is(err, os.ErrClosed) {
-				return
-			}
-			n.log.Warn("device read failed", zap.Error(err))
-			time.Sleep(10 * time.Millisecond)
-			continue
+		count, ok := n.read(bufs, sizes, n.log)
+		if !ok {
+			return
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -324,41 +323,22 @@ func (u *Underlay) checkRemote(r netip.Addr) error { return CheckRemote(u.cfg.Lo
 // CheckRemote reports whether r can be a remote VTEP on this underlay.
 func (u *Underlay) CheckRemote(r netip.Addr) error { return u.checkRemote(r) }
 
-// readFailed logs a socket read error at most once a second and pauses the
-// loop a little, so a socket that keeps failing cannot spin a core.
-func readFailed(log *zap.Logger, last *atomic.Int64, err error) {
-	now := time.Now().UnixNano()
-	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
-		log.Warn("underlay read failed", zap.Error(err))
-	}
-	time.Sleep(10 * time.Millisecond)
-}
-
 // rxLoop receives VXLAN packets on conn (the unicast socket, or a joined
 // group's), validates them and hands each inner frame to the network of its
 // VNI. It ends when conn fails after done is set.
 func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 	defer u.wg.Done()
-	bufs := make([][]byte, connBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, maxPacket)
-	}
-	sizes := make([]int, connBatch)
-	srcs := make([]netip.AddrPort, connBatch)
+	r := newConnReader(conn, done, u.log, &u.readErrs)
 	one := make([][]byte, 1)
 	for {
-		n, err := conn.ReadBatch(bufs, sizes, srcs)
-		if err != nil {
-			if done.Load() {
-				return
-			}
-			readFailed(u.log, &u.readErrs, err)
-			continue
+		n, ok := r.read()
+		if !ok {
+			return
 		}
 		now := fdb.Now()
 		nets := *u.nets.Load()
 		for i := 0; i < n; i++ {
-			vni, inner, err := encap.DecapVXLAN(bufs[i][:sizes[i]])
+			vni, inner, err := encap.DecapVXLAN(r.bufs[i][:r.sizes[i]])
 			if err != nil {
 				u.Counters.drop(u.log, DropMalformed, 1, err)
 				continue
@@ -368,7 +348,7 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 				u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
 				continue
 			}
-			nw.receive(inner, srcs[i].Addr().Unmap(), now, one)
+			nw.receive(inner, r.srcs[i].Addr().Unmap(), now, one)
 		}
 	}
 }

@@ -1,12 +1,7 @@
 package dataplane
 
 import (
-	"errors"
 	"net/netip"
-	"os"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -35,9 +30,9 @@ type NetworkConfig struct {
 
 // Network forwards frames between one device and the underlay for one VNI.
 type Network struct {
+	port
 	cfg      NetworkConfig
 	u        *Underlay
-	link     Link
 	table    *fdb.Table
 	group    *group // nil without a multicast group
 	maxFrame int
@@ -46,16 +41,13 @@ type Network struct {
 
 	// Counters are this network's traffic and drop counters.
 	Counters Counters
-
-	wg      sync.WaitGroup
-	stopped atomic.Bool
 }
 
 func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 	n := &Network{
 		cfg:   cfg,
 		u:     u,
-		link:  link,
+		port:  port{link: link},
 		table: fdb.NewTable(cfg.VNI, cfg.FDB),
 		// The outer headers and the frame must fit an IP packet's length
 		// field, whatever MTU the device was given.
@@ -87,36 +79,18 @@ func (n *Network) start() {
 	go n.txLoop()
 }
 
-// stop closes the device, which ends the transmit loop, and waits for it.
-func (n *Network) stop() error {
-	if n.stopped.Swap(true) {
-		return nil
-	}
-	err := n.link.Close()
-	n.wg.Wait()
-	return err
-}
-
 // txLoop reads frames from the device, looks their destination up in the
 // FDB, encapsulates them and sends them: to one remote on a hit, to every
 // flood-list entry for broadcast, multicast and unknown unicast.
 func (n *Network) txLoop() {
 	defer n.wg.Done()
-	bufs := make([][]byte, linkBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+maxPacket)
-	}
+	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	out := make([][]byte, 0, linkBatch)
 	for {
-		count, err := n.link.Read(bufs, sizes, Headroom)
-		if err != nil {
-			if n.stopped.Load() || errors.Is(err, os.ErrClosed) {
-				return
-			}
-			n.log.Warn("device read failed", zap.Error(err))
-			time.Sleep(10 * time.Millisecond) // a failing device must not spin
-			continue
+		count, ok := n.read(bufs, sizes, n.log)
+		if !ok {
+			return
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
