@@ -69,6 +69,22 @@ var (
 	ErrInvalid  = errors.New("invalid")        // HTTP 400
 )
 
+// kindError is a message for the user that is also one of the kinds above,
+// for the status code, without the kind's own words in its text.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// Errorf formats a message, like fmt.Errorf, that errors.Is reports as kind
+// (ErrNotFound, ErrExists or ErrInvalid); the text is only the message.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{fmt.Sprintf(format, args...), kind}
+}
+
 // Backend is what the daemon plugs into the control server. Its methods are
 // called concurrently, from the server's goroutines.
 type Backend interface {

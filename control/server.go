@@ -130,14 +130,9 @@ func (s *Server) Close() error {
 	return err
 }
 
-// inputError is a request the server refuses before asking the backend. Its
+// badInput is a request the server refuses before asking the backend. Its
 // text names the field, like `mac: want aa:bb:cc:dd:ee:ff, got "zz"`.
-type inputError string
-
-func (e inputError) Error() string        { return string(e) }
-func (e inputError) Is(target error) bool { return target == ErrInvalid }
-
-func badInput(format string, args ...any) error { return inputError(fmt.Sprintf(format, args...)) }
+func badInput(format string, args ...any) error { return Errorf(ErrInvalid, format, args...) }
 
 type endpoint map[string]func(r *http.Request) (any, error)
 
@@ -454,7 +449,7 @@ func (s *Server) postNetwork(r *http.Request) (any, error) {
 	}
 	n, err := spec.Network()
 	if err != nil {
-		return nil, inputError(err.Error())
+		return nil, Errorf(ErrInvalid, "%v", err)
 	}
 	if err := s.b.NetworkAdd(n); err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func (d *daemon) networkLocked(vni uint32) (*dataplane.Network, error) {
 			return n, nil
 		}
 	}
-	return nil, apiError(control.ErrNotFound, "vni %d: no such network", vni)
+	return nil, control.Errorf(control.ErrNotFound, "vni %d: no such network", vni)
 }
 
 // specLocked returns the running config of the named network.
@@ -130,7 +130,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 		return err
 	}
 	if err := d.underlay.CheckRemote(dst); err != nil {
-		return apiError(control.ErrInvalid, "dst %s: %v", dst, err)
+		return control.Errorf(control.ErrInvalid, "dst %s: %v", dst, err)
 	}
 	return mapFDBErr(n.Table().Add(mac, dst, true), mac.String())
 }
@@ -138,7 +138,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if mac.IsZero() {
 		if !dst.IsValid() {
-			return apiError(control.ErrInvalid, "dst: required to delete a flood entry (00:00:00:00:00:00)")
+			return control.Errorf(control.ErrInvalid, "dst: required to delete a flood entry (00:00:00:00:00:00)")
 		}
 		return d.PeerDel(vni, dst)
 	}
@@ -149,7 +149,7 @@ func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 		return err
 	}
 	if r, ok := n.Table().Lookup(mac); ok && dst.IsValid() && r != dst {
-		return apiError(control.ErrNotFound, "%s dst %s: the entry points at %s", mac, dst, r)
+		return control.Errorf(control.ErrNotFound, "%s dst %s: the entry points at %s", mac, dst, r)
 	}
 	return mapFDBErr(n.Table().Del(mac), mac.String())
 }
@@ -181,7 +181,7 @@ func (d *daemon) PeerAdd(vni uint32, peer netip.Addr) error {
 		return err
 	}
 	if err := d.underlay.CheckRemote(peer); err != nil {
-		return apiError(control.ErrInvalid, "peer %s: %v", peer, err)
+		return control.Errorf(control.ErrInvalid, "peer %s: %v", peer, err)
 	}
 	if err := n.Table().AddFlood(peer); err != nil {
 		return mapFDBErr(err, "peer "+peer.String())
@@ -220,9 +220,9 @@ func (d *daemon) NetworkAdd(n control.Network) error {
 	for _, o := range d.cfg.Networks {
 		switch {
 		case o.Name == n.Name:
-			return apiError(control.ErrExists, "name %q: a network of that name runs", n.Name)
+			return control.Errorf(control.ErrExists, "name %q: a network of that name runs", n.Name)
 		case n.Kind == control.KindVXLAN && o.Kind == control.KindVXLAN && o.VNI == n.VNI:
-			return apiError(control.ErrExists, "vni %d: network %q serves it", n.VNI, o.Name)
+			return control.Errorf(control.ErrExists, "vni %d: network %q serves it", n.VNI, o.Name)
 		}
 	}
 	// The whole config must stay valid with the new network in it: that
@@ -234,12 +234,12 @@ func (d *daemon) NetworkAdd(n control.Network) error {
 		// network, so speak of its fields and of the daemon's underlay.
 		msg := strings.Replace(err.Error(), fmt.Sprintf("networks[%d].", len(d.cfg.Networks)), "", 1)
 		msg = strings.ReplaceAll(msg, "underlay.local", "the daemon's local address "+d.local.String())
-		return apiError(control.ErrInvalid, "%s", msg)
+		return control.Errorf(control.ErrInvalid, "%s", msg)
 	}
 	if err := d.addNetworkLocked(n); err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {
-			return apiError(control.ErrInvalid, "%s: %v", ce.field, ce.err)
+			return control.Errorf(control.ErrInvalid, "%s: %v", ce.field, ce.err)
 		}
 		return err
 	}
@@ -250,21 +250,6 @@ func (d *daemon) NetworkDel(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.removeNetworkLocked(name)
-}
-
-// kindError carries a message for the user and the control API's kind of
-// error (control.ErrNotFound, ...) for the status code, without adding the
-// kind's own words to the message.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
-func apiError(kind error, format string, args ...any) error {
-	return &kindError{fmt.Sprintf(format, args...), kind}
 }
 
 // mapFDBErr turns fdb errors into the control API's kinds. The fdb's
@@ -283,7 +268,7 @@ func mapFDBErr(err error, what string) error {
 	if !strings.Contains(msg, what) {
 		msg = what + ": " + msg
 	}
-	return &kindError{msg, kind}
+	return control.Errorf(kind, "%s", msg)
 }
 
 func (d *daemon) Stats() []control.NetworkStats {
@@ -325,11 +310,11 @@ func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) 
 	if name == "" {
 		switch len(d.tnets) {
 		case 0:
-			return nil, apiError(control.ErrNotFound, "no ipip network")
+			return nil, control.Errorf(control.ErrNotFound, "no ipip network")
 		case 1:
 			return d.tnets[0], nil
 		default:
-			return nil, apiError(control.ErrInvalid, "dev: required, %d ipip networks run here", len(d.tnets))
+			return nil, control.Errorf(control.ErrInvalid, "dev: required, %d ipip networks run here", len(d.tnets))
 		}
 	}
 	for _, n := range d.tnets {
@@ -337,7 +322,7 @@ func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) 
 			return n, nil
 		}
 	}
-	return nil, apiError(control.ErrNotFound, "ipip network %q: no such network", name)
+	return nil, control.Errorf(control.ErrNotFound, "ipip network %q: no such network", name)
 }
 
 func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {

@@ -198,7 +198,7 @@ func (d *daemon) removeNetworkLocked(name string) error {
 			return d.ipip.RemoveNetwork(name)
 		}
 	}
-	return apiError(control.ErrNotFound, "network %q: no such network", name)
+	return control.Errorf(control.ErrNotFound, "network %q: no such network", name)
 }
 
 func (d *daemon) forgetLocked(name string) {
