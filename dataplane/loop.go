@@ -1,0 +1,102 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// port is what a VXLAN and an IPIP network share: the device the network
+// owns, the transmit loop reading it, and stopping the two together.
+type port struct {
+	link     Link
+	wg       sync.WaitGroup
+	stopped  atomic.Bool
+	readErrs atomic.Int64 // last device read-error log, unix nanoseconds
+}
+
+// stop closes the device, which ends the transmit loop, and waits for it.
+func (p *port) stop() error {
+	if p.stopped.Swap(true) {
+		return nil
+	}
+	err := p.link.Close()
+	p.wg.Wait()
+	return err
+}
+
+// read fills bufs[i][Headroom:] with a batch of frames from the device. It
+// returns false when the transmit loop is to end: the network was stopped or
+// the device closed. Other errors are logged and retried after a pause.
+func (p *port) read(bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
+	for {
+		n, err := p.link.Read(bufs, sizes, Headroom)
+		if err == nil {
+			return n, true
+		}
+		if p.stopped.Load() || errors.Is(err, os.ErrClosed) {
+			return 0, false
+		}
+		readFailed(log, &p.readErrs, "device read failed", err)
+	}
+}
+
+// newBuffers allocates the n buffers one loop owns for its whole life.
+func newBuffers(n, size int) [][]byte {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	return bufs
+}
+
+// connReader is a receive loop's batch: the datagrams, their sizes and
+// senders, read from one socket.
+type connReader struct {
+	conn     Conn
+	done     *atomic.Bool // set before conn is closed on purpose
+	log      *zap.Logger
+	readErrs *atomic.Int64
+	bufs     [][]byte
+	sizes    []int
+	srcs     []netip.AddrPort
+}
+
+func newConnReader(conn Conn, done *atomic.Bool, log *zap.Logger, readErrs *atomic.Int64) *connReader {
+	return &connReader{
+		conn: conn, done: done, log: log, readErrs: readErrs,
+		bufs:  newBuffers(connBatch, maxPacket),
+		sizes: make([]int, connBatch),
+		srcs:  make([]netip.AddrPort, connBatch),
+	}
+}
+
+// read reads a batch. It returns false when the socket was closed on
+// purpose; other errors are logged and retried after a pause.
+func (r *connReader) read() (int, bool) {
+	for {
+		n, err := r.conn.ReadBatch(r.bufs, r.sizes, r.srcs)
+		if err == nil {
+			return n, true
+		}
+		if r.done.Load() {
+			return 0, false
+		}
+		readFailed(r.log, r.readErrs, "underlay read failed", err)
+	}
+}
+
+// readFailed logs a read error at most once a second and pauses the loop a
+// little, so a socket or device that keeps failing cannot spin a core.
+func readFailed(log *zap.Logger, last *atomic.Int64, msg string, err error) {
+	now := time.Now().UnixNano()
+	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
+		log.Warn(msg, zap.Error(err))
+	}
+	time.Sleep(10 * time.Millisecond)
+}

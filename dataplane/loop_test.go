@@ -1,0 +1,72 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// flakyLink fails its first reads with an error other than "closed", then
+// delivers one frame, then blocks until closed.
+type flakyLink struct {
+	discard
+	fails atomic.Int32
+	given atomic.Bool
+	done  chan struct{}
+}
+
+func (l *flakyLink) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if l.fails.Add(-1) >= 0 {
+		return 0, errors.New("device hiccup")
+	}
+	if !l.given.Swap(true) {
+		sizes[0] = copy(bufs[0][offset:], testFrame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, [6]byte{2, 0, 0, 0, 0, 1}))
+		return 1, nil
+	}
+	<-l.done
+	return 0, errors.New("closed")
+}
+
+func (l *flakyLink) Close() error { close(l.done); return nil }
+
+// countConn counts what is sent.
+type countConn struct {
+	discard
+	sent atomic.Int32
+}
+
+func (c *countConn) WriteBatch(p [][]byte) (int, error) { c.sent.Add(int32(len(p))); return len(p), nil }
+
+// TestTransmitLoopOutlivesReadErrors: a device whose reads fail for a while
+// does not end the loop; the next frame is still forwarded, and stopping
+// the network ends the loop.
+func TestTransmitLoopOutlivesReadErrors(t *testing.T) {
+	conn := &countConn{}
+	u, err := NewUnderlay(UnderlayConfig{Local: netip.MustParseAddr("10.0.0.1")}, conn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &flakyLink{done: make(chan struct{})}
+	link.fails.Store(3)
+	n, err := u.AddNetwork(NetworkConfig{Name: "vx", VNI: 42, MTU: 1450, Remotes: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for conn.sent.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame forwarded after the device's read errors")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := u.RemoveNetwork(42); err != nil {
+		t.Fatal(err)
+	}
+	if !n.stopped.Load() {
+		t.Error("network not stopped")
+	}
+}
