@@ -39,7 +39,10 @@ type countConn struct {
 	sent atomic.Int32
 }
 
-func (c *countConn) WriteBatch(p [][]byte) (int, error) { c.sent.Add(int32(len(p))); return len(p), nil }
+func (c *countConn) WriteBatch(p [][]byte) (int, error) {
+	c.sent.Add(int32(len(p)))
+	return len(p), nil
+}
 
 // TestTransmitLoopOutlivesReadErrors: a device whose reads fail for a while
 // does not end the loop; the next frame is still forwarded, and stopping
