@@ -138,6 +138,8 @@ func TestFloodLearnThenUnicast(t *testing.T) {
 	if got := recv(t, lc); !bytes.Equal(got, arp) {
 		t.Fatalf("C got % x, want % x", got, arp)
 	}
+	// The counter moves after the send returns.
+	waitFor(t, "A's flood counter", func() bool { return a.nets[42].Counters.Flooded.Load() >= 2 })
 	if got := a.nets[42].Counters.Flooded.Load(); got != 2 {
 		t.Errorf("A flooded %d copies, want 2", got)
 	}
@@ -497,6 +499,11 @@ func TestCountersCountInnerBytes(t *testing.T) {
 	la.Inject(f)
 	recv(t, lb)
 	na, nb := a.nets[42], b.nets[42]
+	// The counters move after the write returns, so the frame can be seen
+	// on the device a moment before they do.
+	waitFor(t, "tx and rx counters", func() bool {
+		return na.Counters.TxPackets.Load() >= 1 && nb.Counters.RxPackets.Load() >= 1
+	})
 	if got := na.Counters.TxBytes.Load(); got != uint64(len(f)) {
 		t.Errorf("tx bytes %d, want the inner frame's %d", got, len(f))
 	}
