@@ -32,6 +32,14 @@ type Config struct {
 	// Learning enables learning from received frames. When false, Learn does
 	// nothing and returns LearnDisabled.
 	Learning bool
+	// MoveLimit is how many times one learnt MAC may move to another remote
+	// within MoveWindow; a further move is refused (LearnFlapHeld) and the
+	// MAC stays where it is until the window has passed. Zero or negative
+	// means no limit, as the kernel's vxlan driver has. See flap.go.
+	MoveLimit int
+	// MoveWindow is the period MoveLimit counts moves in. Zero or negative
+	// means DefaultMoveWindow; it is unused without a MoveLimit.
+	MoveWindow time.Duration
 }
 
 // LearnResult says what Learn did with a source MAC.
@@ -56,6 +64,10 @@ const (
 	// LearnIgnored: the source MAC is zero or a group address (or the remote
 	// is invalid); such sources are never learnt.
 	LearnIgnored
+	// LearnFlapHeld: a learnt MAC was seen from another remote after it had
+	// used up Config.MoveLimit moves in the current window; it stays at its
+	// remote and Counters.FlapHeld counts the attempt.
+	LearnFlapHeld
 )
 
 var learnResultNames = [...]string{
@@ -66,6 +78,7 @@ var learnResultNames = [...]string{
 	LearnFull:      "full",
 	LearnDisabled:  "disabled",
 	LearnIgnored:   "ignored",
+	LearnFlapHeld:  "flap held",
 }
 
 func (r LearnResult) String() string {
@@ -102,6 +115,8 @@ type Counters struct {
 	// StaticKept counts frames whose source MAC has a static entry at
 	// another remote; the static entry was kept.
 	StaticKept uint64
+	// FlapHeld counts moves refused by Config.MoveLimit (LearnFlapHeld).
+	FlapHeld uint64
 }
 
 // Table is one VNI's L2 forwarding table, MAC -> remote endpoint, plus its
@@ -121,6 +136,9 @@ type Table struct {
 	ageing   time.Duration
 	limit    int64 // <= 0: no limit
 	learning bool
+	// moveLimit (0: none) and moveWindow, see flap.go.
+	moveLimit  uint32
+	moveWindow time.Duration
 
 	seed0, seed1 uint64
 	count        atomic.Int64 // live entries, reserved before insertion
@@ -147,16 +165,21 @@ type shard struct {
 	live int // entries in tab (writer only)
 	used int // non-nil slots in tab, live or deleted (writer only)
 
-	learnt, moved, refreshed, full, aged, staticKept atomic.Uint64
-	_                                                [48]byte
+	learnt, moved, refreshed, full, aged, staticKept, flapHeld atomic.Uint64
+	_                                                          [40]byte
 }
 
-// entry is immutable except for updated. Moving a MAC publishes a new entry.
+// entry is immutable except for updated. Moving a MAC publishes a new entry,
+// which carries the move accounting of flap.go forward.
 type entry struct {
-	key     uint64
-	remote  netip.Addr
-	static  bool
-	updated atomic.Int64
+	key    uint64
+	remote netip.Addr
+	static bool
+	// moves is how many moves led here since moveStart, the first move of
+	// the current window; both stay zero without a move limit.
+	moves     uint32
+	moveStart int64
+	updated   atomic.Int64
 }
 
 // deleted marks a slot whose entry was removed; probes continue past it. Its
@@ -219,6 +242,7 @@ func NewTable(vni uint32, cfg Config) *Table {
 	if t.limit == 0 {
 		t.limit = DefaultLimit
 	}
+	t.moveLimit, t.moveWindow = moveSettings(cfg)
 	for i := range t.shards {
 		t.shards[i].tab.Store(newSlots(minSlots))
 	}
@@ -232,7 +256,8 @@ func (t *Table) VNI() uint32 { return t.vni }
 
 // Config returns the table's effective settings, defaults applied.
 func (t *Table) Config() Config {
-	return Config{Ageing: t.ageing, Limit: int(t.limit), Learning: t.learning}
+	return Config{Ageing: t.ageing, Limit: int(t.limit), Learning: t.learning,
+		MoveLimit: int(t.moveLimit), MoveWindow: t.moveWindow}
 }
 
 // hash mixes a MAC key with the table's random seed, so that remote
@@ -274,6 +299,12 @@ func (t *Table) Learn(mac MAC, remote netip.Addr, now int64) LearnResult {
 		if r, done := s.learnKnown(e, remote, now); done {
 			return r
 		}
+		// A held MAC is refused here, without the lock, so a flapping
+		// source costs no more than a refresh.
+		if t.flapHeld(e, now) {
+			s.flapHeld.Add(1)
+			return LearnFlapHeld
+		}
 	} else if t.limit > 0 && t.count.Load() >= t.limit {
 		s.full.Add(1)
 		return LearnFull
@@ -309,7 +340,13 @@ func (t *Table) learnSlow(s *shard, k, h uint64, remote netip.Addr, now int64) L
 		if r, done := s.learnKnown(e, remote, now); done {
 			return r
 		}
-		sl.s[i].Store(newEntry(k, remote, false, now))
+		if t.flapHeld(e, now) {
+			s.flapHeld.Add(1)
+			return LearnFlapHeld
+		}
+		ne := newEntry(k, remote, false, now)
+		ne.moveStart, ne.moves = t.nextMove(e, now)
+		sl.s[i].Store(ne)
 		s.moved.Add(1)
 		return LearnMoved
 	}
@@ -579,6 +616,7 @@ func (t *Table) Counters() Counters {
 		c.Full += s.full.Load()
 		c.Aged += s.aged.Load()
 		c.StaticKept += s.staticKept.Load()
+		c.FlapHeld += s.flapHeld.Load()
 	}
 	return c
 }
