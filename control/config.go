@@ -107,6 +107,79 @@ type Underlay struct {
 	// UDPCsum asks for outer UDP checksums over IPv4, where RFC 7348 s5 lets
 	// them be zero. Over IPv6 they are always computed.
 	UDPCsum bool
+	// Offload chooses the offloads of every network's device and of the
+	// underlay sockets.
+	Offload Offload
+}
+
+// Offload is the set of offloads vtepd uses, each on by default; a kernel
+// that lacks one makes vtepd fail at start with an error naming it, rather
+// than run slower in silence (TSO excepted: a device that refuses it is
+// opened without, as the kernel's own drivers degrade).
+type Offload struct {
+	// TSO opens TAP and TUN devices with a virtio-net header and TCP
+	// segmentation offload: TCP crosses them in super-frames of up to
+	// 64 KiB, segmented (and, on receive, coalesced) in vtepd.
+	TSO bool
+	// GSO sends a super-frame's VXLAN datagrams as one UDP GSO train.
+	GSO bool
+	// GRO receives coalesced trains of VXLAN datagrams (UDP_GRO).
+	GRO bool
+}
+
+// DefaultOffload is every offload on.
+var DefaultOffload = Offload{TSO: true, GSO: true, GRO: true}
+
+// String is the offload set in the words ParseOffload reads.
+func (o Offload) String() string {
+	w := func(on bool) string {
+		if on {
+			return "on"
+		}
+		return "off"
+	}
+	return "tso=" + w(o.TSO) + ",gso=" + w(o.GSO) + ",gro=" + w(o.GRO)
+}
+
+// wantOffload is what ParseOffload accepts, for error messages.
+const wantOffload = `"on", "off" or a list like "tso=off,gso=on,gro=on"`
+
+// ParseOffload reads an offload setting: "on" or "off" for all of them, or
+// a comma-separated list of tso, gso and gro, each =on or =off, applied to
+// the defaults (all on), as ethtool -K names features one by one.
+func ParseOffload(s string) (Offload, error) {
+	o := DefaultOffload
+	switch s {
+	case "on":
+		return o, nil
+	case "off":
+		return Offload{}, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(item), "=")
+		var on bool
+		switch val {
+		case "on":
+			on = true
+		case "off":
+		default:
+			ok = false
+		}
+		if !ok {
+			return o, fmt.Errorf("want %s, got %q", wantOffload, s)
+		}
+		switch name {
+		case "tso":
+			o.TSO = on
+		case "gso":
+			o.GSO = on
+		case "gro":
+			o.GRO = on
+		default:
+			return o, fmt.Errorf("unknown offload %q, want tso, gso or gro", name)
+		}
+	}
+	return o, nil
 }
 
 // Network is one overlay device: a VXLAN segment or an IPIP tunnel.
@@ -207,6 +280,7 @@ type rawUnderlay struct {
 	TTL      yaml.Node `yaml:"ttl"`
 	McastTTL yaml.Node `yaml:"mcast_ttl"`
 	UDPCsum  yaml.Node `yaml:"udpcsum"`
+	Offload  yaml.Node `yaml:"offload"`
 }
 
 type rawNetwork struct {
@@ -291,8 +365,20 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 		return err
 	}
 	u.McastTTL = uint8(mttl)
-	u.UDPCsum, err = field("underlay.udpcsum", &r.UDPCsum).boolean(false)
-	return err
+	if u.UDPCsum, err = field("underlay.udpcsum", &r.UDPCsum).boolean(false); err != nil {
+		return err
+	}
+	u.Offload = DefaultOffload
+	if of := field("underlay.offload", &r.Offload); of.present() {
+		s, err := of.str("")
+		if err != nil {
+			return err
+		}
+		if u.Offload, err = ParseOffload(s); err != nil {
+			return of.errorf("%v", err)
+		}
+	}
+	return nil
 }
 
 func (r *rawNetwork) decode(path string) (Network, error) {

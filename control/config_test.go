@@ -25,7 +25,7 @@ func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // defaults is the Underlay every minimal config gets.
 func defaultUnderlay(local string) Underlay {
-	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64, McastTTL: 1}
+	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64, McastTTL: 1, Offload: DefaultOffload}
 }
 
 func vxlanNet(name string, vni uint32) Network {
@@ -114,7 +114,7 @@ log_level: debug
 				n.Learning, n.Ageing, n.Limit = false, 0, 1
 				n.Address = prefix("fd42::1/64")
 				return &Config{
-					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, McastTTL: 1, UDPCsum: true},
+					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, McastTTL: 1, UDPCsum: true, Offload: DefaultOffload},
 					Networks: []Network{n}, Control: "/tmp/v.sock", LogLevel: "debug"}
 			},
 		},

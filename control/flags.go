@@ -36,6 +36,10 @@ Options:
                          (default: net.ipv4.ip_local_port_range)
   --ttl N|inherit        outer TTL (default 64; inherit is for ipip)
   --udpcsum              compute outer UDP checksums over IPv4
+  --offload on|off|LIST  offloads, like tso=off,gso=on,gro=on (default on):
+                         tso  TCP super-frames through the TAP/TUN device
+                         gso  a super-frame's datagrams in one UDP GSO send
+                         gro  coalesced datagram trains on receive (UDP_GRO)
   --learning=true|false  learn source MACs (default true)
   --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)
   --limit N              most learnt MACs (default 16384)
@@ -86,12 +90,12 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // stringFlags are vtepd's flags that take one value each; --learning and
 // --udpcsum are booleans, --remote and --route repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
-	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level"}
+	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level"}
+	"control", "metrics", "log-level", "offload"}
 
 // flagValues is a command line as the flag package parsed it, before any
 // value is checked: vtepd's and vtepctl network add's share it.
@@ -378,8 +382,15 @@ func (fv *flagValues) network() (Network, error) {
 // network of kind.
 func (fv *flagValues) underlay(kind string) (Underlay, error) {
 	set, str := fv.set, fv.str
-	u := Underlay{Port: DefaultPort, TTL: DefaultTTL, McastTTL: DefaultMcastTTL}
+	u := Underlay{Port: DefaultPort, TTL: DefaultTTL, McastTTL: DefaultMcastTTL, Offload: DefaultOffload}
 	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
+	if set["offload"] {
+		o, err := ParseOffload(*str["offload"])
+		if err != nil {
+			return u, fmt.Errorf("--offload: %v", err)
+		}
+		u.Offload = o
+	}
 	if set["local"] {
 		a, err := netip.ParseAddr(*str["local"])
 		if err != nil {
@@ -441,6 +452,8 @@ func flagPath(path string) string {
 		return "--mcast-ttl"
 	case "underlay.udpcsum":
 		return "--udpcsum"
+	case "underlay.offload":
+		return "--offload"
 	case "control":
 		return "--control"
 	case "metrics":

@@ -44,7 +44,7 @@ func TestParseFlagsValid(t *testing.T) {
 					Remotes: []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}, Group: addr("239.1.1.1"), Dev: "eth0",
 					Learning: false, Ageing: 0, Limit: 5}
 				return &Config{
-					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, McastTTL: 3, UDPCsum: true},
+					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, McastTTL: 3, UDPCsum: true, Offload: DefaultOffload},
 					Networks: []Network{n}, Control: "/tmp/v.sock", Metrics: "127.0.0.1:9470", LogLevel: "debug"}
 			},
 		},

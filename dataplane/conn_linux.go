@@ -24,12 +24,22 @@ const socketBuffer = 8 << 20
 // port can differ per flow. A raw IPPROTO_RAW socket receives nothing.
 type udpConn struct {
 	rx    *net.UDPConn
+	rxr   *mmsgReader
+	segs  [connBatch]int // ReadBatch's scratch
 	txfd  int
 	local netip.AddrPort
+	pool  *gsoPool // nil without UDPOffload.GSO
 }
 
-// ListenUDP opens the underlay sockets for local:port.
+// ListenUDP opens the underlay sockets for local:port, without offloads.
 func ListenUDP(local netip.Addr, port uint16) (Conn, error) {
+	return ListenUDPOffload(local, port, UDPOffload{})
+}
+
+// ListenUDPOffload opens the underlay sockets for local:port with the
+// offloads o asks for. A kernel that lacks one fails here, with an error
+// that names it, rather than in the middle of traffic.
+func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error) {
 	ap := netip.AddrPortFrom(local, port)
 	network := "udp4"
 	family := unix.AF_INET
@@ -47,24 +57,59 @@ func ListenUDP(local netip.Addr, port uint16) (Conn, error) {
 		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
 	}
 	forceBuffer(rx, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
-	fd, err := openRawSender(family)
-	if err != nil {
-		rx.Close()
+	c := &udpConn{rx: rx, txfd: -1, local: ap}
+	if c.rxr, err = newMmsgReader(rx); err != nil {
+		c.Close()
 		return nil, err
 	}
-	return &udpConn{rx: rx, txfd: fd, local: ap}, nil
+	if o.GRO {
+		if err := setsockopt(rx, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("UDP GRO on %s (turn the gro offload off?): %w", ap, err)
+		}
+	}
+	if c.txfd, err = openRawSender(family); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if o.GSO {
+		if c.pool, err = openGSOPool(local, port, o); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%w (turn the gso offload off?)", err)
+		}
+	}
+	return c, nil
+}
+
+// setsockopt sets an integer option on c's socket.
+func setsockopt(c syscall.Conn, level, opt, value int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, value) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 func (c *udpConn) LocalAddr() netip.AddrPort { return c.local }
 
+// ReadBatch reads datagrams with one recvmmsg(2). With GRO on, a buffer
+// can hold a train; ReadBatchSegs says where it is cut.
 func (c *udpConn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
-	n, src, err := c.rx.ReadFromUDPAddrPort(bufs[0])
-	if err != nil {
-		return 0, err
-	}
-	sizes[0], srcs[0] = n, src
-	return 1, nil
+	return c.rxr.read(bufs, sizes, srcs, c.segs[:])
 }
+
+// ReadBatchSegs is ReadBatch that also returns, in segs[i], the size of the
+// datagrams of a GRO train in bufs[i] (0: one datagram).
+func (c *udpConn) ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort, segs []int) (int, error) {
+	return c.rxr.read(bufs, sizes, srcs, segs)
+}
+
+// gso returns the GSO sockets, nil without the offload.
+func (c *udpConn) gso() *gsoPool { return c.pool }
 
 // forceBuffer sizes a socket queue to socketBuffer. The FORCE option, open
 // to CAP_NET_ADMIN, passes the net.core.[rw]mem_max cap that would otherwise
@@ -172,8 +217,13 @@ func putDst(sa *unix.RawSockaddrInet6, p []byte) uint32 {
 
 func (c *udpConn) Close() error {
 	err := c.rx.Close()
-	if cerr := unix.Close(c.txfd); err == nil {
-		err = cerr
+	if c.txfd >= 0 {
+		if cerr := unix.Close(c.txfd); err == nil {
+			err = cerr
+		}
+	}
+	if c.pool != nil {
+		c.pool.close()
 	}
 	return err
 }
@@ -266,5 +316,10 @@ func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
 		rx.Close()
 		return nil, fmt.Errorf("multicast sender on %s: %w", dev, err)
 	}
-	return &udpConn{rx: rx, txfd: fd, local: ap}, nil
+	c := &udpConn{rx: rx, txfd: fd, local: ap}
+	if c.rxr, err = newMmsgReader(rx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }

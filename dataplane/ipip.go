@@ -125,7 +125,11 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	next := append(append([]*IPIPNetwork(nil), old...), n)
 	u.nets.Store(&next)
 	n.wg.Add(1)
-	go n.txLoop()
+	if d, ok := n.link.(vnetLink); ok {
+		go n.txLoopVnet(d)
+	} else {
+		go n.txLoop()
+	}
 	return n, nil
 }
 
@@ -179,8 +183,9 @@ func (u *IPIPUnderlay) Close() error {
 func (u *IPIPUnderlay) rxLoop() {
 	defer u.wg.Done()
 	r := newConnReader(u.conn, &u.closed, u.log, &u.readErrs)
-	one := make([][]byte, 1)
+	q := newRxQueue()
 	for {
+		q.flush()
 		n, ok := r.read()
 		if !ok {
 			return
@@ -195,7 +200,7 @@ func (u *IPIPUnderlay) rxLoop() {
 			}
 			for _, nw := range nets {
 				if _, ok := (*nw.remotes.Load())[src]; ok {
-					nw.receive(inner, one)
+					nw.receive(inner, q)
 					continue packets
 				}
 			}
@@ -279,8 +284,7 @@ func (n *IPIPNetwork) txLoop() {
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	out := make([][]byte, 0, linkBatch)
-	icmp := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8)
-	one := make([][]byte, 1)
+	t := newIPIPTx()
 	for {
 		count, ok := n.read(bufs, sizes, n.log)
 		if !ok {
@@ -288,56 +292,75 @@ func (n *IPIPNetwork) txLoop() {
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
-			pkt := bufs[i][Headroom : Headroom+sizes[i]]
-			if len(pkt) == 0 {
-				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortPacket)
-				continue
-			}
-			if pkt[0]>>4 != encap.IPv4Version {
-				n.Counters.drop(n.log, DropUnsupported, 1, nil)
-				continue
-			}
-			ip := encap.IPv4(pkt)
-			if !ip.IsValid() {
-				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrBadIPv4Header)
-				continue
-			}
-			pkt = pkt[:ip.TotalLength()]
-			via, ok := n.routes.Lookup(ip.Dst())
-			if !ok {
-				n.Counters.drop(n.log, DropNoRemote, 1, nil)
-				continue
-			}
-			if len(pkt) > n.cfg.PathMTU {
-				n.Counters.drop(n.log, DropTooBig, 1, nil)
-				if ip.DF() {
-					// As a router would (RFC 1191 section 4): tell the sender
-					// the largest packet this tunnel carries. The answer is
-					// written into the device as if from the packet's
-					// destination: the kernel drops a packet that arrives
-					// bearing one of its own addresses as source (a martian),
-					// and the destination is routed through this device, so
-					// reverse-path filtering accepts it too. The sender keys
-					// the new path MTU on the quoted header's destination.
-					if m, err := encap.PutICMPFragNeeded(icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
-						one[0] = icmp[:m]
-						if _, err := n.link.Write(one, 0); err != nil {
-							n.Counters.drop(n.log, DropLinkWrite, 1, err)
-						}
-					}
-				}
-				continue
-			}
-			outer := bufs[i][Headroom-encap.IPv4MinHeaderLen : Headroom+len(pkt)]
-			o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
-			if err := encap.EncapIPIP(outer, &o); err != nil {
-				n.Counters.drop(n.log, DropMalformed, 1, err)
-				continue
-			}
-			out = append(out, outer)
+			out = n.forward(bufs[i], sizes[i], out, t)
 		}
 		n.send(out)
 	}
+}
+
+// ipipTx is a transmit loop's scratch space for ICMP answers.
+type ipipTx struct {
+	icmp []byte
+	one  [][]byte
+}
+
+func newIPIPTx() *ipipTx {
+	return &ipipTx{
+		icmp: make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8),
+		one:  make([][]byte, 1),
+	}
+}
+
+// forward routes the packet at buf[Headroom:Headroom+pktLen], encapsulates
+// it in place and appends it to out, or drops it and counts why.
+func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [][]byte {
+	pkt := buf[Headroom : Headroom+pktLen]
+	if len(pkt) == 0 {
+		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortPacket)
+		return out
+	}
+	if pkt[0]>>4 != encap.IPv4Version {
+		n.Counters.drop(n.log, DropUnsupported, 1, nil)
+		return out
+	}
+	ip := encap.IPv4(pkt)
+	if !ip.IsValid() {
+		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrBadIPv4Header)
+		return out
+	}
+	pkt = pkt[:ip.TotalLength()]
+	via, ok := n.routes.Lookup(ip.Dst())
+	if !ok {
+		n.Counters.drop(n.log, DropNoRemote, 1, nil)
+		return out
+	}
+	if len(pkt) > n.cfg.PathMTU {
+		n.Counters.drop(n.log, DropTooBig, 1, nil)
+		if ip.DF() {
+			// As a router would (RFC 1191 section 4): tell the sender the
+			// largest packet this tunnel carries. The answer is written
+			// into the device as if from the packet's destination: the
+			// kernel drops a packet that arrives bearing one of its own
+			// addresses as source (a martian), and the destination is
+			// routed through this device, so reverse-path filtering
+			// accepts it too. The sender keys the new path MTU on the
+			// quoted header's destination.
+			if m, err := encap.PutICMPFragNeeded(t.icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
+				t.one[0] = t.icmp[:m]
+				if _, err := n.link.Write(t.one, 0); err != nil {
+					n.Counters.drop(n.log, DropLinkWrite, 1, err)
+				}
+			}
+		}
+		return out
+	}
+	outer := buf[Headroom-encap.IPv4MinHeaderLen : Headroom+len(pkt)]
+	o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
+	if err := encap.EncapIPIP(outer, &o); err != nil {
+		n.Counters.drop(n.log, DropMalformed, 1, err)
+		return out
+	}
+	return append(out, outer)
 }
 
 func (n *IPIPNetwork) send(pkts [][]byte) {
@@ -356,13 +379,7 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 	}
 }
 
-// receive writes one decapsulated packet to the device.
-func (n *IPIPNetwork) receive(pkt []byte, one [][]byte) {
-	one[0] = pkt
-	if _, err := n.link.Write(one, 0); err != nil {
-		n.Counters.drop(n.log, DropLinkWrite, 1, err)
-		return
-	}
-	n.Counters.RxPackets.Add(1)
-	n.Counters.RxBytes.Add(uint64(len(pkt)))
+// receive queues one decapsulated packet for the device.
+func (n *IPIPNetwork) receive(pkt []byte, q *rxQueue) {
+	q.add(n.link, &n.Counters, n.log, 0, pkt)
 }

@@ -16,6 +16,8 @@ import (
 // a raw IPPROTO_RAW socket.
 type ipipConn struct {
 	rx    *os.File // non-blocking, so reads park in the runtime poller
+	rxr   *mmsgReader
+	segs  [connBatch]int
 	txfd  int
 	local netip.Addr
 }
@@ -42,23 +44,27 @@ func ListenIPIP(local netip.Addr) (Conn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &ipipConn{rx: os.NewFile(uintptr(fd), "ipip"), txfd: txfd, local: local}, nil
+	c := &ipipConn{rx: os.NewFile(uintptr(fd), "ipip"), txfd: txfd, local: local}
+	if c.rxr, err = newMmsgReader(c.rx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 func (c *ipipConn) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(c.local, 0) }
 
-// ReadBatch returns whole outer IPv4 packets; the sender is in their header.
+// ReadBatch returns whole outer IPv4 packets, a batch per recvmmsg(2); the
+// sender is in their header.
 func (c *ipipConn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
-	n, err := c.rx.Read(bufs[0])
-	if err != nil {
-		return 0, err
+	n, err := c.rxr.read(bufs, sizes, srcs, c.segs[:])
+	for i := 0; i < n; i++ {
+		srcs[i] = netip.AddrPort{}
+		if sizes[i] >= encap.IPv4MinHeaderLen {
+			srcs[i] = netip.AddrPortFrom(encap.IPv4(bufs[i]).Src(), 0)
+		}
 	}
-	sizes[0] = n
-	srcs[0] = netip.AddrPort{}
-	if n >= encap.IPv4MinHeaderLen {
-		srcs[0] = netip.AddrPortFrom(encap.IPv4(bufs[0]).Src(), 0)
-	}
-	return 1, nil
+	return n, err
 }
 
 func (c *ipipConn) WriteBatch(pkts [][]byte) (int, error) { return sendRaw(c.txfd, pkts) }

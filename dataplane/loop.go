@@ -65,22 +65,42 @@ type connReader struct {
 	bufs     [][]byte
 	sizes    []int
 	srcs     []netip.AddrPort
+	// segs[i] is the datagram size of a GRO train in bufs[i], 0 for one
+	// datagram; always 0 from a Conn that cannot coalesce.
+	segs []int
+	segr segReader // conn, when it reports GRO trains
+}
+
+// segReader is a Conn that can return GRO trains (UDPOffload.GRO).
+type segReader interface {
+	ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort, segs []int) (int, error)
 }
 
 func newConnReader(conn Conn, done *atomic.Bool, log *zap.Logger, readErrs *atomic.Int64) *connReader {
-	return &connReader{
+	r := &connReader{
 		conn: conn, done: done, log: log, readErrs: readErrs,
 		bufs:  newBuffers(connBatch, maxPacket),
 		sizes: make([]int, connBatch),
 		srcs:  make([]netip.AddrPort, connBatch),
+		segs:  make([]int, connBatch),
 	}
+	r.segr, _ = conn.(segReader)
+	return r
 }
 
 // read reads a batch. It returns false when the socket was closed on
 // purpose; other errors are logged and retried after a pause.
 func (r *connReader) read() (int, bool) {
 	for {
-		n, err := r.conn.ReadBatch(r.bufs, r.sizes, r.srcs)
+		var (
+			n   int
+			err error
+		)
+		if r.segr != nil {
+			n, err = r.segr.ReadBatchSegs(r.bufs, r.sizes, r.srcs, r.segs)
+		} else {
+			n, err = r.conn.ReadBatch(r.bufs, r.sizes, r.srcs)
+		}
 		if err == nil {
 			return n, true
 		}

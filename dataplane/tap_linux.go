@@ -17,6 +17,18 @@ type DeviceConfig struct {
 	Name    string
 	MTU     int
 	Address netip.Prefix // optional
+	// Offload opens the device with a virtio-net header and TCP
+	// segmentation offload (IFF_VNET_HDR, TUNSETOFFLOAD), so TCP moves
+	// through it in super-frames of up to 64 KiB. When the kernel refuses,
+	// the device is opened without, and Offloaded on the Link says so.
+	Offload bool
+}
+
+// Offloaded reports whether l moves TCP super-frames (DeviceConfig.Offload
+// was asked for and the kernel agreed).
+func Offloaded(l Link) bool {
+	_, ok := l.(vnetLink)
+	return ok
 }
 
 // DeviceError is a device that could not be made as configured; Field names
@@ -47,24 +59,33 @@ func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
 		return nil, &DeviceError{"name", fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)}
 	}
-	ifce, err := water.New(water.Config{
-		DeviceType:             kind,
-		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
-	})
-	if err != nil {
-		return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
+	var l Link
+	if cfg.Offload {
+		if d, err := openVnet(cfg.Name, kind == water.TAP); err == nil {
+			l = d
+		}
 	}
-	d := &device{ifce: ifce, name: ifce.Name()}
+	if l == nil {
+		ifce, err := water.New(water.Config{
+			DeviceType:             kind,
+			PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
+		})
+		if err != nil {
+			return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
+		}
+		l = &device{ifce: ifce, name: ifce.Name()}
+	}
+	name := l.Name()
 	if kind == water.TUN {
 		// An IPIP device carries IPv4 only: without this the kernel would
 		// send it IPv6 link-local traffic (router solicitations) to drop.
-		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+d.name+"/disable_ipv6", []byte("1"), 0o644)
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1"), 0o644)
 	}
-	if err := configure(d.name, cfg); err != nil {
-		d.Close()
+	if err := configure(name, cfg); err != nil {
+		l.Close()
 		return nil, err
 	}
-	return d, nil
+	return l, nil
 }
 
 func configure(name string, cfg DeviceConfig) error {
@@ -112,11 +133,15 @@ func (d *device) Write(bufs [][]byte, offset int) (int, error) {
 
 // Close closes the device's file descriptor; the kernel then deletes the
 // non-persistent device. If it is somehow still there, it is deleted.
-func (d *device) Close() error {
-	err := d.ifce.Close()
-	if link, lerr := netlink.LinkByName(d.name); lerr == nil {
+func (d *device) Close() error { return closeDevice(d.ifce.Close(), d.name) }
+
+// closeDevice finishes closing the device name, whose descriptor was closed
+// with err: the kernel deletes a non-persistent device with its last
+// descriptor; if it is somehow still there, it is deleted.
+func closeDevice(err error, name string) error {
+	if link, lerr := netlink.LinkByName(name); lerr == nil {
 		if derr := netlink.LinkDel(link); derr != nil && !errors.Is(derr, syscall.ENODEV) {
-			err = errors.Join(err, fmt.Errorf("delete device %q: %w", d.name, derr))
+			err = errors.Join(err, fmt.Errorf("delete device %q: %w", name, derr))
 		}
 	}
 	return err

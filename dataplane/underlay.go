@@ -329,8 +329,9 @@ func (u *Underlay) CheckRemote(r netip.Addr) error { return u.checkRemote(r) }
 func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 	defer u.wg.Done()
 	r := newConnReader(conn, done, u.log, &u.readErrs)
-	one := make([][]byte, 1)
+	q := newRxQueue()
 	for {
+		q.flush()
 		n, ok := r.read()
 		if !ok {
 			return
@@ -338,17 +339,40 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 		now := fdb.Now()
 		nets := *u.nets.Load()
 		for i := 0; i < n; i++ {
-			vni, inner, err := encap.DecapVXLAN(r.bufs[i][:r.sizes[i]])
-			if err != nil {
-				u.Counters.drop(u.log, DropMalformed, 1, err)
+			data := r.bufs[i][:r.sizes[i]]
+			seg := r.segs[i]
+			if seg <= 0 || seg >= len(data) {
+				u.deliver(nets, data, r.srcs[i], now, q)
 				continue
 			}
-			nw := nets[vni]
-			if nw == nil {
-				u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
-				continue
+			// A GRO train: datagrams of seg bytes, the last maybe shorter.
+			for off := 0; off < len(data); off += seg {
+				u.deliver(nets, data[off:min(off+seg, len(data))], r.srcs[i], now, q)
 			}
-			nw.receive(inner, r.srcs[i].Addr().Unmap(), now, one)
 		}
 	}
+}
+
+// deliver decapsulates one datagram and queues its frame for the network
+// of its VNI.
+func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.AddrPort, now int64, q *rxQueue) {
+	vni, inner, err := encap.DecapVXLAN(dgram)
+	if err != nil {
+		u.Counters.drop(u.log, DropMalformed, 1, err)
+		return
+	}
+	nw := nets[vni]
+	if nw == nil {
+		u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
+		return
+	}
+	nw.receive(inner, src.Addr().Unmap(), now, q)
+}
+
+// gsoPool returns the underlay's GSO sockets, nil when it has none.
+func (u *Underlay) gsoPool() *gsoPool {
+	if g, ok := u.conn.(interface{ gso() *gsoPool }); ok {
+		return g.gso()
+	}
+	return nil
 }

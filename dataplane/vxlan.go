@@ -76,6 +76,10 @@ func (n *Network) Link() Link { return n.link }
 
 func (n *Network) start() {
 	n.wg.Add(1)
+	if d, ok := n.link.(vnetLink); ok {
+		go n.txLoopVnet(d)
+		return
+	}
 	go n.txLoop()
 }
 
@@ -94,29 +98,37 @@ func (n *Network) txLoop() {
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
-			frame := bufs[i][Headroom : Headroom+sizes[i]]
-			if len(frame) < encap.EthernetHeaderLen {
-				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
-				continue
-			}
-			if len(frame) > n.maxFrame {
-				n.Counters.drop(n.log, DropTooBig, 1, nil)
-				continue
-			}
-			dst := encap.Ethernet(frame).Dst()
-			if dst[0]&1 == 0 { // unicast (RFC 7042 section 2.1: group bit clear)
-				if remote, ok := n.table.Lookup(dst); ok {
-					out = append(out, n.u.outer(bufs[i], len(frame), n.cfg.VNI, remote, n.u.cfg.TTL))
-					continue
-				}
-			}
-			// Broadcast, multicast or unknown unicast: flush what is pending
-			// so frames stay in order, then replicate to every flood entry.
-			out = n.send(out)
-			n.flood(bufs[i], len(frame))
+			out = n.forward(bufs[i], sizes[i], out)
 		}
 		n.send(out)
 	}
+}
+
+// forward handles the frame at buf[Headroom:Headroom+frameLen]: a unicast
+// frame whose destination the FDB knows is encapsulated in place and
+// appended to out, to go with the rest of the batch; any other is flooded at
+// once, after what out holds, so frames stay in order. It returns out.
+func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
+	frame := buf[Headroom : Headroom+frameLen]
+	if len(frame) < encap.EthernetHeaderLen {
+		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
+		return out
+	}
+	if len(frame) > n.maxFrame {
+		n.Counters.drop(n.log, DropTooBig, 1, nil)
+		return out
+	}
+	dst := encap.Ethernet(frame).Dst()
+	if dst[0]&1 == 0 { // unicast (RFC 7042 section 2.1: group bit clear)
+		if remote, ok := n.table.Lookup(dst); ok {
+			return append(out, n.u.outer(buf, len(frame), n.cfg.VNI, remote, n.u.cfg.TTL))
+		}
+	}
+	// Broadcast, multicast or unknown unicast: flush what is pending so
+	// frames stay in order, then replicate to every flood entry.
+	out = n.send(out)
+	n.flood(buf, len(frame))
+	return out
 }
 
 // send writes pkts to the underlay, counts them, and returns pkts[:0].
@@ -192,9 +204,9 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 	return pkt
 }
 
-// receive delivers one decapsulated frame from remote to the device, learning
-// its source MAC on the way. one is the caller's one-element batch.
-func (n *Network) receive(frame []byte, remote netip.Addr, now int64, one [][]byte) {
+// receive queues one decapsulated frame from remote for the device,
+// learning its source MAC on the way.
+func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue) {
 	if len(frame) > n.maxFrame {
 		n.Counters.drop(n.log, DropTooBig, 1, nil)
 		return
@@ -206,11 +218,5 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, one [][]by
 		n.Counters.drop(n.log, DropStaticConflict, 1, nil)
 		return
 	}
-	one[0] = frame
-	if _, err := n.link.Write(one, 0); err != nil {
-		n.Counters.drop(n.log, DropLinkWrite, 1, err)
-		return
-	}
-	n.Counters.RxPackets.Add(1)
-	n.Counters.RxBytes.Add(uint64(len(frame)))
+	q.add(n.link, &n.Counters, n.log, encap.EthernetHeaderLen, frame)
 }

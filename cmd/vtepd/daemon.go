@@ -132,7 +132,11 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 		return d.underlay, nil
 	}
 	u := d.cfg.Underlay
-	conn, err := dataplane.ListenUDP(u.Local, u.Port)
+	conn, err := dataplane.ListenUDPOffload(u.Local, u.Port, dataplane.UDPOffload{
+		// GSO trains are cut from super-frames: without TSO there are none.
+		GSO: u.Offload.GSO && u.Offload.TSO, GRO: u.Offload.GRO,
+		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax, TTL: u.TTL,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +230,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = d.underMTU - overhead
 	}
-	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
+	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO})
 	if err != nil {
 		return deviceError(err)
 	}
@@ -274,7 +278,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = pathMTU
 	}
-	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address})
+	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO})
 	if err != nil {
 		return deviceError(err)
 	}

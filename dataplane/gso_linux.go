@@ -1,0 +1,285 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// UDPOffload chooses the underlay socket offloads of ListenUDPOffload.
+type UDPOffload struct {
+	// GSO sends the segments of a TCP super-frame as one UDP GSO train
+	// (UDP_SEGMENT): one system call and one trip through the stack for up
+	// to 64 KiB, cut into datagrams by the device or at the last moment.
+	// Such trains leave from one of a few UDP sockets bound to ports in
+	// [SrcPortMin, SrcPortMax] picked by the inner flow's hash; see gsoPool.
+	GSO bool
+	// GRO receives datagrams the kernel coalesced (UDP_GRO): one read
+	// returns a train of equal-sized datagrams of one sender.
+	GRO bool
+	// SrcPortMin and SrcPortMax bound the GSO sockets' ports; zero means
+	// the kernel's vxlan range.
+	SrcPortMin, SrcPortMax uint16
+	// TTL of GSO packets (IPv6: hop limit); zero means 64.
+	TTL uint8
+}
+
+// gsoSockets is how many UDP sockets a GSO sender spreads flows over: each
+// sends from its own port, so an ECMP underlay still spreads flows, over
+// this many source ports instead of the whole range.
+const gsoSockets = 8
+
+// maxGSOSegments is the most datagrams one UDP_SEGMENT send may carry
+// (UDP_MAX_SEGMENTS, 64 before Linux 6.1 raised it to 128).
+const maxGSOSegments = 64
+
+// maxUDPPayload is the most a UDP datagram (or a GSO train) carries over
+// IPv4: the IPv4 total length limit minus the IP and UDP headers.
+const maxUDPPayload = 65535 - 20 - 8
+
+// gsoPool sends VXLAN datagrams from ordinary UDP sockets, which, unlike the
+// raw socket, can hand the kernel a train of segments in one call. The
+// kernel fills in the IP and UDP headers (and the UDP checksum, which GSO
+// requires; over veth and most NICs it is offloaded).
+type gsoPool struct {
+	fds    []int
+	ports  []uint16
+	family int
+	dport  uint16
+}
+
+// openGSOPool binds gsoSockets UDP sockets to local and ports spread over
+// [min, max]; a port in use is skipped for the next one.
+func openGSOPool(local netip.Addr, dport uint16, o UDPOffload) (*gsoPool, error) {
+	lo, hi := o.SrcPortMin, o.SrcPortMax
+	if lo == 0 && hi == 0 {
+		lo, hi = 32768, 61000
+	}
+	ttl := int(o.TTL)
+	if ttl == 0 {
+		ttl = 64
+	}
+	p := &gsoPool{family: unix.AF_INET, dport: dport}
+	if !local.Is4() {
+		p.family = unix.AF_INET6
+	}
+	span := int(hi) - int(lo) + 1
+	want := min(gsoSockets, span)
+	for i := 0; i < want; i++ {
+		fd, port, err := p.bindNear(local, lo, span, i*span/want, ttl)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.fds = append(p.fds, fd)
+		p.ports = append(p.ports, port)
+	}
+	return p, nil
+}
+
+func (p *gsoPool) bindNear(local netip.Addr, lo uint16, span, start, ttl int) (int, uint16, error) {
+	fd, err := unix.Socket(p.family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, 0, fmt.Errorf("UDP GSO socket: %w", err)
+	}
+	if p.family == unix.AF_INET {
+		err = errors.Join(
+			unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, ttl),
+			// DF clear, as the raw path and Linux's vxlan (df unset) send.
+			unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT))
+	} else {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl)
+	}
+	if err == nil {
+		// Probe: a kernel without UDP GSO refuses the option. Then back to
+		// 0, or every send would be cut at the probe's size.
+		err = errors.Join(
+			unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 1400),
+			unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 0))
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("UDP GSO socket options: %w", err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBuffer)
+	}
+	// Nothing is read from these sockets: keep their receive queue tiny.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1)
+	for k := 0; k < span && k < 64; k++ {
+		port := lo + uint16((start+k)%span)
+		var sa unix.Sockaddr
+		if p.family == unix.AF_INET {
+			sa = &unix.SockaddrInet4{Addr: local.As4(), Port: int(port)}
+		} else {
+			sa = &unix.SockaddrInet6{Addr: local.As16(), Port: int(port)}
+		}
+		if err = unix.Bind(fd, sa); err == nil {
+			return fd, port, nil
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			break
+		}
+	}
+	unix.Close(fd)
+	return -1, 0, fmt.Errorf("bind a UDP GSO socket to %s in ports %d-%d: %w", local, lo, int(lo)+span-1, err)
+}
+
+func (p *gsoPool) close() {
+	for _, fd := range p.fds {
+		unix.Close(fd)
+	}
+	p.fds = nil
+}
+
+// port is the source port trains of a flow with this hash leave from.
+func (p *gsoPool) port(hash uint32) uint16 { return p.ports[hash%uint32(len(p.fds))] }
+
+// gsoWriter is one sender's scratch space for sendmsg: header, iovec,
+// control message and destination, reused so a send allocates nothing.
+type gsoWriter struct {
+	msg  unix.Msghdr
+	iov  unix.Iovec
+	oob  [unix.SizeofCmsghdr + 8]byte
+	name unix.RawSockaddrInet6
+}
+
+// send sends train to dst from the socket of hash: one datagram if segSize
+// is len(train) or more, else datagrams of segSize bytes (the last may be
+// shorter) in one UDP_SEGMENT call. The train must respect maxGSOSegments
+// and maxUDPPayload.
+func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, segSize int) error {
+	fd := p.fds[hash%uint32(len(p.fds))]
+	w.iov.Base = &train[0]
+	w.iov.SetLen(len(train))
+	w.msg.Iov = &w.iov
+	w.msg.SetIovlen(1)
+	w.msg.Name = (*byte)(unsafe.Pointer(&w.name))
+	if dst.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&w.name))
+		sa.Family = unix.AF_INET
+		sa.Port = htons(p.dport)
+		sa.Addr = dst.As4()
+		w.msg.Namelen = unix.SizeofSockaddrInet4
+	} else {
+		w.name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(p.dport), Addr: dst.As16()}
+		w.msg.Namelen = unix.SizeofSockaddrInet6
+	}
+	w.msg.Control, w.msg.Controllen = nil, 0
+	if segSize < len(train) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&w.oob[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		*(*uint16)(unsafe.Pointer(&w.oob[unix.SizeofCmsghdr])) = uint16(segSize)
+		w.msg.Control = &w.oob[0]
+		w.msg.SetControllen(unix.CmsgSpace(2))
+	}
+	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msg)), 0)
+	w.iov.Base = nil
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// htons puts a port in network byte order for a raw sockaddr.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// mmsgReader reads a batch of datagrams with one recvmmsg(2), their senders
+// and, with UDP_GRO on, the segment size of each coalesced train. Its
+// arrays are reused, so a read allocates nothing; one goroutine reads.
+type mmsgReader struct {
+	rc    syscall.RawConn
+	hdrs  [connBatch]mmsghdr
+	iovs  [connBatch]unix.Iovec
+	names [connBatch]unix.RawSockaddrInet6
+	oob   [connBatch][64]byte
+	n     int
+	cnt   uintptr
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r := &mmsgReader{rc: rc}
+	r.fn = r.recv
+	return r, nil
+}
+
+func (r *mmsgReader) recv(fd uintptr) bool {
+	r.cnt, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
+	return r.errno != unix.EAGAIN
+}
+
+// read fills bufs[i][:sizes[i]] with datagram i, srcs[i] with its sender
+// (zero for a raw socket, whose datagrams carry it in their IP header) and
+// segs[i] with its GRO segment size, 0 when it is one datagram.
+func (r *mmsgReader) read(bufs [][]byte, sizes []int, srcs []netip.AddrPort, segs []int) (int, error) {
+	r.n = min(len(bufs), connBatch)
+	for i := 0; i < r.n; i++ {
+		r.iovs[i].Base = &bufs[i][0]
+		r.iovs[i].SetLen(len(bufs[i]))
+		h := &r.hdrs[i].hdr
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Control = &r.oob[i][0]
+		h.SetControllen(len(r.oob[i]))
+		h.Flags = 0
+	}
+	if err := r.rc.Read(r.fn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, r.errno
+	}
+	got := int(r.cnt)
+	for i := 0; i < got; i++ {
+		h := &r.hdrs[i]
+		sizes[i] = int(h.len)
+		srcs[i] = sockaddrAddrPort(&r.names[i])
+		segs[i] = groSegment(r.oob[i][:h.hdr.Controllen])
+		if h.hdr.Flags&unix.MSG_TRUNC != 0 {
+			sizes[i] = 0 // longer than any buffer: dropped as malformed
+		}
+	}
+	return got, nil
+}
+
+// sockaddrAddrPort decodes the sender the kernel wrote into sa.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), htons(sa4.Port))
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), htons(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// groSegment returns the segment size a UDP_GRO control message carries,
+// or 0.
+func groSegment(oob []byte) int {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(4) {
+			return int(*(*int32)(unsafe.Pointer(&oob[unix.SizeofCmsghdr])))
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(oob)):]
+	}
+	return 0
+}

@@ -1,0 +1,293 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/encap"
+)
+
+// trainSize is the space one super-frame is segmented into: 64 KiB of
+// payload plus, for every segment, a copy of the headers (at most 134 bytes
+// of Ethernet, IP and TCP) and the headroom in front of it. It holds the
+// segments of any MSS from about 64 bytes up; a super-frame that would
+// need more is dropped as malformed (the kernel's smallest MSS is 88).
+const trainSize = 256 << 10
+
+// rxQueue collects the inner frames one receive loop has decapsulated for
+// one device, so that consecutive TCP segments of a flow are written as
+// one super-frame (the user-space half of GRO) when the device takes
+// them, and one by one otherwise. A receive loop owns one; frames point
+// into its socket buffers and are written before the next read.
+type rxQueue struct {
+	link     Link
+	vnet     vnetLink // link, when it takes super-frames
+	counters *Counters
+	log      *zap.Logger
+	l3       int // offset of the IP header in a frame: 14 (TAP) or 0 (TUN)
+
+	frames [][]byte
+	groups [maxParts]encap.TCPGroup
+	parts  [][]byte
+	one    [][]byte
+	w      *vnetWriter
+	zero   [encap.VirtioNetHdrLen]byte
+}
+
+func newRxQueue() *rxQueue {
+	return &rxQueue{
+		frames: make([][]byte, 0, maxParts),
+		parts:  make([][]byte, 0, maxParts+1),
+		one:    make([][]byte, 1),
+		w:      newVnetWriter(),
+	}
+}
+
+// add queues frame for link, writing out what was queued for another
+// device first.
+func (q *rxQueue) add(link Link, c *Counters, log *zap.Logger, l3 int, frame []byte) {
+	if link != q.link {
+		q.flush()
+		q.link, q.counters, q.log, q.l3 = link, c, log, l3
+		q.vnet, _ = link.(vnetLink)
+	}
+	q.frames = append(q.frames, frame)
+	if len(q.frames) == cap(q.frames) {
+		q.flush()
+	}
+}
+
+// flush writes every queued frame and counts it.
+func (q *rxQueue) flush() {
+	if len(q.frames) == 0 {
+		return
+	}
+	defer func() {
+		clear(q.frames) // keep no socket buffer reachable through a stale slice
+		q.frames = q.frames[:0]
+	}()
+	if q.vnet == nil || len(q.frames) == 1 {
+		for _, f := range q.frames {
+			q.one[0] = f
+			var err error
+			if q.vnet != nil {
+				q.parts = append(q.parts[:0], q.zero[:], f)
+				err = q.vnet.WriteVnet(q.w, q.parts)
+			} else {
+				_, err = q.link.Write(q.one, 0)
+			}
+			q.count(1, len(f), err)
+		}
+		return
+	}
+	n, err := encap.CoalesceTCP(q.frames, q.l3, q.groups[:])
+	if err != nil { // cannot happen: groups is as long as frames can be
+		q.counters.drop(q.log, DropLinkWrite, uint64(len(q.frames)), err)
+		return
+	}
+	for _, g := range q.groups[:n] {
+		first := q.frames[g.Start]
+		q.parts = append(q.parts[:0], g.Hdr[:], first)
+		bytes := len(first)
+		hdrLen := int(encap.VirtioNetHdr(g.Hdr[:]).HdrLen())
+		for _, f := range q.frames[g.Start+1 : g.Start+g.Count] {
+			q.parts = append(q.parts, f[hdrLen:])
+			bytes += len(f)
+		}
+		q.count(g.Count, bytes, q.vnet.WriteVnet(q.w, q.parts))
+	}
+	clear(q.parts)
+}
+
+func (q *rxQueue) count(frames, bytes int, err error) {
+	if err != nil {
+		q.counters.drop(q.log, DropLinkWrite, uint64(frames), err)
+		return
+	}
+	q.counters.RxPackets.Add(uint64(frames))
+	q.counters.RxBytes.Add(uint64(bytes))
+}
+
+// readVnet reads one frame from an offloading device into
+// buf[Headroom-VirtioNetHdrLen:], its header first; like read, it returns
+// false when the transmit loop is to end.
+func (p *port) readVnet(d vnetLink, buf []byte, log *zap.Logger) (int, bool) {
+	for {
+		n, err := d.ReadVnet(buf[Headroom-encap.VirtioNetHdrLen:])
+		if err == nil {
+			return n, true
+		}
+		if p.stopped.Load() || errors.Is(err, os.ErrClosed) {
+			return 0, false
+		}
+		readFailed(log, &p.readErrs, "device read failed", err)
+	}
+}
+
+// txLoopVnet is txLoop for a device with offloads: one frame per read, a
+// partial checksum finished, a TCP super-frame cut into segments. With
+// UDP GSO, the segments to one remote leave as one train per system call;
+// without, as one sendmmsg(2) batch.
+func (n *Network) txLoopVnet(d vnetLink) {
+	defer n.wg.Done()
+	buf := make([]byte, Headroom+maxPacket)
+	train := make([]byte, trainSize)
+	out := make([][]byte, 0, linkBatch)
+	pool := n.u.gsoPool()
+	w := &gsoWriter{}
+	for {
+		size, ok := n.readVnet(d, buf, n.log)
+		if !ok {
+			return
+		}
+		h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
+		frame := buf[Headroom : Headroom+size]
+		if len(frame) < encap.EthernetHeaderLen {
+			n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
+			continue
+		}
+		if h.GSOType() == encap.VirtioGSONone {
+			if err := encap.CompleteChecksum(frame, h); err != nil {
+				n.Counters.drop(n.log, DropMalformed, 1, err)
+				continue
+			}
+			if pool != nil && n.sendOne(pool, w, buf, size) {
+				continue
+			}
+			n.send(n.forward(buf, size, out[:0]))
+			continue
+		}
+		n.forwardSuper(frame, h, train, pool, w, out)
+	}
+}
+
+// sendOne sends the frame at buf[Headroom:Headroom+size] through the GSO
+// sockets when it is unicast to a known remote, so that every packet of a
+// flow leaves from one source port; it returns false for the frames
+// forward handles (floods, drops).
+func (n *Network) sendOne(pool *gsoPool, w *gsoWriter, buf []byte, size int) bool {
+	frame := buf[Headroom : Headroom+size]
+	dst := encap.Ethernet(frame).Dst()
+	if dst[0]&1 != 0 || size > n.maxFrame {
+		return false
+	}
+	remote, ok := n.table.Lookup(dst)
+	if !ok {
+		return false
+	}
+	dgram := buf[Headroom-encap.VXLANHeaderLen : Headroom+size]
+	encap.PutVXLAN(dgram, n.cfg.VNI)
+	n.countSent(1, size, pool.send(w, remote, encap.FlowHash(frame), dgram, len(dgram)))
+	return true
+}
+
+// forwardSuper segments a TCP super-frame and sends the segments.
+func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, pool *gsoPool, w *gsoWriter, out [][]byte) {
+	dst := encap.Ethernet(frame).Dst()
+	var remote netip.Addr
+	hit := false
+	if dst[0]&1 == 0 {
+		remote, hit = n.table.Lookup(dst)
+	}
+	headroom := Headroom
+	if hit && pool != nil {
+		headroom = encap.VXLANHeaderLen
+	}
+	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, headroom)
+	if err != nil {
+		n.Counters.drop(n.log, DropMalformed, 1, err)
+		return
+	}
+	if segLen > n.maxFrame {
+		n.Counters.drop(n.log, DropTooBig, uint64(segs), nil)
+		return
+	}
+	stride := headroom + segLen
+	if hit && pool != nil {
+		hash := encap.FlowHash(frame)
+		for i := 0; i < segs; i++ {
+			encap.PutVXLAN(train[i*stride:], n.cfg.VNI)
+		}
+		total := (segs-1)*stride + headroom + lastLen
+		chunk := min(maxGSOSegments, maxUDPPayload/stride) * stride
+		for off := 0; off < total; off += chunk {
+			end := min(total, off+chunk)
+			k := (end - off + stride - 1) / stride
+			n.countSent(k, end-off-k*headroom, pool.send(w, remote, hash, train[off:end], stride))
+		}
+		return
+	}
+	for i := 0; i < segs; i++ {
+		l := segLen
+		if i == segs-1 {
+			l = lastLen
+		}
+		seg := train[i*stride : i*stride+headroom+l]
+		if hit {
+			out = append(out, n.u.outer(seg, l, n.cfg.VNI, remote, n.u.cfg.TTL))
+			continue
+		}
+		n.flood(seg, l)
+	}
+	n.send(out)
+}
+
+// countSent counts frames that left in one send of this many inner bytes,
+// or their drop.
+func (n *Network) countSent(frames, bytes int, err error) {
+	if err != nil {
+		n.Counters.drop(n.log, DropSend, uint64(frames), err)
+		return
+	}
+	n.Counters.TxPackets.Add(uint64(frames))
+	n.Counters.TxBytes.Add(uint64(bytes))
+}
+
+// txLoopVnet is txLoop for a TUN device with offloads: a TCP super-frame is
+// cut into segments, each encapsulated in place, and the lot sent in
+// sendmmsg(2) batches (a raw socket has no GSO).
+func (n *IPIPNetwork) txLoopVnet(d vnetLink) {
+	defer n.wg.Done()
+	buf := make([]byte, Headroom+maxPacket)
+	train := make([]byte, trainSize)
+	out := make([][]byte, 0, maxParts)
+	t := newIPIPTx()
+	for {
+		size, ok := n.readVnet(d, buf, n.log)
+		if !ok {
+			return
+		}
+		h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
+		pkt := buf[Headroom : Headroom+size]
+		if h.GSOType() == encap.VirtioGSONone {
+			if err := encap.CompleteChecksum(pkt, h); err != nil {
+				n.Counters.drop(n.log, DropMalformed, 1, err)
+				continue
+			}
+			n.send(n.forward(buf, size, out[:0], t))
+			continue
+		}
+		segs, segLen, lastLen, err := encap.GSOSplit(pkt, h, 0, train, Headroom)
+		if err != nil {
+			n.Counters.drop(n.log, DropMalformed, 1, err)
+			continue
+		}
+		stride := Headroom + segLen
+		out = out[:0]
+		for i := 0; i < segs; i++ {
+			l := segLen
+			if i == segs-1 {
+				l = lastLen
+			}
+			out = n.forward(train[i*stride:], l, out, t)
+			if len(out) == cap(out) {
+				n.send(out)
+				out = out[:0]
+			}
+		}
+		n.send(out)
+	}
+}

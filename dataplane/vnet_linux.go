@@ -1,0 +1,197 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/encap"
+)
+
+// Offload flags of TUNSETOFFLOAD (include/uapi/linux/if_tun.h): what the
+// reader of a TAP or TUN device with IFF_VNET_HDR can take from the kernel.
+const (
+	tunFCsum = 0x01 // TUN_F_CSUM: partial checksums, finished by the reader
+	tunFTSO4 = 0x02 // TUN_F_TSO4: TCP/IPv4 super-frames, segmented by the reader
+	tunFTSO6 = 0x04 // TUN_F_TSO6: TCP/IPv6 super-frames
+)
+
+// vnetLink is a device opened with IFF_VNET_HDR and TCP segmentation offload:
+// every frame crosses the device behind a virtio-net header
+// (encap.VirtioNetHdrLen bytes), a frame read can be a TCP super-frame of up
+// to 64 KiB that the reader segments, and a frame written can be one that
+// the kernel's stack takes whole (GRO's result, made in user space).
+type vnetLink interface {
+	Link
+	// ReadVnet reads one frame into buf: its virtio-net header in
+	// buf[:encap.VirtioNetHdrLen], the frame after it. It returns the
+	// frame's length, header excluded.
+	ReadVnet(buf []byte) (int, error)
+	// WriteVnet writes one frame gathered from parts with writev(2):
+	// parts[0] is its virtio-net header, the rest its bytes in order. w is
+	// the caller's own scratch space, so the write allocates nothing.
+	WriteVnet(w *vnetWriter, parts [][]byte) error
+}
+
+// vnetDevice is a TAP or TUN device opened through /dev/net/tun directly:
+// water cannot ask for IFF_VNET_HDR.
+type vnetDevice struct {
+	f    *os.File // non-blocking, so reads park in the runtime poller
+	rc   syscall.RawConn
+	name string
+}
+
+// ifreq is struct ifreq for TUNSETIFF: a name and the flags.
+type ifreq struct {
+	name  [unix.IFNAMSIZ]byte
+	flags uint16
+	_     [22]byte
+}
+
+// openVnet creates the device name with IFF_VNET_HDR and asks for checksum
+// and TCP segmentation offload. It returns an error when the kernel refuses
+// either; the caller then falls back to a device without offloads.
+func openVnet(name string, tap bool) (*vnetDevice, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	var req ifreq
+	copy(req.name[:unix.IFNAMSIZ-1], name)
+	req.flags = unix.IFF_NO_PI | unix.IFF_VNET_HDR
+	if tap {
+		req.flags |= unix.IFF_TAP
+	} else {
+		req.flags |= unix.IFF_TUN
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETIFF %q: %w", name, errno)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETOFFLOAD on %q: %w", name, err)
+	}
+	n := 0
+	for n < len(req.name) && req.name[n] != 0 {
+		n++
+	}
+	f := os.NewFile(uintptr(fd), "tun")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &vnetDevice{f: f, rc: rc, name: string(req.name[:n])}, nil
+}
+
+func (d *vnetDevice) Name() string { return d.name }
+
+func (d *vnetDevice) ReadVnet(buf []byte) (int, error) {
+	n, err := d.f.Read(buf)
+	if err != nil {
+		return 0, err
+	}
+	if n < encap.VirtioNetHdrLen {
+		return 0, fmt.Errorf("read %d bytes, shorter than the virtio-net header", n)
+	}
+	return n - encap.VirtioNetHdrLen, nil
+}
+
+// Read reads one frame at bufs[0][offset:]; its virtio-net header lands in
+// the bytes before offset. The forwarding loops use ReadVnet; Read serves
+// callers that want plain frames and finishes partial checksums for them.
+// A super-frame is refused: only ReadVnet's caller can segment it.
+func (d *vnetDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if offset < encap.VirtioNetHdrLen {
+		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
+	}
+	n, err := d.ReadVnet(bufs[0][offset-encap.VirtioNetHdrLen:])
+	if err != nil {
+		return 0, err
+	}
+	h := encap.VirtioNetHdr(bufs[0][offset-encap.VirtioNetHdrLen : offset])
+	if h.GSOType() != encap.VirtioGSONone {
+		return 0, errors.New("vnet device: super-frame read through the plain Read")
+	}
+	if err := encap.CompleteChecksum(bufs[0][offset:offset+n], h); err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+// Write writes plain frames, each behind an all-zero virtio-net header. It
+// serves the rare frames vtepd makes itself (ICMP answers) and allocates.
+func (d *vnetDevice) Write(bufs [][]byte, offset int) (int, error) {
+	w := newVnetWriter()
+	var hdr [encap.VirtioNetHdrLen]byte
+	for i, b := range bufs {
+		if err := d.WriteVnet(w, [][]byte{hdr[:], b[offset:]}); err != nil {
+			return i, err
+		}
+	}
+	return len(bufs), nil
+}
+
+// maxParts bounds one writev: a coalesced super-frame never has more
+// segments than this (CoalesceTCP is given at most this many frames).
+const maxParts = 128
+
+// vnetWriter is one writer's scratch space for writev: the iovecs and the
+// function handed to the runtime poller, made once so a write allocates
+// nothing.
+type vnetWriter struct {
+	iov   [maxParts + 1]unix.Iovec
+	cnt   int
+	n     uintptr
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newVnetWriter() *vnetWriter {
+	w := &vnetWriter{}
+	w.fn = w.writev
+	return w
+}
+
+func (w *vnetWriter) writev(fd uintptr) bool {
+	w.n, _, w.errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.cnt))
+	return w.errno != unix.EAGAIN
+}
+
+func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
+	if len(parts) > len(w.iov) {
+		return fmt.Errorf("vnet device: %d parts in one frame, at most %d", len(parts), len(w.iov))
+	}
+	total := 0
+	for i, p := range parts {
+		w.iov[i].Base = nil
+		if len(p) > 0 {
+			w.iov[i].Base = &p[0]
+		}
+		w.iov[i].SetLen(len(p))
+		total += len(p)
+	}
+	w.cnt = len(parts)
+	err := d.rc.Write(w.fn)
+	for i := range parts {
+		w.iov[i].Base = nil // keep no frame alive
+	}
+	if err != nil {
+		return err
+	}
+	if w.errno != 0 {
+		return w.errno
+	}
+	if int(w.n) != total {
+		return fmt.Errorf("vnet device: wrote %d of %d bytes", w.n, total)
+	}
+	return nil
+}
+
+func (d *vnetDevice) Close() error { return closeDevice(d.f.Close(), d.name) }
