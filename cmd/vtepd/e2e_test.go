@@ -11,6 +11,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -245,14 +246,22 @@ var xferLine = regexp.MustCompile(`(?m)^(sent|received) (\d+) bytes .* sha256 ([
 // got exactly what the client sent: length and SHA-256 reported by each side.
 func transfer(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, seed int) {
 	t.Helper()
-	srv := server.Start(t, bin.tcpxfer, "-listen", dst+":"+xferPort, "-timeout", "60s")
+	transferWith(t, bin, client, server, dst, seed, xferSize, 0)
+}
+
+// transferWith is transfer of size bytes with the client's TCP segments
+// capped at mss bytes (0: the path's own).
+func transferWith(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, seed, size, mss int) {
+	t.Helper()
+	addr := net.JoinHostPort(dst, xferPort)
+	srv := server.Start(t, bin.tcpxfer, "-listen", addr, "-timeout", "60s")
 	netnstest.WaitFor(t, 10*time.Second, "the transfer server to listen", func() bool {
 		return strings.Contains(srv.Output(), "listening on")
 	})
-	out, err := client.Try(bin.tcpxfer, "-connect", dst+":"+xferPort,
-		"-bytes", strconv.Itoa(xferSize), "-seed", strconv.Itoa(seed), "-timeout", "60s")
+	out, err := client.Try(bin.tcpxfer, "-connect", addr, "-mss", strconv.Itoa(mss),
+		"-bytes", strconv.Itoa(size), "-seed", strconv.Itoa(seed), "-timeout", "60s")
 	if err != nil {
-		t.Fatalf("transfer to %s: %v\nclient: %s\nserver: %s", dst, err, out, srv.Output())
+		t.Fatalf("transfer to %s: %v\nclient: %s\nserver: %s", addr, err, out, srv.Output())
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("transfer server: %v\n%s", err, srv.Output())
@@ -261,13 +270,13 @@ func transfer(t *testing.T, bin binaries, client, server *netnstest.NS, dst stri
 	if sent == nil || recv == nil || sent[1] != "sent" || recv[1] != "received" {
 		t.Fatalf("transfer reports: got client %q, server %q, want a sent and a received line", out, srv.Output())
 	}
-	if want := strconv.Itoa(xferSize); sent[2] != want || recv[2] != want {
+	if want := strconv.Itoa(size); sent[2] != want || recv[2] != want {
 		t.Errorf("transfer length: got sent %s, received %s bytes, want %s both", sent[2], recv[2], want)
 	}
 	if sent[3] != recv[3] {
 		t.Errorf("transfer sha256: got received %s, want the sent %s", recv[3], sent[3])
 	}
-	t.Logf("transfer to %s: %s", dst, strings.TrimSpace(out))
+	t.Logf("transfer to %s (mss %d): %s", addr, mss, strings.TrimSpace(out))
 }
 
 // TestE2EVtepdToVtepd runs vtepd at both ends of a veth: ping both ways, a

@@ -28,6 +28,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -40,6 +41,7 @@ func main() {
 	size := flag.String("bytes", "16MiB", "how much the client sends: a number with an optional KiB, MiB or GiB suffix")
 	seed := flag.Uint64("seed", 1, "seed of the client's byte stream")
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up after this long")
+	mss := flag.Int("mss", 0, "client: cap the TCP segment size (TCP_MAXSEG, 88..32767); 0 leaves the path's")
 	flag.Parse()
 
 	var err error
@@ -49,7 +51,7 @@ func main() {
 	case *connect != "" && *listen == "":
 		var n int64
 		if n, err = parseSize(*size); err == nil {
-			err = send(*connect, n, *seed, *timeout)
+			err = send(*connect, n, *seed, *timeout, *mss)
 		}
 	default:
 		err = errors.New("want exactly one of -listen ADDR or -connect ADDR")
@@ -95,9 +97,25 @@ func serve(addr string, timeout time.Duration) error {
 	return nil
 }
 
-func send(addr string, n int64, seed uint64, timeout time.Duration) error {
+func send(addr string, n int64, seed uint64, timeout time.Duration, mss int) error {
 	// A path that cannot carry a SYN is broken: say so well before -timeout.
-	c, err := net.DialTimeout("tcp", addr, min(timeout, dialTimeout))
+	d := net.Dialer{Timeout: min(timeout, dialTimeout)}
+	if mss > 0 {
+		// Set before connect, so the SYN announces it and both ends use it.
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("-mss %d: %w", mss, serr)
+			}
+			return nil
+		}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}

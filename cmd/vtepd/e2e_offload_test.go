@@ -1,0 +1,136 @@
+//go:build linux
+
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// offloadModes are the --offload settings every offload test runs with:
+// everything on (the default), everything off, and each offload off alone.
+var offloadModes = []string{"on", "off", "tso=off", "gso=off", "gro=off"}
+
+// iffVnetHdr is IFF_VNET_HDR in /sys/class/net/DEV/tun_flags: the device
+// carries a virtio-net header, which vtepd asks for exactly when tso is on.
+const iffVnetHdr = 0x4000
+
+// wantVnetHdr checks that dev on h was opened with a virtio-net header
+// exactly when the offload mode keeps TSO on.
+func wantVnetHdr(t *testing.T, h *host, dev, mode string) {
+	t.Helper()
+	out := strings.TrimSpace(h.ns.Run(t, "cat", "/sys/class/net/"+dev+"/tun_flags"))
+	flags, err := strconv.ParseUint(strings.TrimPrefix(out, "0x"), 16, 32)
+	if err != nil {
+		t.Fatalf("tun_flags of %s: %q: %v", dev, out, err)
+	}
+	want := mode == "on" || mode == "gso=off" || mode == "gro=off"
+	if got := flags&iffVnetHdr != 0; got != want {
+		t.Errorf("--offload %s: %s tun_flags %#x, IFF_VNET_HDR %v, want %v", mode, dev, flags, got, want)
+	}
+}
+
+// addOverlay6 gives h's device an IPv6 address without duplicate address
+// detection, so it is usable at once (IPv6 is off on new devices in the
+// test namespaces).
+func addOverlay6(t *testing.T, h *host, dev, addr string) {
+	t.Helper()
+	h.ns.Run(t, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6")
+	h.ns.Run(t, "ip", "-6", "addr", "add", addr+"/64", "dev", dev, "nodad")
+}
+
+// TestE2EOffloadModes runs vtepd at both ends with each offload setting:
+// ping, a checked 16 MiB transfer over IPv4 and one over IPv6 inside the
+// tunnel. With everything on, also transfers whose segments are as small
+// as TCP allows (MSS 88), an old default (536) and the largest the MTU
+// takes, with lengths that end in a partial segment.
+func TestE2EOffloadModes(t *testing.T) {
+	bin := buildBinaries(t)
+	for i, mode := range offloadModes {
+		t.Run(mode, func(t *testing.T) {
+			a, b := twoHosts(t)
+			a.extra = []string{"--offload", mode}
+			b.extra = []string{"--offload", mode}
+			a.start(t, bin, b.under)
+			b.start(t, bin, a.under)
+			wantVnetHdr(t, a, tapName, mode)
+			addOverlay6(t, a, tapName, "fd42::1")
+			addOverlay6(t, b, tapName, "fd42::2")
+
+			pingAll(t, a.ns, b.over, 3)
+			before := b.stats(t, bin)
+			transfer(t, bin, a.ns, b.ns, b.over, 100+i)
+			transfer(t, bin, b.ns, a.ns, a.over, 200+i)
+			transferWith(t, bin, a.ns, b.ns, "fd42::2", 300+i, 4<<20+1, 0)
+			after := b.stats(t, bin)
+			if got := after.RxBytes - before.RxBytes; got < xferSize {
+				t.Errorf("rx_bytes of %s: got %d more, want at least the %d bytes sent", b.under, got, xferSize)
+			}
+			if mode != "on" {
+				return
+			}
+			for _, mss := range []struct {
+				mss, size int
+				v6        bool
+			}{
+				{88, 1<<20 + 87, false},
+				{536, 4<<20 + 1, false},
+				{1410, 8<<20 + 1409, false}, // 1450 - 20 - 20
+				{1390, 4<<20 + 7, true},     // 1450 - 40 - 20
+				{88, 1<<20 + 3, true},
+			} {
+				dst := b.over
+				if mss.v6 {
+					dst = "fd42::2"
+				}
+				transferWith(t, bin, a.ns, b.ns, dst, mss.mss, mss.size, mss.mss)
+			}
+			for _, h := range []*host{a, b} {
+				for reason, n := range h.stats(t, bin).Drops {
+					if n != 0 {
+						t.Errorf("drops on %s after the transfers: got %d %s, want none", h.under, n, reason)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestE2EKernelVXLANOffloads pairs vtepd, with each offload setting, with
+// Linux's vxlan and moves checked bytes both ways.
+func TestE2EKernelVXLANOffloads(t *testing.T) {
+	bin := buildBinaries(t)
+	for i, mode := range offloadModes {
+		t.Run(mode, func(t *testing.T) {
+			a, b := twoHosts(t)
+			a.extra = []string{"--offload", mode}
+			a.start(t, bin, b.under)
+			kernelVXLAN(t, b, a.under)
+			pingAll(t, a.ns, b.over, 3)
+			pingAll(t, b.ns, a.over, 3)
+			transferWith(t, bin, a.ns, b.ns, b.over, 400+i, 8<<20+5, 0)
+			transferWith(t, bin, b.ns, a.ns, a.over, 500+i, 8<<20+5, 0)
+		})
+	}
+}
+
+// TestE2EIPIPOffloads moves checked bytes over vtepd IPIP with offloads on
+// and off, segment sizes at the edges included.
+func TestE2EIPIPOffloads(t *testing.T) {
+	bin := buildBinaries(t)
+	for i, mode := range []string{"on", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			a, b := ipipHosts(t, "10.244.0.1", "10.244.1.1")
+			startIPIP(t, bin, a, "--offload", mode, "--route", "10.244.1.0/24=10.0.0.2")
+			startIPIP(t, bin, b, "--offload", mode, "--route", "10.244.0.0/24=10.0.0.1")
+			wantVnetHdr(t, a, ipipDev, mode)
+			pingAll(t, a.ns, b.over, 3)
+			transfer(t, bin, a.ns, b.ns, b.over, 600+i)
+			transfer(t, bin, b.ns, a.ns, a.over, 700+i)
+			for _, mss := range []int{88, 1440} { // 1480 - 20 - 20
+				transferWith(t, bin, a.ns, b.ns, b.over, 800+mss, 2<<20+mss-1, mss)
+			}
+		})
+	}
+}
