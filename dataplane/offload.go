@@ -111,12 +111,12 @@ func (q *rxQueue) count(frames, bytes int, err error) {
 	q.counters.RxBytes.Add(uint64(bytes))
 }
 
-// readVnet reads one frame from an offloading device into
-// buf[Headroom-VirtioNetHdrLen:], its header first; like read, it returns
-// false when the transmit loop is to end.
-func (p *port) readVnet(d vnetLink, buf []byte, log *zap.Logger) (int, bool) {
+// readVnet reads a batch of frames from an offloading device: frame i at
+// bufs[i][Headroom:], its virtio-net header in the bytes before. Like read,
+// it returns false when the transmit loop is to end.
+func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	for {
-		n, err := d.ReadVnet(buf[Headroom-encap.VirtioNetHdrLen:])
+		n, err := d.ReadVnet(bufs, sizes, Headroom)
 		if err == nil {
 			return n, true
 		}
@@ -127,65 +127,49 @@ func (p *port) readVnet(d vnetLink, buf []byte, log *zap.Logger) (int, bool) {
 	}
 }
 
-// txLoopVnet is txLoop for a device with offloads: one frame per read, a
-// partial checksum finished, a TCP super-frame cut into segments. With
-// UDP GSO, the segments to one remote leave as one train per system call;
-// without, as one sendmmsg(2) batch.
+// txLoopVnet is txLoop for a device with offloads: a batch of frames per
+// wake-up, partial checksums finished, TCP super-frames cut into segments.
+// With UDP GSO, the segments to one remote leave as one train per system
+// call; without, in one sendmmsg(2) batch.
 func (n *Network) txLoopVnet(d vnetLink) {
 	defer n.wg.Done()
-	buf := make([]byte, Headroom+maxPacket)
+	bufs := newBuffers(linkBatch, Headroom+maxPacket)
+	sizes := make([]int, linkBatch)
 	train := make([]byte, trainSize)
 	out := make([][]byte, 0, linkBatch)
-	pool := n.u.gsoPool()
 	w := &gsoWriter{}
 	for {
-		size, ok := n.readVnet(d, buf, n.log)
+		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
 			return
 		}
-		h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
-		frame := buf[Headroom : Headroom+size]
-		if len(frame) < encap.EthernetHeaderLen {
-			n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
-			continue
-		}
-		if h.GSOType() == encap.VirtioGSONone {
-			if err := encap.CompleteChecksum(frame, h); err != nil {
-				n.Counters.drop(n.log, DropMalformed, 1, err)
+		out = out[:0]
+		for i := 0; i < count; i++ {
+			buf := bufs[i]
+			h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
+			frame := buf[Headroom : Headroom+sizes[i]]
+			if h.GSOType() == encap.VirtioGSONone {
+				if err := encap.CompleteChecksum(frame, h); err != nil {
+					n.Counters.drop(n.log, DropMalformed, 1, err)
+					continue
+				}
+				out = n.forward(buf, len(frame), out)
 				continue
 			}
-			if pool != nil && n.sendOne(pool, w, buf, size) {
+			if len(frame) < encap.EthernetHeaderLen {
+				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
 				continue
 			}
-			n.send(n.forward(buf, size, out[:0]))
-			continue
+			out = n.send(out) // in order: what came before goes first
+			n.forwardSuper(frame, h, train, w, out)
 		}
-		n.forwardSuper(frame, h, train, pool, w, out)
+		n.send(out)
 	}
-}
-
-// sendOne sends the frame at buf[Headroom:Headroom+size] through the GSO
-// sockets when it is unicast to a known remote, so that every packet of a
-// flow leaves from one source port; it returns false for the frames
-// forward handles (floods, drops).
-func (n *Network) sendOne(pool *gsoPool, w *gsoWriter, buf []byte, size int) bool {
-	frame := buf[Headroom : Headroom+size]
-	dst := encap.Ethernet(frame).Dst()
-	if dst[0]&1 != 0 || size > n.maxFrame {
-		return false
-	}
-	remote, ok := n.table.Lookup(dst)
-	if !ok {
-		return false
-	}
-	dgram := buf[Headroom-encap.VXLANHeaderLen : Headroom+size]
-	encap.PutVXLAN(dgram, n.cfg.VNI)
-	n.countSent(1, size, pool.send(w, remote, encap.FlowHash(frame), dgram, len(dgram)))
-	return true
 }
 
 // forwardSuper segments a TCP super-frame and sends the segments.
-func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, pool *gsoPool, w *gsoWriter, out [][]byte) {
+func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, out [][]byte) {
+	pool := n.u.pool
 	dst := encap.Ethernet(frame).Dst()
 	var remote netip.Addr
 	hit := false
@@ -251,43 +235,55 @@ func (n *Network) countSent(frames, bytes int, err error) {
 // sendmmsg(2) batches (a raw socket has no GSO).
 func (n *IPIPNetwork) txLoopVnet(d vnetLink) {
 	defer n.wg.Done()
-	buf := make([]byte, Headroom+maxPacket)
+	bufs := newBuffers(linkBatch, Headroom+maxPacket)
+	sizes := make([]int, linkBatch)
 	train := make([]byte, trainSize)
 	out := make([][]byte, 0, maxParts)
 	t := newIPIPTx()
 	for {
-		size, ok := n.readVnet(d, buf, n.log)
+		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
 			return
 		}
-		h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
-		pkt := buf[Headroom : Headroom+size]
-		if h.GSOType() == encap.VirtioGSONone {
-			if err := encap.CompleteChecksum(pkt, h); err != nil {
-				n.Counters.drop(n.log, DropMalformed, 1, err)
-				continue
-			}
-			n.send(n.forward(buf, size, out[:0], t))
-			continue
-		}
-		segs, segLen, lastLen, err := encap.GSOSplit(pkt, h, 0, train, Headroom)
-		if err != nil {
-			n.Counters.drop(n.log, DropMalformed, 1, err)
-			continue
-		}
-		stride := Headroom + segLen
 		out = out[:0]
-		for i := 0; i < segs; i++ {
-			l := segLen
-			if i == segs-1 {
-				l = lastLen
-			}
-			out = n.forward(train[i*stride:], l, out, t)
-			if len(out) == cap(out) {
-				n.send(out)
-				out = out[:0]
-			}
+		for i := 0; i < count; i++ {
+			out = n.forwardVnet(bufs[i], sizes[i], train, out, t)
 		}
 		n.send(out)
 	}
+}
+
+// forwardVnet handles one packet read from an offloading TUN device and
+// returns out with what is still to be sent.
+func (n *IPIPNetwork) forwardVnet(buf []byte, size int, train []byte, out [][]byte, t *ipipTx) [][]byte {
+	h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
+	pkt := buf[Headroom : Headroom+size]
+	if h.GSOType() == encap.VirtioGSONone {
+		if err := encap.CompleteChecksum(pkt, h); err != nil {
+			n.Counters.drop(n.log, DropMalformed, 1, err)
+			return out
+		}
+		return n.forward(buf, size, out, t)
+	}
+	n.send(out) // in order: what came before goes first
+	out = out[:0]
+	segs, segLen, lastLen, err := encap.GSOSplit(pkt, h, 0, train, Headroom)
+	if err != nil {
+		n.Counters.drop(n.log, DropMalformed, 1, err)
+		return out
+	}
+	stride := Headroom + segLen
+	for i := 0; i < segs; i++ {
+		l := segLen
+		if i == segs-1 {
+			l = lastLen
+		}
+		out = n.forward(train[i*stride:], l, out, t)
+		if len(out) == cap(out) {
+			n.send(out)
+			out = out[:0]
+		}
+	}
+	n.send(out)
+	return out[:0]
 }

@@ -77,6 +77,8 @@ type Underlay struct {
 	hdrLen int // outer IP + UDP + VXLAN header bytes
 	// baseLog is the logger networks derive theirs from.
 	baseLog *zap.Logger
+	// pool is conn's GSO sockets, nil without UDPOffload.GSO.
+	pool *gsoPool
 
 	// nets is an immutable VNI -> network map, replaced whole by the writer
 	// (mu) when a network is added or removed, read per batch without a lock.
@@ -124,6 +126,9 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 		log:    log.With(zap.String("network", "underlay"), zap.Stringer("local", cfg.Local))}
 	if !cfg.Local.Is4() {
 		u.hdrLen = encap.VXLANIPv6HeadersLen
+	}
+	if g, ok := conn.(interface{ gso() *gsoPool }); ok {
+		u.pool = g.gso()
 	}
 	empty := map[uint32]*Network{}
 	u.nets.Store(&empty)
@@ -369,10 +374,3 @@ func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.Add
 	nw.receive(inner, src.Addr().Unmap(), now, q)
 }
 
-// gsoPool returns the underlay's GSO sockets, nil when it has none.
-func (u *Underlay) gsoPool() *gsoPool {
-	if g, ok := u.conn.(interface{ gso() *gsoPool }); ok {
-		return g.gso()
-	}
-	return nil
-}

@@ -27,10 +27,10 @@ const (
 // the kernel's stack takes whole (GRO's result, made in user space).
 type vnetLink interface {
 	Link
-	// ReadVnet reads one frame into buf: its virtio-net header in
-	// buf[:encap.VirtioNetHdrLen], the frame after it. It returns the
-	// frame's length, header excluded.
-	ReadVnet(buf []byte) (int, error)
+	// ReadVnet reads up to len(bufs) frames, blocking for the first: frame
+	// i at bufs[i][offset:], its length in sizes[i], its virtio-net header
+	// in the VirtioNetHdrLen bytes before offset.
+	ReadVnet(bufs [][]byte, sizes []int, offset int) (int, error)
 	// WriteVnet writes one frame gathered from parts with writev(2):
 	// parts[0] is its virtio-net header, the rest its bytes in order. w is
 	// the caller's own scratch space, so the write allocates nothing.
@@ -40,9 +40,10 @@ type vnetLink interface {
 // vnetDevice is a TAP or TUN device opened through /dev/net/tun directly:
 // water cannot ask for IFF_VNET_HDR.
 type vnetDevice struct {
-	f    *os.File // non-blocking, so reads park in the runtime poller
-	rc   syscall.RawConn
-	name string
+	f     *os.File // non-blocking, so reads park in the runtime poller
+	rc    syscall.RawConn
+	name  string
+	drain drainer // ReadVnet's: one reader per device
 }
 
 // ifreq is struct ifreq for TUNSETIFF: a name and the flags.
@@ -86,20 +87,50 @@ func openVnet(name string, tap bool) (*vnetDevice, error) {
 		f.Close()
 		return nil, err
 	}
-	return &vnetDevice{f: f, rc: rc, name: string(req.name[:n])}, nil
+	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n])}
+	d.drain.fn = d.drain.read
+	return d, nil
 }
 
 func (d *vnetDevice) Name() string { return d.name }
 
-func (d *vnetDevice) ReadVnet(buf []byte) (int, error) {
-	n, err := d.f.Read(buf)
+func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if offset < encap.VirtioNetHdrLen {
+		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
+	}
+	n, err := d.f.Read(bufs[0][offset-encap.VirtioNetHdrLen:])
 	if err != nil {
 		return 0, err
 	}
 	if n < encap.VirtioNetHdrLen {
 		return 0, fmt.Errorf("read %d bytes, shorter than the virtio-net header", n)
 	}
-	return n - encap.VirtioNetHdrLen, nil
+	sizes[0] = n - encap.VirtioNetHdrLen
+	// Take what else is queued without waiting: one wake-up, a batch.
+	count := 1
+	for count < len(bufs) {
+		d.drain.buf = bufs[count][offset-encap.VirtioNetHdrLen:]
+		if d.rc.Read(d.drain.fn) != nil || d.drain.err != nil || d.drain.n < encap.VirtioNetHdrLen {
+			break
+		}
+		sizes[count] = d.drain.n - encap.VirtioNetHdrLen
+		count++
+	}
+	d.drain.buf = nil
+	return count, nil
+}
+
+// drainer is a non-blocking read handed to the runtime poller, made once.
+type drainer struct {
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (r *drainer) read(fd uintptr) bool {
+	r.n, r.err = unix.Read(int(fd), r.buf)
+	return true // never wait: EAGAIN ends the batch
 }
 
 // Read reads one frame at bufs[0][offset:]; its virtio-net header lands in
@@ -107,13 +138,10 @@ func (d *vnetDevice) ReadVnet(buf []byte) (int, error) {
 // callers that want plain frames and finishes partial checksums for them.
 // A super-frame is refused: only ReadVnet's caller can segment it.
 func (d *vnetDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if offset < encap.VirtioNetHdrLen {
-		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
-	}
-	n, err := d.ReadVnet(bufs[0][offset-encap.VirtioNetHdrLen:])
-	if err != nil {
+	if _, err := d.ReadVnet(bufs[:1], sizes[:1], offset); err != nil {
 		return 0, err
 	}
+	n := sizes[0]
 	h := encap.VirtioNetHdr(bufs[0][offset-encap.VirtioNetHdrLen : offset])
 	if h.GSOType() != encap.VirtioGSONone {
 		return 0, errors.New("vnet device: super-frame read through the plain Read")

@@ -180,7 +180,7 @@ func (n *Network) flood(buf []byte, frameLen int) {
 // frame at buf[Headroom:Headroom+frameLen] and returns the whole packet.
 func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr, ttl uint8) []byte {
 	frame := buf[Headroom : Headroom+frameLen]
-	sport := encap.SourcePort(encap.FlowHash(frame), u.cfg.SrcPortMin, u.cfg.SrcPortMax)
+	sport := u.sourcePort(encap.FlowHash(frame))
 	if u.cfg.Local.Is4() {
 		pkt := buf[Headroom-encap.VXLANIPv4HeadersLen : Headroom+frameLen]
 		o := encap.OuterIPv4{
@@ -219,4 +219,15 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 		return
 	}
 	q.add(n.link, &n.Counters, n.log, encap.EthernetHeaderLen, frame)
+}
+
+// sourcePort is the outer UDP source port of a flow with this hash: from the
+// configured range, as Linux's vxlan picks it, or, with GSO sockets, the
+// port of the socket the flow's trains leave from, so that every packet of
+// a flow carries one source port whichever way it is sent.
+func (u *Underlay) sourcePort(hash uint32) uint16 {
+	if u.pool != nil {
+		return u.pool.port(hash)
+	}
+	return encap.SourcePort(hash, u.cfg.SrcPortMin, u.cfg.SrcPortMax)
 }
