@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Lab 03: VXLAN between two hosts, unicast, with vtepd and with the kernel.
+#
+# VXLAN (RFC 7348) stretches one Ethernet segment over an IP network: a
+# VTEP (VXLAN tunnel endpoint) puts each Ethernet frame, with an 8-byte
+# VXLAN header carrying a 24-bit VNI (the segment's number), into a UDP
+# datagram to port 4789 of the VTEP behind which the destination MAC lives.
+# Like a bridge it learns where each MAC is, but "where" is the address of
+# a remote VTEP, learnt from the outer source of what it receives. Frames
+# for MACs it does not know yet (and broadcasts such as ARP requests) go to
+# every VTEP of its flood list: --remote for vtepd, remote for the kernel.
+#
+# Two namespaces are the two hosts, a veth pair their cable: the "underlay"
+# 10.0.0.0/24. The overlay 192.168.42.0/24 rides on it in VNI 42.
+#
+# Run as root from anywhere:   sudo scripts/labs/03-vxlan-unicast.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/labs/lib.sh
+. scripts/labs/lib.sh
+trap cleanup EXIT
+need_root
+need_ping
+need_vtepd
+
+A=lab03-a-$$
+B=lab03-b-$$
+
+# flooded NAME: how many frames the vtepd NAME has flooded on vx42.
+flooded() {
+  ctl_quiet "$1" stats | awk '/^vx42:/ { n = 1 } n && $1 == "fdb:" { for (i = 1; i < NF; i++) if ($i == "flooded") print $(i + 1); exit }'
+}
+
+step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), joined by a cable"
+add_ns "$A"
+add_ns "$B"
+wire "$A" "$B"
+run ip -n "$A" addr add 10.0.0.1/24 dev eth0
+run ip -n "$B" addr add 10.0.0.2/24 dev eth0
+run ip -n "$A" link set eth0 up
+run ip -n "$B" link set eth0 up
+ping_ok "$A" 10.0.0.2
+explain "This is the underlay, the network the hosts already have. The tunnel needs" \
+  "nothing else from it than that the two VTEPs reach each other."
+
+# --- part 1: vtepd --------------------------------------------------------------
+
+step "vtepd at both ends: VNI 42, each with the other as its flood list"
+start_vtepd "$A" a --vni 42 --local 10.0.0.1 --remote 10.0.0.2 --addr 192.168.42.1/24
+start_vtepd "$B" b --vni 42 --local 10.0.0.2 --remote 10.0.0.1 --addr 192.168.42.2/24
+on "$A" ip addr show vx42
+on "$B" ip -br link show vx42
+explain "vtepd made a TAP device vx42 on each host: what the kernel sends out of vx42," \
+  "vtepd reads as an Ethernet frame and sends on inside UDP. Its MTU is 1450: the" \
+  "underlay's 1500 minus the 50 bytes of outer headers."
+B_MAC=$(mac_of "$B" vx42)
+
+step "$A's forwarding database before any traffic"
+ctl a fdb show
+explain "One entry: the all-zero MAC, 'permanent', is the flood list. Anything vtepd has" \
+  "no better entry for goes to each VTEP listed there (head-end replication)."
+fdb=$(ctl_quiet a fdb show)
+grep -qx "00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent" <<<"$fdb" ||
+  die "no flood entry to 10.0.0.2 in $A's fdb: $fdb"
+if grep -q "^$B_MAC " <<<"$fdb"; then die "$A knows $B's vx42 ($B_MAC) before any traffic: $fdb"; fi
+ok "$A floods to 10.0.0.2 and knows no MAC yet"
+before=$(flooded a)
+
+step "Ping across the overlay, from 192.168.42.1 to 192.168.42.2"
+ping_ok "$A" 192.168.42.2
+
+step "$A's forwarding database after the ping"
+ctl a fdb show
+explain "The ARP request for 192.168.42.2 was a broadcast: vtepd on $A flooded it to 10.0.0.2." \
+  "vtepd on $B learnt $A's MAC from it (outer source 10.0.0.1) and sent the answer" \
+  "straight back; from that answer $A learnt '$B_MAC dst 10.0.0.2'," \
+  "the MAC of $B's vx42. The echo requests that followed went to 10.0.0.2 alone."
+grep -qx "$B_MAC dst 10.0.0.2 vni 42 self" <<<"$(ctl_quiet a fdb show)" ||
+  die "$A did not learn $B_MAC at 10.0.0.2: $(ctl_quiet a fdb show)"
+ok "$A learnt $B_MAC dst 10.0.0.2"
+
+step "$A's counters"
+ctl a stats
+explain "RX and TX count frames between vx42 and the tunnel; 'flooded' the frames sent to" \
+  "the flood list, 'learnt' the MACs learnt; every drop has a counter named for its reason."
+after=$(flooded a)
+[ "$after" -gt "$before" ] || die "flooded on $A: got $after after the ping, want more than $before"
+ok "$A flooded $((after - before)) frame(s) for the ping: the ARP request"
+
+step "What one of those packets looks like, byte by byte"
+run "$VTEPCTL" explain vxlan
+
+step "Stop both vtepds: each removes its vx42"
+stop_vtepd a
+stop_vtepd b
+for ns in "$A" "$B"; do
+  if ip -n "$ns" link show vx42 >/dev/null 2>&1; then die "vx42 still present in $ns after vtepd stopped"; fi
+done
+ok "vx42 is gone from both hosts"
+
+# --- part 2: the kernel's vxlan -------------------------------------------------
+
+step "The same with the kernel's vxlan driver"
+if ! ip -n "$A" link add vxprobe type vxlan id 1 dstport 4789 2>/dev/null; then
+  explain "This kernel has no vxlan driver: skipping the kernel's side (parts 2 and 3)."
+  exit 0
+fi
+ip -n "$A" link del vxprobe
+explain "The same parameters vtepd got: VNI, UDP port, local address and the remote VTEP" \
+  "(the flood list), and the underlay device."
+for h in "$A 10.0.0.1 10.0.0.2 192.168.42.1" "$B 10.0.0.2 10.0.0.1 192.168.42.2"; do
+  read -r ns local remote addr <<<"$h"
+  run ip -n "$ns" link add vx42 type vxlan id 42 dstport 4789 local "$local" remote "$remote" dev eth0
+  run ip -n "$ns" addr add "$addr/24" dev vx42
+  run ip -n "$ns" link set vx42 up
+done
+on "$A" ip -d link show vx42
+explain "-d shows the vxlan parameters: id 42, remote, local, dev eth0, dstport 4789."
+on "$B" ip -br link show vx42
+B_MAC=$(mac_of "$B" vx42)
+
+step "The kernel's forwarding database before and after a ping"
+on "$A" bridge fdb show dev vx42
+ping_ok "$A" 192.168.42.2
+on "$A" bridge fdb show dev vx42
+explain "The same two kinds of entry vtepctl showed, printed the same way: the all-zero" \
+  "flood entry ('via eth0', the device it leaves by) and the MAC of $B's vx42," \
+  "learnt at 10.0.0.2."
+fdb=$(ip netns exec "$A" bridge fdb show dev vx42)
+grep -q "^00:00:00:00:00:00 dst 10.0.0.2 .*permanent" <<<"$fdb" || die "no kernel flood entry to 10.0.0.2 on $A: $fdb"
+grep -q "^$B_MAC dst 10.0.0.2 self" <<<"$fdb" || die "the kernel on $A did not learn $B_MAC at 10.0.0.2: $fdb"
+ok "the kernel on $A learnt $B_MAC dst 10.0.0.2"
+run ip -n "$A" link del vx42
+run ip -n "$B" link del vx42
+
+# --- part 3: one of each --------------------------------------------------------
+
+step "Mixed: vtepd on $A, the kernel's vxlan on $B"
+explain "The two speak the same protocol, so they interoperate. One thing to set on a" \
+  "veth underlay: the kernel leaves the inner TCP/UDP checksum of what its vxlan sends" \
+  "for the NIC to finish (checksum offload), and a veth never finishes it. A kernel" \
+  "receiver trusts such packets; vtepd reads them from a plain UDP socket and passes" \
+  "the unfinished checksum on, so the receiving TCP drops them (ping is not affected)." \
+  "Offload off on $B's eth0 makes its kernel finish the checksum, as a real NIC would."
+if command -v ethtool >/dev/null; then
+  on "$B" ethtool -K eth0 tx off
+else
+  explain "(no ethtool here: skipping that; the ping below works without it)"
+fi
+run ip -n "$B" link add vx42 type vxlan id 42 dstport 4789 local 10.0.0.2 remote 10.0.0.1 dev eth0
+run ip -n "$B" addr add 192.168.42.2/24 dev vx42
+run ip -n "$B" link set vx42 up
+start_vtepd "$A" a2 --vni 42 --local 10.0.0.1 --remote 10.0.0.2 --addr 192.168.42.1/24
+on "$A" ip -br link show vx42
+on "$B" ip -br link show vx42
+A_MAC=$(mac_of "$A" vx42)
+B_MAC=$(mac_of "$B" vx42)
+ping_ok "$A" 192.168.42.2
+ping_ok "$B" 192.168.42.1
+ctl a2 fdb show
+on "$B" bridge fdb show dev vx42
+grep -qx "$B_MAC dst 10.0.0.2 vni 42 self" <<<"$(ctl_quiet a2 fdb show)" ||
+  die "vtepd on $A did not learn the kernel's $B_MAC at 10.0.0.2: $(ctl_quiet a2 fdb show)"
+ok "vtepd on $A learnt the kernel's vx42 ($B_MAC) at 10.0.0.2"
+fdb=$(ip netns exec "$B" bridge fdb show dev vx42)
+grep -q "^$A_MAC dst 10.0.0.1 self" <<<"$fdb" || die "the kernel on $B did not learn vtepd's $A_MAC at 10.0.0.1: $fdb"
+ok "the kernel on $B learnt vtepd's vx42 ($A_MAC) at 10.0.0.1"

@@ -1,0 +1,531 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// labTimeout bounds one lab; each takes a few seconds.
+const labTimeout = 2 * time.Minute
+
+// run is one finished run of a lab script.
+type run struct {
+	lab  string // like "03", for messages
+	pid  int    // the script's pid, the suffix of its namespaces
+	out  string // stdout and stderr as one stream, as a learner sees them
+	code int    // exit status
+}
+
+// ns is the name of one of the run's namespaces, like ns("a") for lab 03's
+// lab03-a-<pid>.
+func (r *run) ns(base string) string { return fmt.Sprintf("lab%s-%s-%d", r.lab, base, r.pid) }
+
+// block returns the output of the n-th (from 1) command whose "+ ..." line
+// matches cmd: the lines after it up to the next command, step heading,
+// explanation or check.
+func (r *run) block(t *testing.T, cmd string, n int) []string {
+	t.Helper()
+	re := regexp.MustCompile(cmd)
+	lines := strings.Split(r.out, "\n")
+	seen := 0
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "+ ") || !re.MatchString(l[2:]) {
+			continue
+		}
+		if seen++; seen < n {
+			continue
+		}
+		var out []string
+		for _, l := range lines[i+1:] {
+			if strings.HasPrefix(l, "+ ") || strings.HasPrefix(l, "== ") || strings.HasPrefix(l, "ok: ") || explainLine.MatchString(l) {
+				break
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	t.Fatalf("lab %s: got %d commands matching %q, want at least %d; output:\n%s", r.lab, seen, cmd, n, r.out)
+	return nil
+}
+
+var (
+	explainLine = regexp.MustCompile(`^   \S`)
+	macRE       = regexp.MustCompile(`\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b`)
+)
+
+// hasLine reports whether one of lines matches the regular expression re.
+func hasLine(lines []string, re string) bool {
+	r := regexp.MustCompile(re)
+	for _, l := range lines {
+		if r.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// wantLine fails unless the output of the n-th command matching cmd has a
+// line matching re.
+func (r *run) wantLine(t *testing.T, cmd string, n int, re string) {
+	t.Helper()
+	if b := r.block(t, cmd, n); !hasLine(b, re) {
+		t.Errorf("lab %s, output of %q (#%d): got\n%s\nwant a line matching %q", r.lab, cmd, n, strings.Join(b, "\n"), re)
+	}
+}
+
+// noLine fails if the output of the n-th command matching cmd has a line
+// matching re.
+func (r *run) noLine(t *testing.T, cmd string, n int, re string) {
+	t.Helper()
+	if b := r.block(t, cmd, n); hasLine(b, re) {
+		t.Errorf("lab %s, output of %q (#%d): got\n%s\nwant no line matching %q", r.lab, cmd, n, strings.Join(b, "\n"), re)
+	}
+}
+
+// mac returns the first MAC address in the output of the n-th command
+// matching cmd (ip link and ip -br link print the device's own first).
+func (r *run) mac(t *testing.T, cmd string, n int) string {
+	t.Helper()
+	b := r.block(t, cmd, n)
+	m := macRE.FindString(strings.Join(b, "\n"))
+	if m == "" {
+		t.Fatalf("lab %s, output of %q (#%d): got\n%s\nwant a MAC address", r.lab, cmd, n, strings.Join(b, "\n"))
+	}
+	return m
+}
+
+// number returns the integer after word in the first line of the n-th
+// command's output that starts with section and the first after it that
+// holds word, as in vtepctl stats ("vx43:" ... "RX: packets 0").
+func (r *run) number(t *testing.T, cmd string, n int, section, word string) int {
+	t.Helper()
+	b := r.block(t, cmd, n)
+	in := false
+	for _, l := range b {
+		if !strings.HasPrefix(l, " ") {
+			in = strings.HasPrefix(l, section)
+		}
+		if !in {
+			continue
+		}
+		f := strings.Fields(l)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == word {
+				v, err := strconv.Atoi(f[i+1])
+				if err != nil {
+					t.Fatalf("lab %s, %q in %q: got %q, want a number", r.lab, word, l, f[i+1])
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("lab %s, output of %q (#%d): got\n%s\nwant %q under %q", r.lab, cmd, n, strings.Join(b, "\n"), word, section)
+	return 0
+}
+
+// pingCmd matches the lab's ping from namespace ns to addr.
+func pingCmd(ns, addr string) string {
+	return "ip netns exec " + ns + " ping -c 3 .* " + regexp.QuoteMeta(addr) + "$"
+}
+
+// ping fails unless the n-th ping from ns to addr got all three answers.
+func (r *run) ping(t *testing.T, ns, addr string, n int) {
+	t.Helper()
+	r.wantLine(t, pingCmd(ns, addr), n, `, 3 received,`)
+}
+
+var (
+	buildOnce            sync.Once
+	binDir               string
+	builtVtepd, builtCtl string
+	buildErr             error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds vtepd and vtepctl from the repository, once for all
+// tests, into a temporary directory.
+func binaries(t *testing.T) (vtepd, vtepctl string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vtepd-labs-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binDir = dir
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/vtepd", "./cmd/vtepctl")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/vtepd ./cmd/vtepctl: %v\n%s", err, out)
+			return
+		}
+		builtVtepd, builtCtl = filepath.Join(dir, "vtepd"), filepath.Join(dir, "vtepctl")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtVtepd, builtCtl
+}
+
+// requireLab skips the test unless the labs can run here.
+func requireLab(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the labs create network namespaces: run the tests as root")
+	}
+	for _, tool := range []string{"bash", "ip", "bridge", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the labs need %s, not found in PATH (ping: apt-get install iputils-ping)", tool)
+		}
+	}
+}
+
+// runScript runs a script of this directory with extra environment and
+// returns what it printed and its exit status. A script still running at
+// the timeout gets SIGTERM, on which it cleans up.
+func runScript(t *testing.T, lab string, env []string, prefix []string, script string, args ...string) *run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), labTimeout)
+	defer cancel()
+	argv := append(append(append([]string{}, prefix...), "./"+script), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	err := cmd.Run()
+	r := &run{lab: lab, out: out.String()}
+	if cmd.Process != nil {
+		r.pid = cmd.Process.Pid
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	default:
+		t.Fatalf("%s: %v\n%s", script, err, r.out)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("%s: still running after %v; output:\n%s", script, labTimeout, r.out)
+	}
+	t.Cleanup(func() { removeLeftovers(t, r) })
+	return r
+}
+
+// leftovers lists the namespaces of a lab run still present: those the
+// output names, and any lab namespace with the run's pid as suffix.
+func leftovers(t *testing.T, r *run) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns list: %v\n%s", err, out)
+	}
+	named := map[string]bool{}
+	for _, n := range regexp.MustCompile(`\blab0\d-[a-z0-9-]+-\d+\b`).FindAllString(r.out, -1) {
+		named[n] = true
+	}
+	ours := regexp.MustCompile(fmt.Sprintf(`^lab\d\d-[a-z0-9-]+-%d$`, r.pid))
+	var left []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && (named[f[0]] || ours.MatchString(f[0])) {
+			left = append(left, f[0])
+		}
+	}
+	return left
+}
+
+// removeLeftovers deletes what a failed lab left, so that one failure does
+// not leave namespaces on the machine.
+func removeLeftovers(t *testing.T, r *run) {
+	for _, n := range leftovers(t, r) {
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+}
+
+// wantClean fails if the run left a namespace or a vtepd behind.
+func wantClean(t *testing.T, r *run, vtepd string) {
+	t.Helper()
+	if left := leftovers(t, r); len(left) > 0 {
+		t.Errorf("lab %s: namespaces left after it exited: got %v, want none", r.lab, left)
+	}
+	if pids := running(t, vtepd); len(pids) > 0 {
+		t.Errorf("lab %s: got vtepd still running as pids %v after it exited, want none", r.lab, pids)
+	}
+}
+
+// running lists the processes executing the binary at path.
+func running(t *testing.T, path string) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("reading /proc: %v", err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", d.Name(), "exe")); err == nil && exe == path {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestLabs(t *testing.T) {
+	requireLab(t)
+	vtepd, vtepctl := binaries(t)
+	env := []string{"VTEPD=" + vtepd, "VTEPCTL=" + vtepctl}
+	_, err := exec.LookPath("ethtool")
+	haveEthtool := err == nil
+
+	for _, tc := range []struct {
+		script string
+		ns     []string // the namespaces it makes, in order, without prefix and pid
+		check  func(t *testing.T, r *run)
+	}{
+		{"01-veth.sh", []string{"red", "blue"}, func(t *testing.T, r *run) {
+			red, blue := r.ns("red"), r.ns("blue")
+			redLink := "ip netns exec " + red + " ip link show eth0$"
+			blueLink := "ip netns exec " + blue + " ip link show eth0$"
+			peer := regexp.MustCompile(`^\d+: eth0@if(\d+):`).FindStringSubmatch(strings.Join(r.block(t, redLink, 1), "\n"))
+			index := regexp.MustCompile(`^(\d+): eth0@if\d+:`).FindStringSubmatch(strings.Join(r.block(t, blueLink, 1), "\n"))
+			if peer == nil || index == nil || peer[1] != index[1] {
+				t.Errorf("peer ifindex of %s's eth0 (eth0@ifN): got %v, want the ifindex of %s's eth0, %v", red, peer, blue, index)
+			}
+			neigh := "ip netns exec " + red + " ip neigh show dev eth0"
+			if b := r.block(t, neigh, 1); hasLine(b, `\S`) {
+				t.Errorf("%s's neighbours before the ping: got %q, want none", red, b)
+			}
+			r.ping(t, red, "10.0.1.2", 1)
+			r.wantLine(t, neigh, 2, `^10\.0\.1\.2 lladdr `+r.mac(t, blueLink, 1)+` `)
+			r.wantLine(t, redLink, 2, `NO-CARRIER`)
+			if err := exec.Command("ip", "link", "show", fmt.Sprintf("vred-%d", r.pid)).Run(); err == nil {
+				t.Errorf("vred-%d still in the root namespace after the lab, want it gone", r.pid)
+			}
+		}},
+		{"02-bridge.sh", []string{"host", "c1", "c2"}, func(t *testing.T, r *run) {
+			host := r.ns("host")
+			m := regexp.MustCompile(`(?m)^eth0 of \S+ is (\S+), eth0 of \S+ is (\S+)$`).FindStringSubmatch(r.out)
+			if m == nil {
+				t.Fatalf("got no line naming the containers' MACs, want one; output:\n%s", r.out)
+			}
+			c1, c2 := m[1], m[2]
+			r.wantLine(t, "ip netns exec "+host+" bridge link show", 1, `^\d+: veth1@br0: .* master br0 state forwarding`)
+			r.wantLine(t, "ip netns exec "+host+" bridge link show", 1, `^\d+: veth2@br0: .* master br0 state forwarding`)
+			fdb := "ip netns exec " + host + " bridge fdb show br br0"
+			r.noLine(t, fdb, 1, `^(`+c1+`|`+c2+`) `)
+			r.ping(t, r.ns("c1"), "10.0.2.12", 1)
+			r.wantLine(t, fdb, 2, `^`+c1+` dev veth1 master br0\s*$`)
+			r.wantLine(t, fdb, 2, `^`+c2+` dev veth2 master br0\s*$`)
+			r.ping(t, r.ns("c1"), "10.0.2.1", 1)
+			r.wantLine(t, "ip netns exec "+host+" ip neigh show dev br0", 1, `^10\.0\.2\.11 lladdr `+c1+` `)
+		}},
+		{"03-vxlan-unicast.sh", []string{"a", "b"}, func(t *testing.T, r *run) {
+			a, b := r.ns("a"), r.ns("b")
+			fdbA := `/a\.sock fdb show$`
+			bLink := "ip netns exec " + b + " ip -br link show vx42"
+			vtepdB := r.mac(t, bLink, 1)
+			if got := r.block(t, fdbA, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent" {
+				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to 10.0.0.2", a, got)
+			}
+			r.ping(t, a, "192.168.42.2", 1)
+			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dst 10\.0\.0\.2 vni 42 self$`)
+			stats := `/a\.sock stats$`
+			if got := r.number(t, stats, 1, "vx42:", "learnt"); got != 1 {
+				t.Errorf("learnt on %s's vx42: got %d, want 1 (%s's MAC)", a, got, b)
+			}
+			if got := r.number(t, stats, 1, "vx42:", "flooded"); got < 1 {
+				t.Errorf("flooded on %s's vx42: got %d, want at least 1 (the ARP request)", a, got)
+			}
+			r.wantLine(t, "explain vxlan$", 1, `^46-48\s+00 00 2a\s+VXLAN\s+VNI\s+42\b`)
+
+			// The kernel's vxlan at both ends.
+			kernelB := r.mac(t, bLink, 2)
+			kfdbA := "ip netns exec " + a + " bridge fdb show dev vx42"
+			r.wantLine(t, "ip netns exec "+a+" ip -d link show vx42", 1, `vxlan id 42 remote 10\.0\.0\.2 local 10\.0\.0\.1 dev eth0 .*dstport 4789`)
+			if got := r.block(t, kfdbA, 1); len(got) != 1 || !strings.HasPrefix(got[0], "00:00:00:00:00:00 dst 10.0.0.2 ") {
+				t.Errorf("bridge fdb show dev vx42 on %s before the ping: got %q, want only the flood entry to 10.0.0.2", a, got)
+			}
+			r.ping(t, a, "192.168.42.2", 2)
+			r.wantLine(t, kfdbA, 2, `^`+kernelB+` dst 10\.0\.0\.2 self`)
+
+			// vtepd on a, the kernel on b.
+			if haveEthtool {
+				r.wantLine(t, "ip netns exec "+b+" ethtool -K eth0 tx off", 1, `^tx-checksum-ip-generic: off`)
+			}
+			vtepdA := r.mac(t, "ip netns exec "+a+" ip -br link show vx42", 1)
+			kernelB = r.mac(t, bLink, 3)
+			r.ping(t, a, "192.168.42.2", 3)
+			r.ping(t, b, "192.168.42.1", 1)
+			r.wantLine(t, `/a2\.sock fdb show$`, 1, `^`+kernelB+` dst 10\.0\.0\.2 vni 42 self$`)
+			r.wantLine(t, "ip netns exec "+b+" bridge fdb show dev vx42", 1, `^`+vtepdA+` dst 10\.0\.0\.1 self`)
+		}},
+		{"04-vxlan-multicast.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
+			h1, h2, h3 := r.ns("h1"), r.ns("h2"), r.ns("h3")
+			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+inet\s+239\.1\.1\.1$`)
+			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+link\s+01:00:5e:01:01:01$`)
+			fdb1 := `/v1\.sock fdb show$`
+			if got := r.block(t, fdb1, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dst 239.1.1.1 vni 42 self permanent" {
+				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to the group", h1, got)
+			}
+			h2Link := "ip netns exec " + h2 + " ip -br link show vx42"
+			r.ping(t, h1, "192.168.42.2", 1)
+			r.wantLine(t, fdb1, 2, `^`+r.mac(t, h2Link, 1)+` dst 10\.0\.0\.2 vni 42 self$`)
+			stats3 := `/v3\.sock stats$`
+			if got := r.number(t, stats3, 1, "underlay:", "unknown_vni"); got < 1 {
+				t.Errorf("unknown_vni drops on %s (VNI 43): got %d, want at least 1 (the ARP request of VNI 42)", h3, got)
+			}
+			if got := r.number(t, stats3, 1, "vx43:", "packets"); got != 0 {
+				t.Errorf("RX packets of vx43 on %s: got %d, want 0", h3, got)
+			}
+
+			// The kernel's vxlan in group mode.
+			kfdb1 := "ip netns exec " + h1 + " bridge fdb show dev vx42"
+			r.wantLine(t, kfdb1, 1, `^00:00:00:00:00:00 dst 239\.1\.1\.1 .*permanent`)
+			r.ping(t, h1, "192.168.42.2", 2)
+			r.wantLine(t, kfdb1, 2, `^`+r.mac(t, h2Link, 2)+` dst 10\.0\.0\.2 self`)
+			vx43 := r.block(t, "ip netns exec "+h3+" ip -s link show vx43", 1)
+			for i, l := range vx43 {
+				if strings.HasPrefix(strings.TrimSpace(l), "RX:") && i+1 < len(vx43) {
+					if f := strings.Fields(vx43[i+1]); len(f) < 2 || f[1] != "0" {
+						t.Errorf("RX packets of the kernel's vx43 on %s: got %q, want 0", h3, vx43[i+1])
+					}
+				}
+			}
+		}},
+		{"05-ipip.sh", []string{"a", "b", "pod-a", "pod-b"}, func(t *testing.T, r *run) {
+			a, podA := r.ns("a"), r.ns("pod-a")
+			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, ` mtu 1480 `)
+			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, `link/none`)
+			r.wantLine(t, "ip netns exec "+a+" ip route$", 1, `^10\.244\.1\.0/24 dev ipip0`)
+			r.wantLine(t, `/a\.sock route show$`, 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0$`)
+			r.ping(t, a, "10.244.1.1", 1)
+			r.ping(t, podA, "10.244.1.10", 1)
+			r.wantLine(t, pingCmd(podA, "10.244.1.10"), 1, `ttl=62 `)
+			cali := r.mac(t, "ip netns exec "+a+" ip -br link show cali0", 1)
+			r.wantLine(t, "ip netns exec "+podA+" ip neigh$", 1, `^169\.254\.1\.1 dev eth0 lladdr `+cali+` `)
+			if got := r.number(t, `/b\.sock stats$`, 1, "ipip0:", "packets"); got < 6 {
+				t.Errorf("RX packets of ipip0 on %s: got %d, want at least 6 (3 pings from the host, 3 from the pod)", r.ns("b"), got)
+			}
+			probe := r.block(t, "type ipip local 10.0.0.1 remote 10.0.0.2$", 1)
+			if hasLine(probe, `^Error: Unknown device type`) {
+				if !strings.Contains(r.out, "This kernel has no ipip driver") {
+					t.Errorf("no ipip driver: got no line saying so, want one; output:\n%s", r.out)
+				}
+				return
+			}
+			r.ping(t, podA, "10.244.1.10", 2)
+		}},
+	} {
+		t.Run(tc.script, func(t *testing.T) {
+			lab := tc.script[:2]
+			r := runScript(t, lab, env, nil, tc.script)
+			if r.code != 0 {
+				t.Fatalf("%s: exit status %d, want 0; output:\n%s", tc.script, r.code, r.out)
+			}
+			names := make([]string, len(tc.ns))
+			for i, n := range tc.ns {
+				names[i] = r.ns(n)
+			}
+			if want := "cleanup: removed " + strings.Join(names, " "); !hasLine(strings.Split(r.out, "\n"), `^`+regexp.QuoteMeta(want)+`$`) {
+				t.Errorf("%s: got no line %q, want one", tc.script, want)
+			}
+			wantClean(t, r, vtepd)
+			tc.check(t, r)
+		})
+	}
+}
+
+// TestLabFailsCleanly runs lab 03 with a vtepd that exits at once: the lab
+// must say which step failed, exit non-zero and still remove its namespaces.
+func TestLabFailsCleanly(t *testing.T) {
+	requireLab(t)
+	_, vtepctl := binaries(t)
+	r := runScript(t, "03", []string{"VTEPD=/bin/false", "VTEPCTL=" + vtepctl}, nil, "03-vxlan-unicast.sh")
+	if r.code != 1 {
+		t.Errorf("exit status with a vtepd that exits at start: got %d, want 1; output:\n%s", r.code, r.out)
+	}
+	if want := "03-vxlan-unicast: FAILED: vtepd a exited at start"; !strings.Contains(r.out, want) {
+		t.Errorf("output: got\n%s\nwant a line with %q", r.out, want)
+	}
+	if want := "cleanup: removed " + r.ns("a") + " " + r.ns("b"); !strings.Contains(r.out, want) {
+		t.Errorf("output: got\n%s\nwant a line with %q", r.out, want)
+	}
+	if left := leftovers(t, r); len(left) > 0 {
+		t.Errorf("namespaces left after the failed lab: got %v, want none", left)
+	}
+}
+
+// TestLabNeedsRoot runs lab 01 as an unprivileged user.
+func TestLabNeedsRoot(t *testing.T) {
+	requireLab(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux) to drop root")
+	}
+	r := runScript(t, "01", nil, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, "01-veth.sh")
+	if r.code != 1 {
+		t.Errorf("exit status as uid 65534: got %d, want 1; output:\n%s", r.code, r.out)
+	}
+	if want := "01-veth: FAILED: needs root to create network namespaces: sudo "; !strings.Contains(r.out, want) {
+		t.Errorf("output as uid 65534: got\n%s\nwant a line with %q", r.out, want)
+	}
+	if strings.Contains(r.out, "+ ip netns add") {
+		t.Errorf("output as uid 65534: got\n%s\nwant no command run", r.out)
+	}
+}
+
+func TestRunAll(t *testing.T) {
+	requireLab(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"one lab", []string{"01"}, 0, []string{"######## 01-veth.sh", "######## 1 of 1 labs passed"}},
+		{"no such lab", []string{"09"}, 1, []string{"run-all: no lab matches: 09"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runScript(t, "01", nil, nil, "run-all.sh", tc.args...)
+			if r.code != tc.code {
+				t.Errorf("run-all.sh %v: exit status %d, want %d; output:\n%s", tc.args, r.code, tc.code, r.out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.out, w) {
+					t.Errorf("run-all.sh %v: got\n%s\nwant a line with %q", tc.args, r.out, w)
+				}
+			}
+			if strings.Contains(r.out, "######## 02-") {
+				t.Errorf("run-all.sh %v: got lab 02 run, want only the labs asked for", tc.args)
+			}
+			if left := leftovers(t, r); len(left) > 0 {
+				t.Errorf("run-all.sh %v: namespaces left: got %v, want none", tc.args, left)
+			}
+		})
+	}
+}

@@ -1,0 +1,186 @@
+# lib.sh: what the labs share. Sourced by each lab, never run on its own.
+#
+# A lab shows every command it runs ("+ ip netns exec ..."), explains each
+# step before it, checks what it claims ("ok: ...") and stops with
+# "<lab>: FAILED: <why>" when a check does not hold. Everything it makes is
+# registered here and removed by cleanup, which the lab installs with
+# `trap cleanup EXIT`, so a failed or interrupted lab leaves nothing behind.
+# shellcheck shell=bash
+
+LAB=$(basename "$0" .sh)
+VTEPD=${VTEPD:-bin/vtepd}
+VTEPCTL=${VTEPCTL:-bin/vtepctl}
+
+NAMESPACES=() # every namespace this lab made
+ROOT_LINKS=() # devices made in the root namespace (before they move away)
+PIDS=()       # every daemon this lab started in the background
+declare -A VTEPD_PID
+WORK=$(mktemp -d "/tmp/$LAB.XXXXXX") # control sockets and daemon logs
+
+# --- printing ------------------------------------------------------------------
+
+# step TEXT: a heading before each step of the lab.
+step() { printf '\n== %s\n' "$*"; }
+
+# explain LINE...: what the next commands do and what to look at.
+explain() { printf '   %s\n' "$@"; }
+
+# run CMD...: show a command, then run it.
+run() {
+  printf '+ %s\n' "$*"
+  "$@"
+}
+
+# on NS CMD...: run a command inside a namespace, shown as ip-netns would
+# spell it.
+on() {
+  local ns=$1
+  shift
+  run ip netns exec "$ns" "$@"
+}
+
+ok() { printf 'ok: %s\n' "$*"; }
+
+die() {
+  printf '%s: FAILED: %s\n' "$LAB" "$*" >&2
+  exit 1
+}
+
+# --- preflight -------------------------------------------------------------------
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "needs root to create network namespaces: sudo $0"
+  command -v ip >/dev/null || die "needs iproute2 (the ip command)"
+}
+
+need_ping() {
+  command -v ping >/dev/null || die "needs ping (apt-get install iputils-ping)"
+}
+
+need_vtepd() {
+  [ -x "$VTEPD" ] || die "no vtepd at $VTEPD: run make build, or set VTEPD"
+  [ -x "$VTEPCTL" ] || die "no vtepctl at $VTEPCTL: run make build, or set VTEPCTL"
+}
+
+# --- what a lab makes ------------------------------------------------------------
+
+# add_ns NAME: a new network namespace, its loopback up and IPv6 off.
+#
+# IPv6 is off so that the only frames on the wire are the ones the lab
+# sends: a fresh interface otherwise sends router solicitations and
+# duplicate address probes, and the tables the lab shows "before a ping"
+# would already have learnt from them.
+add_ns() {
+  NAMESPACES+=("$1")
+  run ip netns add "$1"
+  run ip -n "$1" link set lo up
+  if [ -e /proc/sys/net/ipv6 ]; then
+    run ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  fi
+}
+
+# wire A B: an underlay cable, a veth pair with an end named eth0 in each of
+# two namespaces.
+wire() {
+  run ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
+}
+
+# mac_of NS DEV: the MAC address of a device.
+mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+
+# counter NS DEV NAME: one of a device's counters (rx_packets, tx_packets...).
+counter() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+
+# ping_ok NS ADDR: three echo requests from NS, all answered.
+ping_ok() {
+  on "$1" ping -c 3 -i 0.2 -w 5 "$2" || die "ping from $1 to $2 got no answer"
+  ok "$1 reaches $2"
+}
+
+# --- vtepd -------------------------------------------------------------------------
+
+# start_vtepd NS NAME FLAGS...: start vtepd inside NS with the given flags,
+# its control socket at $WORK/NAME.sock and its log at $WORK/NAME.log, and
+# wait until it answers on the socket (by then its device is up).
+start_vtepd() {
+  local ns=$1 name=$2
+  shift 2
+  local sock=$WORK/$name.sock pid
+  printf '+ ip netns exec %s %s %s --control %s &\n' "$ns" "$VTEPD" "$*" "$sock"
+  # ip netns exec execs vtepd in place, so $! is vtepd itself.
+  ip netns exec "$ns" "$VTEPD" "$@" --control "$sock" >"$WORK/$name.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  VTEPD_PID[$name]=$pid
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || die "vtepd $name exited at start: $(cat "$WORK/$name.log")"
+    if "$VTEPCTL" --control "$sock" stats >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "vtepd $name did not answer on $sock within 10 s: $(cat "$WORK/$name.log")"
+}
+
+# stop_vtepd NAME: SIGTERM, as a service manager would; vtepd removes its
+# device and socket and exits 0.
+stop_vtepd() {
+  local pid=${VTEPD_PID[$1]} rc=0
+  run kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || die "vtepd $1 exited with status $rc after SIGTERM: $(cat "$WORK/$1.log")"
+}
+
+# ctl NAME ARGS...: vtepctl against the vtepd started as NAME, shown.
+ctl() {
+  local name=$1
+  shift
+  run "$VTEPCTL" --control "$WORK/$name.sock" "$@"
+}
+
+# ctl_quiet NAME ARGS...: the same, for the lab's own checks (not shown).
+ctl_quiet() {
+  local name=$1
+  shift
+  "$VTEPCTL" --control "$WORK/$name.sock" "$@"
+}
+
+# --- teardown ----------------------------------------------------------------------
+
+# cleanup runs on every exit, normal or not: it stops the daemons by pid,
+# then anything still running inside the lab's namespaces (the lab started
+# it), deletes the namespaces (their devices go with them) and the
+# work directory.
+cleanup() {
+  local rc=$? pid ns dev
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for ns in "${NAMESPACES[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+  for ns in "${NAMESPACES[@]}"; do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for dev in "${ROOT_LINKS[@]}"; do
+    ip link del "$dev" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+  if [ "${#NAMESPACES[@]}" -gt 0 ]; then
+    printf '\ncleanup: removed %s\n' "${NAMESPACES[*]}"
+  fi
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: exit status %d\n' "$LAB" "$rc" >&2
+  fi
+  exit "$rc"
+}
+trap 'exit 130' INT
+trap 'exit 143' TERM
