@@ -14,10 +14,14 @@ const (
 	PathKernelVXLAN = "kernel-vxlan" // Linux's vxlan driver at both ends
 	PathVtepdVXLAN  = "vtepd-vxlan"  // vtepd VXLAN at both ends
 	PathVtepdIPIP   = "vtepd-ipip"   // vtepd IPIP at both ends
+	// The same two with every offload off (vtepd --offload off): what the
+	// offloads are worth, side by side.
+	PathVtepdVXLANPlain = "vtepd-vxlan-plain"
+	PathVtepdIPIPPlain  = "vtepd-ipip-plain"
 )
 
 // AllPaths lists every path in measuring order.
-var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP}
+var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdVXLANPlain, PathVtepdIPIPPlain}
 
 // pathTitles are the names tables and charts show.
 var pathTitles = map[string]string{
@@ -25,6 +29,9 @@ var pathTitles = map[string]string{
 	PathKernelVXLAN: "kernel vxlan",
 	PathVtepdVXLAN:  "vtepd VXLAN",
 	PathVtepdIPIP:   "vtepd IPIP",
+
+	PathVtepdVXLANPlain: "vtepd VXLAN, offloads off",
+	PathVtepdIPIPPlain:  "vtepd IPIP, offloads off",
 }
 
 // UDPPayloads are the UDP payload sizes of the packet-rate runs, in bytes.
@@ -134,9 +141,7 @@ func (c Config) check() (Config, error) {
 	return c, nil
 }
 
-func (c Config) needsVtepd() bool {
-	return slices.Contains(c.Paths, PathVtepdVXLAN) || slices.Contains(c.Paths, PathVtepdIPIP)
-}
+func (c Config) needsVtepd() bool { return slices.ContainsFunc(c.Paths, isVtepd) }
 
 func (c Config) progress(format string, args ...any) {
 	if c.Progress != nil {

@@ -62,7 +62,7 @@ func TestHarnessQuick(t *testing.T) {
 	if kernelVXLANProbe(t) {
 		want = append(want, PathKernelVXLAN)
 	}
-	want = append(want, PathVtepdVXLAN, PathVtepdIPIP)
+	want = append(want, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdVXLANPlain, PathVtepdIPIPPlain)
 	var got []string
 	for _, p := range r.Paths {
 		got = append(got, p.Name)

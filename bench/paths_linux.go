@@ -84,16 +84,18 @@ func newTopo(ctx context.Context, cfg Config, dir, path string) (t *topo, err er
 	case PathKernelVXLAN:
 		t.dst = overlayB
 		err = t.kernelVXLAN(ctx)
-	case PathVtepdVXLAN:
+	case PathVtepdVXLAN, PathVtepdVXLANPlain:
 		t.dst = overlayB
+		extra := offloadArgs(path)
 		err = t.vtepd(ctx, cfg,
-			[]string{"--vni", vni, "--local", underlayA, "--remote", underlayB, "--addr", overlayA + "/24"},
-			[]string{"--vni", vni, "--local", underlayB, "--remote", underlayA, "--addr", overlayB + "/24"})
-	case PathVtepdIPIP:
+			append([]string{"--vni", vni, "--local", underlayA, "--remote", underlayB, "--addr", overlayA + "/24"}, extra...),
+			append([]string{"--vni", vni, "--local", underlayB, "--remote", underlayA, "--addr", overlayB + "/24"}, extra...))
+	case PathVtepdIPIP, PathVtepdIPIPPlain:
 		t.dst = ipipB
+		extra := offloadArgs(path)
 		err = t.vtepd(ctx, cfg,
-			[]string{"--mode", "ipip", "--local", underlayA, "--name", ipipDev, "--addr", ipipA + ipipPrefix, "--route", ipipNetB + "=" + underlayB},
-			[]string{"--mode", "ipip", "--local", underlayB, "--name", ipipDev, "--addr", ipipB + ipipPrefix, "--route", ipipNetA + "=" + underlayA})
+			append([]string{"--mode", "ipip", "--local", underlayA, "--name", ipipDev, "--addr", ipipA + ipipPrefix, "--route", ipipNetB + "=" + underlayB}, extra...),
+			append([]string{"--mode", "ipip", "--local", underlayB, "--name", ipipDev, "--addr", ipipB + ipipPrefix, "--route", ipipNetA + "=" + underlayA}, extra...))
 	default:
 		err = fmt.Errorf("no path %q", path)
 	}
@@ -226,6 +228,15 @@ func (t *topo) close() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("removing the namespaces of %s: %s", t.path, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// offloadArgs are the vtepd flags a path adds: the plain paths turn every
+// offload off.
+func offloadArgs(path string) []string {
+	if path == PathVtepdVXLANPlain || path == PathVtepdIPIPPlain {
+		return []string{"--offload", "off"}
 	}
 	return nil
 }

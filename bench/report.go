@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -214,7 +215,7 @@ func metric(key string) Metric {
 }
 
 // isVtepd reports whether path runs vtepd.
-func isVtepd(path string) bool { return path == PathVtepdVXLAN || path == PathVtepdIPIP }
+func isVtepd(path string) bool { return strings.HasPrefix(path, "vtepd-") }
 
 // Summarize fills every path's Figures from its Runs: median, min and max
 // of each metric, and the ratio of each median to the kernel vxlan's.

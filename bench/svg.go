@@ -25,6 +25,9 @@ var pathColors = map[string]string{
 	PathKernelVXLAN: "#3b6fb6",
 	PathVtepdVXLAN:  "#e07b24",
 	PathVtepdIPIP:   "#c0392b",
+
+	PathVtepdVXLANPlain: "#f3c089",
+	PathVtepdIPIPPlain:  "#e6a39b",
 }
 
 // Chart geometry, in SVG user units (pixels).
