@@ -91,7 +91,8 @@ func (b VirtioNetHdr) GSOType() uint8 { return b[vnetGSOType] }
 
 // HdrLen returns hdr_len: by the virtio spec the length of the headers
 // before the payload, but Linux fills it with the length of the linear part
-// of its buffer, which may be more; GSOSplit does not rely on it.
+// of its buffer (skb_headlen), which is the headers in the common case and
+// may be more; GSOSplit does not rely on it.
 func (b VirtioNetHdr) HdrLen() uint16 { return binary.LittleEndian.Uint16(b[vnetHdrLenField:]) }
 
 // GSOSize returns gso_size: the payload bytes of each segment (the MSS).
@@ -325,10 +326,10 @@ func CompleteChecksum(pkt []byte, h VirtioNetHdr) error {
 // IPv6, no VLAN tag) or 0 for a bare IP packet. The header lengths come from
 // the packet itself (IPv4 IHL, options copied; IPv6 the fixed 40 bytes with
 // next header TCP, no extension headers; TCP data offset), never from
-// h.HdrLen(), which Linux does not fill with the header length; csum_start
-// and csum_offset are not needed either. The IP length field bounds the
-// packet: bytes after it are ignored. A super-frame without payload gives one
-// segment, the headers alone.
+// h.HdrLen(), which Linux fills with the length of its buffer's linear part,
+// not necessarily the headers; csum_start and csum_offset are not needed
+// either. The IP length field bounds the packet: bytes after it are ignored.
+// A super-frame without payload gives one segment, the headers alone.
 //
 // Segment i is written to
 //

@@ -1211,3 +1211,92 @@ func BenchmarkCoalesceTCP(b *testing.B) {
 		}
 	}
 }
+
+// Captured from Linux 6.18: a TAP device opened with IFF_VNET_HDR and
+// TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6), MTU 576, in a network
+// namespace where 10.77.0.1 connected to 10.77.0.2 over it. Each read
+// starts with the virtio_net_hdr.
+const (
+	// The SYN: NEEDS_CSUM, csum_start 34, csum_offset 16; the checksum
+	// field holds the pseudo-header sum 0x14cb.
+	kernelSYNHdr = "01 00 0000 0000 2200 1000"
+	kernelSYN    = "52846b91de05 96d1f7d356f6 0800" +
+		"4500003ce1fe4000400644210a4d00010a4d0002" +
+		"e53c13897ef9370a00000000a002ff7014cb0000020402180402080a243f5401000000000103030a"
+	// A write of 1100 bytes, handed over as one super-frame: TCPv4,
+	// hdr_len 66, gso_size 524 (the MSS of MTU 576 less 12 bytes of
+	// timestamps), the checksum field the pseudo-header sum over the whole
+	// 1132 TCP bytes. The payload is kernelTSOPayload.
+	kernelTSOHdr     = "01 01 4200 0c02 2200 1000"
+	kernelTSOHeaders = "52846b91de05 96d1f7d356f6 0800" +
+		"450004 80e200400040063fdb0a4d00010a4d0002" +
+		"e53c13897ef9370b39f8dd0180180040190f00000101080a243f54073e967013"
+)
+
+var kernelTSOPayload = bytes.Repeat([]byte("vtepd TSO golden "), 65)[:1100]
+
+func TestOffloadKernelCaptures(t *testing.T) {
+	t.Run("SYN with a partial checksum", func(t *testing.T) {
+		h := VirtioNetHdr(unhex(t, kernelSYNHdr))
+		pkt := unhex(t, kernelSYN)
+		if h.Flags() != VirtioNetHdrFNeedsCsum || h.GSOType() != VirtioGSONone || h.CsumStart() != 34 || h.CsumOffset() != 16 {
+			t.Fatalf("header: got flags %d gso_type %d csum %d+%d, want 1 0 34+16", h.Flags(), h.GSOType(), h.CsumStart(), h.CsumOffset())
+		}
+		d := offDecode(t, clone(pkt), true)
+		if err := d.tcp.SetNetworkLayerForChecksum(d.ip4); err != nil {
+			t.Fatal(err)
+		}
+		if _, r := d.tcp.VerifyChecksum(); r.Valid {
+			t.Fatal("set-up: the captured partial checksum verifies already")
+		}
+		if err := CompleteChecksum(pkt, h); err != nil {
+			t.Fatal(err)
+		}
+		offDecode(t, pkt, true).checkChecksums(t, "SYN")
+	})
+	t.Run("TSO super-frame", func(t *testing.T) {
+		h := VirtioNetHdr(unhex(t, kernelTSOHdr))
+		pkt := append(unhex(t, kernelTSOHeaders), kernelTSOPayload...)
+		fields := []struct {
+			name      string
+			got, want int
+		}{
+			{"flags", int(h.Flags()), VirtioNetHdrFNeedsCsum},
+			{"gso_type", int(h.GSOType()), VirtioGSOTCPv4},
+			{"hdr_len", int(h.HdrLen()), 66},
+			{"gso_size", int(h.GSOSize()), 524},
+			{"csum_start", int(h.CsumStart()), 34},
+			{"csum_offset", int(h.CsumOffset()), 16},
+		}
+		for _, f := range fields {
+			if f.got != f.want {
+				t.Errorf("%s: got %d, want %d", f.name, f.got, f.want)
+			}
+		}
+		out := make([]byte, 3*(VirtioNetHdrLen+66+524))
+		segs, segLen, lastLen, err := GSOSplit(pkt, h, EthernetHeaderLen, out, VirtioNetHdrLen)
+		if err != nil || segs != 3 || segLen != 66+524 || lastLen != 66+52 {
+			t.Fatalf("GSOSplit: got %d, %d, %d, %v; want 3, 590, 118, nil", segs, segLen, lastLen, err)
+		}
+		var payload []byte
+		for i := range segs {
+			l := segLen
+			if i == segs-1 {
+				l = lastLen
+			}
+			off := i*(VirtioNetHdrLen+segLen) + VirtioNetHdrLen
+			d := offDecode(t, out[off:off+l], true)
+			d.checkChecksums(t, fmt.Sprintf("segment %d", i))
+			if want := uint32(0x7ef9370b) + uint32(i*524); d.tcp.Seq != want {
+				t.Errorf("segment %d: got seq %#x, want %#x", i, d.tcp.Seq, want)
+			}
+			if d.tcp.PSH != (i == segs-1) {
+				t.Errorf("segment %d: PSH: got %v, want %v", i, d.tcp.PSH, i == segs-1)
+			}
+			payload = append(payload, d.tcp.Payload...)
+		}
+		if !bytes.Equal(payload, kernelTSOPayload) {
+			t.Errorf("payload: got %q, want %q", payload, kernelTSOPayload)
+		}
+	})
+}
