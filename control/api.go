@@ -1,10 +1,12 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/vtepd/vtepd/fdb"
 )
@@ -123,7 +125,101 @@ type Backend interface {
 	// stay) of network vni, or of every network when all is set, and returns
 	// how many it removed.
 	FDBFlush(vni uint32, all bool) (int, error)
+
+	// Trace starts following frames live: the events of req.Network (""
+	// for every network) whose inner frame matches req.Match, until the
+	// stream is closed. An unknown network is ErrNotFound, a match
+	// expression that does not parse ErrInvalid (naming the word at fault).
+	// req.Count is the server's business, not the backend's.
+	Trace(req TraceRequest) (TraceStream, error)
 }
+
+// TraceRequest is what GET /v1/trace asks for.
+type TraceRequest struct {
+	Network string // "" for every network
+	Match   string // a match expression (see dataplane.Filter); "" for all
+	// Count ends the trace after this many frames, every stage of each
+	// included; 0 follows frames until the client leaves.
+	Count int
+}
+
+// TraceStream is one trace's events, as a Backend hands them to the server.
+type TraceStream interface {
+	// Next returns the next event, waiting for one; it returns ctx's error
+	// when ctx ends first.
+	Next(ctx context.Context) (TraceEvent, error)
+	// Lost is how many events the stream lost so far because its reader
+	// fell behind the dataplane.
+	Lost() uint64
+	// Close ends the stream and frees what it holds in the daemon.
+	Close() error
+}
+
+// TraceEvent is one frame at one stage of its trip through vtepd, as GET
+// /v1/trace sends it: one JSON object per line.
+type TraceEvent struct {
+	// Frame numbers the frames of a network: every stage of one frame
+	// carries the same number.
+	Frame   uint64    `json:"frame"`
+	Stage   string    `json:"stage"` // one of the Stage* names
+	Network string    `json:"network"`
+	Kind    string    `json:"kind"` // "vxlan" or "ipip"
+	VNI     uint32    `json:"vni"`
+	Time    time.Time `json:"time"`
+	// Peer is the remote VTEP: destination going out, sender coming in, the
+	// FDB entry's or route's remote at lookup and learn.
+	Peer     string `json:"peer,omitempty"`
+	PeerPort uint16 `json:"peer_port,omitempty"`
+	// Local and LocalPort are this end of the underlay.
+	Local     string `json:"local,omitempty"`
+	LocalPort uint16 `json:"local_port,omitempty"`
+	// UDPPayload: the bytes of a socket stage start at the UDP payload (the
+	// VXLAN header); the socket, not vtepd, handled the IP and UDP headers.
+	UDPPayload bool     `json:"udp_payload,omitempty"`
+	Lookup     string   `json:"lookup,omitempty"`  // one of the Lookup* results
+	Remotes    []string `json:"remotes,omitempty"` // every copy of a flood
+	Learn      string   `json:"learn,omitempty"`   // what learning the source MAC did
+	Drop       string   `json:"drop,omitempty"`    // the drop reason, as stats names it
+	At         string   `json:"at,omitempty"`      // the stage a drop happened at
+	// Lost counts the events this trace lost so far because its reader
+	// fell behind.
+	Lost uint64 `json:"lost,omitempty"`
+	// Bytes is the frame or packet at this stage (base64 in JSON): the
+	// inner frame at device-in, lookup, decap, learn and device-out; the
+	// whole outer IP packet at encap and socket-out (or the UDP payload
+	// when UDPPayload is set); at socket-in the UDP payload (VXLAN) or the
+	// whole outer IP packet (IPIP); at drop the bytes of the stage At.
+	Bytes []byte `json:"bytes"`
+}
+
+// Stages of TraceEvent.Stage and At, in the order a frame meets them.
+const (
+	StageDeviceIn  = "device-in"
+	StageLookup    = "lookup"
+	StageEncap     = "encap"
+	StageSocketOut = "socket-out"
+	StageSocketIn  = "socket-in"
+	StageDecap     = "decap"
+	StageLearn     = "learn"
+	StageDeviceOut = "device-out"
+	StageDrop      = "drop"
+)
+
+// Results of TraceEvent.Lookup.
+const (
+	LookupHit     = "hit"      // the FDB knows the destination MAC
+	LookupMiss    = "miss"     // unknown unicast, flooded to Remotes
+	LookupFlood   = "flood"    // broadcast or multicast, flooded to Remotes
+	LookupRoute   = "route"    // an IPIP route to Peer
+	LookupNoRoute = "no-route" // no IPIP route
+)
+
+// Drop reasons the trace's frame count tells apart: a refused send ends one
+// copy of a frame, not the frame; a full FDB refuses learning, not the frame.
+const (
+	DropSendError = "send_error"
+	DropFDBFull   = "fdb_full"
+)
 
 // NetworkSpec is a network as POST /v1/networks takes it: the fields and
 // words of a network in the YAML config, addresses and durations as strings.

@@ -153,6 +153,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep = endpoint{http.MethodGet: s.getStats}
 	case "/v1/routes":
 		ep = endpoint{http.MethodGet: s.getRoutes, http.MethodPost: s.postRoute, http.MethodDelete: s.deleteRoute}
+	case "/v1/trace":
+		s.serveTrace(w, r) // a stream, not one answer
+		return
 	default:
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
 		return

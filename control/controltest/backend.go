@@ -34,7 +34,14 @@ type Backend struct {
 	// Fail, when set, is returned by every method that can fail.
 	Fail error
 
-	calls []string
+	// TraceEvents are what every trace sees first, in order, as far as its
+	// network and match let them through (see VXLANPing); Emit sends more.
+	TraceEvents []control.TraceEvent
+	// TraceLost is what every trace stream reports as lost.
+	TraceLost uint64
+
+	calls  []string
+	traces []*traceStream
 }
 
 // Calls returns the changes asked for so far, one line each, with the
