@@ -316,8 +316,7 @@ func (t *observing) lookupRoute(pkt []byte, via netip.Addr, ok bool) {
 // encap reports the whole outer IP packet pkt, headers just written.
 func (t *observing) encap(pkt []byte) {
 	e := t.event(StageEncap, pkt, false, false)
-	e.Peer = outerDst(pkt)
-	e.PeerPort = outerDstPort(pkt)
+	e.Local, e.Peer, e.LocalPort, e.PeerPort = outerAddrs(pkt)
 	t.emit(&e)
 }
 
@@ -334,7 +333,7 @@ func (t *observing) encapPayload(dgram []byte, remote netip.Addr) {
 func (t *observing) sent(pkts [][]byte, n int) {
 	for i, p := range pkts {
 		e := t.event(StageSocketOut, p, false, false)
-		e.Peer, e.PeerPort = outerDst(p), outerDstPort(p)
+		e.Local, e.Peer, e.LocalPort, e.PeerPort = outerAddrs(p)
 		if i >= n {
 			e.Stage, e.At, e.Drop = StageDrop, StageSocketOut, DropSend.String()
 		}
@@ -453,39 +452,26 @@ func innerAddr(kind string, s Stage, udpPayload bool, b []byte) uintptr {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b))) + uintptr(off)
 }
 
-// outerDst is the destination of a whole outer IP packet.
-func outerDst(pkt []byte) netip.Addr {
-	switch {
-	case len(pkt) >= encap.IPv4MinHeaderLen && pkt[0]>>4 == encap.IPv4Version:
-		return encap.IPv4(pkt).Dst()
-	case len(pkt) >= encap.IPv6HeaderLen && pkt[0]>>4 == encap.IPv6Version:
-		return encap.IPv6(pkt).Dst().Unmap()
-	}
-	return netip.Addr{}
-}
-
-// outerDstPort is the UDP destination port of a whole outer IP packet, 0
-// when it carries no UDP.
-func outerDstPort(pkt []byte) uint16 {
+// outerAddrs reads the addresses of a whole outer IP packet, and its UDP
+// ports when it carries UDP.
+func outerAddrs(pkt []byte) (src, dst netip.Addr, sport, dport uint16) {
 	var off int
+	var proto uint8
 	switch {
 	case len(pkt) >= encap.IPv4MinHeaderLen && pkt[0]>>4 == encap.IPv4Version:
-		if encap.IPv4(pkt).Protocol() != encap.ProtocolUDP {
-			return 0
-		}
-		off = encap.IPv4(pkt).HeaderLen()
+		ip := encap.IPv4(pkt)
+		src, dst, proto, off = ip.Src(), ip.Dst(), ip.Protocol(), ip.HeaderLen()
 	case len(pkt) >= encap.IPv6HeaderLen && pkt[0]>>4 == encap.IPv6Version:
-		if encap.IPv6(pkt).NextHeader() != encap.ProtocolUDP {
-			return 0
-		}
-		off = encap.IPv6HeaderLen
+		ip := encap.IPv6(pkt)
+		src, dst, proto, off = ip.Src().Unmap(), ip.Dst().Unmap(), ip.NextHeader(), encap.IPv6HeaderLen
 	default:
-		return 0
+		return
 	}
-	if len(pkt) < off+encap.UDPHeaderLen {
-		return 0
+	if proto == encap.ProtocolUDP && len(pkt) >= off+encap.UDPHeaderLen {
+		u := encap.UDP(pkt[off:])
+		sport, dport = u.SrcPort(), u.DstPort()
 	}
-	return encap.UDP(pkt[off:]).DstPort()
+	return
 }
 
 // Hub is an Observer that hands every event to each of its subscribers

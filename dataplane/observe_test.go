@@ -231,6 +231,9 @@ func TestObserverPointTransmitStages(t *testing.T) {
 		if !reflect.DeepEqual(got, w) {
 			t.Errorf("event %d: got %+v, want %+v", i, got, w)
 		}
+		if (e.Stage == StageEncap || e.Stage == StageSocketOut || e.At == StageSocketOut) && e.LocalPort != 50000 {
+			t.Errorf("event %d: local port %d, want the outer source port 50000", i, e.LocalPort)
+		}
 		if e.Network != "vx42" || e.VNI != 42 || e.Kind != "vxlan" || e.Local != obsLocal || e.Time == 0 {
 			t.Errorf("event %d: got network %q vni %d kind %q local %s time %d, want vx42 42 vxlan 10.0.0.1 and a time",
 				i, e.Network, e.VNI, e.Kind, e.Local, e.Time)
