@@ -53,12 +53,39 @@ Commands:
                                       network flags (below)
   network del NAME                    stop a network and remove its device
   stats [--json]                      packet, byte, drop and fdb counters
+  trace [--network N] [--count K] [--match EXPR] [--json]
+                                      follow frames live through vtepd, one
+                                      block per frame and stage (below)
+  capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR]
+                                      write a network's frames to pcap files
   explain vxlan|ipip                  an encapsulated packet, byte by byte
                                       (needs no daemon)
   help                                this text
 
 Options:
   --control SOCK   vtepd's control socket (default /run/vtepd/vtepd.sock)
+
+Trace and capture:
+  trace shows each frame at each stage: device-in (the inner headers),
+  lookup (fdb hit, miss or flood and to whom; an ipip route), encap (every
+  byte of the headers added, as explain names them), socket-out; and the
+  other way socket-in, decap, learn (new, moved, refreshed, full, static),
+  device-out; and drops, with their reason. --json prints one JSON object
+  per event and line, the inner headers decoded. They end after K frames
+  (--count), or at Ctrl-C. vtepd never waits for a slow reader: events it
+  could not hand over are counted as lost.
+  --match keeps the frames whose inner headers match, checked in vtepd
+  before anything is copied: terms joined by "and", each maybe after "not":
+    [src|dst] host IP    [src|dst] net PREFIX    [src|dst] mac MAC
+    [src|dst] port N     tcp  udp  icmp  icmp6  arp  ip  ip6
+  "tcp port 80" reads as tcp and port 80. There is no "or".
+  capture writes what trace sees: --inner gets the frames at the device
+  (Ethernet for vxlan networks, raw IP for ipip), --outer the packets on the
+  underlay (raw IP, outer header first), so Wireshark shows one frame before
+  and after encapsulation. A VXLAN socket hands vtepd only the UDP payload
+  of what it receives: the outer IP and UDP headers of received packets in
+  --outer are rebuilt from the sender's and vtepd's addresses and ports
+  (their TTL and identification, hence header checksum, are made up).
 
 Flags of network add (as vtepd's; the underlay is the running daemon's):
   --mode vxlan|ipip      network kind (default vxlan)
@@ -87,6 +114,8 @@ Examples:
   vtepctl network add --mode ipip --name ipip1 --route 10.245.0.0/16=10.0.0.3
   vtepctl network del vx43
   vtepctl stats
+  vtepctl trace --network vx42 --match "icmp and host 192.168.42.2" --count 2
+  vtepctl capture --network vx42 --inner vx42.pcap --outer underlay.pcap
 `
 
 // usageError is a command line vtepctl refuses before talking to vtepd.
@@ -156,11 +185,15 @@ func dispatch(args []string, stdout io.Writer) error {
 		return c.stats(rest)
 	case "explain":
 		return explain(rest, stdout)
+	case "trace":
+		return c.trace(rest)
+	case "capture":
+		return c.capture(rest)
 	}
 	return usagef("%q: unknown command (want %s)", cmd, commands)
 }
 
-const commands = "fdb, peer, route, network, stats, explain or help"
+const commands = "fdb, peer, route, network, stats, trace, capture, explain or help"
 
 type cli struct {
 	client *control.Client

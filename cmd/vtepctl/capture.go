@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/encap"
+)
+
+// captureSnaplen keeps whole packets, TCP super-frames of 64 KiB included,
+// as tcpdump's default does.
+const captureSnaplen = 262144
+
+// pcapFile is one pcap file being written.
+type pcapFile struct {
+	name    string
+	f       *os.File
+	w       *pcapgo.Writer
+	packets int
+}
+
+func createPcap(name string, link layers.LinkType) (*pcapFile, error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(captureSnaplen, link); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &pcapFile{name: name, f: f, w: w}, nil
+}
+
+func (p *pcapFile) write(e control.TraceEvent, data []byte) error {
+	ci := gopacket.CaptureInfo{Timestamp: e.Time, CaptureLength: len(data), Length: len(data)}
+	if err := p.w.WritePacket(ci, data); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	p.packets++
+	return nil
+}
+
+// capture writes the frames of one network to pcap files: at the device
+// (--inner) and on the underlay (--outer), from the same trace stream, so
+// that a frame can be seen before and after encapsulation.
+func (c *cli) capture(args []string) error {
+	const cmd = "capture"
+	var network, innerName, outerName, countText, match string
+	err := options(cmd, args, map[string]*string{
+		"network": &network, "inner": &innerName, "outer": &outerName, "count": &countText, "match": &match,
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if network == "" {
+		return usagef("%s: --network: required (the network whose frames to write)", cmd)
+	}
+	if innerName == "" && outerName == "" {
+		return usagef("%s: want --inner FILE, --outer FILE or both", cmd)
+	}
+	count, err := parseCount(cmd, countText)
+	if err != nil {
+		return err
+	}
+	nets, err := c.client.Networks()
+	if err != nil {
+		return err
+	}
+	kind := ""
+	for _, n := range nets {
+		if n.Name == network {
+			kind = n.Kind
+		}
+	}
+	if kind == "" {
+		return fmt.Errorf("%s: network %q: no such network", cmd, network)
+	}
+
+	// A TAP carries Ethernet frames; a TUN, IP packets without one.
+	innerLink := layers.LinkTypeEthernet
+	if kind == control.KindIPIP {
+		innerLink = layers.LinkTypeRaw
+	}
+	var in, out *pcapFile
+	var files []*pcapFile
+	closeAll := func() error {
+		var errs []error
+		for _, p := range files {
+			if err := p.f.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+			}
+		}
+		files = nil
+		return errors.Join(errs...)
+	}
+	defer closeAll()
+	if innerName != "" {
+		if in, err = createPcap(innerName, innerLink); err != nil {
+			return err
+		}
+		files = append(files, in)
+	}
+	if outerName != "" {
+		if out, err = createPcap(outerName, layers.LinkTypeRaw); err != nil {
+			return err
+		}
+		files = append(files, out)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rebuilt, lost := 0, uint64(0)
+	err = c.client.Trace(ctx, control.TraceRequest{Network: network, Match: match, Count: count}, func(e control.TraceEvent) error {
+		lost = e.Lost
+		switch e.Stage {
+		case control.StageDeviceIn, control.StageDeviceOut:
+			if in != nil {
+				return in.write(e, e.Bytes)
+			}
+		case control.StageSocketOut, control.StageSocketIn:
+			if out == nil {
+				return nil
+			}
+			pkt := e.Bytes
+			if e.UDPPayload {
+				if pkt = rebuildOuter(e); pkt == nil {
+					return nil // no addresses to rebuild the headers from
+				}
+				rebuilt++
+			}
+			return out.write(e, pkt)
+		}
+		return nil
+	})
+	if errors.Is(err, context.Canceled) {
+		err = nil // Ctrl-C: the end the user asked for
+	}
+	if cerr := closeAll(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		fmt.Fprintf(c.out, "%s: %d packets at the device (%s)\n", in.name, in.packets, linkName(innerLink))
+	}
+	if out != nil {
+		fmt.Fprintf(c.out, "%s: %d packets on the underlay (raw IP)", out.name, out.packets)
+		if rebuilt > 0 {
+			fmt.Fprintf(c.out, ", %d with outer IP and UDP headers rebuilt from the sender's address and port", rebuilt)
+		}
+		fmt.Fprintln(c.out)
+	}
+	if lost > 0 {
+		fmt.Fprintf(c.out, "%d events lost: vtepctl wrote too slowly, and vtepd never waits for a capture\n", lost)
+	}
+	return nil
+}
+
+func linkName(l layers.LinkType) string {
+	if l == layers.LinkTypeEthernet {
+		return "Ethernet"
+	}
+	return "raw IP"
+}
+
+// rebuildOuter puts outer IP and UDP headers in front of a UDP payload the
+// socket handed over without them: from the peer to the local address on
+// receive, the other way on send. Addresses and ports are the real ones;
+// TTL (64), identification (0) and the rest are this function's, not what
+// crossed the wire. Nil when the event lacks an address.
+func rebuildOuter(e control.TraceEvent) []byte {
+	peer, perr := netip.ParseAddr(e.Peer)
+	local, lerr := netip.ParseAddr(e.Local)
+	if perr != nil || lerr != nil || peer.Is4() != local.Is4() {
+		return nil
+	}
+	src, dst, sport, dport := peer, local, e.PeerPort, e.LocalPort
+	if e.Stage == control.StageSocketOut {
+		src, dst, sport, dport = local, peer, e.LocalPort, e.PeerPort
+	}
+	hl := encap.IPv4MinHeaderLen
+	if !src.Is4() {
+		hl = encap.IPv6HeaderLen
+	}
+	ulen := encap.UDPHeaderLen + len(e.Bytes)
+	if hl+ulen > 0xffff {
+		return nil
+	}
+	pkt := make([]byte, hl+ulen)
+	u := encap.UDP(pkt[hl:])
+	u.SetSrcPort(sport)
+	u.SetDstPort(dport)
+	u.SetLength(uint16(ulen))
+	copy(pkt[hl+encap.UDPHeaderLen:], e.Bytes)
+	if src.Is4() {
+		ip := encap.IPv4(pkt)
+		ip.SetVersion()
+		ip.SetHeaderLen(encap.IPv4MinHeaderLen)
+		ip.SetTotalLength(uint16(len(pkt)))
+		ip.SetTTL(encap.DefaultTTL)
+		ip.SetProtocol(encap.ProtocolUDP)
+		ip.SetSrc(src)
+		ip.SetDst(dst)
+		ip.SetChecksum()
+		// UDP checksum 0: none, which RFC 768 allows over IPv4 and RFC
+		// 7348 section 5 recommends for VXLAN.
+		return pkt
+	}
+	ip := encap.IPv6(pkt)
+	ip.SetVersion()
+	ip.SetPayloadLength(uint16(ulen))
+	ip.SetNextHeader(encap.ProtocolUDP)
+	ip.SetHopLimit(encap.DefaultTTL)
+	ip.SetSrc(src)
+	ip.SetDst(dst)
+	// Over IPv6 the checksum is mandatory (RFC 8200 section 8.1).
+	u.SetChecksum(u.CalculateChecksum(encap.PseudoHeaderSum(encap.ProtocolUDP, src, dst, uint16(ulen))))
+	return pkt
+}
