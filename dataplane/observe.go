@@ -248,9 +248,6 @@ func (t *observing) emit(e *Event) {
 	if e.VNI == 0 {
 		e.VNI = t.vni
 	}
-	if e.Local == (netip.Addr{}) {
-		e.Local, e.LocalPort = t.local.Addr(), t.local.Port()
-	}
 	e.Time = time.Now().UnixNano()
 	t.o.Observe(e)
 }
@@ -367,9 +364,14 @@ func (t *observing) received(b []byte, from netip.AddrPort) {
 	udp := t.kind != kindIPIP
 	e := t.event(StageSocketIn, b, udp, true)
 	e.Peer, e.PeerPort = from.Addr().Unmap(), from.Port()
+	e.Local, e.LocalPort = t.local.Addr(), t.local.Port()
 	t.emit(&e)
 	if off := innerOffset(t.kind, StageSocketIn, udp, b); off >= 0 {
-		d := Event{Stage: StageDecap, Frame: e.Frame, Bytes: b[off:], Peer: e.Peer, PeerPort: e.PeerPort}
+		inner := b[off:]
+		if in := encap.IPv4(inner); !udp && in.IsValid() {
+			inner = inner[:in.TotalLength()] // as DecapIPIP trims it
+		}
+		d := Event{Stage: StageDecap, Frame: e.Frame, Bytes: inner, Peer: e.Peer, PeerPort: e.PeerPort, Local: e.Local, LocalPort: e.LocalPort}
 		t.emit(&d)
 	}
 }
@@ -399,6 +401,7 @@ func (t *observing) dropFrom(d Drop, at Stage, b []byte, from netip.AddrPort) {
 	e.Stage, e.At, e.Drop = StageDrop, at, d.String()
 	if from.IsValid() {
 		e.Peer, e.PeerPort = from.Addr().Unmap(), from.Port()
+		e.Local, e.LocalPort = t.local.Addr(), t.local.Port()
 	}
 	if udp && t.vni == 0 && len(b) >= encap.VXLANHeaderLen {
 		// The underlay's drops (an unknown VNI) belong to no network: the

@@ -188,7 +188,6 @@ func IPIPPing() []control.TraceEvent {
 		return control.TraceEvent{
 			Frame: frame, Stage: stage, Network: "ipip0", Kind: control.KindIPIP,
 			Time: PingTime.Add(time.Duration(i) * 10 * time.Microsecond), Bytes: b,
-			Local: PingLocal.String(),
 		}
 	}
 	events := []control.TraceEvent{
@@ -201,10 +200,11 @@ func IPIPPing() []control.TraceEvent {
 		ev(42, 2, control.StageDeviceOut, rep),
 	}
 	events[1].Lookup = control.LookupRoute
-	for i := 1; i < len(events); i++ {
-		if events[i].Stage != control.StageDeviceOut {
-			events[i].Peer = PingRemote.String()
-		}
+	for i := 1; i < len(events)-1; i++ {
+		events[i].Peer = PingRemote.String()
+	}
+	for i := 2; i < len(events)-1; i++ {
+		events[i].Local = PingLocal.String() // the socket stages
 	}
 	return events
 }
