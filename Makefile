@@ -10,13 +10,20 @@
 #                table on stdout, and results.md, results.json and chart.svg
 #                in bench/results/ (root; BENCH_FLAGS="-runs 5" and so on,
 #                see go run ./bench/cmd/vtepbench -h)
+#   make fuzz    every Fuzz target of every package, FUZZTIME each (default
+#                30s: make fuzz FUZZTIME=2m); targets are found with
+#                go test -list, failures are listed at the end
+#   make soak    two namespaces, vtepd in each under a TCP stream and random
+#                source MACs for SOAK_DURATION (default 60s); fails if a
+#                daemon's goroutines, heap or RSS grew (root; SOAK_FLAGS,
+#                see go run ./scripts/soak -h)
 
 GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test lint demo bench clean
+.PHONY: all build test lint demo bench fuzz soak clean
 
 all: build
 
@@ -40,6 +47,28 @@ BENCH_FLAGS ?=
 
 bench: build
 	$(GO) run ./bench/cmd/vtepbench -vtepd $(BIN)/vtepd -vtepctl $(BIN)/vtepctl -go $(GO) -out bench/results $(BENCH_FLAGS)
+
+FUZZTIME ?= 30s
+
+# Each target runs on its own (go test -fuzz takes one target of one
+# package); a failure is noted and the rest still run.
+fuzz:
+	@failed=; \
+	for pkg in $$($(GO) list ./...); do \
+	  targets=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$targets"; exit 1; }; \
+	  for fz in $$(echo "$$targets" | grep '^Fuzz'); do \
+	    echo "== $$pkg $$fz ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg.$$fz"; \
+	  done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi; \
+	echo "fuzz: every target passed"
+
+SOAK_DURATION ?= 60s
+SOAK_FLAGS    ?=
+
+soak: build
+	$(GO) run ./scripts/soak -vtepd $(BIN)/vtepd -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
 clean:
 	rm -rf $(BIN)
