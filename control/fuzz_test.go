@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vtepd/vtepd/control"
 )
@@ -185,18 +186,22 @@ func checkFlagError(t *testing.T, fn string, args []string, err error) {
 }
 
 // checkSpecRoundTrip checks that n, described as the API describes it and
-// sent as JSON, is n again.
+// sent as JSON, is n again. JSON carries only UTF-8, so a name that is not
+// (the kernel takes any bytes) skips the JSON step.
 func checkSpecRoundTrip(t *testing.T, n control.Network) {
 	t.Helper()
-	js, err := json.Marshal(control.SpecOf(n))
+	spec := control.SpecOf(n)
+	js, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatalf("network %q: %v", n.Name, err)
 	}
-	var spec control.NetworkSpec
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
-		t.Fatalf("network %q as JSON %s: %v", n.Name, js, err)
+	if utf8.ValidString(n.Name) && utf8.ValidString(n.Dev) {
+		spec = control.NetworkSpec{}
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec); err != nil {
+			t.Fatalf("network %q as JSON %s: %v", n.Name, js, err)
+		}
 	}
 	again, err := spec.Network()
 	if err != nil {
