@@ -32,7 +32,9 @@ const (
 	// DropSend: the underlay socket refused the packet.
 	DropSend
 	// DropUnknownSource: a packet from an address that is not a known remote
-	// where only known remotes are accepted.
+	// where only known remotes are accepted: an IPIP packet from no route's
+	// endpoint, or a VXLAN packet from outside the network's accept list
+	// (UnderlayConfig.AcceptPeers). It is dropped before anything is learnt.
 	DropUnknownSource
 	// DropStaticConflict: the inner source MAC has a static FDB entry
 	// pointing at another remote; as Linux's vxlan does, the frame is
@@ -41,6 +43,13 @@ const (
 	// DropUnsupported: a packet of a kind the network does not carry, such
 	// as an IPv6 packet on an IPIP network (IPv4 in IPv4 only).
 	DropUnsupported
+	// DropMACFlap: the inner source MAC moved between remotes more often than
+	// the network's move limit allows (fdb.Config.MoveLimit); the frame is
+	// dropped and the MAC stays where it was until the window has passed.
+	DropMACFlap
+	// DropFloodLimit: a broadcast, multicast or unknown-unicast frame over
+	// the network's flood rate (NetworkConfig.FloodRate); no copy was sent.
+	DropFloodLimit
 	numDrops
 )
 
@@ -55,6 +64,8 @@ var dropNames = [numDrops]string{
 	DropUnknownSource:  "unknown_source",
 	DropStaticConflict: "static_conflict",
 	DropUnsupported:    "unsupported",
+	DropMACFlap:        "mac_flap",
+	DropFloodLimit:     "flood_limit",
 }
 
 // String is the reason's name as the control API and metrics report it.

@@ -3,7 +3,9 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -53,6 +55,20 @@ type UnderlayConfig struct {
 	// receives the group's datagrams on port and sends out of that device
 	// without looping its own packets back. Nil means ListenGroup.
 	OpenGroup func(group netip.Addr, dev string, port uint16) (Conn, error)
+
+	// AcceptPeers makes every network accept encapsulated packets only from
+	// its accept list (see Network.RefreshAccept): a packet from any other
+	// address is dropped as unknown_source before its source MAC is learnt.
+	// False accepts every source, as Linux's vxlan does, and costs nothing
+	// but the test of this field.
+	AcceptPeers bool
+	// Allow lists prefixes every network accepts with AcceptPeers, besides
+	// its own peers.
+	Allow []netip.Prefix
+	// DevPrefixes returns the subnets of the addresses of a device, which a
+	// network with a multicast group accepts with AcceptPeers: its group's
+	// members are found on that device's links. Nil means InterfacePrefixes.
+	DevPrefixes func(dev string) ([]netip.Prefix, error)
 }
 
 // groupKey names one joined group.
@@ -117,6 +133,16 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 	}
 	if cfg.OpenGroup == nil {
 		cfg.OpenGroup = ListenGroup
+	}
+	if cfg.DevPrefixes == nil {
+		cfg.DevPrefixes = InterfacePrefixes
+	}
+	cfg.Allow = slices.Clone(cfg.Allow)
+	for i, p := range cfg.Allow {
+		if !p.IsValid() || p.Addr().Unmap().Is4() != cfg.Local.Is4() {
+			return nil, fmt.Errorf("underlay: allow %s: want a prefix of the local address's family", p)
+		}
+		cfg.Allow[i] = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked()
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -194,6 +220,12 @@ func (u *Underlay) AddNetwork(cfg NetworkConfig, link Link) (*Network, error) {
 		return nil, fmt.Errorf("network %q: VNI %d: %w", cfg.Name, cfg.VNI, ErrVNIInUse)
 	}
 	n := newNetwork(u, cfg, link)
+	if u.cfg.AcceptPeers {
+		// Published before the network is: its first packet finds a list.
+		if err := n.RefreshAccept(); err != nil {
+			return nil, fmt.Errorf("network %q: %w", cfg.Name, err)
+		}
+	}
 	if cfg.Group.IsValid() {
 		g, err := u.joinLocked(groupKey{cfg.Group, cfg.Dev})
 		if err != nil {
@@ -371,6 +403,134 @@ func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.Add
 		u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
 		return
 	}
-	nw.receive(inner, src.Addr().Unmap(), now, q)
+	from := src.Addr().Unmap()
+	// Checked before receive, so a stranger's MAC is never learnt.
+	if u.cfg.AcceptPeers && !nw.accepts(from) {
+		nw.Counters.drop(nw.log, DropUnknownSource, 1, nil)
+		return
+	}
+	nw.receive(inner, from, now, q)
 }
 
+// acceptList is what one network accepts packets from with AcceptPeers. It
+// is immutable once published; a change publishes a new one.
+type acceptList struct {
+	// flood is the table's flood list the list was built from. The table
+	// publishes a new slice whenever the flood list changes, so a slice
+	// that is not this one means a peer was added or removed.
+	flood []netip.Addr
+	// addrs is flood and statics together, sorted, for a binary search.
+	addrs []netip.Addr
+	// statics are the destinations of the static FDB entries, and dev the
+	// subnets of the group's device, both as RefreshAccept last read them.
+	statics []netip.Addr
+	dev     []netip.Prefix
+	// prefixes are the underlay's Allow prefixes and dev.
+	prefixes []netip.Prefix
+}
+
+// newAcceptList builds the list of a network whose flood list is flood.
+func newAcceptList(flood, statics []netip.Addr, allow, dev []netip.Prefix) *acceptList {
+	addrs := make([]netip.Addr, 0, len(flood)+len(statics))
+	addrs = append(append(addrs, flood...), statics...)
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return &acceptList{
+		flood:    flood,
+		addrs:    slices.Compact(addrs),
+		statics:  statics,
+		dev:      dev,
+		prefixes: append(slices.Clip(allow), dev...),
+	}
+}
+
+// sameSlice reports whether a and b are one immutable snapshot.
+func sameSlice(a, b []netip.Addr) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// accepts reports whether the network takes packets from src. It reads
+// snapshots only: no lock and, unless the flood list has just changed, no
+// allocation.
+func (n *Network) accepts(src netip.Addr) bool {
+	a := n.accept.Load()
+	if flood := n.table.Flood(); !sameSlice(flood, a.flood) {
+		// A peer came or went at run time: rebuild once. Should another
+		// receive loop or RefreshAccept publish first, theirs stands and
+		// the next packet looks again.
+		next := newAcceptList(flood, a.statics, n.u.cfg.Allow, a.dev)
+		n.accept.CompareAndSwap(a, next)
+		a = next
+	}
+	if _, ok := slices.BinarySearchFunc(a.addrs, src, netip.Addr.Compare); ok {
+		return true
+	}
+	for _, p := range a.prefixes {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// RefreshAccept reads again the parts of the network's accept list that
+// are not followed as they change: the destinations of the static FDB
+// entries and, with a multicast group, the subnets of the group's device.
+// Call it after adding or removing a static entry, or periodically. The
+// flood list needs no refresh: a peer added or removed at run time counts
+// from the next packet. It does nothing unless the underlay has
+// AcceptPeers. On error the list stays as it was.
+func (n *Network) RefreshAccept() error {
+	if !n.u.cfg.AcceptPeers {
+		return nil
+	}
+	n.acceptMu.Lock()
+	defer n.acceptMu.Unlock()
+	var dev []netip.Prefix
+	if n.cfg.Group.IsValid() {
+		all, err := n.u.cfg.DevPrefixes(n.cfg.Dev)
+		if err != nil {
+			return fmt.Errorf("accept peers: addresses of %s: %w", n.cfg.Dev, err)
+		}
+		for _, p := range all {
+			if p.Addr().Unmap().Is4() == n.cfg.Group.Is4() {
+				dev = append(dev, p)
+			}
+		}
+	}
+	var statics []netip.Addr
+	for _, e := range n.table.Entries() {
+		if e.Static && !slices.Contains(statics, e.Remote) {
+			statics = append(statics, e.Remote)
+		}
+	}
+	n.accept.Store(newAcceptList(n.table.Flood(), statics, n.u.cfg.Allow, dev))
+	return nil
+}
+
+// InterfacePrefixes returns the subnets of the addresses of the device
+// named dev, host bits cleared, as `ip addr show dev` lists them.
+func InterfacePrefixes(dev string) ([]netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := ipn.Mask.Size()
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, min(ones, ip.BitLen())).Masked())
+	}
+	return out, nil
+}

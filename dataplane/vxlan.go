@@ -1,7 +1,11 @@
 package dataplane
 
 import (
+	"math"
 	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,7 +22,9 @@ type NetworkConfig struct {
 	MTU int
 	// Remotes is the initial flood list (head-end replication).
 	Remotes []netip.Addr
-	// FDB configures learning, ageing and the entry limit.
+	// FDB configures learning, ageing, the entry limit and how often a
+	// learnt MAC may move between remotes (MoveLimit: a frame from a MAC
+	// held in place is dropped as mac_flap).
 	FDB fdb.Config
 	// Group, when valid, is the multicast group broadcast, multicast and
 	// unknown-unicast frames go to (besides any flood-list entries), joined
@@ -26,6 +32,11 @@ type NetworkConfig struct {
 	// arrives, and unicast then goes direct.
 	Group netip.Addr
 	Dev   string
+	// FloodRate is how many frames a second may be flooded (broadcast,
+	// multicast and unknown unicast, each counted once however many copies
+	// it makes), with a burst of as many; a frame over the rate is dropped
+	// as flood_limit. 0 means no limit.
+	FloodRate int
 }
 
 // Network forwards frames between one device and the underlay for one VNI.
@@ -38,6 +49,14 @@ type Network struct {
 	maxFrame int
 	log      *zap.Logger
 	one      [][]byte // the transmit loop's one-packet batch, for flooding
+	// floodBudget is FloodRate's token bucket, used by the transmit loop
+	// alone.
+	floodBudget tokenBucket
+
+	// accept is the accept list with UnderlayConfig.AcceptPeers; acceptMu
+	// orders RefreshAccept calls (see underlay.go).
+	accept   atomic.Pointer[acceptList]
+	acceptMu sync.Mutex
 
 	// Counters are this network's traffic and drop counters.
 	Counters Counters
@@ -56,6 +75,8 @@ func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 		one:      make([][]byte, 1),
 	}
 	n.table.SetFlood(cfg.Remotes)
+	n.floodBudget = newTokenBucket(cfg.FloodRate, fdb.Now())
+	n.accept.Store(newAcceptList(n.table.Flood(), nil, u.cfg.Allow, nil))
 	return n
 }
 
@@ -163,6 +184,10 @@ func (n *Network) flood(buf []byte, frameLen int) {
 		n.Counters.drop(n.log, DropNoRemote, 1, nil)
 		return
 	}
+	if n.floodBudget.rate > 0 && !n.floodBudget.take(fdb.Now()) {
+		n.Counters.drop(n.log, DropFloodLimit, 1, nil)
+		return
+	}
 	copies := uint64(len(remotes))
 	if n.group != nil {
 		n.one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, n.cfg.Group, n.u.cfg.McastTTL)
@@ -217,6 +242,9 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 	case fdb.LearnStatic:
 		n.Counters.drop(n.log, DropStaticConflict, 1, nil)
 		return
+	case fdb.LearnFlapHeld:
+		n.Counters.drop(n.log, DropMACFlap, 1, nil)
+		return
 	}
 	q.add(n.link, &n.Counters, n.log, encap.EthernetHeaderLen, frame)
 }
@@ -230,4 +258,42 @@ func (u *Underlay) sourcePort(hash uint32) uint16 {
 		return u.pool.port(hash)
 	}
 	return encap.SourcePort(hash, u.cfg.SrcPortMin, u.cfg.SrcPortMax)
+}
+
+// tokenBucket lets rate frames a second through, with a burst of rate. One
+// goroutine uses it; it holds its tokens in frame-nanoseconds: a frame costs
+// a second's worth, and every nanosecond adds rate, so the arithmetic stays
+// in integers and fits in 63 bits for any rate below 2^31.
+type tokenBucket struct {
+	rate   int64 // frames a second; 0: no limit
+	tokens int64
+	last   int64 // when tokens were last added, on the fdb.Now clock
+}
+
+// newTokenBucket returns a full bucket for rate frames a second; a rate
+// over 2^31-1 counts as that.
+func newTokenBucket(rate int, now int64) tokenBucket {
+	if rate <= 0 {
+		return tokenBucket{}
+	}
+	r := min(int64(rate), math.MaxInt32)
+	return tokenBucket{rate: r, tokens: r * int64(time.Second), last: now}
+}
+
+// take reports whether one frame may pass at now, and if so takes its token.
+func (b *tokenBucket) take(now int64) bool {
+	full := b.rate * int64(time.Second)
+	switch elapsed := now - b.last; {
+	case elapsed >= int64(time.Second):
+		b.tokens = full // a second refills the whole burst
+		b.last = now
+	case elapsed > 0:
+		b.tokens = min(full, b.tokens+elapsed*b.rate)
+		b.last = now
+	}
+	if b.tokens < int64(time.Second) {
+		return false
+	}
+	b.tokens -= int64(time.Second)
+	return true
 }
