@@ -18,6 +18,7 @@ type port struct {
 	wg       sync.WaitGroup
 	stopped  atomic.Bool
 	readErrs atomic.Int64 // last device read-error log, unix nanoseconds
+	loss     deviceLoss   // the device deleted under the network (devloss.go)
 }
 
 // stop closes the device, which ends the transmit loop, and waits for it.
@@ -31,15 +32,16 @@ func (p *port) stop() error {
 }
 
 // read fills bufs[i][Headroom:] with a batch of frames from the device. It
-// returns false when the transmit loop is to end: the network was stopped or
-// the device closed. Other errors are logged and retried after a pause.
+// returns false when the transmit loop is to end: the network was stopped,
+// the device closed or deleted. Other errors are logged and retried after a
+// pause.
 func (p *port) read(bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	for {
 		n, err := p.link.Read(bufs, sizes, Headroom)
 		if err == nil {
 			return n, true
 		}
-		if p.stopped.Load() || errors.Is(err, os.ErrClosed) {
+		if p.stopped.Load() || errors.Is(err, os.ErrClosed) || p.lostDevice(err, log) {
 			return 0, false
 		}
 		readFailed(log, &p.readErrs, "device read failed", err)

@@ -120,7 +120,7 @@ func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger)
 		if err == nil {
 			return n, true
 		}
-		if p.stopped.Load() || errors.Is(err, os.ErrClosed) {
+		if p.stopped.Load() || errors.Is(err, os.ErrClosed) || p.lostDevice(err, log) {
 			return 0, false
 		}
 		readFailed(log, &p.readErrs, "device read failed", err)

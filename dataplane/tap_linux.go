@@ -22,6 +22,9 @@ type DeviceConfig struct {
 	// through it in super-frames of up to 64 KiB. When the kernel refuses,
 	// the device is opened without, and Offloaded on the Link says so.
 	Offload bool
+	// MAC, when set, is a TAP's Ethernet address; nil keeps the random one
+	// the kernel gives it.
+	MAC net.HardwareAddr
 }
 
 // Offloaded reports whether l moves TCP super-frames (DeviceConfig.Offload
@@ -95,6 +98,11 @@ func configure(name string, cfg DeviceConfig) error {
 	}
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 		return &DeviceError{"mtu", fmt.Errorf("device %q: set MTU %d: %w", name, cfg.MTU, err)}
+	}
+	if len(cfg.MAC) > 0 {
+		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
+			return fmt.Errorf("device %q: set MAC %s: %w", name, cfg.MAC, err)
+		}
 	}
 	if cfg.Address.IsValid() {
 		a := &netlink.Addr{IPNet: &net.IPNet{
