@@ -90,6 +90,10 @@ type Config struct {
 	Control  string // path of the control socket
 	Metrics  string // host:port of the metrics listener; empty = none
 	LogLevel string // debug, info, warn or error
+	// OnDeviceLoss is DeviceLossRecreate or DeviceLossExit: what a
+	// network's device deleted under vtepd leads to. Empty means the
+	// default, DeviceLossRecreate.
+	OnDeviceLoss string
 	// Path is the file the config was loaded from, for reloading on
 	// SIGHUP; empty for a config built from flags.
 	Path string
@@ -271,6 +275,8 @@ type rawConfig struct {
 	Control  yaml.Node    `yaml:"control"`
 	Metrics  yaml.Node    `yaml:"metrics"`
 	LogLevel yaml.Node    `yaml:"log_level"`
+	// on_device_loss: recreate or exit.
+	OnDeviceLoss yaml.Node `yaml:"on_device_loss"`
 }
 
 type rawUnderlay struct {
@@ -326,6 +332,9 @@ func (r *rawConfig) config() (*Config, error) {
 		return nil, err
 	}
 	if c.LogLevel, err = field("log_level", &r.LogLevel).str(c.LogLevel); err != nil {
+		return nil, err
+	}
+	if c.OnDeviceLoss, err = field("on_device_loss", &r.OnDeviceLoss).str(""); err != nil {
 		return nil, err
 	}
 	return c, nil

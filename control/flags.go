@@ -51,6 +51,10 @@ Options:
   --control PATH         control socket (default /run/vtepd/vtepd.sock)
   --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470
   --log-level LEVEL      debug, info, warn or error (default info)
+  --on-device-loss recreate|exit
+                         when a network's device is deleted under vtepd:
+                         make it again with its address and MTU (default),
+                         or exit with status 1
 
 Examples:
   vtepd --local 10.0.0.1 --vni 42 --remote 10.0.0.2 --remote 10.0.0.3 \
@@ -90,12 +94,13 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // stringFlags are vtepd's flags that take one value each; --learning and
 // --udpcsum are booleans, --remote and --route repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
-	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload"}
+	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload",
+	"on-device-loss"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload"}
+	"control", "metrics", "log-level", "offload", "on-device-loss"}
 
 // flagValues is a command line as the flag package parsed it, before any
 // value is checked: vtepd's and vtepctl network add's share it.
@@ -188,6 +193,9 @@ func ParseFlags(args []string) (*Config, error) {
 	}
 	if set["log-level"] {
 		c.LogLevel = *str["log-level"]
+	}
+	if set["on-device-loss"] {
+		c.OnDeviceLoss = *str["on-device-loss"]
 	}
 	if err := c.validate(name); err != nil {
 		return nil, err
@@ -460,6 +468,8 @@ func flagPath(path string) string {
 		return "--metrics"
 	case "log_level":
 		return "--log-level"
+	case "on_device_loss":
+		return "--on-device-loss"
 	}
 	rest, ok := strings.CutPrefix(path, "networks[0]")
 	if !ok {

@@ -251,4 +251,7 @@ func (v *validator) top(c *Config) {
 	default:
 		v.fail("log_level", "want debug, info, warn or error, got %q", c.LogLevel)
 	}
+	if err := checkOnDeviceLoss(c.OnDeviceLoss); err != nil {
+		v.fail("on_device_loss", "%v, got %q", err, c.OnDeviceLoss)
+	}
 }

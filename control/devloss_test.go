@@ -1,0 +1,72 @@
+package control
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOnDeviceLoss reads the daemon setting on_device_loss from a config
+// file and --on-device-loss from the command line, which also overrides
+// the file; a word it does not know is refused, naming the field or flag.
+func TestOnDeviceLoss(t *testing.T) {
+	const config = "underlay: {local: 10.0.0.1}\nnetworks: [{vni: 42}]\n"
+	file := func(t *testing.T, extra string) string {
+		path := filepath.Join(t.TempDir(), "vtepd.yaml")
+		if err := os.WriteFile(path, []byte(config+extra), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name    string
+		extra   string   // appended to the config file; "" runs from flags alone
+		args    []string // more flags
+		want    string
+		wantErr string
+	}{
+		{name: "flags, not given: the default", want: ""},
+		{name: "flags, exit", args: []string{"--on-device-loss", "exit"}, want: DeviceLossExit},
+		{name: "flags, recreate", args: []string{"--on-device-loss=recreate"}, want: DeviceLossRecreate},
+		{name: "flags, unknown word", args: []string{"--on-device-loss", "restart"},
+			wantErr: `--on-device-loss: want recreate or exit, got "restart"`},
+		{name: "file, not given: the default", extra: "log_level: info\n", want: ""},
+		{name: "file, exit", extra: "on_device_loss: exit\n", want: DeviceLossExit},
+		{name: "file, unknown word", extra: "on_device_loss: 3\n",
+			wantErr: `on_device_loss: want recreate or exit, got "3"`},
+		{name: "file says exit, the flag recreate", extra: "on_device_loss: exit\n",
+			args: []string{"--on-device-loss", "recreate"}, want: DeviceLossRecreate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--local", "10.0.0.1", "--vni", "42"}
+			if tc.extra != "" {
+				args = []string{"--config", file(t, tc.extra)}
+			}
+			c, err := ParseFlags(append(args, tc.args...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasSuffix(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseFlags: got error %v, want one ending %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseFlags: got error %v, want none", err)
+			}
+			if c.OnDeviceLoss != tc.want {
+				t.Errorf("OnDeviceLoss: got %q, want %q", c.OnDeviceLoss, tc.want)
+			}
+		})
+	}
+}
+
+// TestOnDeviceLossIsTheDaemons: a network described to a running vtepd
+// cannot carry the daemon's setting.
+func TestOnDeviceLossIsTheDaemons(t *testing.T) {
+	_, err := ParseNetworkFlags([]string{"--vni", "43", "--on-device-loss", "exit"})
+	want := "--on-device-loss: belongs to the daemon, not to one network"
+	if err == nil || err.Error() != want {
+		t.Errorf("ParseNetworkFlags: got error %v, want %q", err, want)
+	}
+}
