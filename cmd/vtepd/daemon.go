@@ -65,12 +65,13 @@ type daemon struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	loss deviceLoss // devices deleted under vtepd (devloss.go)
 }
 
 // start brings up everything cfg describes. On error, whatever it created is
 // removed again before it returns.
 func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
-	d = &daemon{log: log, local: cfg.Underlay.Local, stop: make(chan struct{})}
+	d = &daemon{log: log, local: cfg.Underlay.Local, stop: make(chan struct{}), loss: newDeviceLoss()}
 	running := *cfg
 	running.Networks = nil
 	d.cfg = &running
@@ -102,6 +103,8 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 
 	d.wg.Add(1)
 	go d.ageLoop()
+	d.wg.Add(1)
+	go d.lossLoop()
 
 	if cfg.Metrics != "" {
 		if d.metrics, err = control.ListenMetrics(cfg.Metrics, d.Stats, log); err != nil {
@@ -230,7 +233,8 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = d.underMTU - overhead
 	}
-	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO})
+	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
+		MAC: deviceMAC(d.local, n.Name)})
 	if err != nil {
 		return deviceError(err)
 	}
@@ -256,6 +260,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 		return &configError{field, err}
 	}
 	d.nets = append(d.nets, nw)
+	d.watchDevice(nw)
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
 		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)))
@@ -302,6 +307,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 		return &configError{"routes", err}
 	}
 	d.tnets = append(d.tnets, nw)
+	d.watchDevice(nw)
 	for _, r := range n.Routes {
 		if err := dataplane.AddDeviceRoute(n.Name, r.Prefix); err != nil {
 			return err

@@ -59,10 +59,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitError
 	}
-	sig := <-sigs
-	for sig == syscall.SIGHUP {
+	sig, err := wait(d, sigs)
+	for err == nil && sig == syscall.SIGHUP {
 		reloadFrom(d, cfg.Path, log)
-		sig = <-sigs
+		sig, err = wait(d, sigs)
+	}
+	if err != nil {
+		// A device deleted under vtepd with on_device_loss exit, or one
+		// that could not be made again: what is left is removed.
+		if cerr := d.Close(); cerr != nil {
+			log.Error("shutdown", zap.Error(cerr))
+		}
+		fmt.Fprintf(stderr, "vtepd: %v\n", err)
+		return exitError
 	}
 	log.Info("shutting down", zap.String("signal", sig.String()))
 	if err := d.Close(); err != nil {
@@ -71,6 +80,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped; every device and socket vtepd made is removed")
 	return exitOK
+}
+
+// wait returns the next signal, or the error the daemon has to stop over.
+func wait(d *daemon, sigs <-chan os.Signal) (os.Signal, error) {
+	select {
+	case sig := <-sigs:
+		return sig, nil
+	case err := <-d.failed():
+		return nil, err
+	}
 }
 
 // reloadFrom reads the config file again and applies what changed; a file
