@@ -39,6 +39,7 @@ type IPIPConfig struct {
 // remotes (the endpoints of the networks' routes) and go to the network
 // whose routes name their sender.
 type IPIPUnderlay struct {
+	obs     ObserverPoint // trace and capture (observe.go)
 	local   netip.Addr
 	conn    Conn
 	log     *zap.Logger
@@ -193,24 +194,35 @@ func (u *IPIPUnderlay) rxLoop() {
 		nets := *u.nets.Load()
 	packets:
 		for i := 0; i < n; i++ {
-			src, inner, err := encap.DecapIPIP(r.bufs[i][:r.sizes[i]])
+			pkt := r.bufs[i][:r.sizes[i]]
+			src, inner, err := encap.DecapIPIP(pkt)
 			if err != nil {
 				u.Counters.drop(u.log, DropMalformed, 1, err)
+				if t := u.obs.on(); t != nil {
+					t.dropFrom(DropMalformed, StageSocketIn, pkt, r.srcs[i])
+				}
 				continue
 			}
 			for _, nw := range nets {
 				if _, ok := (*nw.remotes.Load())[src]; ok {
+					if t := nw.obs.on(); t != nil {
+						t.received(pkt, netip.AddrPortFrom(src, 0))
+					}
 					nw.receive(inner, q)
 					continue packets
 				}
 			}
 			u.Counters.drop(u.log, DropUnknownSource, 1, nil)
+			if t := u.obs.on(); t != nil {
+				t.dropFrom(DropUnknownSource, StageSocketIn, pkt, netip.AddrPortFrom(src, 0))
+			}
 		}
 	}
 }
 
 // IPIPNetwork forwards packets between one TUN device and the underlay.
 type IPIPNetwork struct {
+	obs ObserverPoint // trace and capture (observe.go)
 	port
 	cfg    IPIPConfig
 	u      *IPIPUnderlay
@@ -315,27 +327,49 @@ func newIPIPTx() *ipipTx {
 // it in place and appends it to out, or drops it and counts why.
 func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [][]byte {
 	pkt := buf[Headroom : Headroom+pktLen]
+	ob := n.obs.on()
+	if ob != nil {
+		ob.deviceIn(pkt)
+	}
 	if len(pkt) == 0 {
 		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortPacket)
+		if ob != nil {
+			ob.drop(DropMalformed, StageDeviceIn, pkt)
+		}
 		return out
 	}
 	if pkt[0]>>4 != encap.IPv4Version {
 		n.Counters.drop(n.log, DropUnsupported, 1, nil)
+		if ob != nil {
+			ob.drop(DropUnsupported, StageDeviceIn, pkt)
+		}
 		return out
 	}
 	ip := encap.IPv4(pkt)
 	if !ip.IsValid() {
 		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrBadIPv4Header)
+		if ob != nil {
+			ob.drop(DropMalformed, StageDeviceIn, pkt)
+		}
 		return out
 	}
 	pkt = pkt[:ip.TotalLength()]
 	via, ok := n.routes.Lookup(ip.Dst())
+	if ob != nil {
+		ob.lookupRoute(pkt, via, ok)
+	}
 	if !ok {
 		n.Counters.drop(n.log, DropNoRemote, 1, nil)
+		if ob != nil {
+			ob.drop(DropNoRemote, StageLookup, pkt)
+		}
 		return out
 	}
 	if len(pkt) > n.cfg.PathMTU {
 		n.Counters.drop(n.log, DropTooBig, 1, nil)
+		if ob != nil {
+			ob.drop(DropTooBig, StageLookup, pkt)
+		}
 		if ip.DF() {
 			// As a router would (RFC 1191 section 4): tell the sender the
 			// largest packet this tunnel carries. The answer is written
@@ -358,7 +392,13 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 	o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
 	if err := encap.EncapIPIP(outer, &o); err != nil {
 		n.Counters.drop(n.log, DropMalformed, 1, err)
+		if ob != nil {
+			ob.drop(DropMalformed, StageLookup, pkt)
+		}
 		return out
+	}
+	if ob != nil {
+		ob.encap(outer)
 	}
 	return append(out, outer)
 }
@@ -372,6 +412,9 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 		bytes += uint64(len(p) - encap.IPv4MinHeaderLen)
 	}
 	sent, err := n.u.conn.WriteBatch(pkts)
+	if ob := n.obs.on(); ob != nil {
+		ob.sent(pkts, sent)
+	}
 	n.Counters.TxPackets.Add(uint64(sent))
 	n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
 	if sent < len(pkts) {
@@ -381,5 +424,8 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 
 // receive queues one decapsulated packet for the device.
 func (n *IPIPNetwork) receive(pkt []byte, q *rxQueue) {
+	if t := n.obs.on(); t != nil {
+		t.deviceOut(pkt)
+	}
 	q.add(n.link, &n.Counters, n.log, 0, pkt)
 }

@@ -930,3 +930,24 @@ func (v *innerView) decode(e *Event) {
 		}
 	}
 }
+
+// SetObserver makes o see this network's frames at every stage; nil stops
+// it. It returns the observer it replaces.
+func (n *Network) SetObserver(o Observer) Observer {
+	return n.obs.set(o, label{network: n.cfg.Name, vni: n.cfg.VNI, kind: "vxlan", local: netip.AddrPortFrom(n.u.cfg.Local, n.u.cfg.Port)})
+}
+
+// SetObserver is Network.SetObserver for an IPIP network.
+func (n *IPIPNetwork) SetObserver(o Observer) Observer {
+	return n.obs.set(o, label{network: n.cfg.Name, kind: kindIPIP, local: netip.AddrPortFrom(n.u.local, 0)})
+}
+
+// SetObserver makes o see what the underlay drops before a network is known.
+func (u *Underlay) SetObserver(o Observer) Observer {
+	return u.obs.set(o, label{network: "underlay", kind: "vxlan", local: netip.AddrPortFrom(u.cfg.Local, u.cfg.Port)})
+}
+
+// SetObserver is Underlay.SetObserver for the IPIP underlay.
+func (u *IPIPUnderlay) SetObserver(o Observer) Observer {
+	return u.obs.set(o, label{network: "underlay", kind: kindIPIP, local: netip.AddrPortFrom(u.local, 0)})
+}

@@ -87,6 +87,7 @@ type group struct {
 // Underlay owns one underlay socket and the VXLAN networks that share it. It
 // demultiplexes received packets by VNI.
 type Underlay struct {
+	obs    ObserverPoint // trace and capture (observe.go)
 	cfg    UnderlayConfig
 	conn   Conn
 	log    *zap.Logger
@@ -396,17 +397,30 @@ func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.Add
 	vni, inner, err := encap.DecapVXLAN(dgram)
 	if err != nil {
 		u.Counters.drop(u.log, DropMalformed, 1, err)
+		if t := u.obs.on(); t != nil {
+			t.dropFrom(DropMalformed, StageSocketIn, dgram, src)
+		}
 		return
 	}
 	nw := nets[vni]
 	if nw == nil {
 		u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
+		if t := u.obs.on(); t != nil {
+			t.dropFrom(DropUnknownVNI, StageSocketIn, dgram, src)
+		}
 		return
+	}
+	t := nw.obs.on()
+	if t != nil {
+		t.received(dgram, src)
 	}
 	from := src.Addr().Unmap()
 	// Checked before receive, so a stranger's MAC is never learnt.
 	if u.cfg.AcceptPeers && !nw.accepts(from) {
 		nw.Counters.drop(nw.log, DropUnknownSource, 1, nil)
+		if t != nil {
+			t.dropFrom(DropUnknownSource, StageSocketIn, dgram, src)
+		}
 		return
 	}
 	nw.receive(inner, from, now, q)

@@ -48,7 +48,8 @@ type Network struct {
 	group    *group // nil without a multicast group
 	maxFrame int
 	log      *zap.Logger
-	one      [][]byte // the transmit loop's one-packet batch, for flooding
+	one      [][]byte      // the transmit loop's one-packet batch, for flooding
+	obs      ObserverPoint // trace and capture (observe.go)
 	// floodBudget is FloodRate's token bucket, used by the transmit loop
 	// alone.
 	floodBudget tokenBucket
@@ -131,18 +132,35 @@ func (n *Network) txLoop() {
 // once, after what out holds, so frames stay in order. It returns out.
 func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 	frame := buf[Headroom : Headroom+frameLen]
+	t := n.obs.on()
+	if t != nil {
+		t.deviceIn(frame)
+	}
 	if len(frame) < encap.EthernetHeaderLen {
 		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
+		if t != nil {
+			t.drop(DropMalformed, StageDeviceIn, frame)
+		}
 		return out
 	}
 	if len(frame) > n.maxFrame {
 		n.Counters.drop(n.log, DropTooBig, 1, nil)
+		if t != nil {
+			t.drop(DropTooBig, StageDeviceIn, frame)
+		}
 		return out
 	}
 	dst := encap.Ethernet(frame).Dst()
 	if dst[0]&1 == 0 { // unicast (RFC 7042 section 2.1: group bit clear)
 		if remote, ok := n.table.Lookup(dst); ok {
-			return append(out, n.u.outer(buf, len(frame), n.cfg.VNI, remote, n.u.cfg.TTL))
+			if t != nil {
+				t.lookupHit(frame, remote)
+			}
+			pkt := n.u.outer(buf, len(frame), n.cfg.VNI, remote, n.u.cfg.TTL)
+			if t != nil {
+				t.encap(pkt)
+			}
+			return append(out, pkt)
 		}
 	}
 	// Broadcast, multicast or unknown unicast: flush what is pending so
@@ -165,6 +183,9 @@ func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
 		bytes += uint64(len(p) - n.u.hdrLen)
 	}
 	sent, err := conn.WriteBatch(pkts)
+	if t := n.obs.on(); t != nil {
+		t.sent(pkts, sent)
+	}
 	n.Counters.TxPackets.Add(uint64(sent))
 	if sent == len(pkts) {
 		n.Counters.TxBytes.Add(bytes)
@@ -180,22 +201,38 @@ func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
 // headers in place between sends (head-end replication, no copy).
 func (n *Network) flood(buf []byte, frameLen int) {
 	remotes := n.table.Flood()
+	t := n.obs.on()
+	if t != nil {
+		t.lookupFlood(buf[Headroom:Headroom+frameLen], n.cfg.Group, remotes)
+	}
 	if len(remotes) == 0 && n.group == nil {
 		n.Counters.drop(n.log, DropNoRemote, 1, nil)
+		if t != nil {
+			t.drop(DropNoRemote, StageLookup, buf[Headroom:Headroom+frameLen])
+		}
 		return
 	}
 	if n.floodBudget.rate > 0 && !n.floodBudget.take(fdb.Now()) {
 		n.Counters.drop(n.log, DropFloodLimit, 1, nil)
+		if t != nil {
+			t.drop(DropFloodLimit, StageLookup, buf[Headroom:Headroom+frameLen])
+		}
 		return
 	}
 	copies := uint64(len(remotes))
 	if n.group != nil {
 		n.one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, n.cfg.Group, n.u.cfg.McastTTL)
+		if t != nil {
+			t.encap(n.one[0])
+		}
 		n.sendOn(n.group.conn, n.one)
 		copies++
 	}
 	for _, r := range remotes {
 		n.one[0] = n.u.outer(buf, frameLen, n.cfg.VNI, r, n.u.cfg.TTL)
+		if t != nil {
+			t.encap(n.one[0])
+		}
 		n.send(n.one)
 	}
 	n.Counters.Flooded.Add(copies)
@@ -232,19 +269,39 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 // receive queues one decapsulated frame from remote for the device,
 // learning its source MAC on the way.
 func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue) {
+	t := n.obs.on()
 	if len(frame) > n.maxFrame {
 		n.Counters.drop(n.log, DropTooBig, 1, nil)
+		if t != nil {
+			t.drop(DropTooBig, StageDecap, frame)
+		}
 		return
 	}
-	switch n.table.Learn(encap.Ethernet(frame).Src(), remote, now) {
+	res := n.table.Learn(encap.Ethernet(frame).Src(), remote, now)
+	if t != nil {
+		t.learnt(frame, res, remote)
+	}
+	switch res {
 	case fdb.LearnFull:
 		n.Counters.drop(n.log, DropFDBFull, 1, nil)
+		if t != nil {
+			t.drop(DropFDBFull, StageLearn, frame)
+		}
 	case fdb.LearnStatic:
 		n.Counters.drop(n.log, DropStaticConflict, 1, nil)
+		if t != nil {
+			t.drop(DropStaticConflict, StageLearn, frame)
+		}
 		return
 	case fdb.LearnFlapHeld:
 		n.Counters.drop(n.log, DropMACFlap, 1, nil)
+		if t != nil {
+			t.drop(DropMACFlap, StageLearn, frame)
+		}
 		return
+	}
+	if t != nil {
+		t.deviceOut(frame)
 	}
 	q.add(n.link, &n.Counters, n.log, encap.EthernetHeaderLen, frame)
 }

@@ -1,0 +1,127 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// TestE2ETrace follows a known ping through two real daemons with vtepctl
+// trace: on the sender, the echo request goes device-in, lookup, encap,
+// socket-out; the reply comes back socket-in, decap, learn, device-out. Then
+// vtepctl capture writes both sides of one frame to pcap files that
+// gopacket decodes.
+func TestE2ETrace(t *testing.T) {
+	bin := buildBinaries(t)
+	a, b := twoHosts(t)
+	a.start(t, bin, b.under)
+	b.start(t, bin, a.under)
+	pingAll(t, a.ns, b.over, 1) // learnt both ways: the traced ping is unicast
+
+	tr := a.ns.Start(t, bin.vtepctl, "--control", a.control, "trace", "--json", "--match", "icmp", "--count", "2")
+	time.Sleep(300 * time.Millisecond) // the subscription is in place
+	pingAll(t, a.ns, b.over, 1)
+	select {
+	case <-tr.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("vtepctl trace --count 2 did not end after one ping\n%s", tr.Output())
+	}
+	if err := tr.Stop(); err != nil {
+		t.Fatalf("vtepctl trace: %v\n%s", err, tr.Output())
+	}
+	seen := map[string]bool{}
+	var peers []string
+	for _, line := range strings.Split(strings.TrimSpace(tr.Output()), "\n") {
+		var e struct {
+			Stage  string `json:"stage"`
+			VNI    uint32 `json:"vni"`
+			Peer   string `json:"peer"`
+			Lookup string `json:"lookup"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			continue // a status line, not an event
+		}
+		if e.VNI != 42 {
+			t.Errorf("trace event %s: VNI %d, want 42", line, e.VNI)
+		}
+		seen[e.Stage] = true
+		if e.Stage == "lookup" {
+			peers = append(peers, e.Lookup+" "+e.Peer)
+		}
+	}
+	for _, st := range []string{"device-in", "lookup", "encap", "socket-out", "socket-in", "decap", "learn", "device-out"} {
+		if !seen[st] {
+			t.Errorf("trace of a ping: no %s stage, want every stage\n%s", st, tr.Output())
+		}
+	}
+	if len(peers) == 0 || peers[0] != "hit "+b.under {
+		t.Errorf("trace lookups: got %q, want first a hit to %s", peers, b.under)
+	}
+
+	dir := t.TempDir()
+	inner, outer := filepath.Join(dir, "inner.pcap"), filepath.Join(dir, "outer.pcap")
+	cp := a.ns.Start(t, bin.vtepctl, "--control", a.control, "capture", "--network", tapName,
+		"--inner", inner, "--outer", outer, "--match", "icmp", "--count", "2")
+	time.Sleep(300 * time.Millisecond)
+	pingAll(t, a.ns, b.over, 1)
+	select {
+	case <-cp.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("vtepctl capture --count 2 did not end after one ping\n%s", cp.Output())
+	}
+	if err := cp.Stop(); err != nil {
+		t.Fatalf("vtepctl capture: %v\n%s", err, cp.Output())
+	}
+	for _, f := range []struct {
+		path  string
+		first gopacket.Decoder
+		vxlan bool
+	}{{inner, layers.LayerTypeEthernet, false}, {outer, layers.LayerTypeIPv4, true}} {
+		pkts := readPcap(t, f.path, f.first)
+		if len(pkts) < 2 {
+			t.Fatalf("%s: %d packets, want the echo request and reply", f.path, len(pkts))
+		}
+		for _, p := range pkts {
+			if p.Layer(layers.LayerTypeICMPv4) == nil {
+				t.Errorf("%s: packet without the inner ICMP: %v", f.path, p)
+			}
+			if f.vxlan {
+				v, _ := p.Layer(layers.LayerTypeVXLAN).(*layers.VXLAN)
+				if v == nil || v.VNI != 42 {
+					t.Errorf("%s: outer packet without VXLAN VNI 42: %v", f.path, p)
+				}
+			}
+		}
+	}
+}
+
+func readPcap(t *testing.T, path string, first gopacket.Decoder) []gopacket.Packet {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r, err := pcapgo.NewReader(fh)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []gopacket.Packet
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		out = append(out, gopacket.NewPacket(data, first, gopacket.Default))
+	}
+	return out
+}
