@@ -17,13 +17,15 @@
 #                source MACs for SOAK_DURATION (default 60s); fails if a
 #                daemon's goroutines, heap or RSS grew (root; SOAK_FLAGS,
 #                see go run ./scripts/soak -h)
+#   make labs    the container-networking course of scripts/labs/, every lab
+#                in order (root; LABS="03 04" runs some)
 
 GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test lint demo bench fuzz soak clean
+.PHONY: all build test lint demo bench fuzz soak labs clean
 
 all: build
 
@@ -83,6 +85,9 @@ SOAK_FLAGS    ?=
 
 soak: build
 	$(GO) run ./scripts/soak -vtepd $(BIN)/vtepd -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+
+labs: build
+	scripts/labs/run-all.sh $(LABS)
 
 clean:
 	rm -rf $(BIN)
