@@ -232,12 +232,14 @@ type NetworkSpec struct {
 	MTU     int     `json:"mtu,omitempty"`     // 0 = the daemon decides
 
 	// vxlan only.
-	Remotes  []string `json:"remotes,omitempty"`
-	Group    string   `json:"group,omitempty"`
-	Dev      string   `json:"dev,omitempty"`
-	Learning *bool    `json:"learning,omitempty"` // default true
-	Ageing   string   `json:"ageing,omitempty"`   // like "300s"; "0" = never
-	Limit    *int     `json:"limit,omitempty"`
+	Remotes   []string `json:"remotes,omitempty"`
+	Group     string   `json:"group,omitempty"`
+	Dev       string   `json:"dev,omitempty"`
+	Learning  *bool    `json:"learning,omitempty"` // default true
+	Ageing    string   `json:"ageing,omitempty"`   // like "300s"; "0" = never
+	Limit     *int     `json:"limit,omitempty"`
+	MACMoves  int      `json:"mac_moves,omitempty"`  // moves a second per MAC; 0 = no limit
+	FloodRate int      `json:"flood_rate,omitempty"` // frames flooded a second; 0 = no limit
 
 	// ipip only.
 	Remote string      `json:"remote,omitempty"`
@@ -268,6 +270,7 @@ func SpecOf(n Network) NetworkSpec {
 	}
 	s.Group, s.Dev = addrString(n.Group), n.Dev
 	s.Ageing = n.Ageing.String()
+	s.MACMoves, s.FloodRate = n.MACMoves, n.FloodRate
 	return s
 }
 
@@ -287,8 +290,9 @@ func (s NetworkSpec) Network() (Network, error) {
 	order, other := []string{"remote", "ttl", "df", "routes"}, KindIPIP
 	if n.Kind == KindIPIP {
 		foreign = map[string]bool{"vni": s.VNI != nil, "remotes": s.Remotes != nil, "group": s.Group != "",
-			"dev": s.Dev != "", "learning": s.Learning != nil, "ageing": s.Ageing != "", "limit": s.Limit != nil}
-		order, other = []string{"vni", "remotes", "group", "dev", "learning", "ageing", "limit"}, KindVXLAN
+			"dev": s.Dev != "", "learning": s.Learning != nil, "ageing": s.Ageing != "", "limit": s.Limit != nil,
+			"mac_moves": s.MACMoves != 0, "flood_rate": s.FloodRate != 0}
+		order, other = []string{"vni", "remotes", "group", "dev", "learning", "ageing", "limit", "mac_moves", "flood_rate"}, KindVXLAN
 	}
 	for _, f := range order {
 		if foreign[f] {
@@ -356,6 +360,8 @@ func (s NetworkSpec) vxlan(n *Network) error {
 	if s.Limit != nil {
 		n.Limit = *s.Limit
 	}
+	// Ranges are checkNetwork's, which names the field.
+	n.MACMoves, n.FloodRate = s.MACMoves, s.FloodRate
 	return nil
 }
 

@@ -37,6 +37,19 @@ const (
 	DefaultMcastTTL = 1
 )
 
+// Who may send encapsulated packets to a VXLAN network: the underlay's
+// accept setting.
+const (
+	// AcceptAny takes packets from any address, as Linux's vxlan does (the
+	// default).
+	AcceptAny = "any"
+	// AcceptPeers takes packets only from a network's peers: its flood
+	// list, the destinations of its static FDB entries, the underlay's
+	// allow prefixes and, with a multicast group, the subnets of the
+	// group's device. Others are dropped as unknown_source, unlearnt.
+	AcceptPeers = "peers"
+)
+
 // The outer DF bit of an ipip network, in ip-link's words.
 const (
 	DFInherit = "inherit" // copy the inner packet's DF bit (the default)
@@ -114,6 +127,13 @@ type Underlay struct {
 	// Offload chooses the offloads of every network's device and of the
 	// underlay sockets.
 	Offload Offload
+	// Accept is AcceptAny or AcceptPeers: whom VXLAN networks take
+	// packets from. IPIP networks take them from their routes' endpoints
+	// whatever it says.
+	Accept string
+	// Allow lists more prefixes accepted with AcceptPeers, on every
+	// network; nil without.
+	Allow []netip.Prefix
 }
 
 // Offload is the set of offloads vtepd uses, each on by default; a kernel
@@ -201,6 +221,14 @@ type Network struct {
 	Learning bool          // learn source MACs from received frames
 	Ageing   time.Duration // 0 means never age
 	Limit    int           // most learnt entries
+	// MACMoves is how many times a second one learnt MAC may move to
+	// another remote; a frame that would move it further is dropped
+	// (mac_flap). 0 means no limit, as the kernel.
+	MACMoves int
+	// FloodRate is how many frames a second may be flooded (broadcast,
+	// multicast, unknown unicast), with a burst of as many; more are
+	// dropped (flood_limit). 0 means no limit.
+	FloodRate int
 
 	// ipip only.
 	Remote netip.Addr // point-to-point peer (a default route); zero if absent
@@ -287,6 +315,8 @@ type rawUnderlay struct {
 	McastTTL yaml.Node `yaml:"mcast_ttl"`
 	UDPCsum  yaml.Node `yaml:"udpcsum"`
 	Offload  yaml.Node `yaml:"offload"`
+	Accept   yaml.Node `yaml:"accept"`
+	Allow    yaml.Node `yaml:"allow"`
 }
 
 type rawNetwork struct {
@@ -301,6 +331,8 @@ type rawNetwork struct {
 	Learning yaml.Node  `yaml:"learning"`
 	Ageing   yaml.Node  `yaml:"ageing"`
 	Limit    yaml.Node  `yaml:"limit"`
+	MACMoves yaml.Node  `yaml:"mac_moves"`
+	Flood    yaml.Node  `yaml:"flood_rate"`
 	Remote   yaml.Node  `yaml:"remote"`
 	TTL      yaml.Node  `yaml:"ttl"`
 	DF       yaml.Node  `yaml:"df"`
@@ -387,6 +419,16 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 			return of.errorf("%v", err)
 		}
 	}
+	accept := field("underlay.accept", &r.Accept)
+	if u.Accept, err = accept.str(AcceptAny); err != nil {
+		return err
+	}
+	if err := checkAccept(u.Accept); err != nil {
+		return accept.errorf("%v, got %s", err, accept.got())
+	}
+	if u.Allow, err = field("underlay.allow", &r.Allow).prefixList(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -412,7 +454,8 @@ func (r *rawNetwork) decode(path string) (Network, error) {
 		}
 	} else {
 		foreign = []scalar{f("vni", &r.VNI), f("remotes", &r.Remotes), f("group", &r.Group),
-			f("dev", &r.Dev), f("learning", &r.Learning), f("ageing", &r.Ageing), f("limit", &r.Limit)}
+			f("dev", &r.Dev), f("learning", &r.Learning), f("ageing", &r.Ageing), f("limit", &r.Limit),
+			f("mac_moves", &r.MACMoves), f("flood_rate", &r.Flood)}
 	}
 	for _, s := range foreign {
 		if s.present() {
@@ -470,6 +513,12 @@ func (r *rawNetwork) decode(path string) (Network, error) {
 			return n, err
 		}
 		if n.Limit, err = int64ToInt(f("limit", &r.Limit).integer(1, maxLimit, DefaultLimit)); err != nil {
+			return n, err
+		}
+		if n.MACMoves, err = int64ToInt(f("mac_moves", &r.MACMoves).integer(0, maxLimit, 0)); err != nil {
+			return n, err
+		}
+		if n.FloodRate, err = int64ToInt(f("flood_rate", &r.Flood).integer(0, maxLimit, 0)); err != nil {
 			return n, err
 		}
 		return n, nil
@@ -530,7 +579,29 @@ const (
 	wantIPIPTTL = `an integer 1..255 or "inherit"`
 	wantDF      = `want "inherit", "set" or "unset"`
 	wantMAC     = "aa:bb:cc:dd:ee:ff"
+	wantAccept  = "want any or peers"
+	wantAllow   = "a network prefix like 10.0.0.0/24, or one address"
 )
+
+// checkAccept accepts the words of the underlay's accept setting.
+func checkAccept(s string) error {
+	if s == AcceptAny || s == AcceptPeers {
+		return nil
+	}
+	return errors.New(wantAccept)
+}
+
+// parseAllow reads one allow entry: a prefix without host bits, or a bare
+// address standing for itself alone.
+func parseAllow(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p, p == p.Masked()
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
 
 // parseSrcPort parses "MIN-MAX".
 func parseSrcPort(s string) (lo, hi uint16, ok bool) {
@@ -730,6 +801,26 @@ func (s scalar) addrList() ([]netip.Addr, error) {
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (s scalar) prefixList() ([]netip.Prefix, error) {
+	if !s.present() {
+		return nil, nil
+	}
+	if s.n.Kind != yaml.SequenceNode {
+		return nil, s.errorf("want a list of prefixes like [10.0.0.0/24], got %s", s.got())
+	}
+	out := make([]netip.Prefix, 0, len(s.n.Content))
+	for i, n := range s.n.Content {
+		e := field(fmt.Sprintf("%s[%d]", s.path, i), n)
+		v, ok := e.plainString()
+		p, good := parseAllow(v)
+		if !ok || !good {
+			return nil, e.errorf("want %s, got %s", wantAllow, e.got())
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

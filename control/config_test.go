@@ -25,7 +25,7 @@ func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // defaults is the Underlay every minimal config gets.
 func defaultUnderlay(local string) Underlay {
-	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64, McastTTL: 1, Offload: DefaultOffload}
+	return Underlay{Local: addr(local), Port: 4789, SrcPortMin: 32768, SrcPortMax: 60999, TTL: 64, McastTTL: 1, Offload: DefaultOffload, Accept: AcceptAny}
 }
 
 func vxlanNet(name string, vni uint32) Network {
@@ -114,7 +114,7 @@ log_level: debug
 				n.Learning, n.Ageing, n.Limit = false, 0, 1
 				n.Address = prefix("fd42::1/64")
 				return &Config{
-					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, McastTTL: 1, UDPCsum: true, Offload: DefaultOffload},
+					Underlay: Underlay{Local: addr("fd00::1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 8, McastTTL: 1, UDPCsum: true, Offload: DefaultOffload, Accept: AcceptAny},
 					Networks: []Network{n}, Control: "/tmp/v.sock", LogLevel: "debug"}
 			},
 		},
@@ -137,6 +137,43 @@ log_level: debug
 					{Name: "tun1", Kind: KindIPIP, DF: DFSet, TTL: 0},
 					{Name: "tun2", Kind: KindIPIP, DF: DFInherit, TTL: 64},
 				}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "accept peers with allow prefixes, mac_moves and flood_rate",
+			yaml: `
+underlay:
+  local: 10.0.0.1
+  accept: peers
+  allow: [10.1.0.0/16, 10.2.3.4, 0.0.0.0/0]
+networks:
+  - {vni: 42, mac_moves: 5, flood_rate: 1000}
+  - {vni: 43, mac_moves: 0, flood_rate: 0}
+`,
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.Accept = AcceptPeers
+				u.Allow = []netip.Prefix{prefix("10.1.0.0/16"), prefix("10.2.3.4/32"), prefix("0.0.0.0/0")}
+				n := vxlanNet("vx42", 42)
+				n.MACMoves, n.FloodRate = 5, 1000
+				return &Config{Underlay: u, Networks: []Network{n, vxlanNet("vx43", 43)}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "accept any said out loud, an IPv6 allow entry",
+			yaml: "underlay: {local: \"fd00::1\", accept: peers, allow: [\"fd00:1::/32\", \"fd00::9\"]}\nnetworks: [{vni: 1}]\n",
+			want: func() *Config {
+				u := defaultUnderlay("fd00::1")
+				u.Accept = AcceptPeers
+				u.Allow = []netip.Prefix{prefix("fd00:1::/32"), prefix("fd00::9/128")}
+				return &Config{Underlay: u, Networks: []Network{vxlanNet("vx1", 1)}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "accept any, the default, written out",
+			yaml: "underlay: {local: 10.0.0.1, accept: any}\nnetworks: [{vni: 1}]\n",
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx1", 1)}, Control: DefaultControl, LogLevel: "info"}
 			},
 		},
 		{
@@ -217,6 +254,19 @@ func TestParseErrors(t *testing.T) {
 		{"ttl too big", "underlay: {local: 10.0.0.1, ttl: 256}\nnetworks: [{vni: 1}]", "underlay.ttl: want an integer 1..255, got 256"},
 		{"mcast ttl zero", "underlay: {local: 10.0.0.1, mcast_ttl: 0}\nnetworks: [{vni: 1}]", "underlay.mcast_ttl: want an integer 1..255, got 0"},
 		{"udpcsum yes", "underlay: {local: 10.0.0.1, udpcsum: yes}\nnetworks: [{vni: 1}]", `underlay.udpcsum: want true or false, got "yes"`},
+		{"accept a word", "underlay: {local: 10.0.0.1, accept: friends}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got "friends"`},
+		{"accept a bool", "underlay: {local: 10.0.0.1, accept: true}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got true`},
+		{"accept empty", "underlay: {local: 10.0.0.1, accept: \"\"}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got ""`},
+		{"allow without peers", "underlay: {local: 10.0.0.1, allow: [10.1.0.0/16]}\nnetworks: [{vni: 1}]",
+			"underlay.allow: only with underlay.accept peers (any takes packets from everywhere)"},
+		{"allow not a list", "underlay: {local: 10.0.0.1, accept: peers, allow: 10.1.0.0/16}\nnetworks: [{vni: 1}]",
+			`underlay.allow: want a list of prefixes like [10.0.0.0/24], got "10.1.0.0/16"`},
+		{"allow a word", "underlay: {local: 10.0.0.1, accept: peers, allow: [10.1.0.0/16, lan]}\nnetworks: [{vni: 1}]",
+			`underlay.allow[1]: want a network prefix like 10.0.0.0/24, or one address, got "lan"`},
+		{"allow with host bits", "underlay: {local: 10.0.0.1, accept: peers, allow: [10.1.2.3/16]}\nnetworks: [{vni: 1}]",
+			`underlay.allow[0]: want a network prefix like 10.0.0.0/24, or one address, got "10.1.2.3/16"`},
+		{"allow of the other family", "underlay: {local: 10.0.0.1, accept: peers, allow: [10.1.0.0/16, \"fd00::/8\"]}\nnetworks: [{vni: 1}]",
+			`underlay.allow[1]: want an IPv4 prefix like underlay.local, got "fd00::/8"`},
 
 		// networks, common
 		{"no networks", base, "networks: want at least one network"},
@@ -263,6 +313,10 @@ func TestParseErrors(t *testing.T) {
 		{"ageing negative", base + "networks: [{vni: 1, ageing: -5s}]", `networks[0].ageing: want a duration like 300s (0 = never age), got "-5s"`},
 		{"ageing a word", base + "networks: [{vni: 1, ageing: soon}]", `networks[0].ageing: want a duration like 300s (0 = never age), got "soon"`},
 		{"limit zero", base + "networks: [{vni: 1, limit: 0}]", "networks[0].limit: want an integer 1..2147483647, got 0"},
+		{"mac_moves negative", base + "networks: [{vni: 1, mac_moves: -1}]", "networks[0].mac_moves: want an integer 0..2147483647, got -1"},
+		{"mac_moves a word", base + "networks: [{vni: 1, mac_moves: some}]", `networks[0].mac_moves: want an integer 0..2147483647, got "some"`},
+		{"flood_rate too big", base + "networks: [{vni: 1, flood_rate: 2147483648}]", "networks[0].flood_rate: want an integer 0..2147483647, got 2147483648"},
+		{"flood_rate a float", base + "networks: [{vni: 1, flood_rate: 1.5}]", "networks[0].flood_rate: want an integer 0..2147483647, got 1.5"},
 		{"routes on vxlan", base + "networks: [{vni: 1, routes: [{prefix: 10.1.0.0/16, via: 10.0.0.2}]}]",
 			"networks[0].routes: only for ipip networks, this one is vxlan"},
 		{"remote on vxlan", base + "networks: [{vni: 1, remote: 10.0.0.2}]", "networks[0].remote: only for ipip networks, this one is vxlan"},
@@ -276,6 +330,8 @@ func TestParseErrors(t *testing.T) {
 		{"learning on ipip", base + "networks: [{kind: ipip, name: t, learning: false}]", "networks[0].learning: only for vxlan networks, this one is ipip"},
 		{"ageing on ipip", base + "networks: [{kind: ipip, name: t, ageing: 5s}]", "networks[0].ageing: only for vxlan networks, this one is ipip"},
 		{"limit on ipip", base + "networks: [{kind: ipip, name: t, limit: 5}]", "networks[0].limit: only for vxlan networks, this one is ipip"},
+		{"mac_moves on ipip", base + "networks: [{kind: ipip, name: t, mac_moves: 5}]", "networks[0].mac_moves: only for vxlan networks, this one is ipip"},
+		{"flood_rate on ipip", base + "networks: [{kind: ipip, name: t, flood_rate: 5}]", "networks[0].flood_rate: only for vxlan networks, this one is ipip"},
 		{"ipip without name", base + "networks: [{kind: ipip}]", "networks[0].name: required for an ipip network (the TUN device to create)"},
 		{"ipip over IPv6", "underlay: {local: \"fd00::1\"}\nnetworks: [{kind: ipip, name: t}]",
 			`networks[0].kind: ipip needs an IPv4 underlay.local (RFC 2003), got "fd00::1"`},
@@ -357,6 +413,21 @@ func TestValidateBuiltConfigs(t *testing.T) {
 			"underlay.srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got 0-0"},
 		{"zero ttl", func(c *Config) { c.Underlay.TTL = 0 }, "underlay.ttl: want an integer 1..255, got 0"},
 		{"zero mcast ttl", func(c *Config) { c.Underlay.McastTTL = 0 }, "underlay.mcast_ttl: want an integer 1..255, got 0"},
+		{"empty accept", func(c *Config) { c.Underlay.Accept = "" }, `underlay.accept: want any or peers, got ""`},
+		{"allow with accept any", func(c *Config) { c.Underlay.Allow = []netip.Prefix{prefix("10.1.0.0/16")} },
+			"underlay.allow: only with underlay.accept peers (any takes packets from everywhere)"},
+		{"allow of the other family", func(c *Config) {
+			c.Underlay.Accept, c.Underlay.Allow = AcceptPeers, []netip.Prefix{prefix("10.1.0.0/16"), prefix("fd00::/8")}
+		}, `underlay.allow[1]: want an IPv4 prefix like underlay.local, got "fd00::/8"`},
+		{"allow with host bits", func(c *Config) {
+			c.Underlay.Accept, c.Underlay.Allow = AcceptPeers, []netip.Prefix{prefix("10.1.2.3/16")}
+		}, `underlay.allow[0]: want a network prefix like 10.1.0.0/16, got "10.1.2.3/16"`},
+		{"allow invalid", func(c *Config) { c.Underlay.Accept, c.Underlay.Allow = AcceptPeers, []netip.Prefix{{}} },
+			"underlay.allow[0]: want a network prefix like 10.0.0.0/24, or one address, got none"},
+		{"negative mac_moves", func(c *Config) { c.Networks[0].MACMoves = -1 }, "networks[0].mac_moves: want an integer 0..2147483647 (0 = no limit), got -1"},
+		{"negative flood_rate", func(c *Config) { c.Networks[0].FloodRate = -5 }, "networks[0].flood_rate: want an integer 0..2147483647 (0 = no limit), got -5"},
+		{"flood_rate on ipip", func(c *Config) { c.Networks[1].FloodRate = 5 }, "networks[1].flood_rate: only for vxlan networks, this one is ipip"},
+		{"mac_moves on ipip", func(c *Config) { c.Networks[1].MACMoves = 5 }, "networks[1].mac_moves: only for vxlan networks, this one is ipip"},
 		{"vni out of range", func(c *Config) { c.Networks[0].VNI = 1 << 24 }, "networks[0].vni: want an integer 0..16777215, got 16777216"},
 		{"empty kind", func(c *Config) { c.Networks[0].Kind = "" }, `networks[0].kind: want "vxlan" or "ipip", got ""`},
 		{"empty vxlan name", func(c *Config) { c.Networks[0].Name = "" }, "networks[0].name: required"},

@@ -46,6 +46,16 @@ Options:
   --group IP             multicast group for flooding (vxlan; needs --dev)
   --dev IFNAME           underlay device for --group
   --mcast-ttl N          outer TTL of packets to the group (default 1)
+  --accept any|peers     vxlan: take packets from any source, as the kernel
+                         does (default), or only from each network's peers:
+                         its --remote list and peers added at run time, its
+                         static fdb entries' dst, --allow, and with --group
+                         the subnets of --dev; others are dropped unlearnt
+  --allow PREFIX         with --accept peers: accept PREFIX too (repeatable)
+  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond
+                         which its frames are dropped (default 0: no limit)
+  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames
+                         flooded a second, burst N (default 0: no limit)
   --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
   --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)
   --control PATH         control socket (default /run/vtepd/vtepd.sock)
@@ -69,12 +79,14 @@ Examples:
 // networkFlags are the flags that describe the network; a config file
 // replaces all of them.
 var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcport", "name",
-	"addr", "mtu", "learning", "ageing", "limit", "ttl", "df", "mcast-ttl", "udpcsum", "route", "group", "dev"}
+	"addr", "mtu", "learning", "ageing", "limit", "ttl", "df", "mcast-ttl", "udpcsum", "route", "group", "dev",
+	"accept", "allow", "mac-moves", "flood-rate"}
 
 // vxlanFlags mean nothing to an ipip network; ipipFlags nothing to vxlan.
 var (
-	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl"}
-	ipipFlags  = []string{"route", "df"}
+	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl",
+		"accept", "allow", "mac-moves", "flood-rate"}
+	ipipFlags = []string{"route", "df"}
 )
 
 // listValue collects a repeatable flag.
@@ -92,15 +104,15 @@ func (b *boolValue) Set(s string) error { *b = boolValue(s); return nil }
 func (b *boolValue) IsBoolFlag() bool   { return true }
 
 // stringFlags are vtepd's flags that take one value each; --learning and
-// --udpcsum are booleans, --remote and --route repeat.
+// --udpcsum are booleans, --remote, --route and --allow repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
 	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload",
-	"on-device-loss"}
+	"accept", "mac-moves", "flood-rate", "on-device-loss"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload", "on-device-loss"}
+	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss"}
 
 // flagValues is a command line as the flag package parsed it, before any
 // value is checked: vtepd's and vtepctl network add's share it.
@@ -108,6 +120,7 @@ type flagValues struct {
 	str               map[string]*string
 	learning, udpcsum boolValue
 	remotes, routes   listValue
+	allow             listValue
 	set               map[string]bool // the flags given
 }
 
@@ -125,6 +138,7 @@ func parseFlagValues(args []string) (*flagValues, error) {
 	fs.Var(&fv.udpcsum, "udpcsum", "")
 	fs.Var(&fv.remotes, "remote", "")
 	fs.Var(&fv.routes, "route", "")
+	fs.Var(&fv.allow, "allow", "")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -383,6 +397,19 @@ func (fv *flagValues) network() (Network, error) {
 		}
 		n.Limit = int(v)
 	}
+	for _, f := range []struct {
+		name string
+		to   *int
+	}{{"mac-moves", &n.MACMoves}, {"flood-rate", &n.FloodRate}} {
+		if !set[f.name] {
+			continue
+		}
+		v, err := strconv.ParseInt(*str[f.name], 10, 64)
+		if err != nil || v < 0 || v > maxLimit {
+			return Network{}, fv.bad(f.name, fmt.Sprintf("an integer 0..%d (0 = no limit)", maxLimit))
+		}
+		*f.to = int(v)
+	}
 	return n, nil
 }
 
@@ -390,7 +417,7 @@ func (fv *flagValues) network() (Network, error) {
 // network of kind.
 func (fv *flagValues) underlay(kind string) (Underlay, error) {
 	set, str := fv.set, fv.str
-	u := Underlay{Port: DefaultPort, TTL: DefaultTTL, McastTTL: DefaultMcastTTL, Offload: DefaultOffload}
+	u := Underlay{Port: DefaultPort, TTL: DefaultTTL, McastTTL: DefaultMcastTTL, Offload: DefaultOffload, Accept: AcceptAny}
 	u.SrcPortMin, u.SrcPortMax = defaultSrcPorts()
 	if set["offload"] {
 		o, err := ParseOffload(*str["offload"])
@@ -441,6 +468,19 @@ func (fv *flagValues) underlay(kind string) (Underlay, error) {
 		}
 		u.McastTTL = uint8(v)
 	}
+	if set["accept"] {
+		u.Accept = *str["accept"]
+		if checkAccept(u.Accept) != nil {
+			return u, fv.bad("accept", AcceptAny+" or "+AcceptPeers)
+		}
+	}
+	for _, s := range fv.allow {
+		p, ok := parseAllow(s)
+		if !ok {
+			return u, fmt.Errorf("--allow: want %s, got %q", wantAllow, s)
+		}
+		u.Allow = append(u.Allow, p)
+	}
 	return u, nil
 }
 
@@ -462,6 +502,8 @@ func flagPath(path string) string {
 		return "--udpcsum"
 	case "underlay.offload":
 		return "--offload"
+	case "underlay.accept":
+		return "--accept"
 	case "control":
 		return "--control"
 	case "metrics":
@@ -470,6 +512,9 @@ func flagPath(path string) string {
 		return "--log-level"
 	case "on_device_loss":
 		return "--on-device-loss"
+	}
+	if strings.HasPrefix(path, "underlay.allow") {
+		return "--allow"
 	}
 	rest, ok := strings.CutPrefix(path, "networks[0]")
 	if !ok {
@@ -488,6 +533,10 @@ func flagPath(path string) string {
 		return "--remote"
 	case "routes":
 		return "--route"
+	case "mac_moves":
+		return "--mac-moves"
+	case "flood_rate":
+		return "--flood-rate"
 	}
 	return "--" + rest
 }
@@ -575,6 +624,10 @@ func (v *validator) vxlanAlone(n *Network) {
 		v.fail("limit", "want an integer 1..%d, got %d", maxLimit, n.Limit)
 	case n.Ageing < 0:
 		v.fail("ageing", "want a duration like 300s (0 = never age), got %s", n.Ageing)
+	case n.MACMoves < 0 || n.MACMoves > maxLimit:
+		v.fail("mac_moves", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.MACMoves)
+	case n.FloodRate < 0 || n.FloodRate > maxLimit:
+		v.fail("flood_rate", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.FloodRate)
 	}
 	e := endpoints{v: v}
 	seen := map[netip.Addr]bool{}
@@ -614,6 +667,10 @@ func (v *validator) ipipAlone(n *Network) {
 		other("group")
 	case n.Dev != "":
 		other("dev")
+	case n.MACMoves != 0:
+		other("mac_moves")
+	case n.FloodRate != 0:
+		other("flood_rate")
 	case n.Address.IsValid() && !n.Address.Addr().Is4():
 		v.fail("address", "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, n.Address)
 	}

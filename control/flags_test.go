@@ -44,8 +44,28 @@ func TestParseFlagsValid(t *testing.T) {
 					Remotes: []netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}, Group: addr("239.1.1.1"), Dev: "eth0",
 					Learning: false, Ageing: 0, Limit: 5}
 				return &Config{
-					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, McastTTL: 3, UDPCsum: true, Offload: DefaultOffload},
+					Underlay: Underlay{Local: addr("10.0.0.1"), Port: 8472, SrcPortMin: 1000, SrcPortMax: 2000, TTL: 10, McastTTL: 3, UDPCsum: true, Offload: DefaultOffload, Accept: AcceptAny},
 					Networks: []Network{n}, Control: "/tmp/v.sock", Metrics: "127.0.0.1:9470", LogLevel: "debug"}
+			},
+		},
+		{
+			name: "accept peers, allow repeated, mac moves and flood rate",
+			args: []string{"--local", "10.0.0.1", "--vni", "42", "--accept", "peers", "--allow", "10.1.0.0/16", "--allow=10.2.0.9",
+				"--mac-moves", "3", "--flood-rate=500"},
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.Accept, u.Allow = AcceptPeers, []netip.Prefix{prefix("10.1.0.0/16"), prefix("10.2.0.9/32")}
+				n := vxlanNet("vx42", 42)
+				n.MACMoves, n.FloodRate = 3, 500
+				return &Config{Underlay: u, Networks: []Network{n}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
+			name: "accept any and zero limits, said out loud",
+			args: []string{"--local", "10.0.0.1", "--vni", "42", "--accept", "any", "--mac-moves", "0", "--flood-rate", "0"},
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx42", 42)},
+					Control: DefaultControl, LogLevel: "info"}
 			},
 		},
 		{
@@ -155,6 +175,17 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
 		{"df a word", ipip("--df", "maybe"), `--df: want inherit, set or unset, got "maybe"`},
 		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},
+		{"accept a word", vx("--accept", "friends"), `--accept: want any or peers, got "friends"`},
+		{"allow without accept peers", vx("--allow", "10.1.0.0/16"), "--allow: only with --accept peers (any takes packets from everywhere)"},
+		{"allow a word", vx("--accept", "peers", "--allow", "lan"), `--allow: want a network prefix like 10.0.0.0/24, or one address, got "lan"`},
+		{"allow with host bits", vx("--accept", "peers", "--allow", "10.1.2.3/16"), `--allow: want a network prefix like 10.0.0.0/24, or one address, got "10.1.2.3/16"`},
+		{"allow of the other family", vx("--accept", "peers", "--allow", "fd00::/8"), `--allow: want an IPv4 prefix like --local, got "fd00::/8"`},
+		{"accept in a config's company", []string{"--config", file, "--accept", "peers"}, "--config: cannot be combined with --accept (put it in the config file)"},
+		{"accept on ipip", ipip("--accept", "peers"), "--accept: only with --mode vxlan, this network is ipip"},
+		{"mac moves negative", vx("--mac-moves", "-1"), `--mac-moves: want an integer 0..2147483647 (0 = no limit), got "-1"`},
+		{"mac moves a word", vx("--mac-moves", "few"), `--mac-moves: want an integer 0..2147483647 (0 = no limit), got "few"`},
+		{"flood rate too big", vx("--flood-rate", "2147483648"), `--flood-rate: want an integer 0..2147483647 (0 = no limit), got "2147483648"`},
+		{"flood rate on ipip", ipip("--flood-rate", "10"), "--flood-rate: only with --mode vxlan, this network is ipip"},
 		{"srcport a word", vx("--srcport", "low-high"), `--srcport: want MIN-MAX like 32768-60999 (1 <= MIN <= MAX <= 65535), got "low-high"`},
 		{"mtu a word", vx("--mtu", "big"), `--mtu: want an integer 68..65535, got "big"`},
 		{"mtu too small", vx("--mtu", "10"), "--mtu: want an integer 68..65535 (0 = from the underlay), got 10"},
@@ -246,6 +277,11 @@ func TestParseNetworkFlagsValid(t *testing.T) {
 		{"ipip default ttl", []string{"--mode=ipip", "--name", "t"}, Network{Name: "t", Kind: KindIPIP, DF: DFInherit, TTL: 64}},
 		{"ipip ttl", []string{"--mode=ipip", "--name", "t", "--ttl", "9"}, Network{Name: "t", Kind: KindIPIP, DF: DFInherit, TTL: 9}},
 		{"ipip df", []string{"--mode=ipip", "--name", "t", "--df", "unset"}, Network{Name: "t", Kind: KindIPIP, DF: DFUnset, TTL: 64}},
+		{"mac moves and flood rate", []string{"--vni", "43", "--mac-moves", "2", "--flood-rate", "100"}, func() Network {
+			n := vxlanNet("vx43", 43)
+			n.MACMoves, n.FloodRate = 2, 100
+			return n
+		}()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,6 +304,7 @@ func TestParseNetworkFlagsAsVtepd(t *testing.T) {
 		{"--vni", "42"},
 		{"--vni", "7", "--remote", "10.0.0.2", "--name", "ov7", "--addr", "192.168.7.1/24", "--mtu", "1450",
 			"--learning=false", "--ageing", "5m", "--limit", "5", "--group", "239.1.1.1", "--dev", "eth0"},
+		{"--vni", "8", "--mac-moves", "4", "--flood-rate", "250"},
 		{"--mode", "ipip", "--name", "ipip0", "--remote", "10.0.0.2", "--ttl", "inherit", "--route", "10.244.1.0/24=10.0.0.3"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -324,6 +361,9 @@ func TestParseNetworkFlagsErrors(t *testing.T) {
 		{"vni on ipip", ipip("--vni", "3"), "--vni: only with --mode vxlan, this network is ipip"},
 		{"group on ipip", ipip("--group", "239.1.1.1"), "--group: only with --mode vxlan, this network is ipip"},
 		{"learning on ipip", ipip("--learning=false"), "--learning: only with --mode vxlan, this network is ipip"},
+		{"mac moves on ipip", ipip("--mac-moves", "3"), "--mac-moves: only with --mode vxlan, this network is ipip"},
+		{"mac moves negative", vx("--mac-moves", "-3"), `--mac-moves: want an integer 0..2147483647 (0 = no limit), got "-3"`},
+		{"flood rate a word", vx("--flood-rate", "fast"), `--flood-rate: want an integer 0..2147483647 (0 = no limit), got "fast"`},
 		{"ipip without name", []string{"--mode", "ipip"}, "--name: required with --mode ipip (the TUN device to create)"},
 		{"ipip ttl zero", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
 		{"ipip two peers", ipip("--remote", "10.0.0.2", "--remote", "10.0.0.3"), "--remote: want at most one peer with --mode ipip, got 2"},

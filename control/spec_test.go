@@ -32,6 +32,9 @@ func TestNetworkSpecRoundTrip(t *testing.T) {
 				"--group", "ff0e::1", "--dev", "eth0")
 		}},
 		{"vxlan with an odd ageing", func(t *testing.T) control.Network { return mustNetwork(t, "--vni", "0", "--ageing", "1m30.5s") }},
+		{"vxlan with mac moves and a flood rate", func(t *testing.T) control.Network {
+			return mustNetwork(t, "--vni", "44", "--mac-moves", "3", "--flood-rate", "2147483647")
+		}},
 		{"minimal ipip", func(t *testing.T) control.Network { return mustNetwork(t, "--mode", "ipip", "--name", "t") }},
 		{"every ipip field", func(t *testing.T) control.Network {
 			return mustNetwork(t, "--mode", "ipip", "--name", "ipip1", "--addr", "10.245.0.1/24", "--mtu", "1480",
@@ -78,6 +81,8 @@ func TestNetworkSpecJSON(t *testing.T) {
 			Routes: []control.Route{{Prefix: netip.MustParsePrefix("10.245.1.0/24"), Via: netip.MustParseAddr("10.0.0.3")}}},
 			`{"name":"ipip1","kind":"ipip","mtu":1480,"remote":"10.0.0.2","ttl":"inherit","df":"inherit","routes":[{"prefix":"10.245.1.0/24","via":"10.0.0.3"}]}`},
 		{"ipip with a ttl", control.Network{Name: "t", Kind: control.KindIPIP, TTL: 64}, `{"name":"t","kind":"ipip","ttl":"64"}`},
+		{"vxlan with limits on moves and floods", control.Network{Name: "vx9", Kind: control.KindVXLAN, VNI: 9, Limit: 5, MACMoves: 2, FloodRate: 100},
+			`{"name":"vx9","kind":"vxlan","vni":9,"learning":false,"ageing":"0s","limit":5,"mac_moves":2,"flood_rate":100}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +147,10 @@ func TestNetworkSpecErrors(t *testing.T) {
 		{"ageing negative", `{"vni":1,"ageing":"-5s"}`, `ageing: want a duration like 300s (0 = never age), got "-5s"`},
 		{"limit zero", `{"vni":1,"limit":0}`, "limit: want an integer 1..2147483647, got 0"},
 		{"limit too big", `{"vni":1,"limit":2147483648}`, "limit: want an integer 1..2147483647, got 2147483648"},
+		{"mac_moves negative", `{"vni":1,"mac_moves":-1}`, "mac_moves: want an integer 0..2147483647 (0 = no limit), got -1"},
+		{"flood_rate too big", `{"vni":1,"flood_rate":2147483648}`, "flood_rate: want an integer 0..2147483647 (0 = no limit), got 2147483648"},
+		{"mac_moves on ipip", `{"kind":"ipip","name":"t","mac_moves":2}`, "mac_moves: only for vxlan networks, this one is ipip"},
+		{"flood_rate on ipip", `{"kind":"ipip","name":"t","flood_rate":2}`, "flood_rate: only for vxlan networks, this one is ipip"},
 		{"remote on vxlan", `{"vni":1,"remote":"10.0.0.2"}`, "remote: only for ipip networks, this one is vxlan"},
 		{"ttl on vxlan", `{"vni":1,"ttl":"5"}`, "ttl: only for ipip networks, this one is vxlan"},
 		{"empty routes on vxlan", `{"vni":1,"routes":[]}`, "routes: only for ipip networks, this one is vxlan"},
@@ -191,6 +200,7 @@ func FuzzNetworkSpec(f *testing.F) {
 	f.Add([]byte(`{"vni":0,"group":"ff0e::1","dev":"eth0","ageing":"0","learning":false,"limit":1}`))
 	f.Add([]byte(`{"kind":"ipip","name":"t","ttl":"inherit","routes":[{"prefix":"10.1.0.0/16","via":"10.0.0.2"}]}`))
 	f.Add([]byte(`{"kind":"ipip","name":"t","remote":"10.0.0.2","mtu":1480}`))
+	f.Add([]byte(`{"vni":5,"mac_moves":3,"flood_rate":100}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var spec control.NetworkSpec
 		if json.Unmarshal(body, &spec) != nil {

@@ -86,6 +86,21 @@ func (v *validator) underlay(u *Underlay) {
 		v.fail("underlay.ttl", "want an integer 1..255, got 0")
 	case u.McastTTL == 0:
 		v.fail("underlay.mcast_ttl", "want an integer 1..255, got 0")
+	case checkAccept(u.Accept) != nil:
+		v.fail("underlay.accept", "%s, got %q", wantAccept, u.Accept)
+	case len(u.Allow) > 0 && u.Accept != AcceptPeers:
+		v.fail("underlay.allow", "only with %s %s (%s takes packets from everywhere)", v.name("underlay.accept"), AcceptPeers, AcceptAny)
+	}
+	for i, p := range u.Allow {
+		ap := fmt.Sprintf("underlay.allow[%d]", i)
+		switch {
+		case !p.IsValid():
+			v.fail(ap, "want %s, got none", wantAllow)
+		case p.Addr().Is4() != u.Local.Is4() || p.Addr().Is4In6():
+			v.fail(ap, "want an %s prefix like %s, got %q", family(u.Local), v.name("underlay.local"), p)
+		case p != p.Masked():
+			v.fail(ap, "want a network prefix like %s, got %q", p.Masked(), p)
+		}
 	}
 }
 
@@ -156,6 +171,10 @@ func (v *validator) vxlan(p string, n *Network, local netip.Addr) {
 		v.fail(p+".limit", "want an integer 1..%d, got %d", maxLimit, n.Limit)
 	case n.Ageing < 0:
 		v.fail(p+".ageing", "want a duration like 300s (0 = never age), got %s", n.Ageing)
+	case n.MACMoves < 0 || n.MACMoves > maxLimit:
+		v.fail(p+".mac_moves", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.MACMoves)
+	case n.FloodRate < 0 || n.FloodRate > maxLimit:
+		v.fail(p+".flood_rate", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.FloodRate)
 	}
 	seen := map[netip.Addr]bool{}
 	for i, r := range n.Remotes {
@@ -199,6 +218,10 @@ func (v *validator) ipip(p string, n *Network, local netip.Addr) {
 		other("group")
 	case n.Dev != "":
 		other("dev")
+	case n.MACMoves != 0:
+		other("mac_moves")
+	case n.FloodRate != 0:
+		other("flood_rate")
 	case !local.Is4():
 		// RFC 2003 carries IPv4 in IPv4; the outer header is IPv4.
 		v.fail(p+".kind", "%s needs an IPv4 %s (RFC 2003), got %q", KindIPIP, v.name("underlay.local"), local)

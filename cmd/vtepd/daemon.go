@@ -147,6 +147,7 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 		Local: u.Local, Port: u.Port,
 		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax,
 		TTL: u.TTL, McastTTL: u.McastTTL, UDPChecksum: u.UDPCsum,
+		AcceptPeers: u.Accept == control.AcceptPeers, Allow: u.Allow,
 	}, conn, d.log)
 	if err != nil {
 		conn.Close()
@@ -247,9 +248,11 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 		VNI:     n.VNI,
 		MTU:     mtu,
 		Remotes: n.Remotes,
-		FDB:     fdb.Config{Ageing: ageing, Limit: n.Limit, Learning: n.Learning},
-		Group:   n.Group,
-		Dev:     n.Dev,
+		FDB: fdb.Config{Ageing: ageing, Limit: n.Limit, Learning: n.Learning,
+			MoveLimit: n.MACMoves, MoveWindow: time.Second},
+		Group:     n.Group,
+		Dev:       n.Dev,
+		FloodRate: n.FloodRate,
 	}, link)
 	if err != nil {
 		link.Close()
@@ -370,6 +373,11 @@ func (d *daemon) ageLoop() {
 			for _, n := range d.networks() {
 				if aged := n.Table().Expire(now); aged > 0 {
 					d.log.Debug("fdb entries aged out", zap.String("network", n.Name()), zap.Int("count", aged))
+				}
+				// Static entries added with vtepctl fdb add are accepted from
+				// the next tick on (accept: peers; otherwise a no-op).
+				if err := n.RefreshAccept(); err != nil {
+					d.log.Debug("accept list not refreshed", zap.String("network", n.Name()), zap.Error(err))
 				}
 			}
 		}

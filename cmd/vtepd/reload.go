@@ -25,7 +25,7 @@ var errReloadRefused = errors.New("underlay: changed; restart vtepd to apply it 
 func (d *daemon) reload(next *control.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if next.Underlay != d.cfg.Underlay {
+	if !sameUnderlay(next.Underlay, d.cfg.Underlay) {
 		return errReloadRefused
 	}
 	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
@@ -58,6 +58,16 @@ func (d *daemon) reload(next *control.Config) error {
 		errs = append(errs, d.updatePeersLocked(cur, n), d.updateRoutesLocked(cur, n))
 	}
 	return errors.Join(errs...)
+}
+
+// sameUnderlay reports whether two underlay configs are the same, the
+// accept setting and allow list included.
+func sameUnderlay(a, b control.Underlay) bool {
+	if !slices.Equal(a.Allow, b.Allow) {
+		return false
+	}
+	a.Allow, b.Allow = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // sameNetwork reports whether two configs of a network differ at most in
