@@ -132,7 +132,14 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if err := d.underlay.CheckRemote(dst); err != nil {
 		return control.Errorf(control.ErrInvalid, "dst %s: %v", dst, err)
 	}
-	return mapFDBErr(n.Table().Add(mac, dst, true), mac.String())
+	if err := n.Table().Add(mac, dst, true); err != nil {
+		return mapFDBErr(err, mac.String())
+	}
+	// With accept peers, a static entry's destination may send at once. A
+	// failure (the group device's addresses unreadable) is retried by the
+	// once-a-second refresh; the entry itself is in.
+	_ = n.RefreshAccept()
+	return nil
 }
 
 func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
@@ -151,7 +158,11 @@ func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if r, ok := n.Table().Lookup(mac); ok && dst.IsValid() && r != dst {
 		return control.Errorf(control.ErrNotFound, "%s dst %s: the entry points at %s", mac, dst, r)
 	}
-	return mapFDBErr(n.Table().Del(mac), mac.String())
+	if err := n.Table().Del(mac); err != nil {
+		return mapFDBErr(err, mac.String())
+	}
+	_ = n.RefreshAccept()
+	return nil
 }
 
 func (d *daemon) FDBFlush(vni uint32, all bool) (int, error) {
