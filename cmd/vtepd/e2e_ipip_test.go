@@ -56,30 +56,7 @@ func startIPIP(t *testing.T, bin binaries, h *host, flags ...string) {
 	t.Helper()
 	args := append([]string{bin.vtepd, "--mode", "ipip", "--local", h.under, "--name", ipipDev,
 		"--addr", h.over + "/24", "--control", h.control, "--log-level", "debug"}, flags...)
-	h.vtepd = h.ns.Start(t, args...)
-	t.Cleanup(func() {
-		if err := h.vtepd.Stop(); err != nil {
-			t.Errorf("vtepd on %s when stopped: got %v, want exit status 0", h.under, err)
-		}
-	})
-	exited := false
-	netnstest.WaitFor(t, 15*time.Second, "vtepd on "+h.under+" to bring up "+ipipDev+" and its control socket", func() bool {
-		select {
-		case <-h.vtepd.Done():
-			exited = true
-			return true
-		default:
-		}
-		out, err := h.ns.Try("ip", "-o", "addr", "show", "dev", ipipDev, "up")
-		if err != nil || !strings.Contains(out, "inet "+h.over+"/24") {
-			return false
-		}
-		_, err = h.ns.Try(bin.vtepctl, "--control", h.control, "stats")
-		return err == nil
-	})
-	if exited {
-		t.Fatalf("vtepd on %s exited before it was ready: %v\n%s", h.under, h.vtepd.Stop(), h.vtepd.Output())
-	}
+	h.run(t, bin, ipipDev, args)
 }
 
 // statsOf returns the entry named name of `vtepctl stats --json` on h:

@@ -125,23 +125,30 @@ func (h *host) start(t *testing.T, bin binaries, remotes ...string) {
 		args = append(args, "--remote", r)
 	}
 	args = append(args, h.extra...)
+	h.run(t, bin, tapName, args)
+}
+
+// run starts vtepd with args on h and waits until dev is up with h.over/24
+// and the control socket answers. Whatever the test does, the daemon must
+// stop cleanly; under -race this also catches a data race it reported
+// (exit status 66).
+func (h *host) run(t *testing.T, bin binaries, dev string, args []string) {
+	t.Helper()
 	h.vtepd = h.ns.Start(t, args...)
-	// Whatever the test did, the daemon must stop cleanly; under -race this
-	// also catches a data race it reported (exit status 66).
 	t.Cleanup(func() {
 		if err := h.vtepd.Stop(); err != nil {
 			t.Errorf("vtepd on %s when stopped: got %v, want exit status 0", h.under, err)
 		}
 	})
 	exited := false
-	netnstest.WaitFor(t, 15*time.Second, "vtepd on "+h.under+" to bring up "+tapName+" and its control socket", func() bool {
+	netnstest.WaitFor(t, 15*time.Second, "vtepd on "+h.under+" to bring up "+dev+" and its control socket", func() bool {
 		select {
 		case <-h.vtepd.Done():
 			exited = true
 			return true
 		default:
 		}
-		out, err := h.ns.Try("ip", "-o", "addr", "show", "dev", tapName, "up")
+		out, err := h.ns.Try("ip", "-o", "addr", "show", "dev", dev, "up")
 		if err != nil || !strings.Contains(out, "inet "+h.over+"/24") {
 			return false
 		}
