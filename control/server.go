@@ -1,17 +1,22 @@
 package control
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,32 +218,49 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // ?vin=42 is refused rather than silently listing everything.
 func query(r *http.Request, allowed ...string) (url.Values, error) {
 	q := r.URL.Query()
-	for k := range q {
-		found := false
-		for _, a := range allowed {
-			found = found || k == a
-		}
-		if !found {
-			return nil, badInput("%s: unknown query parameter (want %s)", k, strings.Join(allowed, ", "))
+	// In order, so that of two unknown parameters the same one is named
+	// every time.
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(allowed, k) {
+			return nil, badInput("%s: unknown query parameter (want %s)", fieldName(k), strings.Join(allowed, ", "))
 		}
 	}
 	return q, nil
 }
 
-// decodeBody reads one JSON object into v, refusing unknown fields.
+// decodeBody reads one JSON object into v, refusing unknown fields. Errors
+// name the field by its path, like "routes[1].via".
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return badInput("body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	var te *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
 		return badInput("body: want a JSON object, got nothing")
-	case errors.As(err, &te) && te.Field != "":
-		return badInput("%s: want %s, got %s", te.Field, jsonWant(te.Field, te.Type.String()), te.Value)
+	case errors.As(err, &te) && te.Field == "":
+		return badInput("body: want a JSON object, got %s", te.Value)
+	case errors.As(err, &te):
+		p, ok := jsonPath(data, reflect.TypeOf(v), false, te.Offset)
+		if !ok || indexes.ReplaceAllString(p, "") != te.Field {
+			p = te.Field
+		}
+		return badInput("%s: want %s, got %s", p, jsonWant(te.Field, te.Type.String()), te.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badInput("%s: unknown field", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		p, ok := jsonPath(data, reflect.TypeOf(v), true, 0)
+		if !ok {
+			key, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+			if uerr != nil {
+				key = strings.TrimPrefix(err.Error(), "json: unknown field ")
+			}
+			p = fieldName(key)
+		}
+		return badInput("%s: unknown field", p)
 	default:
 		return badInput("body: want a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -246,6 +268,132 @@ func decodeBody(r *http.Request, v any) error {
 		return badInput("body: want one JSON object, got more")
 	}
 	return nil
+}
+
+// indexes are the list indexes of a field path, which encoding/json leaves
+// out of the paths it reports.
+var indexes = regexp.MustCompile(`\[\d+\]`)
+
+// jsonPath walks the first JSON value in data as encoding/json decodes it
+// into a value of type t, and returns a field path like "routes[1].via":
+// with unknown, that of the first key t has no field for; else that of the
+// innermost value whose bytes end at or hold offset, where encoding/json
+// places a value of the wrong type. Known fields are named as t names
+// them; unknown keys as fieldName shows them. It is for error messages
+// only and reports false when it finds nothing.
+func jsonPath(data []byte, t reflect.Type, unknown bool, offset int64) (string, bool) {
+	w := jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), unknown: unknown, offset: offset}
+	if err := w.value("", t); !errors.Is(err, errFound) {
+		return "", false
+	}
+	return w.found, true
+}
+
+type jsonWalker struct {
+	dec     *json.Decoder
+	unknown bool
+	offset  int64
+	found   string
+}
+
+// errFound stops the walk.
+var errFound = errors.New("found")
+
+// value walks one value at path; t is nil inside what the decoder skips.
+func (w *jsonWalker) value(path string, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	start := w.dec.InputOffset()
+	tok, err := w.dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		if t != nil && t.Kind() != reflect.Struct && t.Kind() != reflect.Map {
+			t = nil
+		}
+		for w.dec.More() {
+			tok, err := w.dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := tok.(string)
+			name, ft := fieldName(key), reflect.Type(nil)
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			default:
+				f, fname, ok := jsonField(t, key)
+				if !ok && w.unknown {
+					w.found = joinPath(path, name)
+					return errFound
+				}
+				if ok {
+					name, ft = fname, f.Type
+				}
+			}
+			if err := w.value(joinPath(path, name), ft); err != nil {
+				return err
+			}
+		}
+		if _, err := w.dec.Token(); err != nil {
+			return err
+		}
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for i := 0; w.dec.More(); i++ {
+			if err := w.value(fmt.Sprintf("%s[%d]", path, i), et); err != nil {
+				return err
+			}
+		}
+		if _, err := w.dec.Token(); err != nil {
+			return err
+		}
+	}
+	// After the values inside, so the innermost one holding offset wins.
+	if !w.unknown && start < w.offset && w.offset <= w.dec.InputOffset() {
+		w.found = path
+		return errFound
+	}
+	return nil
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// jsonField finds the field of struct t that encoding/json decodes key
+// into: its name exactly, else regardless of case. name is the field's own.
+func jsonField(t reflect.Type, key string) (f reflect.StructField, name string, ok bool) {
+	var folded reflect.StructField
+	var foldedName string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f, name, true
+		}
+		if foldedName == "" && strings.EqualFold(name, key) {
+			folded, foldedName = f, name
+		}
+	}
+	return folded, foldedName, foldedName != ""
 }
 
 func jsonWant(field, goType string) string {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Validate checks the whole config: required fields, ranges, uniqueness of
@@ -63,6 +64,20 @@ func (v *validator) fail(path, format string, args ...any) {
 	if v.err == nil {
 		v.err = fmt.Errorf("%s: %s", v.name(path), fmt.Sprintf(format, args...))
 	}
+}
+
+// fieldName is how an error names a key the user wrote: as written when it
+// reads as a name (letters, digits, '_' and '-'), else quoted in Go syntax,
+// so that an empty key or one with spaces, dots, quotes or line breaks
+// still stands apart from the path around it and the message stays on one
+// line.
+func fieldName(s string) string {
+	plain := func(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+	// Bytes that are not UTF-8 range as U+FFFD, which is no letter.
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return !plain(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func family(a netip.Addr) string {

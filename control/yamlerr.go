@@ -14,9 +14,12 @@ import (
 // These patterns pick its messages apart so the user sees the first problem on
 // one line, by field path.
 var (
-	reUnknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in type `)
+	// A key is written into the message as it is: it may be empty or span
+	// lines.
+	reUnknownField = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type `)
 	reWrongType    = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
-	reDuplicateKey = regexp.MustCompile(`^line (\d+): mapping key "(.*)" already defined at line (\d+)$`)
+	// Here the key is quoted, in Go syntax.
+	reDuplicateKey = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
 )
 
 // yamlError turns a yaml.v3 error into one line naming the field path.
@@ -34,14 +37,18 @@ func yamlError(data []byte, err error) error {
 		if p, ok := findKey(&doc, line, m[2]); ok {
 			return fmt.Errorf("%s: unknown field (line %d)", p, line)
 		}
-		return fmt.Errorf("config: line %d: unknown field %q", line, m[2])
+		return fmt.Errorf("%s: unknown field (line %d)", fieldName(m[2]), line)
 	}
 	if m := reDuplicateKey.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		if p, ok := findKey(&doc, line, m[2]); ok {
+		key, err := strconv.Unquote(m[2])
+		if err != nil {
+			key = m[2]
+		}
+		if p, ok := findKey(&doc, line, key); ok {
 			return fmt.Errorf("%s: given twice (line %s and line %d)", p, m[3], line)
 		}
-		return fmt.Errorf("config: line %d: %q given twice (first at line %s)", line, m[2], m[3])
+		return fmt.Errorf("%s: given twice (line %s and line %d)", fieldName(key), m[3], line)
 	}
 	if m := reWrongType.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -74,7 +81,8 @@ func oneLine(s string) string {
 }
 
 // walk visits every value in the document with its field path and, for
-// mapping values, its key.
+// mapping values, its key. A key that does not read as a field name is
+// quoted in the path (fieldName).
 func walk(n *yaml.Node, path string, visit func(path string, key, val *yaml.Node) bool) bool {
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -86,9 +94,9 @@ func walk(n *yaml.Node, path string, visit func(path string, key, val *yaml.Node
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
+			p := fieldName(keyValue(k))
 			if path != "" {
-				p = path + "." + k.Value
+				p = path + "." + p
 			}
 			if !visit(p, k, v) || !walk(v, p, visit) {
 				return false
@@ -105,11 +113,20 @@ func walk(n *yaml.Node, path string, visit func(path string, key, val *yaml.Node
 	return true
 }
 
+// keyValue is the text of a mapping key, the anchored one for an alias
+// (`*k: 1`), as the decoder saw it.
+func keyValue(k *yaml.Node) string {
+	for k.Kind == yaml.AliasNode && k.Alias != nil {
+		k = k.Alias
+	}
+	return k.Value
+}
+
 // findKey finds the path of the mapping key name written on line.
 func findKey(doc *yaml.Node, line int, name string) (string, bool) {
 	var found string
 	walk(doc, "", func(p string, k, _ *yaml.Node) bool {
-		if k != nil && k.Line == line && k.Value == name {
+		if k != nil && k.Line == line && keyValue(k) == name {
 			found = p
 			return false
 		}
