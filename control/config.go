@@ -503,8 +503,13 @@ func (r *rawNetwork) decode(path string) (Network, error) {
 				return n, err
 			}
 		}
-		if n.Dev, err = f("dev", &r.Dev).str(""); err != nil {
+		dev := f("dev", &r.Dev)
+		if n.Dev, err = dev.str(""); err != nil {
 			return n, err
+		}
+		// Left out, dev is none; given empty, it is a name Linux refuses.
+		if dev.present() && n.Dev == "" {
+			return n, dev.errorf("%v", ifNameError(n.Dev))
 		}
 		if n.Learning, err = f("learning", &r.Learning).boolean(true); err != nil {
 			return n, err

@@ -376,6 +376,10 @@ func (fv *flagValues) network() (Network, error) {
 		}
 	}
 	n.Dev = *str["dev"]
+	if set["dev"] && n.Dev == "" {
+		// Validate takes an empty dev for none given.
+		return Network{}, fmt.Errorf("--dev: %v", ifNameError(n.Dev))
+	}
 	n.Learning = true
 	if set["learning"] {
 		if n.Learning, err = strconv.ParseBool(string(fv.learning)); err != nil {

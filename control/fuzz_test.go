@@ -186,22 +186,23 @@ func checkFlagError(t *testing.T, fn string, args []string, err error) {
 }
 
 // checkSpecRoundTrip checks that n, described as the API describes it and
-// sent as JSON, is n again. JSON carries only UTF-8, so a name that is not
-// (the kernel takes any bytes) skips the JSON step.
+// sent as JSON, is n again. JSON carries only UTF-8, and so must every
+// name that was accepted.
 func checkSpecRoundTrip(t *testing.T, n control.Network) {
 	t.Helper()
+	if !utf8.ValidString(n.Name) || !utf8.ValidString(n.Dev) {
+		t.Fatalf("got network %q with dev %q accepted, want names that are not UTF-8 refused", n.Name, n.Dev)
+	}
 	spec := control.SpecOf(n)
 	js, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatalf("network %q: %v", n.Name, err)
 	}
-	if utf8.ValidString(n.Name) && utf8.ValidString(n.Dev) {
-		spec = control.NetworkSpec{}
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&spec); err != nil {
-			t.Fatalf("network %q as JSON %s: %v", n.Name, js, err)
-		}
+	spec = control.NetworkSpec{}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		t.Fatalf("network %q as JSON %s: %v", n.Name, js, err)
 	}
 	again, err := spec.Network()
 	if err != nil {

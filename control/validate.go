@@ -1,12 +1,14 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Validate checks the whole config: required fields, ranges, uniqueness of
@@ -131,20 +133,45 @@ func (v *validator) peer(path string, a, local netip.Addr) {
 	}
 }
 
+// ifName checks an interface name, required at path.
 func (v *validator) ifName(path, s string) {
-	switch {
-	case s == "":
+	if s == "" {
 		v.fail(path, "required")
-	case len(s) > maxIfName:
-		v.fail(path, "want at most %d characters, got %q (%d)", maxIfName, s, len(s))
-	case s == "." || s == "..":
-		v.fail(path, "want an interface name, got %q", s)
-	case strings.ContainsAny(s, "/:") || strings.IndexFunc(s, isSpace) >= 0:
-		v.fail(path, "want an interface name without '/', ':' or spaces, got %q", s)
+		return
+	}
+	if err := ifNameError(s); err != nil {
+		v.fail(path, "%v", err)
 	}
 }
 
+// ifNameError says what is wrong with an interface name: what Linux's
+// dev_valid_name refuses (empty, IFNAMSIZ or more bytes with the NUL, "."
+// or "..", '/', ':' or a byte its isspace takes for a space), and bytes
+// that are not UTF-8, which JSON, the API's language, cannot carry.
+func ifNameError(s string) error {
+	switch {
+	case s == "":
+		return errors.New(`want an interface name, got ""`)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("want an interface name in UTF-8, got %q", s)
+	case len(s) > maxIfName:
+		return fmt.Errorf("want at most %d bytes, got %q (%d)", maxIfName, s, len(s))
+	case s == "." || s == "..":
+		return fmt.Errorf("want an interface name, got %q", s)
+	case strings.ContainsAny(s, "/:") || strings.IndexFunc(s, isSpace) >= 0:
+		return fmt.Errorf("want an interface name without '/', ':' or spaces, got %q", s)
+	case strings.IndexByte(s, nbsp) >= 0:
+		// In UTF-8 the byte ends letters like "à" (c3 a0).
+		return fmt.Errorf("want an interface name without the byte 0xa0, which Linux takes for a space, got %q", s)
+	}
+	return nil
+}
+
 func isSpace(r rune) bool { return r == ' ' || (r >= '\t' && r <= '\r') }
+
+// nbsp is Latin-1's no-break space, a space to the kernel's isspace
+// (lib/ctype.c) wherever it stands in a name.
+const nbsp = 0xa0
 
 func (v *validator) network(p string, n *Network, local netip.Addr) {
 	switch n.Kind {

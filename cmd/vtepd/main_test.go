@@ -27,6 +27,14 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"no local", []string{"--vni", "42"}, "--local: required"},
 		{"remote of another family", []string{"--vni", "42", "--local", "10.0.0.1", "--remote", "fd00::2"}, "--remote"},
 		{"unknown flag", []string{"--vni", "42", "--local", "10.0.0.1", "--bogus"}, "bogus"},
+		{"dev given empty", []string{"--vni", "42", "--local", "10.0.0.1", "--dev", ""}, `--dev: want an interface name, got ""`},
+		{"dev not UTF-8", []string{"--vni", "42", "--local", "10.0.0.1", "--group", "239.1.1.1", "--dev", "eth\xff"},
+			`--dev: want an interface name in UTF-8, got "eth\xff"`},
+		{"dev too long", []string{"--vni", "42", "--local", "10.0.0.1", "--group", "239.1.1.1", "--dev", "underlay-device0"},
+			`--dev: want at most 15 bytes, got "underlay-device0" (16)`},
+		{"dev dot dot", []string{"--vni", "42", "--local", "10.0.0.1", "--group", "239.1.1.1", "--dev", ".."}, `--dev: want an interface name, got ".."`},
+		{"dev with a colon", []string{"--vni", "42", "--local", "10.0.0.1", "--group", "239.1.1.1", "--dev", "eth0:1"},
+			`--dev: want an interface name without '/', ':' or spaces, got "eth0:1"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
