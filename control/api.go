@@ -61,7 +61,29 @@ type NetworkStats struct {
 	Moved      uint64            `json:"moved"`
 	Aged       uint64            `json:"aged"`
 	Flooded    uint64            `json:"flooded"`
+	// Offload is the work the offloads did; all zero with them off.
+	Offload OffloadStats `json:"offload"`
 }
+
+// OffloadStats say how much traffic the offloads carried (dataplane's
+// OffloadCounters): TCP super-frames read from the device and the segments
+// they were cut into; UDP GSO sends of more than one datagram and the
+// datagrams in them; GRO trains received (on the underlay entries, counted
+// before the VNI is known) and their datagrams; super-frames written to the
+// device and the frames coalesced into them.
+type OffloadStats struct {
+	TSOFrames       uint64 `json:"tso_frames"`
+	TSOSegments     uint64 `json:"tso_segments"`
+	GSOSends        uint64 `json:"gso_sends"`
+	GSODatagrams    uint64 `json:"gso_datagrams"`
+	GROTrains       uint64 `json:"gro_trains"`
+	GRODatagrams    uint64 `json:"gro_datagrams"`
+	CoalescedWrites uint64 `json:"coalesced_writes"`
+	CoalescedFrames uint64 `json:"coalesced_frames"`
+}
+
+// IsZero reports whether the offloads did nothing.
+func (o OffloadStats) IsZero() bool { return o == OffloadStats{} }
 
 // Errors a Backend wraps so the server can answer with the right status;
 // the client hands them back the same way, so errors.Is works on both sides.

@@ -34,13 +34,32 @@ type statsCollector struct {
 	fdbEntries         *prometheus.Desc
 	learnt, moved      *prometheus.Desc
 	aged, flooded      *prometheus.Desc
+	offload            [len(offloadMetrics)]*prometheus.Desc
+}
+
+// offloadMetrics are the offload counters' series: name and help, in the
+// order offloadValues returns them.
+var offloadMetrics = [...][2]string{
+	{"vtepd_offload_tso_frames_total", "TCP super-frames read from the device (TSO) and cut into segments in user space."},
+	{"vtepd_offload_tso_segments_total", "Segments the TSO super-frames were cut into."},
+	{"vtepd_offload_gso_sends_total", "UDP GSO sends (UDP_SEGMENT) that carried more than one datagram."},
+	{"vtepd_offload_gso_datagrams_total", "Datagrams carried by the UDP GSO sends."},
+	{"vtepd_offload_gro_trains_total", "Reads that returned a train of datagrams the kernel coalesced (UDP_GRO); counted on the underlay, before the VNI is known."},
+	{"vtepd_offload_gro_datagrams_total", "Datagrams in the GRO trains."},
+	{"vtepd_offload_coalesced_writes_total", "TCP super-frames written to the device, made of received segments coalesced in user space."},
+	{"vtepd_offload_coalesced_frames_total", "Received frames coalesced into those super-frames."},
+}
+
+func offloadValues(o OffloadStats) [len(offloadMetrics)]uint64 {
+	return [...]uint64{o.TSOFrames, o.TSOSegments, o.GSOSends, o.GSODatagrams,
+		o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames}
 }
 
 func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 	desc := func(name, help string, extra ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, append(append([]string(nil), metricLabels...), extra...), nil)
 	}
-	return &statsCollector{
+	c := &statsCollector{
 		stats: stats,
 		rxPackets: desc("vtepd_rx_packets_total",
 			"Packets received from remote endpoints over the underlay and delivered to the network's TAP/TUN device."),
@@ -64,6 +83,10 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 		flooded: desc("vtepd_flood_replications_total",
 			"Copies of broadcast, unknown-unicast and multicast frames sent by head-end replication, one per flood-list remote or multicast group."),
 	}
+	for i, m := range offloadMetrics {
+		c.offload[i] = desc(m[0], m[1])
+	}
+	return c
 }
 
 // Describe sends every descriptor, so the registry can check names and
@@ -73,6 +96,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded,
 	} {
+		ch <- d
+	}
+	for _, d := range c.offload {
 		ch <- d
 	}
 }
@@ -95,6 +121,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range s.Drops {
 			ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(n),
 				s.Name, s.Kind, vni, reason)
+		}
+		for i, v := range offloadValues(s.Offload) {
+			counter(c.offload[i], v)
 		}
 		if s.Kind == underlayKind {
 			continue

@@ -62,11 +62,13 @@ func firstStats() []control.NetworkStats {
 // The same daemon a while later: every value changed, one counter past 2^32.
 func secondStats() []control.NetworkStats {
 	return []control.NetworkStats{
-		{Name: "underlay", Kind: "underlay", Drops: drops(map[string]uint64{"malformed": 4, "unknown_vni": 9, "tap_write": 1})},
+		{Name: "underlay", Kind: "underlay", Drops: drops(map[string]uint64{"malformed": 4, "unknown_vni": 9, "tap_write": 1}),
+			Offload: control.OffloadStats{GROTrains: 21, GRODatagrams: 22}},
 		{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 7, RxBytes: 600, TxPackets: 8, TxBytes: 700,
-			Drops: drops(map[string]uint64{"too_big": 2})},
+			Drops: drops(map[string]uint64{"too_big": 2}), Offload: control.OffloadStats{TSOFrames: 31, TSOSegments: 32, CoalescedWrites: 33, CoalescedFrames: 34}},
 		{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 1 << 40, RxBytes: 1<<40 + 17, TxPackets: 13, TxBytes: 1300,
-			Drops: drops(map[string]uint64{"malformed": 2, "fdb_full": 5}), FDBEntries: 1, Learnt: 9, Moved: 3, Aged: 7, Flooded: 11},
+			Drops: drops(map[string]uint64{"malformed": 2, "fdb_full": 5}), FDBEntries: 1, Learnt: 9, Moved: 3, Aged: 7, Flooded: 11,
+			Offload: control.OffloadStats{TSOFrames: 41, TSOSegments: 42, GSOSends: 43, GSODatagrams: 44, CoalescedWrites: 45, CoalescedFrames: 46}},
 	}
 }
 
@@ -158,17 +160,31 @@ func wantFamilies(second bool) map[string]family {
 	dropSeries[series("ipip0", "ipip", "", "too_big")] = pick(1, 2)
 	dropSeries[series("vx42", "vxlan", "42", "malformed")] = 2
 	dropSeries[series("vx42", "vxlan", "42", "fdb_full")] = pick(0, 5)
+	// Every entry has offload series, zeros included; only the second
+	// stats set them, each to a value of its own.
+	under := series("underlay", "underlay", "")
+	offload := func(u, i, v float64) family {
+		return family{counter, map[string]float64{under: pick(0, u), ipip: pick(0, i), vx: pick(0, v)}}
+	}
 	return map[string]family{
-		"vtepd_rx_packets_total":         {counter, map[string]float64{ipip: pick(5, 7), vx: pick(10, 1<<40)}},
-		"vtepd_rx_bytes_total":           {counter, map[string]float64{ipip: pick(420, 600), vx: pick(980, 1<<40+17)}},
-		"vtepd_tx_packets_total":         {counter, map[string]float64{ipip: pick(6, 8), vx: pick(12, 13)}},
-		"vtepd_tx_bytes_total":           {counter, map[string]float64{ipip: pick(504, 700), vx: pick(1176, 1300)}},
-		"vtepd_drops_total":              {counter, dropSeries},
-		"vtepd_fdb_entries":              {dto.MetricType_GAUGE, map[string]float64{vx: pick(3, 1)}},
-		"vtepd_fdb_learn_events_total":   {counter, map[string]float64{vx: pick(4, 9)}},
-		"vtepd_fdb_moves_total":          {counter, map[string]float64{vx: pick(1, 3)}},
-		"vtepd_fdb_aged_total":           {counter, map[string]float64{vx: pick(2, 7)}},
-		"vtepd_flood_replications_total": {counter, map[string]float64{vx: pick(6, 11)}},
+		"vtepd_offload_tso_frames_total":       offload(0, 31, 41),
+		"vtepd_offload_tso_segments_total":     offload(0, 32, 42),
+		"vtepd_offload_gso_sends_total":        offload(0, 0, 43),
+		"vtepd_offload_gso_datagrams_total":    offload(0, 0, 44),
+		"vtepd_offload_gro_trains_total":       offload(21, 0, 0),
+		"vtepd_offload_gro_datagrams_total":    offload(22, 0, 0),
+		"vtepd_offload_coalesced_writes_total": offload(0, 33, 45),
+		"vtepd_offload_coalesced_frames_total": offload(0, 34, 46),
+		"vtepd_rx_packets_total":               {counter, map[string]float64{ipip: pick(5, 7), vx: pick(10, 1<<40)}},
+		"vtepd_rx_bytes_total":                 {counter, map[string]float64{ipip: pick(420, 600), vx: pick(980, 1<<40+17)}},
+		"vtepd_tx_packets_total":               {counter, map[string]float64{ipip: pick(6, 8), vx: pick(12, 13)}},
+		"vtepd_tx_bytes_total":                 {counter, map[string]float64{ipip: pick(504, 700), vx: pick(1176, 1300)}},
+		"vtepd_drops_total":                    {counter, dropSeries},
+		"vtepd_fdb_entries":                    {dto.MetricType_GAUGE, map[string]float64{vx: pick(3, 1)}},
+		"vtepd_fdb_learn_events_total":         {counter, map[string]float64{vx: pick(4, 9)}},
+		"vtepd_fdb_moves_total":                {counter, map[string]float64{vx: pick(1, 3)}},
+		"vtepd_fdb_aged_total":                 {counter, map[string]float64{vx: pick(2, 7)}},
+		"vtepd_flood_replications_total":       {counter, map[string]float64{vx: pick(6, 11)}},
 	}
 }
 

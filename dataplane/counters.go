@@ -84,8 +84,48 @@ type Counters struct {
 	TxPackets, TxBytes atomic.Uint64
 	// Flooded counts copies sent by head-end replication (one per remote).
 	Flooded atomic.Uint64
+	// Offload is the work the offloads did, all zero with them off.
+	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
 	logged  [numDrops]atomic.Int64 // last log time per reason, unix nanoseconds
+}
+
+// OffloadCounters say how much of the traffic the offloads carried, so a
+// user can see that they are in use and how well they batch: segments per
+// TSO super-frame, datagrams per GSO send, per GRO train and frames per
+// coalesced write.
+type OffloadCounters struct {
+	// TSOFrames counts TCP super-frames read from the device and
+	// TSOSegments the segments they were cut into.
+	TSOFrames, TSOSegments atomic.Uint64
+	// GSOSends counts UDP_SEGMENT sends of more than one datagram and
+	// GSODatagrams the datagrams they carried.
+	GSOSends, GSODatagrams atomic.Uint64
+	// GROTrains counts reads that returned a train of datagrams the kernel
+	// coalesced (UDP_GRO) and GRODatagrams the datagrams in them. They are
+	// counted before the VNI is known: on the underlay's counters.
+	GROTrains, GRODatagrams atomic.Uint64
+	// CoalescedWrites counts TCP super-frames written to the device and
+	// CoalescedFrames the received frames they were made of.
+	CoalescedWrites, CoalescedFrames atomic.Uint64
+}
+
+// OffloadStats is a copy of OffloadCounters at one moment.
+type OffloadStats struct {
+	TSOFrames, TSOSegments           uint64
+	GSOSends, GSODatagrams           uint64
+	GROTrains, GRODatagrams          uint64
+	CoalescedWrites, CoalescedFrames uint64
+}
+
+// Load reads every offload counter.
+func (o *OffloadCounters) Load() OffloadStats {
+	return OffloadStats{
+		TSOFrames: o.TSOFrames.Load(), TSOSegments: o.TSOSegments.Load(),
+		GSOSends: o.GSOSends.Load(), GSODatagrams: o.GSODatagrams.Load(),
+		GROTrains: o.GROTrains.Load(), GRODatagrams: o.GRODatagrams.Load(),
+		CoalescedWrites: o.CoalescedWrites.Load(), CoalescedFrames: o.CoalescedFrames.Load(),
+	}
 }
 
 // Drops returns the drop counters by reason name, every reason included.

@@ -139,13 +139,14 @@ func (p *gsoPool) close() {
 // port is the source port trains of a flow with this hash leave from.
 func (p *gsoPool) port(hash uint32) uint16 { return p.ports[hash%uint32(len(p.fds))] }
 
-// gsoWriter is one sender's scratch space for sendmsg: header, iovec,
+// gsoWriter is one sender's scratch space for sendmsg: header, iovecs,
 // control message and destination, reused so a send allocates nothing.
 type gsoWriter struct {
 	msg  unix.Msghdr
-	iov  unix.Iovec
+	iovs [maxGSOSegments]unix.Iovec
 	oob  [unix.SizeofCmsghdr + 8]byte
 	name unix.RawSockaddrInet6
+	one  [1][]byte
 }
 
 // send sends train to dst from the socket of hash: one datagram if segSize
@@ -153,11 +154,25 @@ type gsoWriter struct {
 // shorter) in one UDP_SEGMENT call. The train must respect maxGSOSegments
 // and maxUDPPayload.
 func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, segSize int) error {
+	w.one[0] = train
+	err := p.sendParts(w, dst, hash, w.one[:], segSize)
+	w.one[0] = nil
+	return err
+}
+
+// sendParts is send for a train whose bytes lie in several buffers, parts
+// in order (at most maxGSOSegments of them): the kernel reads them as one
+// payload and cuts it every segSize bytes, wherever the parts begin.
+func (p *gsoPool) sendParts(w *gsoWriter, dst netip.Addr, hash uint32, parts [][]byte, segSize int) error {
 	fd := p.fds[hash%uint32(len(p.fds))]
-	w.iov.Base = &train[0]
-	w.iov.SetLen(len(train))
-	w.msg.Iov = &w.iov
-	w.msg.SetIovlen(1)
+	total := 0
+	for i, part := range parts {
+		w.iovs[i].Base = &part[0]
+		w.iovs[i].SetLen(len(part))
+		total += len(part)
+	}
+	w.msg.Iov = &w.iovs[0]
+	w.msg.SetIovlen(len(parts))
 	w.msg.Name = (*byte)(unsafe.Pointer(&w.name))
 	if dst.Is4() {
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&w.name))
@@ -170,7 +185,7 @@ func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, 
 		w.msg.Namelen = unix.SizeofSockaddrInet6
 	}
 	w.msg.Control, w.msg.Controllen = nil, 0
-	if segSize < len(train) {
+	if segSize < total {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&w.oob[0]))
 		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 		h.SetLen(unix.CmsgLen(2))
@@ -179,7 +194,9 @@ func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, 
 		w.msg.SetControllen(unix.CmsgSpace(2))
 	}
 	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msg)), 0)
-	w.iov.Base = nil
+	for i := range parts {
+		w.iovs[i].Base = nil // keep no buffer reachable from the writer
+	}
 	if errno != 0 {
 		return errno
 	}

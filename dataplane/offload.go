@@ -97,7 +97,12 @@ func (q *rxQueue) flush() {
 			q.parts = append(q.parts, f[hdrLen:])
 			bytes += len(f)
 		}
-		q.count(g.Count, bytes, q.vnet.WriteVnet(q.w, q.parts))
+		err := q.vnet.WriteVnet(q.w, q.parts)
+		if err == nil && g.Count > 1 {
+			q.counters.Offload.CoalescedWrites.Add(1)
+			q.counters.Offload.CoalescedFrames.Add(uint64(g.Count))
+		}
+		q.count(g.Count, bytes, err)
 	}
 	clear(q.parts)
 }
@@ -130,7 +135,10 @@ func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger)
 // txLoopVnet is txLoop for a device with offloads: a batch of frames per
 // wake-up, partial checksums finished, TCP super-frames cut into segments.
 // With UDP GSO, the segments to one remote leave as one train per system
-// call; without, in one sendmmsg(2) batch.
+// call, and so do runs of frames read one by one that go to one remote with
+// one size (dgramTrain); without GSO, packets leave in sendmmsg(2) batches.
+// While someone traces the network, everything takes the one-packet path,
+// so that each packet is seen with the headers it leaves with.
 func (n *Network) txLoopVnet(d vnetLink) {
 	defer n.wg.Done()
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
@@ -138,6 +146,8 @@ func (n *Network) txLoopVnet(d vnetLink) {
 	train := make([]byte, trainSize)
 	out := make([][]byte, 0, linkBatch)
 	w := &gsoWriter{}
+	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
+	pool := n.u.pool
 	for {
 		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
@@ -153,6 +163,14 @@ func (n *Network) txLoopVnet(d vnetLink) {
 					n.Counters.drop(n.log, DropMalformed, 1, err)
 					continue
 				}
+				if pool != nil {
+					if remote, ok := n.unicastHit(frame); ok && n.obs.on() == nil {
+						out = n.send(out) // in order: what came before goes first
+						n.queueDatagram(tr, w, buf, len(frame), remote)
+						continue
+					}
+					n.sendTrain(tr, w)
+				}
 				out = n.forward(buf, len(frame), out)
 				continue
 			}
@@ -160,37 +178,116 @@ func (n *Network) txLoopVnet(d vnetLink) {
 				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
 				continue
 			}
-			out = n.send(out) // in order: what came before goes first
+			n.sendTrain(tr, w) // in order: what came before goes first
+			out = n.send(out)
 			n.forwardSuper(frame, h, train, w, out)
 		}
+		n.sendTrain(tr, w)
 		n.send(out)
 	}
 }
 
-// forwardSuper segments a TCP super-frame and sends the segments.
+// unicastHit returns the remote of a frame that forward would send to one
+// remote, and false for anything forward would drop or flood.
+func (n *Network) unicastHit(frame []byte) (netip.Addr, bool) {
+	if len(frame) < encap.EthernetHeaderLen || len(frame) > n.maxFrame {
+		return netip.Addr{}, false
+	}
+	dst := encap.Ethernet(frame).Dst()
+	if dst[0]&1 != 0 {
+		return netip.Addr{}, false
+	}
+	return n.table.Lookup(dst)
+}
+
+// dgramTrain gathers the VXLAN datagrams of frames read one at a time (not
+// super-frames) that leave for one remote from one GSO socket, all of one
+// size but maybe the last, so that they go as one UDP_SEGMENT send: one
+// system call and one trip through the stack for the lot, and, at a
+// receiver with UDP_GRO, one read. Small packets of one flow, a stream of
+// 64-byte UDP say, arrive that way. A transmit loop owns one; its parts
+// point into the loop's read buffers and are sent before the next read.
+type dgramTrain struct {
+	parts  [][]byte // VXLAN header and inner frame, each in its own buffer
+	remote netip.Addr
+	sock   uint32 // which GSO socket: the flow hash modulo their number
+	size   int    // the datagram size of every part but maybe the last
+	bytes  int    // the sum of the parts' lengths
+	short  bool   // the last part is shorter than size: nothing may follow
+}
+
+// queueDatagram writes the VXLAN header in the headroom of the frame in
+// buf and adds the datagram to tr, sending what tr held first when the
+// datagram cannot join it.
+func (n *Network) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameLen int, remote netip.Addr) {
+	frame := buf[Headroom : Headroom+frameLen]
+	sock := encap.FlowHash(frame) % uint32(len(n.u.pool.fds))
+	part := buf[Headroom-encap.VXLANHeaderLen : Headroom+frameLen]
+	encap.PutVXLAN(part, n.cfg.VNI)
+	if len(tr.parts) > 0 && (remote != tr.remote || sock != tr.sock || tr.short || len(part) > tr.size ||
+		len(tr.parts) == maxGSOSegments || tr.bytes+len(part) > maxUDPPayload) {
+		n.sendTrain(tr, w)
+	}
+	if len(tr.parts) == 0 {
+		tr.remote, tr.sock, tr.size = remote, sock, len(part)
+	} else if len(part) < tr.size {
+		tr.short = true
+	}
+	tr.parts = append(tr.parts, part)
+	tr.bytes += len(part)
+}
+
+// sendTrain sends what tr holds, one datagram or a GSO train, and empties
+// it.
+func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
+	k := len(tr.parts)
+	if k == 0 {
+		return
+	}
+	err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, tr.size)
+	if err == nil && k > 1 {
+		n.Counters.Offload.GSOSends.Add(1)
+		n.Counters.Offload.GSODatagrams.Add(uint64(k))
+	}
+	n.countSent(k, tr.bytes-k*encap.VXLANHeaderLen, err)
+	clear(tr.parts)
+	tr.parts, tr.bytes, tr.short = tr.parts[:0], 0, false
+}
+
+// forwardSuper segments a TCP super-frame and sends the segments: as GSO
+// trains when the destination is one remote and the underlay has GSO
+// sockets, else each segment the way forward sends a frame (which is also
+// the way while someone traces the network: every segment is seen at every
+// stage).
 func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, out [][]byte) {
 	pool := n.u.pool
+	t := n.obs.on()
 	dst := encap.Ethernet(frame).Dst()
 	var remote netip.Addr
 	hit := false
-	if dst[0]&1 == 0 {
+	if dst[0]&1 == 0 && pool != nil && t == nil {
 		remote, hit = n.table.Lookup(dst)
 	}
 	headroom := Headroom
-	if hit && pool != nil {
+	if hit {
 		headroom = encap.VXLANHeaderLen
 	}
 	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, headroom)
 	if err != nil {
 		n.Counters.drop(n.log, DropMalformed, 1, err)
+		if t != nil {
+			t.drop(DropMalformed, StageDeviceIn, frame)
+		}
 		return
 	}
-	if segLen > n.maxFrame {
-		n.Counters.drop(n.log, DropTooBig, uint64(segs), nil)
-		return
-	}
+	n.Counters.Offload.TSOFrames.Add(1)
+	n.Counters.Offload.TSOSegments.Add(uint64(segs))
 	stride := headroom + segLen
-	if hit && pool != nil {
+	if hit {
+		if segLen > n.maxFrame {
+			n.Counters.drop(n.log, DropTooBig, uint64(segs), nil)
+			return
+		}
 		hash := encap.FlowHash(frame)
 		for i := 0; i < segs; i++ {
 			encap.PutVXLAN(train[i*stride:], n.cfg.VNI)
@@ -200,7 +297,12 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 		for off := 0; off < total; off += chunk {
 			end := min(total, off+chunk)
 			k := (end - off + stride - 1) / stride
-			n.countSent(k, end-off-k*headroom, pool.send(w, remote, hash, train[off:end], stride))
+			err := pool.send(w, remote, hash, train[off:end], stride)
+			if err == nil && k > 1 {
+				n.Counters.Offload.GSOSends.Add(1)
+				n.Counters.Offload.GSODatagrams.Add(uint64(k))
+			}
+			n.countSent(k, end-off-k*headroom, err)
 		}
 		return
 	}
@@ -209,12 +311,10 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 		if i == segs-1 {
 			l = lastLen
 		}
-		seg := train[i*stride : i*stride+headroom+l]
-		if hit {
-			out = append(out, n.u.outer(seg, l, n.cfg.VNI, remote, n.u.cfg.TTL))
-			continue
+		if len(out) == cap(out) {
+			out = n.send(out)
 		}
-		n.flood(seg, l)
+		out = n.forward(train[i*stride:], l, out)
 	}
 	n.send(out)
 }
@@ -272,6 +372,8 @@ func (n *IPIPNetwork) forwardVnet(buf []byte, size int, train []byte, out [][]by
 		n.Counters.drop(n.log, DropMalformed, 1, err)
 		return out
 	}
+	n.Counters.Offload.TSOFrames.Add(1)
+	n.Counters.Offload.TSOSegments.Add(uint64(segs))
 	stride := Headroom + segLen
 	for i := 0; i < segs; i++ {
 		l := segLen

@@ -384,6 +384,8 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 				continue
 			}
 			// A GRO train: datagrams of seg bytes, the last maybe shorter.
+			u.Counters.Offload.GROTrains.Add(1)
+			u.Counters.Offload.GRODatagrams.Add(uint64((len(data) + seg - 1) / seg))
 			for off := 0; off < len(data); off += seg {
 				u.deliver(nets, data[off:min(off+seg, len(data))], r.srcs[i], now, q)
 			}

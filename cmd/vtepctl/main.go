@@ -701,6 +701,10 @@ func (c *cli) stats(args []string) error {
 			fmt.Fprintf(c.out, "    fdb: learnt %d moved %d aged %d flooded %d\n", s.Learnt, s.Moved, s.Aged, s.Flooded)
 		}
 		fmt.Fprintf(c.out, "    drops:%s\n", drops(s.Drops))
+		if o := s.Offload; !o.IsZero() {
+			fmt.Fprintf(c.out, "    offload: tso %d frames %d segments, gso %d sends %d datagrams, gro %d trains %d datagrams, coalesced %d writes %d frames\n",
+				o.TSOFrames, o.TSOSegments, o.GSOSends, o.GSODatagrams, o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames)
+		}
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ func newBackend() *controltest.Backend {
 		Counts: []control.NetworkStats{
 			{Name: "underlay", Kind: "underlay", Drops: map[string]uint64{"unknown_vni": 4}},
 			{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 10, RxBytes: 980, TxPackets: 12, TxBytes: 1176,
-				Drops: map[string]uint64{"malformed": 2, "fdb_full": 0, "too_big": 1}, FDBEntries: 3, Learnt: 4, Moved: 1, Aged: 2, Flooded: 6},
+				Drops: map[string]uint64{"malformed": 2, "fdb_full": 0, "too_big": 1}, FDBEntries: 3, Learnt: 4, Moved: 1, Aged: 2, Flooded: 6,
+				Offload: control.OffloadStats{TSOFrames: 5, TSOSegments: 220, GSOSends: 6, GSODatagrams: 230, GROTrains: 7, GRODatagrams: 8, CoalescedWrites: 9, CoalescedFrames: 40}},
 			{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 1, RxBytes: 84, TxPackets: 2, TxBytes: 168},
 		},
 		Routes: map[string][]control.RouteInfo{"ipip0": {{Prefix: "10.244.1.0/24", Via: "10.0.0.2"}}},
@@ -71,6 +72,7 @@ func TestShowCommands(t *testing.T) {
 			"    TX: packets 12 bytes 1176\n" +
 			"    fdb: learnt 4 moved 1 aged 2 flooded 6\n" +
 			"    drops: fdb_full 0 malformed 2 too_big 1\n" +
+			"    offload: tso 5 frames 220 segments, gso 6 sends 230 datagrams, gro 7 trains 8 datagrams, coalesced 9 writes 40 frames\n" +
 			"ipip0: ipip\n" +
 			"    RX: packets 1 bytes 84\n" +
 			"    TX: packets 2 bytes 168\n" +

@@ -287,7 +287,8 @@ func (d *daemon) Stats() []control.NetworkStats {
 	defer d.mu.Unlock()
 	var out []control.NetworkStats
 	if d.underlay != nil {
-		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops()})
+		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops(),
+			Offload: offloadStats(&d.underlay.Counters)})
 	}
 	if d.ipip != nil {
 		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
@@ -298,7 +299,8 @@ func (d *daemon) Stats() []control.NetworkStats {
 			Name: n.Name(), Kind: control.KindIPIP,
 			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
 			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
-			Drops: c.Drops(),
+			Drops:   c.Drops(),
+			Offload: offloadStats(c),
 		})
 	}
 	for _, n := range d.nets {
@@ -311,9 +313,22 @@ func (d *daemon) Stats() []control.NetworkStats {
 			Drops:      c.Drops(),
 			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
 			Flooded: c.Flooded.Load(),
+			Offload: offloadStats(c),
 		})
 	}
 	return out
+}
+
+// offloadStats copies a network's or an underlay's offload counters into
+// the API's form.
+func offloadStats(c *dataplane.Counters) control.OffloadStats {
+	o := c.Offload.Load()
+	return control.OffloadStats{
+		TSOFrames: o.TSOFrames, TSOSegments: o.TSOSegments,
+		GSOSends: o.GSOSends, GSODatagrams: o.GSODatagrams,
+		GROTrains: o.GROTrains, GRODatagrams: o.GRODatagrams,
+		CoalescedWrites: o.CoalescedWrites, CoalescedFrames: o.CoalescedFrames,
+	}
 }
 
 // ipipNetworkLocked finds an IPIP network by name; "" means the only one.

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
 
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 
 // binaries are the programs under test and the transfer helper, built once
 // per test binary, on first use.
-type binaries struct{ vtepd, vtepctl, tcpxfer string }
+type binaries struct{ vtepd, vtepctl, tcpxfer, udpxfer string }
 
 func buildBinaries(t *testing.T) binaries {
 	t.Helper()
@@ -77,7 +78,8 @@ func buildBinaries(t *testing.T) binaries {
 		args = append(args,
 			"github.com/vtepd/vtepd/cmd/vtepd",
 			"github.com/vtepd/vtepd/cmd/vtepctl",
-			"github.com/vtepd/vtepd/scripts/tcpxfer")
+			"github.com/vtepd/vtepd/scripts/tcpxfer",
+			"github.com/vtepd/vtepd/scripts/udpxfer")
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -89,6 +91,7 @@ func buildBinaries(t *testing.T) binaries {
 		vtepd:   filepath.Join(binDir, "vtepd"),
 		vtepctl: filepath.Join(binDir, "vtepctl"),
 		tcpxfer: filepath.Join(binDir, "tcpxfer"),
+		udpxfer: filepath.Join(binDir, "udpxfer"),
 	}
 }
 
@@ -189,18 +192,33 @@ func showLink(t *testing.T, ns *netnstest.NS, dev string) link {
 
 // networkStats is one element of `vtepctl stats --json`.
 type networkStats struct {
-	Name      string            `json:"name"`
-	VNI       uint32            `json:"vni"`
-	RxPackets uint64            `json:"rx_packets"`
-	RxBytes   uint64            `json:"rx_bytes"`
-	TxPackets uint64            `json:"tx_packets"`
-	TxBytes   uint64            `json:"tx_bytes"`
-	Drops     map[string]uint64 `json:"drops"`
-	Aged      uint64            `json:"aged"`
+	Name      string               `json:"name"`
+	Kind      string               `json:"kind"`
+	VNI       uint32               `json:"vni"`
+	RxPackets uint64               `json:"rx_packets"`
+	RxBytes   uint64               `json:"rx_bytes"`
+	TxPackets uint64               `json:"tx_packets"`
+	TxBytes   uint64               `json:"tx_bytes"`
+	Drops     map[string]uint64    `json:"drops"`
+	Aged      uint64               `json:"aged"`
+	Offload   control.OffloadStats `json:"offload"`
 }
 
 // stats returns the counters of VNI 42 on h.
 func (h *host) stats(t *testing.T, bin binaries) networkStats {
+	t.Helper()
+	return h.statsOf(t, bin, func(s networkStats) bool { return strconv.FormatUint(uint64(s.VNI), 10) == vni })
+}
+
+// underlayStats returns the counters of h's VXLAN underlay socket.
+func (h *host) underlayStats(t *testing.T, bin binaries) networkStats {
+	t.Helper()
+	return h.statsOf(t, bin, func(s networkStats) bool { return s.Name == "underlay" })
+}
+
+// statsOf returns the first entry of `vtepctl stats --json` on h that
+// match accepts.
+func (h *host) statsOf(t *testing.T, bin binaries, match func(networkStats) bool) networkStats {
 	t.Helper()
 	out := h.ctl(t, bin, "stats", "--json")
 	var all []networkStats
@@ -208,11 +226,11 @@ func (h *host) stats(t *testing.T, bin binaries) networkStats {
 		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
 	}
 	for _, s := range all {
-		if strconv.FormatUint(uint64(s.VNI), 10) == vni {
+		if match(s) {
 			return s
 		}
 	}
-	t.Fatalf("vtepctl stats --json on %s: no network with vni %s in\n%s", h.under, vni, out)
+	t.Fatalf("vtepctl stats --json on %s: no such entry in\n%s", h.under, out)
 	return networkStats{}
 }
 
@@ -269,6 +287,12 @@ func transferWith(t *testing.T, bin binaries, client, server *netnstest.NS, dst 
 		"-bytes", strconv.Itoa(size), "-seed", strconv.Itoa(seed), "-timeout", "60s")
 	if err != nil {
 		t.Fatalf("transfer to %s: %v\nclient: %s\nserver: %s", addr, err, out, srv.Output())
+	}
+	// The server exits by itself once it has answered; a signal before
+	// that would fail a transfer that went well.
+	select {
+	case <-srv.Done():
+	case <-time.After(10 * time.Second):
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("transfer server: %v\n%s", err, srv.Output())
