@@ -125,3 +125,52 @@ func readPcap(t *testing.T, path string, first gopacket.Decoder) []gopacket.Pack
 	}
 	return out
 }
+
+// TestE2ETraceOffloads traces a TCP transfer with every offload on: the
+// device hands vtepd super-frames of up to 64 KiB, but while someone
+// traces, each is cut and followed segment by segment, so the trace shows
+// full-sized segments at device-in, none larger than the MTU allows, each
+// going on to encap and socket-out.
+func TestE2ETraceOffloads(t *testing.T) {
+	bin := buildBinaries(t)
+	a, b := twoHosts(t)
+	a.start(t, bin, b.under)
+	b.start(t, bin, a.under)
+	pingAll(t, a.ns, b.over, 1)
+
+	tr := a.ns.Start(t, bin.vtepctl, "--control", a.control, "trace", "--json", "--match", "tcp", "--count", "200")
+	time.Sleep(300 * time.Millisecond)
+	transferWith(t, bin, a.ns, b.ns, b.over, 900, 4<<20, 0)
+	select {
+	case <-tr.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("vtepctl trace --count 200 did not end during a 4 MiB transfer\n%.2000s", tr.Output())
+	}
+	if err := tr.Stop(); err != nil {
+		t.Fatalf("vtepctl trace: %v\n%.2000s", err, tr.Output())
+	}
+	const maxFrame = 1450 + 14 // the TAP's MTU and its Ethernet header
+	full, stages := 0, map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(tr.Output()), "\n") {
+		var e struct {
+			Stage string `json:"stage"`
+			Bytes []byte `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Stage == "" {
+			continue
+		}
+		stages[e.Stage]++
+		if e.Stage != "device-in" {
+			continue
+		}
+		if len(e.Bytes) > maxFrame {
+			t.Errorf("trace device-in: a %d-byte frame, want segments of at most %d", len(e.Bytes), maxFrame)
+		}
+		if len(e.Bytes) > 1000 {
+			full++
+		}
+	}
+	if full == 0 || stages["encap"] == 0 || stages["socket-out"] == 0 {
+		t.Errorf("trace of a TCP transfer: %d full-sized segments at device-in, stages %v; want segments followed to encap and socket-out", full, stages)
+	}
+}
