@@ -110,6 +110,10 @@ type Config struct {
 	// Path is the file the config was loaded from, for reloading on
 	// SIGHUP; empty for a config built from flags.
 	Path string
+	// Flags are the daemon flags given with --config, like
+	// "on-device-loss": they override the file, and KeepFlags carries
+	// them over to the file read again.
+	Flags []string
 }
 
 // Underlay holds what all networks share on the outer side.

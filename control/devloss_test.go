@@ -3,6 +3,7 @@ package control
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,59 @@ func TestOnDeviceLossIsTheDaemons(t *testing.T) {
 	want := "--on-device-loss: belongs to the daemon, not to one network"
 	if err == nil || err.Error() != want {
 		t.Errorf("ParseNetworkFlags: got error %v, want %q", err, want)
+	}
+}
+
+// TestOnDeviceLossFlagHoldsOnReload: --on-device-loss given with --config
+// overrides the file when vtepd starts and when it reads the file again
+// (KeepFlags); what no flag set comes from the file as it now is.
+func TestOnDeviceLossFlagHoldsOnReload(t *testing.T) {
+	const config = "underlay: {local: 10.0.0.1}\nnetworks: [{vni: 42}]\n"
+	tests := []struct {
+		name        string
+		args        []string // with --config FILE
+		before      string   // the file at start
+		after       string   // the file reloaded
+		want        string   // on_device_loss after the reload
+		wantLogLvl  string
+		wantFlagSet []string
+	}{
+		{"no flag: the file as it now is", nil, "on_device_loss: recreate\n", "on_device_loss: exit\nlog_level: debug\n",
+			DeviceLossExit, "debug", nil},
+		{"the flag holds", []string{"--on-device-loss", "exit"}, "on_device_loss: recreate\n", "on_device_loss: recreate\nlog_level: debug\n",
+			DeviceLossExit, "debug", []string{"on-device-loss"}},
+		{"the flag holds over a file without it", []string{"--on-device-loss=recreate"}, "on_device_loss: exit\n", "on_device_loss: exit\n",
+			DeviceLossRecreate, "info", []string{"on-device-loss"}},
+		{"log level and the flag hold", []string{"--log-level", "warn", "--on-device-loss", "exit"}, "", "log_level: debug\n",
+			DeviceLossExit, "warn", []string{"log-level", "on-device-loss"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vtepd.yaml")
+			if err := os.WriteFile(path, []byte(config+tc.before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			running, err := ParseFlags(append([]string{"--config", path}, tc.args...))
+			if err != nil {
+				t.Fatalf("ParseFlags: got error %v, want none", err)
+			}
+			if err := os.WriteFile(path, []byte(config+tc.after), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			next, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: got error %v, want none", err)
+			}
+			running.KeepFlags(next)
+			if next.OnDeviceLoss != tc.want {
+				t.Errorf("on_device_loss after the reload: got %q, want %q", next.OnDeviceLoss, tc.want)
+			}
+			if next.LogLevel != tc.wantLogLvl {
+				t.Errorf("log_level after the reload: got %q, want %q", next.LogLevel, tc.wantLogLvl)
+			}
+			if !slices.Equal(next.Flags, tc.wantFlagSet) {
+				t.Errorf("flags after the reload: got %q, want %q", next.Flags, tc.wantFlagSet)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,8 @@ func Usage() string {
 
 The flags describe one network, named after ip-link's words; a config file
 describes any number of them and cannot be combined with the network flags.
+--control, --metrics, --log-level and --on-device-loss go with either and
+override the file, on a reload (SIGHUP) too.
 
 Options:
   --config FILE          YAML config file
@@ -199,22 +202,42 @@ func ParseFlags(args []string) (*Config, error) {
 			return nil, err
 		}
 	}
-	if set["control"] {
-		c.Control = *str["control"]
-	}
-	if set["metrics"] {
-		c.Metrics = *str["metrics"]
-	}
-	if set["log-level"] {
-		c.LogLevel = *str["log-level"]
-	}
-	if set["on-device-loss"] {
-		c.OnDeviceLoss = *str["on-device-loss"]
+	for _, o := range overrides {
+		if set[o.flag] {
+			*o.field(c) = *str[o.flag]
+			if set["config"] {
+				c.Flags = append(c.Flags, o.flag)
+			}
+		}
 	}
 	if err := c.validate(name); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// overrides are the daemon's flags that may go with --config: each sets a
+// field of the file over what the file says.
+var overrides = []struct {
+	flag  string
+	field func(c *Config) *string
+}{
+	{"control", func(c *Config) *string { return &c.Control }},
+	{"metrics", func(c *Config) *string { return &c.Metrics }},
+	{"log-level", func(c *Config) *string { return &c.LogLevel }},
+	{"on-device-loss", func(c *Config) *string { return &c.OnDeviceLoss }},
+}
+
+// KeepFlags gives next, c's config file read again (a reload), the
+// settings that flags gave c over that file: the command line vtepd
+// started with still holds.
+func (c *Config) KeepFlags(next *Config) {
+	for _, o := range overrides {
+		if slices.Contains(c.Flags, o.flag) {
+			*o.field(next) = *o.field(c)
+		}
+	}
+	next.Flags = slices.Clone(c.Flags)
 }
 
 // ParseNetworkFlags turns the network words of vtepd's command line (--mode,

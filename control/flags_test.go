@@ -109,7 +109,8 @@ func TestParseFlagsValid(t *testing.T) {
 			args: []string{"--config", file, "--control", "/tmp/c.sock", "--metrics", "127.0.0.1:2", "--log-level", "warn"},
 			want: func() *Config {
 				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx5", 5)},
-					Control: "/tmp/c.sock", Metrics: "127.0.0.1:2", LogLevel: "warn", Path: file}
+					Control: "/tmp/c.sock", Metrics: "127.0.0.1:2", LogLevel: "warn", Path: file,
+					Flags: []string{"control", "metrics", "log-level"}}
 			},
 		},
 	}

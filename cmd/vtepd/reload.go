@@ -19,18 +19,25 @@ var errReloadRefused = errors.New("underlay: changed; restart vtepd to apply it 
 // reload makes the running networks those of next, touching only what
 // differs: a network whose settings are the same goes on untouched, one
 // whose flood list or routes alone changed gets just those changes, one
-// changed otherwise is restarted, and networks come and go as listed. The
-// underlay cannot change under running networks: such a config is refused
-// whole. An error leaves the networks that did apply in place.
+// changed otherwise is restarted, and networks come and go as listed.
+// on_device_loss applies at once: deviceLost reads it under d.mu, which
+// reload holds. The underlay cannot change under running networks: such a
+// config is refused whole. What flags set over the file at start (like
+// --on-device-loss) still holds. An error leaves what did apply in place.
 func (d *daemon) reload(next *control.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !sameUnderlay(next.Underlay, d.cfg.Underlay) {
 		return errReloadRefused
 	}
+	d.cfg.KeepFlags(next)
 	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
 		d.log.Warn("reload: control, metrics and log_level apply at the next start")
 	}
+	if onDeviceLoss(next) != onDeviceLoss(d.cfg) {
+		d.log.Info("reload: on_device_loss changed", zap.String("from", onDeviceLoss(d.cfg)), zap.String("to", onDeviceLoss(next)))
+	}
+	d.cfg.OnDeviceLoss = next.OnDeviceLoss
 	want := map[string]control.Network{}
 	for _, n := range next.Networks {
 		want[n.Name] = n
@@ -58,6 +65,15 @@ func (d *daemon) reload(next *control.Config) error {
 		errs = append(errs, d.updatePeersLocked(cur, n), d.updateRoutesLocked(cur, n))
 	}
 	return errors.Join(errs...)
+}
+
+// onDeviceLoss is what c's on_device_loss stands for, the default when
+// empty.
+func onDeviceLoss(c *control.Config) string {
+	if c.OnDeviceLoss == "" {
+		return control.DefaultOnDeviceLoss
+	}
+	return c.OnDeviceLoss
 }
 
 // sameUnderlay reports whether two underlay configs are the same, the
