@@ -100,7 +100,12 @@ Flags of network add (as vtepd's; the underlay is the running daemon's):
   --limit N              most learnt MACs (default 16384)
   --group IP             multicast group for flooding (vxlan; needs --dev)
   --dev IFNAME           underlay device for --group
+  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond
+                         which its frames are dropped (default 0: no limit)
+  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames
+                         flooded a second, burst N (default 0: no limit)
   --ttl N|inherit        ipip: outer TTL (default 64)
+  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)
   --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
 
 Examples:

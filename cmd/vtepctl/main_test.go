@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -396,13 +397,28 @@ func TestHelp(t *testing.T) {
 }
 
 // TestUsageNamesEveryNetworkFlag keeps the help of network add in step with
-// what ParseNetworkFlags takes.
+// what ParseNetworkFlags takes: every flag of vtepd's usage that it does not
+// refuse as the daemon's is explained, and no flag of the daemon's is.
 func TestUsageNamesEveryNetworkFlag(t *testing.T) {
-	for _, f := range []string{"mode", "vni", "name", "remote", "addr", "mtu", "learning", "ageing", "limit",
-		"group", "dev", "ttl", "route"} {
+	flags := regexp.MustCompile(`(?m)^  --([a-z-]+)`).FindAllStringSubmatch(control.Usage(), -1)
+	if len(flags) < 20 {
+		t.Fatalf("got %d flags in vtepd's usage, want its 30 or so: the pattern no longer reads it", len(flags))
+	}
+	_, addHelp, ok := strings.Cut(usage, "Flags of network add")
+	if !ok {
+		t.Fatal(`got usage without "Flags of network add"`)
+	}
+	for _, m := range flags {
+		f := m[1]
 		t.Run(f, func(t *testing.T) {
-			if !strings.Contains(usage, "  --"+f+" ") && !strings.Contains(usage, "  --"+f+"=") {
-				t.Errorf("got usage without --%s, want every network add flag explained", f)
+			_, err := control.ParseNetworkFlags([]string{"--" + f + "=x"})
+			daemons := err != nil && strings.Contains(err.Error(), "belongs to the daemon")
+			explained := strings.Contains(addHelp, "  --"+f+" ") || strings.Contains(addHelp, "  --"+f+"=")
+			switch {
+			case !daemons && !explained:
+				t.Errorf("got network add's help without --%s, want every network add flag explained", f)
+			case daemons && explained:
+				t.Errorf("got network add's help with --%s, want none of the daemon's flags (%v)", f, err)
 			}
 		})
 	}
