@@ -431,3 +431,85 @@ func TestParseNetworkFlagsHelp(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkRulesAreOne: a network is checked by one set of rules whether
+// it comes in a config (Validate, and so vtepd's flags) or on its own
+// (checkNetwork: vtepctl network add, the API). Where the underlay's
+// address plays no part, both say the same words of the same field, a
+// config's paths starting "networks[0]." where the other's start bare.
+func TestNetworkRulesAreOne(t *testing.T) {
+	vx := func() Network {
+		n := vxlanNet("vx1", 1)
+		n.Remotes = []netip.Addr{addr("10.0.0.2")}
+		return n
+	}
+	tun := func() Network {
+		return Network{Name: "t", Kind: KindIPIP, TTL: 64, DF: DFInherit,
+			Routes: []Route{{Prefix: prefix("10.1.0.0/16"), Via: addr("10.0.0.2")}}}
+	}
+	tests := []struct {
+		name string
+		n    func() Network
+		want string // checkNetwork's error
+	}{
+		{"valid vxlan", vx, ""},
+		{"valid ipip", tun, ""},
+		{"kind unknown", func() Network { n := vx(); n.Kind = "gre"; return n }, `kind: want "vxlan" or "ipip", got "gre"`},
+		{"name with a colon", func() Network { n := vx(); n.Name = "vx:1"; return n },
+			`name: want an interface name without '/', ':' or spaces, got "vx:1"`},
+		{"mtu too small", func() Network { n := vx(); n.MTU = 60; return n }, "mtu: want an integer 68..65535 (0 = from the underlay), got 60"},
+		{"vni too big", func() Network { n := vx(); n.VNI = MaxVNI + 1; return n }, "vni: want an integer 0..16777215, got 16777216"},
+		{"limit zero", func() Network { n := vx(); n.Limit = 0; return n }, "limit: want an integer 1..2147483647, got 0"},
+		{"limit over the most", func() Network { n := vx(); n.Limit = maxLimit + 1; return n }, "limit: want an integer 1..2147483647, got 2147483648"},
+		{"ageing negative", func() Network { n := vx(); n.Ageing = -1; return n }, "ageing: want a duration like 300s (0 = never age), got -1ns"},
+		{"mac moves negative", func() Network { n := vx(); n.MACMoves = -1; return n }, "mac_moves: want an integer 0..2147483647 (0 = no limit), got -1"},
+		{"flood rate negative", func() Network { n := vx(); n.FloodRate = -1; return n }, "flood_rate: want an integer 0..2147483647 (0 = no limit), got -1"},
+		{"remote multicast", func() Network { n := vx(); n.Remotes = append(n.Remotes, addr("239.1.1.1")); return n },
+			`remotes[1]: want a unicast address (a multicast group goes in group), got "239.1.1.1"`},
+		{"remote unspecified", func() Network { n := vx(); n.Remotes = append(n.Remotes, addr("0.0.0.0")); return n },
+			`remotes[1]: want a unicast address, got "0.0.0.0"`},
+		{"remote twice", func() Network { n := vx(); n.Remotes = append(n.Remotes, addr("10.0.0.2")); return n },
+			"remotes[1]: 10.0.0.2 is listed twice"},
+		{"group unicast", func() Network { n := vx(); n.Group, n.Dev = addr("10.0.0.9"), "eth0"; return n },
+			`group: want a multicast address, got "10.0.0.9"`},
+		{"group without dev", func() Network { n := vx(); n.Group = addr("239.1.1.1"); return n },
+			"dev: required with group (the underlay device to join 239.1.1.1 on)"},
+		{"dev too long", func() Network { n := vx(); n.Group, n.Dev = addr("239.1.1.1"), "underlay-device0"; return n },
+			`dev: want at most 15 bytes, got "underlay-device0" (16)`},
+		{"routes on vxlan", func() Network { n := vx(); n.Routes = tun().Routes; return n }, "routes: only for ipip networks, this one is vxlan"},
+		{"ipip without name", func() Network { n := tun(); n.Name = ""; return n }, "name: required for an ipip network (the TUN device to create)"},
+		{"remotes on ipip", func() Network { n := tun(); n.Remotes = vx().Remotes; return n }, "remotes: only for vxlan networks, this one is ipip"},
+		{"ipip address IPv6", func() Network { n := tun(); n.Address = prefix("fd00::1/64"); return n },
+			`address: want an IPv4 prefix (ipip carries IPv4), got "fd00::1/64"`},
+		{"route prefix with host bits", func() Network { n := tun(); n.Routes[0].Prefix = prefix("10.1.2.3/16"); return n },
+			`routes[0].prefix: want a network prefix like 10.1.0.0/16, got "10.1.2.3/16"`},
+		{"route without via", func() Network { n := tun(); n.Routes[0].Via = netip.Addr{}; return n },
+			"routes[0].via: required (the remote endpoint for 10.1.0.0/16)"},
+		{"route twice", func() Network {
+			n := tun()
+			n.Routes = append(n.Routes, Route{prefix("10.1.0.0/16"), addr("10.0.0.3")})
+			return n
+		},
+			"routes[1].prefix: 10.1.0.0/16 is already routed by routes[0]"},
+	}
+	errText := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.n()
+			alone := errText(checkNetwork(&n, func(path string) string { return path }))
+			if alone != tc.want {
+				t.Errorf("checkNetwork: got error %q, want %q", alone, tc.want)
+			}
+			c := &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{tc.n()}, Control: DefaultControl, LogLevel: "info"}
+			inConfig := errText(c.Validate())
+			if got := strings.ReplaceAll(inConfig, "networks[0].", ""); got != tc.want {
+				t.Errorf("Validate: got error %q, want %q with its paths under networks[0]", inConfig, tc.want)
+			}
+		})
+	}
+}

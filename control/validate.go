@@ -121,18 +121,6 @@ func (v *validator) underlay(u *Underlay) {
 	}
 }
 
-// peer checks an underlay address of another endpoint.
-func (v *validator) peer(path string, a, local netip.Addr) {
-	switch {
-	case a.Is4() != local.Is4():
-		v.fail(path, "want an %s address like %s, got %q", family(local), v.name("underlay.local"), a)
-	case a == local:
-		v.fail(path, "is %s itself (%s); want another endpoint's address", v.name("underlay.local"), a)
-	case a.IsUnspecified() || a.IsMulticast():
-		v.fail(path, "want a unicast address, got %q", a)
-	}
-}
-
 // ifName checks an interface name, required at path.
 func (v *validator) ifName(path, s string) {
 	if s == "" {
@@ -173,33 +161,97 @@ func isSpace(r rune) bool { return r == ' ' || (r >= '\t' && r <= '\r') }
 // (lib/ctype.c) wherever it stands in a name.
 const nbsp = 0xa0
 
+// network checks one network at path p ("networks[1]"; "" for a network
+// on its own, whose paths are then "remotes[0]" and the like). local is the
+// underlay's address: its peers must be of its family and not local
+// itself. Checked on its own (local invalid: ParseNetworkFlags, the API),
+// the network's endpoints need only agree with each other, which is all
+// that can be told before the daemon that runs it; what needs the daemon's
+// other networks (names and VNIs in use) is Validate's or the daemon's.
 func (v *validator) network(p string, n *Network, local netip.Addr) {
+	at := func(f string) string {
+		if p == "" {
+			return f
+		}
+		return p + "." + f
+	}
 	switch n.Kind {
 	case KindVXLAN, KindIPIP:
 	default:
-		v.fail(p+".kind", "want %q or %q, got %q", KindVXLAN, KindIPIP, n.Kind)
+		v.fail(at("kind"), "want %q or %q, got %q", KindVXLAN, KindIPIP, n.Kind)
 		return
 	}
 	if n.Kind == KindIPIP && n.Name == "" {
-		v.fail(p+".name", "required for an %s network (the TUN device to create)", KindIPIP)
+		v.fail(at("name"), "required for an %s network (the TUN device to create)", KindIPIP)
 		return
 	}
-	v.ifName(p+".name", n.Name)
+	v.ifName(at("name"), n.Name)
 	if n.MTU != 0 && (n.MTU < minMTU || n.MTU > maxMTU) {
-		v.fail(p+".mtu", "want an integer %d..%d (0 = from the underlay), got %d", minMTU, maxMTU, n.MTU)
+		v.fail(at("mtu"), "want an integer %d..%d (0 = from the underlay), got %d", minMTU, maxMTU, n.MTU)
 	}
 	if n.Address.IsValid() && n.Address.Addr().Is6() && n.MTU != 0 && n.MTU < minMTU6 {
-		v.fail(p+".mtu", "want at least %d for an IPv6 address (RFC 8200 s5), got %d", minMTU6, n.MTU)
+		v.fail(at("mtu"), "want at least %d for an IPv6 address (RFC 8200 s5), got %d", minMTU6, n.MTU)
 	}
+	e := endpoints{v: v, local: local}
 	if n.Kind == KindVXLAN {
-		v.vxlan(p, n, local)
+		v.vxlan(at, n, &e)
 	} else {
-		v.ipip(p, n, local)
+		// RFC 2003 carries IPv4 in IPv4: every endpoint is an IPv4 address.
+		e.wantFamily = "IPv4"
+		v.ipip(at, n, &e)
 	}
 }
 
-func (v *validator) vxlan(p string, n *Network, local netip.Addr) {
-	other := func(f string) { v.fail(p+"."+f, "only for %s networks, this one is %s", KindIPIP, KindVXLAN) }
+// endpoints checks the underlay addresses of one network: each is a
+// unicast address; with the underlay's address known (local), of its
+// family and not local itself; else all of one family, that of the first
+// one seen or wantFamily when set beforehand.
+type endpoints struct {
+	v          *validator
+	local      netip.Addr // invalid for a network checked on its own
+	first      netip.Addr
+	firstPath  string
+	wantFamily string // "" until the first address
+}
+
+// check checks the address of another endpoint at path.
+func (e *endpoints) check(path string, a netip.Addr) {
+	v := e.v
+	switch {
+	case !a.IsValid():
+		v.fail(path, "want an IP address, got none")
+	case !e.local.IsValid() && (a.IsUnspecified() || a.IsMulticast()):
+		v.fail(path, "want a unicast address, got %q", a)
+	case !e.local.IsValid():
+		e.family(path, a)
+	case a.Is4() != e.local.Is4():
+		e.family(path, a)
+	case a == e.local:
+		v.fail(path, "is %s itself (%s); want another endpoint's address", v.name("underlay.local"), a)
+	case a.IsUnspecified() || a.IsMulticast():
+		v.fail(path, "want a unicast address, got %q", a)
+	}
+}
+
+// family checks that a, at path, is of the family of the others.
+func (e *endpoints) family(path string, a netip.Addr) {
+	v := e.v
+	switch {
+	case e.local.IsValid():
+		if a.Is4() != e.local.Is4() {
+			v.fail(path, "want an %s address like %s, got %q", family(e.local), v.name("underlay.local"), a)
+		}
+	case e.wantFamily == "":
+		e.first, e.firstPath, e.wantFamily = a, path, family(a)
+	case family(a) != e.wantFamily && e.first.IsValid():
+		v.fail(path, "want an %s address like %s (%s), got %q", e.wantFamily, v.name(e.firstPath), e.first, a)
+	case family(a) != e.wantFamily:
+		v.fail(path, "want an %s address (%s runs over %s, RFC 2003), got %q", e.wantFamily, KindIPIP, e.wantFamily, a)
+	}
+}
+
+func (v *validator) vxlan(at func(string) string, n *Network, e *endpoints) {
+	other := func(f string) { v.fail(at(f), "only for %s networks, this one is %s", KindIPIP, KindVXLAN) }
 	switch {
 	case n.Remote.IsValid():
 		other("remote")
@@ -208,49 +260,45 @@ func (v *validator) vxlan(p string, n *Network, local netip.Addr) {
 	case len(n.Routes) > 0:
 		other("routes")
 	case n.VNI > MaxVNI:
-		v.fail(p+".vni", "want an integer 0..%d, got %d", MaxVNI, n.VNI)
-	case n.Limit < 1:
-		v.fail(p+".limit", "want an integer 1..%d, got %d", maxLimit, n.Limit)
+		v.fail(at("vni"), "want an integer 0..%d, got %d", MaxVNI, n.VNI)
+	case n.Limit < 1 || n.Limit > maxLimit:
+		v.fail(at("limit"), "want an integer 1..%d, got %d", maxLimit, n.Limit)
 	case n.Ageing < 0:
-		v.fail(p+".ageing", "want a duration like 300s (0 = never age), got %s", n.Ageing)
+		v.fail(at("ageing"), "want a duration like 300s (0 = never age), got %s", n.Ageing)
 	case n.MACMoves < 0 || n.MACMoves > maxLimit:
-		v.fail(p+".mac_moves", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.MACMoves)
+		v.fail(at("mac_moves"), "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.MACMoves)
 	case n.FloodRate < 0 || n.FloodRate > maxLimit:
-		v.fail(p+".flood_rate", "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.FloodRate)
+		v.fail(at("flood_rate"), "want an integer 0..%d (0 = no limit), got %d", maxLimit, n.FloodRate)
 	}
 	seen := map[netip.Addr]bool{}
 	for i, r := range n.Remotes {
-		rp := fmt.Sprintf("%s.remotes[%d]", p, i)
-		if r.IsValid() && r.IsMulticast() && r.Is4() == local.Is4() {
-			v.fail(rp, "want a unicast address (a multicast group goes in %s), got %q", v.name(p+".group"), r)
+		rp := fmt.Sprintf("%s[%d]", at("remotes"), i)
+		// A group of the underlay's other family is told as such below.
+		if r.IsMulticast() && (!e.local.IsValid() || r.Is4() == e.local.Is4()) {
+			v.fail(rp, "want a unicast address (a multicast group goes in %s), got %q", v.name(at("group")), r)
 		}
-		if !r.IsValid() {
-			v.fail(rp, "want an IP address, got none")
-			continue
-		}
-		v.peer(rp, r, local)
+		e.check(rp, r)
 		if seen[r] {
 			v.fail(rp, "%s is listed twice", r)
 		}
 		seen[r] = true
 	}
 	if n.Group.IsValid() {
-		switch {
-		case !n.Group.IsMulticast():
-			v.fail(p+".group", "want a multicast address, got %q", n.Group)
-		case n.Group.Is4() != local.Is4():
-			v.fail(p+".group", "want an %s address like %s, got %q", family(local), v.name("underlay.local"), n.Group)
-		case n.Dev == "":
-			v.fail(p+".dev", "required with %s (the underlay device to join %s on)", v.name(p+".group"), n.Group)
+		if !n.Group.IsMulticast() {
+			v.fail(at("group"), "want a multicast address, got %q", n.Group)
+		}
+		e.family(at("group"), n.Group)
+		if n.Dev == "" {
+			v.fail(at("dev"), "required with %s (the underlay device to join %s on)", v.name(at("group")), n.Group)
 		}
 	}
 	if n.Dev != "" {
-		v.ifName(p+".dev", n.Dev)
+		v.ifName(at("dev"), n.Dev)
 	}
 }
 
-func (v *validator) ipip(p string, n *Network, local netip.Addr) {
-	other := func(f string) { v.fail(p+"."+f, "only for %s networks, this one is %s", KindVXLAN, KindIPIP) }
+func (v *validator) ipip(at func(string) string, n *Network, e *endpoints) {
+	other := func(f string) { v.fail(at(f), "only for %s networks, this one is %s", KindVXLAN, KindIPIP) }
 	switch {
 	case n.VNI != 0:
 		other("vni")
@@ -264,18 +312,18 @@ func (v *validator) ipip(p string, n *Network, local netip.Addr) {
 		other("mac_moves")
 	case n.FloodRate != 0:
 		other("flood_rate")
-	case !local.Is4():
+	case e.local.IsValid() && !e.local.Is4():
 		// RFC 2003 carries IPv4 in IPv4; the outer header is IPv4.
-		v.fail(p+".kind", "%s needs an IPv4 %s (RFC 2003), got %q", KindIPIP, v.name("underlay.local"), local)
+		v.fail(at("kind"), "%s needs an IPv4 %s (RFC 2003), got %q", KindIPIP, v.name("underlay.local"), e.local)
 	case n.Address.IsValid() && !n.Address.Addr().Is4():
-		v.fail(p+".address", "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, n.Address)
+		v.fail(at("address"), "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, n.Address)
 	}
 	if n.Remote.IsValid() {
-		v.peer(p+".remote", n.Remote, local)
+		e.check(at("remote"), n.Remote)
 	}
 	seen := map[netip.Prefix]int{}
 	for i, r := range n.Routes {
-		rp := fmt.Sprintf("%s.routes[%d]", p, i)
+		rp := fmt.Sprintf("%s[%d]", at("routes"), i)
 		switch {
 		case !r.Prefix.IsValid():
 			v.fail(rp+".prefix", "required (the destination prefix, like 10.244.1.0/24)")
@@ -289,9 +337,9 @@ func (v *validator) ipip(p string, n *Network, local netip.Addr) {
 		if v.err != nil {
 			return
 		}
-		v.peer(rp+".via", r.Via, local)
+		e.check(rp+".via", r.Via)
 		if j, dup := seen[r.Prefix]; dup {
-			v.fail(rp+".prefix", "%s is already routed by %s", r.Prefix, v.name(fmt.Sprintf("%s.routes[%d]", p, j)))
+			v.fail(rp+".prefix", "%s is already routed by %s", r.Prefix, v.name(fmt.Sprintf("%s[%d]", at("routes"), j)))
 		}
 		seen[r.Prefix] = i
 	}
