@@ -214,6 +214,10 @@ type dgramTrain struct {
 	size   int    // the datagram size of every part but maybe the last
 	bytes  int    // the sum of the parts' lengths
 	short  bool   // the last part is shorter than size: nothing may follow
+	// first is the read buffer of the first part and firstLen its frame's
+	// length: a train of one leaves by the one-packet path.
+	first    []byte
+	firstLen int
 }
 
 // queueDatagram writes the VXLAN header in the headroom of the frame in
@@ -230,6 +234,7 @@ func (n *Network) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameL
 	}
 	if len(tr.parts) == 0 {
 		tr.remote, tr.sock, tr.size = remote, sock, len(part)
+		tr.first, tr.firstLen = buf, frameLen
 	} else if len(part) < tr.size {
 		tr.short = true
 	}
@@ -244,6 +249,14 @@ func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	if k == 0 {
 		return
 	}
+	if k == 1 {
+		n.one[0] = n.u.outer(tr.first, tr.firstLen, n.cfg.VNI, tr.remote, n.u.cfg.TTL)
+		n.send(n.one)
+		n.one[0], tr.first = nil, nil
+		clear(tr.parts)
+		tr.parts, tr.bytes, tr.short = tr.parts[:0], 0, false
+		return
+	}
 	err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, tr.size)
 	if err == nil && k > 1 {
 		n.Counters.Offload.GSOSends.Add(1)
@@ -251,7 +264,7 @@ func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	}
 	n.countSent(k, tr.bytes-k*encap.VXLANHeaderLen, err)
 	clear(tr.parts)
-	tr.parts, tr.bytes, tr.short = tr.parts[:0], 0, false
+	tr.parts, tr.bytes, tr.short, tr.first = tr.parts[:0], 0, false, nil
 }
 
 // forwardSuper segments a TCP super-frame and sends the segments: as GSO

@@ -105,10 +105,7 @@ func (d *daemon) deviceLost(ev lostDevice) error {
 	if name == "" {
 		return nil // the network was removed meanwhile
 	}
-	mode := d.cfg.OnDeviceLoss
-	if mode == "" {
-		mode = control.DefaultOnDeviceLoss
-	}
+	mode := onDeviceLoss(d.cfg)
 	log := d.log.With(zap.String("network", name), zap.String("device", name), zap.String("on_device_loss", mode))
 	if mode == control.DeviceLossExit {
 		log.Error("device "+name+" deleted under vtepd: exiting", zap.Error(ev.err))
