@@ -76,11 +76,7 @@ type counts map[string]uint64
 // --json` on h.
 func vtepdDrops(t *testing.T, bin binaries, h *host) counts {
 	t.Helper()
-	out := h.ctl(t, bin, "stats", "--json")
-	var all []networkStats
-	if err := json.Unmarshal([]byte(out), &all); err != nil {
-		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
-	}
+	all, _ := h.allStats(t, bin)
 	c := counts{}
 	for _, s := range all {
 		for reason, n := range s.Drops {

@@ -12,7 +12,6 @@ package main
 // them with -run E2EIPIP.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -57,24 +56,6 @@ func startIPIP(t *testing.T, bin binaries, h *host, flags ...string) {
 	args := append([]string{bin.vtepd, "--mode", "ipip", "--local", h.under, "--name", ipipDev,
 		"--addr", h.over + "/24", "--control", h.control, "--log-level", "debug"}, flags...)
 	h.run(t, bin, ipipDev, args)
-}
-
-// statsOf returns the entry named name of `vtepctl stats --json` on h:
-// ipipDev for the network, ipipUnderStats for the underlay's drops.
-func statsOf(t *testing.T, bin binaries, h *host, name string) networkStats {
-	t.Helper()
-	out := h.ctl(t, bin, "stats", "--json")
-	var all []networkStats
-	if err := json.Unmarshal([]byte(out), &all); err != nil {
-		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
-	}
-	for _, s := range all {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("vtepctl stats --json on %s: no entry named %q in\n%s", h.under, name, out)
-	return networkStats{}
 }
 
 // pingNone pings dst from ns and fails if any request is answered.

@@ -38,6 +38,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netns"
 
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
 
@@ -931,7 +932,7 @@ func TestE2EMultiRuntime(t *testing.T) {
 				if show := h1.ctl(t, bin, "fdb", "show"); hasFDBLine(show, floodLine) != tc.listed {
 					t.Errorf("vtepctl fdb show on %s: got\n%s\nwant the line %q listed: %v", h1.under, show, floodLine, tc.listed)
 				}
-				flooded := fullStatsOf(t, bin, h1, tapName).Flooded
+				flooded := statsOf(t, bin, h1, tapName).Flooded
 				rx2 := statsOf(t, bin, h2, tapName).RxPackets
 				rx3 := statsOf(t, bin, h3, tapName).RxPackets
 				tap3 := showLink(t, h3.ns, tapName).Stats64.RX.Packets
@@ -954,7 +955,7 @@ func TestE2EMultiRuntime(t *testing.T) {
 				if tc.listed {
 					copies *= 2
 				}
-				if got := fullStatsOf(t, bin, h1, tapName).Flooded - flooded; got != copies {
+				if got := statsOf(t, bin, h1, tapName).Flooded - flooded; got != copies {
 					t.Errorf("flooded of %s on %s for %d broadcasts: got %d more, want %d (one per flood-list peer)", tapName, h1.under, frames, got, copies)
 				}
 			})
@@ -1191,16 +1192,16 @@ func TestE2EMultiMetrics(t *testing.T) {
 	vx42 := map[string]string{"network": tapName, "kind": "vxlan", "vni": vni}
 	figures := []struct {
 		metric string
-		stats  func(fullStats) uint64 // the same figure in vtepctl stats --json
-		least  float64                // what the pings must have made it at least
+		stats  func(control.NetworkStats) uint64 // the same figure in vtepctl stats --json
+		least  float64                           // what the pings must have made it at least
 	}{
-		{"vtepd_rx_packets_total", func(s fullStats) uint64 { return s.RxPackets }, pings},
-		{"vtepd_rx_bytes_total", func(s fullStats) uint64 { return s.RxBytes }, pings * echoLen},
-		{"vtepd_tx_packets_total", func(s fullStats) uint64 { return s.TxPackets }, pings},
-		{"vtepd_tx_bytes_total", func(s fullStats) uint64 { return s.TxBytes }, pings * echoLen},
-		{"vtepd_fdb_entries", func(s fullStats) uint64 { return uint64(s.FDBEntries) }, 1},   // b's MAC
-		{"vtepd_fdb_learn_events_total", func(s fullStats) uint64 { return s.Learnt }, 1},    // b's MAC
-		{"vtepd_flood_replications_total", func(s fullStats) uint64 { return s.Flooded }, 1}, // the ARP request
+		{"vtepd_rx_packets_total", func(s control.NetworkStats) uint64 { return s.RxPackets }, pings},
+		{"vtepd_rx_bytes_total", func(s control.NetworkStats) uint64 { return s.RxBytes }, pings * echoLen},
+		{"vtepd_tx_packets_total", func(s control.NetworkStats) uint64 { return s.TxPackets }, pings},
+		{"vtepd_tx_bytes_total", func(s control.NetworkStats) uint64 { return s.TxBytes }, pings * echoLen},
+		{"vtepd_fdb_entries", func(s control.NetworkStats) uint64 { return uint64(s.FDBEntries) }, 1},   // b's MAC
+		{"vtepd_fdb_learn_events_total", func(s control.NetworkStats) uint64 { return s.Learnt }, 1},    // b's MAC
+		{"vtepd_flood_replications_total", func(s control.NetworkStats) uint64 { return s.Flooded }, 1}, // the ARP request
 	}
 	read := func(samples []metricSample) map[string]float64 {
 		m := map[string]float64{}
@@ -1212,10 +1213,10 @@ func TestE2EMultiMetrics(t *testing.T) {
 	// Counters move only with traffic. Two scrapes that agree around the
 	// stats prove none came between.
 	var got map[string]float64
-	var st fullStats
+	var st control.NetworkStats
 	for try := 1; ; try++ {
 		first := read(scrape(t, a.ns, metricsAddr))
-		st = fullStatsOf(t, bin, a, tapName)
+		st = statsOf(t, bin, a, tapName)
 		got = read(scrape(t, a.ns, metricsAddr))
 		if maps.Equal(first, got) {
 			break
@@ -1252,30 +1253,4 @@ func TestE2EMultiMetrics(t *testing.T) {
 	if got := statsOf(t, bin, a, "underlay").Drops["unknown_vni"]; float64(got) != after {
 		t.Errorf("unknown_vni of the underlay in vtepctl stats --json on %s: got %d, want %v as /metrics says", a.under, got, after)
 	}
-}
-
-// fullStats is one element of `vtepctl stats --json` with the forwarding
-// database's figures too.
-type fullStats struct {
-	networkStats
-	FDBEntries int    `json:"fdb_entries"`
-	Learnt     uint64 `json:"learnt"`
-	Flooded    uint64 `json:"flooded"`
-}
-
-// fullStatsOf returns the entry named name of `vtepctl stats --json` on h.
-func fullStatsOf(t *testing.T, bin binaries, h *host, name string) fullStats {
-	t.Helper()
-	out := h.ctl(t, bin, "stats", "--json")
-	var all []fullStats
-	if err := json.Unmarshal([]byte(out), &all); err != nil {
-		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
-	}
-	for _, s := range all {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("vtepctl stats --json on %s: no entry named %q in\n%s", h.under, name, out)
-	return fullStats{}
 }

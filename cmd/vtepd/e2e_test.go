@@ -190,48 +190,49 @@ func showLink(t *testing.T, ns *netnstest.NS, dev string) link {
 	return links[0]
 }
 
-// networkStats is one element of `vtepctl stats --json`.
-type networkStats struct {
-	Name      string               `json:"name"`
-	Kind      string               `json:"kind"`
-	VNI       uint32               `json:"vni"`
-	RxPackets uint64               `json:"rx_packets"`
-	RxBytes   uint64               `json:"rx_bytes"`
-	TxPackets uint64               `json:"tx_packets"`
-	TxBytes   uint64               `json:"tx_bytes"`
-	Drops     map[string]uint64    `json:"drops"`
-	Aged      uint64               `json:"aged"`
-	Offload   control.OffloadStats `json:"offload"`
-}
-
 // stats returns the counters of VNI 42 on h.
-func (h *host) stats(t *testing.T, bin binaries) networkStats {
+func (h *host) stats(t *testing.T, bin binaries) control.NetworkStats {
 	t.Helper()
-	return h.statsOf(t, bin, func(s networkStats) bool { return strconv.FormatUint(uint64(s.VNI), 10) == vni })
+	return h.statsOf(t, bin, "of vni "+vni, func(s control.NetworkStats) bool { return strconv.FormatUint(uint64(s.VNI), 10) == vni })
 }
 
 // underlayStats returns the counters of h's VXLAN underlay socket.
-func (h *host) underlayStats(t *testing.T, bin binaries) networkStats {
+func (h *host) underlayStats(t *testing.T, bin binaries) control.NetworkStats {
 	t.Helper()
-	return h.statsOf(t, bin, func(s networkStats) bool { return s.Name == "underlay" })
+	return statsOf(t, bin, h, "underlay")
+}
+
+// statsOf returns the entry named name of `vtepctl stats --json` on h:
+// a network's name, "underlay" or ipipUnderStats for an underlay's drops.
+func statsOf(t *testing.T, bin binaries, h *host, name string) control.NetworkStats {
+	t.Helper()
+	return h.statsOf(t, bin, fmt.Sprintf("named %q", name), func(s control.NetworkStats) bool { return s.Name == name })
 }
 
 // statsOf returns the first entry of `vtepctl stats --json` on h that
-// match accepts.
-func (h *host) statsOf(t *testing.T, bin binaries, match func(networkStats) bool) networkStats {
+// match accepts; what describes the entry for the failure message.
+func (h *host) statsOf(t *testing.T, bin binaries, what string, match func(control.NetworkStats) bool) control.NetworkStats {
 	t.Helper()
-	out := h.ctl(t, bin, "stats", "--json")
-	var all []networkStats
-	if err := json.Unmarshal([]byte(out), &all); err != nil {
-		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
-	}
+	all, out := h.allStats(t, bin)
 	for _, s := range all {
 		if match(s) {
 			return s
 		}
 	}
-	t.Fatalf("vtepctl stats --json on %s: no such entry in\n%s", h.under, out)
-	return networkStats{}
+	t.Fatalf("vtepctl stats --json on %s: no entry %s in\n%s", h.under, what, out)
+	return control.NetworkStats{}
+}
+
+// allStats returns every entry of `vtepctl stats --json` on h, and the
+// output they were decoded from.
+func (h *host) allStats(t *testing.T, bin binaries) ([]control.NetworkStats, string) {
+	t.Helper()
+	out := h.ctl(t, bin, "stats", "--json")
+	var all []control.NetworkStats
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("vtepctl stats --json on %s: %v\n%s", h.under, err, out)
+	}
+	return all, out
 }
 
 // fdbLine finds the line of `vtepctl fdb show` for mac, "" if none.
