@@ -197,7 +197,7 @@ func (u *Underlay) AddNetwork(cfg NetworkConfig, link Link) (*Network, error) {
 		return nil, fmt.Errorf("network %q: MTU %d, want > 0", cfg.Name, cfg.MTU)
 	}
 	for _, r := range cfg.Remotes {
-		if err := u.checkRemote(r); err != nil {
+		if err := u.CheckRemote(r); err != nil {
 			return nil, fmt.Errorf("network %q: remote %s: %w", cfg.Name, r, err)
 		}
 	}
@@ -356,10 +356,8 @@ func CheckRemote(local, r netip.Addr) error {
 	return nil
 }
 
-func (u *Underlay) checkRemote(r netip.Addr) error { return CheckRemote(u.cfg.Local, r) }
-
 // CheckRemote reports whether r can be a remote VTEP on this underlay.
-func (u *Underlay) CheckRemote(r netip.Addr) error { return u.checkRemote(r) }
+func (u *Underlay) CheckRemote(r netip.Addr) error { return CheckRemote(u.cfg.Local, r) }
 
 // rxLoop receives VXLAN packets on conn (the unicast socket, or a joined
 // group's), validates them and hands each inner frame to the network of its
