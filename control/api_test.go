@@ -467,14 +467,27 @@ func TestClientErrors(t *testing.T) {
 }
 
 func TestClientUnreachable(t *testing.T) {
-	socket := controltest.SocketPath(t)
-	_, err := control.NewClient(socket).Stats()
-	want := "cannot reach vtepd at " + socket + ": dial unix " + socket + ": connect: no such file or directory"
-	if err == nil || err.Error() != want {
-		t.Errorf("got %v\nwant %s", err, want)
+	tests := []struct {
+		name string
+		call func(c *control.Client) error
+	}{
+		{"a request", func(c *control.Client) error { _, err := c.Stats(); return err }},
+		{"a trace", func(c *control.Client) error {
+			return c.Trace(context.Background(), control.TraceRequest{}, func(control.TraceEvent) error { return nil })
+		}},
 	}
-	if !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("got %v, want it to wrap ENOENT", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			socket := controltest.SocketPath(t)
+			err := tc.call(control.NewClient(socket))
+			want := "cannot reach vtepd at " + socket + ": dial unix " + socket + ": connect: no such file or directory"
+			if err == nil || err.Error() != want {
+				t.Errorf("got %v\nwant %s", err, want)
+			}
+			if !errors.Is(err, syscall.ENOENT) {
+				t.Errorf("got %v, want it to wrap ENOENT", err)
+			}
+		})
 	}
 }
 

@@ -64,10 +64,6 @@ func (e *APIError) Unwrap() error {
 // do sends one request. A failure to talk to the daemon at all reads
 // "cannot reach vtepd at SOCKET: ...".
 func (c *Client) do(method, path string, q url.Values, body, out any) error {
-	u := "http://vtepd" + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -76,7 +72,7 @@ func (c *Client) do(method, path string, q url.Values, body, out any) error {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, u, rd)
+	req, err := http.NewRequest(method, apiURL(path, q), rd)
 	if err != nil {
 		return err
 	}
@@ -85,23 +81,15 @@ func (c *Client) do(method, path string, q url.Values, body, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("cannot reach vtepd at %s: %w", c.socket, err)
+		return c.unreachable(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("cannot reach vtepd at %s: %w", c.socket, err)
+		return c.unreachable(err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb errorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = fmt.Sprintf("vtepd answered %s", resp.Status)
-		}
-		return &APIError{Status: resp.StatusCode, Message: eb.Error}
+		return answerError(resp, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -109,6 +97,34 @@ func (c *Client) do(method, path string, q url.Values, body, out any) error {
 		}
 	}
 	return nil
+}
+
+// apiURL is the URL of path with query q; the host is a placeholder, the
+// transport dials the socket whatever it says.
+func apiURL(path string, q url.Values) string {
+	if len(q) == 0 {
+		return "http://vtepd" + path
+	}
+	return "http://vtepd" + path + "?" + q.Encode()
+}
+
+// unreachable is the error of a request that got no answer from vtepd.
+func (c *Client) unreachable(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("cannot reach vtepd at %s: %w", c.socket, err)
+}
+
+// answerError is the APIError of an answer with status 300 or more whose
+// body is data: the server's message, or the status when it sent none.
+func answerError(resp *http.Response, data []byte) error {
+	var eb errorBody
+	if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+		eb.Error = fmt.Sprintf("vtepd answered %s", resp.Status)
+	}
+	return &APIError{Status: resp.StatusCode, Message: eb.Error}
 }
 
 // Networks lists the running networks.

@@ -202,11 +202,7 @@ func (c *Client) Trace(ctx context.Context, req TraceRequest, fn func(TraceEvent
 	if req.Count > 0 {
 		q.Set("count", strconv.Itoa(req.Count))
 	}
-	u := "http://vtepd/v1/trace"
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL("/v1/trace", q), nil)
 	if err != nil {
 		return err
 	}
@@ -217,20 +213,12 @@ func (c *Client) Trace(ctx context.Context, req TraceRequest, fn func(TraceEvent
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("cannot reach vtepd at %s: %w", c.socket, err)
+		return c.unreachable(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		var eb errorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = fmt.Sprintf("vtepd answered %s", resp.Status)
-		}
-		return &APIError{Status: resp.StatusCode, Message: eb.Error}
+		return answerError(resp, data)
 	}
 	dec := json.NewDecoder(resp.Body)
 	for {
