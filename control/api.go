@@ -307,18 +307,22 @@ func (s NetworkSpec) Network() (Network, error) {
 	if n.Kind != KindVXLAN && n.Kind != KindIPIP {
 		return Network{}, fmt.Errorf("kind: want %q or %q, got %q", KindVXLAN, KindIPIP, s.Kind)
 	}
-	// A field of the other kind would otherwise be silently ignored.
-	foreign := map[string]bool{"remote": s.Remote != "", "ttl": s.TTL != "", "df": s.DF != "", "routes": s.Routes != nil}
-	order, other := []string{"remote", "ttl", "df", "routes"}, KindIPIP
-	if n.Kind == KindIPIP {
-		foreign = map[string]bool{"vni": s.VNI != nil, "remotes": s.Remotes != nil, "group": s.Group != "",
-			"dev": s.Dev != "", "learning": s.Learning != nil, "ageing": s.Ageing != "", "limit": s.Limit != nil,
-			"mac_moves": s.MACMoves != 0, "flood_rate": s.FloodRate != 0}
-		order, other = []string{"vni", "remotes", "group", "dev", "learning", "ageing", "limit", "mac_moves", "flood_rate"}, KindVXLAN
+	// A field of the other kind would otherwise be silently ignored; the
+	// first one given, in this order, is named.
+	type given struct {
+		field string
+		set   bool
 	}
-	for _, f := range order {
-		if foreign[f] {
-			return Network{}, fmt.Errorf("%s: only for %s networks, this one is %s", f, other, n.Kind)
+	foreign, other := []given{{"remote", s.Remote != ""}, {"ttl", s.TTL != ""}, {"df", s.DF != ""}, {"routes", s.Routes != nil}}, KindIPIP
+	if n.Kind == KindIPIP {
+		foreign = []given{{"vni", s.VNI != nil}, {"remotes", s.Remotes != nil}, {"group", s.Group != ""},
+			{"dev", s.Dev != ""}, {"learning", s.Learning != nil}, {"ageing", s.Ageing != ""}, {"limit", s.Limit != nil},
+			{"mac_moves", s.MACMoves != 0}, {"flood_rate", s.FloodRate != 0}}
+		other = KindVXLAN
+	}
+	for _, f := range foreign {
+		if f.set {
+			return Network{}, fmt.Errorf("%s: only for %s networks, this one is %s", f.field, other, n.Kind)
 		}
 	}
 	if s.Address != "" {
