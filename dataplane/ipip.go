@@ -332,25 +332,16 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 		ob.deviceIn(pkt)
 	}
 	if len(pkt) == 0 {
-		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortPacket)
-		if ob != nil {
-			ob.drop(DropMalformed, StageDeviceIn, pkt)
-		}
+		n.dropped(ob, DropMalformed, StageDeviceIn, pkt, encap.ErrShortPacket)
 		return out
 	}
 	if pkt[0]>>4 != encap.IPv4Version {
-		n.Counters.drop(n.log, DropUnsupported, 1, nil)
-		if ob != nil {
-			ob.drop(DropUnsupported, StageDeviceIn, pkt)
-		}
+		n.dropped(ob, DropUnsupported, StageDeviceIn, pkt, nil)
 		return out
 	}
 	ip := encap.IPv4(pkt)
 	if !ip.IsValid() {
-		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrBadIPv4Header)
-		if ob != nil {
-			ob.drop(DropMalformed, StageDeviceIn, pkt)
-		}
+		n.dropped(ob, DropMalformed, StageDeviceIn, pkt, encap.ErrBadIPv4Header)
 		return out
 	}
 	pkt = pkt[:ip.TotalLength()]
@@ -359,17 +350,11 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 		ob.lookupRoute(pkt, via, ok)
 	}
 	if !ok {
-		n.Counters.drop(n.log, DropNoRemote, 1, nil)
-		if ob != nil {
-			ob.drop(DropNoRemote, StageLookup, pkt)
-		}
+		n.dropped(ob, DropNoRemote, StageLookup, pkt, nil)
 		return out
 	}
 	if len(pkt) > n.cfg.PathMTU {
-		n.Counters.drop(n.log, DropTooBig, 1, nil)
-		if ob != nil {
-			ob.drop(DropTooBig, StageLookup, pkt)
-		}
+		n.dropped(ob, DropTooBig, StageLookup, pkt, nil)
 		if ip.DF() {
 			// As a router would (RFC 1191 section 4): tell the sender the
 			// largest packet this tunnel carries. The answer is written
@@ -391,16 +376,23 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 	outer := buf[Headroom-encap.IPv4MinHeaderLen : Headroom+len(pkt)]
 	o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
 	if err := encap.EncapIPIP(outer, &o); err != nil {
-		n.Counters.drop(n.log, DropMalformed, 1, err)
-		if ob != nil {
-			ob.drop(DropMalformed, StageLookup, pkt)
-		}
+		n.dropped(ob, DropMalformed, StageLookup, pkt, err)
 		return out
 	}
 	if ob != nil {
 		ob.encap(outer)
 	}
 	return append(out, outer)
+}
+
+// dropped counts one packet dropped for reason d, with err for the
+// rate-limited log, and shows it to the observer t, if any, as dropped at
+// stage at.
+func (n *IPIPNetwork) dropped(t *observing, d Drop, at Stage, b []byte, err error) {
+	n.Counters.drop(n.log, d, 1, err)
+	if t != nil {
+		t.drop(d, at, b)
+	}
 }
 
 func (n *IPIPNetwork) send(pkts [][]byte) {

@@ -137,17 +137,11 @@ func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 		t.deviceIn(frame)
 	}
 	if len(frame) < encap.EthernetHeaderLen {
-		n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
-		if t != nil {
-			t.drop(DropMalformed, StageDeviceIn, frame)
-		}
+		n.dropped(t, DropMalformed, StageDeviceIn, frame, encap.ErrShortFrame)
 		return out
 	}
 	if len(frame) > n.maxFrame {
-		n.Counters.drop(n.log, DropTooBig, 1, nil)
-		if t != nil {
-			t.drop(DropTooBig, StageDeviceIn, frame)
-		}
+		n.dropped(t, DropTooBig, StageDeviceIn, frame, nil)
 		return out
 	}
 	dst := encap.Ethernet(frame).Dst()
@@ -168,6 +162,16 @@ func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 	out = n.send(out)
 	n.flood(buf, len(frame))
 	return out
+}
+
+// dropped counts one packet dropped for reason d, with err for the
+// rate-limited log, and shows it to the observer t, if any, as dropped at
+// stage at.
+func (n *Network) dropped(t *observing, d Drop, at Stage, b []byte, err error) {
+	n.Counters.drop(n.log, d, 1, err)
+	if t != nil {
+		t.drop(d, at, b)
+	}
 }
 
 // send writes pkts to the underlay, counts them, and returns pkts[:0].
@@ -206,17 +210,11 @@ func (n *Network) flood(buf []byte, frameLen int) {
 		t.lookupFlood(buf[Headroom:Headroom+frameLen], n.cfg.Group, remotes)
 	}
 	if len(remotes) == 0 && n.group == nil {
-		n.Counters.drop(n.log, DropNoRemote, 1, nil)
-		if t != nil {
-			t.drop(DropNoRemote, StageLookup, buf[Headroom:Headroom+frameLen])
-		}
+		n.dropped(t, DropNoRemote, StageLookup, buf[Headroom:Headroom+frameLen], nil)
 		return
 	}
 	if n.floodBudget.rate > 0 && !n.floodBudget.take(fdb.Now()) {
-		n.Counters.drop(n.log, DropFloodLimit, 1, nil)
-		if t != nil {
-			t.drop(DropFloodLimit, StageLookup, buf[Headroom:Headroom+frameLen])
-		}
+		n.dropped(t, DropFloodLimit, StageLookup, buf[Headroom:Headroom+frameLen], nil)
 		return
 	}
 	copies := uint64(len(remotes))
@@ -271,10 +269,7 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue) {
 	t := n.obs.on()
 	if len(frame) > n.maxFrame {
-		n.Counters.drop(n.log, DropTooBig, 1, nil)
-		if t != nil {
-			t.drop(DropTooBig, StageDecap, frame)
-		}
+		n.dropped(t, DropTooBig, StageDecap, frame, nil)
 		return
 	}
 	res := n.table.Learn(encap.Ethernet(frame).Src(), remote, now)
@@ -283,21 +278,12 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 	}
 	switch res {
 	case fdb.LearnFull:
-		n.Counters.drop(n.log, DropFDBFull, 1, nil)
-		if t != nil {
-			t.drop(DropFDBFull, StageLearn, frame)
-		}
+		n.dropped(t, DropFDBFull, StageLearn, frame, nil)
 	case fdb.LearnStatic:
-		n.Counters.drop(n.log, DropStaticConflict, 1, nil)
-		if t != nil {
-			t.drop(DropStaticConflict, StageLearn, frame)
-		}
+		n.dropped(t, DropStaticConflict, StageLearn, frame, nil)
 		return
 	case fdb.LearnFlapHeld:
-		n.Counters.drop(n.log, DropMACFlap, 1, nil)
-		if t != nil {
-			t.drop(DropMACFlap, StageLearn, frame)
-		}
+		n.dropped(t, DropMACFlap, StageLearn, frame, nil)
 		return
 	}
 	if t != nil {
