@@ -58,13 +58,13 @@ func (b *Backend) record(format string, args ...any) {
 	b.calls = append(b.calls, fmt.Sprintf(format, args...))
 }
 
-func (b *Backend) netByVNI(vni uint32) (string, error) {
-	for _, n := range b.Nets {
-		if n.Kind == control.KindVXLAN && n.VNI == vni {
-			return n.Name, nil
-		}
+// netIndex finds a vxlan network by VNI.
+func (b *Backend) netIndex(vni uint32) (int, error) {
+	i := slices.IndexFunc(b.Nets, func(n control.NetworkInfo) bool { return n.Kind == control.KindVXLAN && n.VNI == vni })
+	if i < 0 {
+		return 0, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
 	}
-	return "", fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
+	return i, nil
 }
 
 // ipip finds an ipip network by name; "" picks the only one.
@@ -104,7 +104,7 @@ func (b *Backend) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 		return nil, b.Fail
 	}
 	if !all {
-		if _, err := b.netByVNI(vni); err != nil {
+		if _, err := b.netIndex(vni); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +125,7 @@ func (b *Backend) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if b.Fail != nil {
 		return b.Fail
 	}
-	name, err := b.netByVNI(vni)
+	i, err := b.netIndex(vni)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (b *Backend) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 			return fmt.Errorf("%s dst %s: %w", mac, e.Dst, control.ErrExists)
 		}
 	}
-	b.Entries = append(b.Entries, control.FDBEntry{MAC: mac.String(), Dst: dst.String(), VNI: vni, Network: name, Static: true})
+	b.Entries = append(b.Entries, control.FDBEntry{MAC: mac.String(), Dst: dst.String(), VNI: vni, Network: b.Nets[i].Name, Static: true})
 	return nil
 }
 
@@ -146,7 +146,7 @@ func (b *Backend) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if b.Fail != nil {
 		return b.Fail
 	}
-	if _, err := b.netByVNI(vni); err != nil {
+	if _, err := b.netIndex(vni); err != nil {
 		return err
 	}
 	for i, e := range b.Entries {
@@ -297,15 +297,6 @@ func (b *Backend) NetworkDel(name string) error {
 	b.Entries = slices.DeleteFunc(b.Entries, func(e control.FDBEntry) bool { return e.Network == name })
 	delete(b.Routes, name)
 	return nil
-}
-
-// netIndex finds a vxlan network by VNI.
-func (b *Backend) netIndex(vni uint32) (int, error) {
-	i := slices.IndexFunc(b.Nets, func(n control.NetworkInfo) bool { return n.Kind == control.KindVXLAN && n.VNI == vni })
-	if i < 0 {
-		return 0, fmt.Errorf("vni %d: no such network: %w", vni, control.ErrNotFound)
-	}
-	return i, nil
 }
 
 func isFlood(e control.FDBEntry, vni uint32, peer string) bool {
