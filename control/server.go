@@ -518,10 +518,7 @@ func (s *Server) deleteFDB(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !q.Has("vni") {
-		return nil, badInput("vni: required (0..%d)", MaxVNI)
-	}
-	vni, err := parseVNI(q.Get("vni"))
+	vni, err := requiredQueryVNI(q)
 	if err != nil {
 		return nil, err
 	}
@@ -636,6 +633,14 @@ func requiredVNI(vni *uint32) (uint32, error) {
 	return *vni, nil
 }
 
+// requiredQueryVNI checks the vni of a query, as requiredVNI one in a body.
+func requiredQueryVNI(q url.Values) (uint32, error) {
+	if !q.Has("vni") {
+		return 0, badInput("vni: required (0..%d)", MaxVNI)
+	}
+	return parseVNI(q.Get("vni"))
+}
+
 func parsePeer(s string) (netip.Addr, error) {
 	if s == "" {
 		return netip.Addr{}, badInput("peer: required (the remote endpoint's address)")
@@ -668,10 +673,7 @@ func (s *Server) deletePeer(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !q.Has("vni") {
-		return nil, badInput("vni: required (0..%d)", MaxVNI)
-	}
-	vni, err := parseVNI(q.Get("vni"))
+	vni, err := requiredQueryVNI(q)
 	if err != nil {
 		return nil, err
 	}
