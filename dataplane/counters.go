@@ -128,6 +128,17 @@ func (o *OffloadCounters) Load() OffloadStats {
 	}
 }
 
+// tally counts frames carrying bytes that one device write or underlay send
+// moved into packets and octets, or, when it failed, drops them for reason.
+func (c *Counters) tally(log *zap.Logger, packets, octets *atomic.Uint64, reason Drop, frames, bytes int, err error) {
+	if err != nil {
+		c.drop(log, reason, uint64(frames), err)
+		return
+	}
+	packets.Add(uint64(frames))
+	octets.Add(uint64(bytes))
+}
+
 // Drops returns the drop counters by reason name, every reason included.
 func (c *Counters) Drops() map[string]uint64 {
 	m := make(map[string]uint64, numDrops)

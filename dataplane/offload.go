@@ -108,12 +108,7 @@ func (q *rxQueue) flush() {
 }
 
 func (q *rxQueue) count(frames, bytes int, err error) {
-	if err != nil {
-		q.counters.drop(q.log, DropLinkWrite, uint64(frames), err)
-		return
-	}
-	q.counters.RxPackets.Add(uint64(frames))
-	q.counters.RxBytes.Add(uint64(bytes))
+	q.counters.tally(q.log, &q.counters.RxPackets, &q.counters.RxBytes, DropLinkWrite, frames, bytes, err)
 }
 
 // readVnet reads a batch of frames from an offloading device: frame i at
@@ -201,8 +196,8 @@ func (n *Network) unicastHit(frame []byte) (netip.Addr, bool) {
 }
 
 // dgramTrain gathers the VXLAN datagrams of frames read one at a time (not
-// super-frames) that leave for one remote from one GSO socket, all of one
-// size but maybe the last, so that they go as one UDP_SEGMENT send: one
+// super-frames) that leave for one remote from one GSO socket, all of the
+// first one's size but maybe the last, so that they go as one UDP_SEGMENT send: one
 // system call and one trip through the stack for the lot, and, at a
 // receiver with UDP_GRO, one read. Small packets of one flow, a stream of
 // 64-byte UDP say, arrive that way. A transmit loop owns one; its parts
@@ -211,13 +206,10 @@ type dgramTrain struct {
 	parts  [][]byte // VXLAN header and inner frame, each in its own buffer
 	remote netip.Addr
 	sock   uint32 // which GSO socket: the flow hash modulo their number
-	size   int    // the datagram size of every part but maybe the last
 	bytes  int    // the sum of the parts' lengths
-	short  bool   // the last part is shorter than size: nothing may follow
-	// first is the read buffer of the first part and firstLen its frame's
-	// length: a train of one leaves by the one-packet path.
-	first    []byte
-	firstLen int
+	// first is the read buffer the first part lies in: a train of one
+	// leaves by the one-packet path, which writes the outer headers there.
+	first []byte
 }
 
 // queueDatagram writes the VXLAN header in the headroom of the frame in
@@ -228,43 +220,38 @@ func (n *Network) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameL
 	sock := encap.FlowHash(frame) % uint32(len(n.u.pool.fds))
 	part := buf[Headroom-encap.VXLANHeaderLen : Headroom+frameLen]
 	encap.PutVXLAN(part, n.cfg.VNI)
-	if len(tr.parts) > 0 && (remote != tr.remote || sock != tr.sock || tr.short || len(part) > tr.size ||
-		len(tr.parts) == maxGSOSegments || tr.bytes+len(part) > maxUDPPayload) {
+	// A train is cut every len(parts[0]) bytes: a part may join if it is
+	// no longer than that and no part before it was shorter.
+	if k := len(tr.parts); k > 0 && (remote != tr.remote || sock != tr.sock ||
+		len(part) > len(tr.parts[0]) || len(tr.parts[k-1]) < len(tr.parts[0]) ||
+		k == maxGSOSegments || tr.bytes+len(part) > maxUDPPayload) {
 		n.sendTrain(tr, w)
 	}
 	if len(tr.parts) == 0 {
-		tr.remote, tr.sock, tr.size = remote, sock, len(part)
-		tr.first, tr.firstLen = buf, frameLen
-	} else if len(part) < tr.size {
-		tr.short = true
+		tr.remote, tr.sock, tr.first = remote, sock, buf
 	}
 	tr.parts = append(tr.parts, part)
 	tr.bytes += len(part)
 }
 
-// sendTrain sends what tr holds, one datagram or a GSO train, and empties
-// it.
+// sendTrain sends what tr holds and empties it: one datagram by the raw
+// socket, as forward sends it (a GSO send of one buys nothing and measured
+// slower), more as one GSO train.
 func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
-	k := len(tr.parts)
-	if k == 0 {
+	switch k := len(tr.parts); k {
+	case 0:
 		return
-	}
-	if k == 1 {
-		n.one[0] = n.u.outer(tr.first, tr.firstLen, n.cfg.VNI, tr.remote, n.u.cfg.TTL)
+	case 1:
+		n.one[0] = n.u.outer(tr.first, len(tr.parts[0])-encap.VXLANHeaderLen, n.cfg.VNI, tr.remote, n.u.cfg.TTL)
 		n.send(n.one)
-		n.one[0], tr.first = nil, nil
-		clear(tr.parts)
-		tr.parts, tr.bytes, tr.short = tr.parts[:0], 0, false
-		return
+		n.one[0] = nil
+	default:
+		err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, len(tr.parts[0]))
+		n.countGSO(k, err)
+		n.countSent(k, tr.bytes-k*encap.VXLANHeaderLen, err)
 	}
-	err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, tr.size)
-	if err == nil && k > 1 {
-		n.Counters.Offload.GSOSends.Add(1)
-		n.Counters.Offload.GSODatagrams.Add(uint64(k))
-	}
-	n.countSent(k, tr.bytes-k*encap.VXLANHeaderLen, err)
 	clear(tr.parts)
-	tr.parts, tr.bytes, tr.short, tr.first = tr.parts[:0], 0, false, nil
+	tr.parts, tr.bytes, tr.first = tr.parts[:0], 0, nil
 }
 
 // forwardSuper segments a TCP super-frame and sends the segments: as GSO
@@ -311,10 +298,7 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 			end := min(total, off+chunk)
 			k := (end - off + stride - 1) / stride
 			err := pool.send(w, remote, hash, train[off:end], stride)
-			if err == nil && k > 1 {
-				n.Counters.Offload.GSOSends.Add(1)
-				n.Counters.Offload.GSODatagrams.Add(uint64(k))
-			}
+			n.countGSO(k, err)
 			n.countSent(k, end-off-k*headroom, err)
 		}
 		return
@@ -335,12 +319,15 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 // countSent counts frames that left in one send of this many inner bytes,
 // or their drop.
 func (n *Network) countSent(frames, bytes int, err error) {
-	if err != nil {
-		n.Counters.drop(n.log, DropSend, uint64(frames), err)
-		return
+	n.Counters.tally(n.log, &n.Counters.TxPackets, &n.Counters.TxBytes, DropSend, frames, bytes, err)
+}
+
+// countGSO counts a UDP_SEGMENT send of k datagrams that went out.
+func (n *Network) countGSO(k int, err error) {
+	if err == nil && k > 1 {
+		n.Counters.Offload.GSOSends.Add(1)
+		n.Counters.Offload.GSODatagrams.Add(uint64(k))
 	}
-	n.Counters.TxPackets.Add(uint64(frames))
-	n.Counters.TxBytes.Add(uint64(bytes))
 }
 
 // txLoopVnet is txLoop for a TUN device with offloads: a TCP super-frame is
