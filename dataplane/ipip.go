@@ -399,19 +399,11 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 	if len(pkts) == 0 {
 		return
 	}
-	var bytes uint64
-	for _, p := range pkts {
-		bytes += uint64(len(p) - encap.IPv4MinHeaderLen)
-	}
 	sent, err := n.u.conn.WriteBatch(pkts)
 	if ob := n.obs.on(); ob != nil {
 		ob.sent(pkts, sent)
 	}
-	n.Counters.TxPackets.Add(uint64(sent))
-	n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
-	if sent < len(pkts) {
-		n.Counters.drop(n.log, DropSend, uint64(len(pkts)-sent), err)
-	}
+	countSent(&n.Counters, n.log, pkts, encap.IPv4MinHeaderLen, sent, err)
 }
 
 // receive queues one decapsulated packet for the device.

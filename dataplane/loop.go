@@ -48,6 +48,24 @@ func (p *port) read(bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	}
 }
 
+// countSent counts one underlay send of pkts, of which the first sent left:
+// those as transmitted, their bytes as the inner packets' (each less hdrLen
+// bytes of outer headers, as a device counts), the rest as DropSend with
+// err. A partial send is credited its share of the batch's bytes.
+func countSent(c *Counters, log *zap.Logger, pkts [][]byte, hdrLen, sent int, err error) {
+	var bytes uint64
+	for _, p := range pkts {
+		bytes += uint64(len(p) - hdrLen)
+	}
+	c.TxPackets.Add(uint64(sent))
+	if sent == len(pkts) {
+		c.TxBytes.Add(bytes)
+		return
+	}
+	c.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
+	c.drop(log, DropSend, uint64(len(pkts)-sent), err)
+}
+
 // newBuffers allocates the n buffers one loop owns for its whole life.
 func newBuffers(n, size int) [][]byte {
 	bufs := make([][]byte, n)

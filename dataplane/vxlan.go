@@ -181,22 +181,11 @@ func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
 	if len(pkts) == 0 {
 		return pkts
 	}
-	// Bytes count inner frames, as a device's counters do.
-	var bytes uint64
-	for _, p := range pkts {
-		bytes += uint64(len(p) - n.u.hdrLen)
-	}
 	sent, err := conn.WriteBatch(pkts)
 	if t := n.obs.on(); t != nil {
 		t.sent(pkts, sent)
 	}
-	n.Counters.TxPackets.Add(uint64(sent))
-	if sent == len(pkts) {
-		n.Counters.TxBytes.Add(bytes)
-	} else {
-		n.Counters.TxBytes.Add(bytes * uint64(sent) / uint64(len(pkts)))
-		n.Counters.drop(n.log, DropSend, uint64(len(pkts)-sent), err)
-	}
+	countSent(&n.Counters, n.log, pkts, n.u.hdrLen, sent, err)
 	return pkts[:0]
 }
 
