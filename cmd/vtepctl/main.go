@@ -302,6 +302,24 @@ func (c *cli) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// printList prints a list as JSON: [] when it is empty, never null.
+func printList[T any](c *cli, v []T) error {
+	if v == nil {
+		v = []T{}
+	}
+	return c.printJSON(v)
+}
+
+// optionalVNI reads the --vni of a command that, without it, is about every
+// network.
+func optionalVNI(cmd, s string) (vni uint32, all bool, err error) {
+	if s == "" {
+		return 0, true, nil
+	}
+	vni, err = parseVNI(cmd, s)
+	return vni, false, err
+}
+
 func (c *cli) fdb(args []string) error {
 	sub := "show"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -326,23 +344,16 @@ func (c *cli) fdbShow(args []string) error {
 	if err := options("fdb show", args, map[string]*string{"vni": &vniText}, &asJSON); err != nil {
 		return err
 	}
-	all := vniText == ""
-	var vni uint32
-	if !all {
-		var err error
-		if vni, err = parseVNI("fdb show", vniText); err != nil {
-			return err
-		}
+	vni, all, err := optionalVNI("fdb show", vniText)
+	if err != nil {
+		return err
 	}
 	entries, err := c.client.FDB(vni, all)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		if entries == nil {
-			entries = []control.FDBEntry{}
-		}
-		return c.printJSON(entries)
+		return printList(c, entries)
 	}
 	for _, e := range entries {
 		line := fmt.Sprintf("%s dst %s vni %d self", e.MAC, e.Dst, e.VNI)
@@ -424,13 +435,9 @@ func (c *cli) fdbFlush(args []string) error {
 	if err := options(cmd, args, map[string]*string{"vni": &vniText}, nil); err != nil {
 		return err
 	}
-	all := vniText == ""
-	var vni uint32
-	if !all {
-		var err error
-		if vni, err = parseVNI(cmd, vniText); err != nil {
-			return err
-		}
+	vni, all, err := optionalVNI(cmd, vniText)
+	if err != nil {
+		return err
 	}
 	n, err := c.client.FDBFlush(vni, all)
 	if err != nil {
@@ -634,10 +641,7 @@ func (c *cli) networkShow(args []string) error {
 		return err
 	}
 	if asJSON {
-		if nets == nil {
-			nets = []control.NetworkInfo{}
-		}
-		return c.printJSON(nets)
+		return printList(c, nets)
 	}
 	for _, n := range nets {
 		head := n.Name + ": " + n.Kind
@@ -684,10 +688,7 @@ func (c *cli) stats(args []string) error {
 		return err
 	}
 	if asJSON {
-		if stats == nil {
-			stats = []control.NetworkStats{}
-		}
-		return c.printJSON(stats)
+		return printList(c, stats)
 	}
 	for _, s := range stats {
 		// Entries that are not networks (the daemon's "underlay") have a

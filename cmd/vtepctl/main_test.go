@@ -137,6 +137,22 @@ func TestJSONOutputParsesBack(t *testing.T) {
 	}
 }
 
+// TestJSONOfNothing: an empty table prints as an empty JSON list, which a
+// script can range over, never as null.
+func TestJSONOfNothing(t *testing.T) {
+	socket := controltest.Start(t, &controltest.Backend{})
+	for _, args := range [][]string{
+		{"fdb", "show", "--json"}, {"stats", "--json"}, {"network", "show", "--json"}, {"route", "show", "--json"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := ctl(socket, args...)
+			if code != 0 || out != "[]\n" {
+				t.Errorf("got exit %d, output %q (%s), want 0, %q", code, out, errOut, "[]\n")
+			}
+		})
+	}
+}
+
 func TestChangesReachTheBackend(t *testing.T) {
 	b := newBackend()
 	socket := controltest.Start(t, b)
