@@ -1,0 +1,131 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/dataplane/linktest"
+	"github.com/vtepd/vtepd/encap"
+)
+
+// TestDatagramTrains queues frames the way txLoopVnet does and checks, at
+// two receivers on loopback with UDP_GRO, how they left: equal-sized frames
+// to one remote as one GSO train, a shorter one ending it, a frame alone by
+// the one-packet path, a new train for a new remote or a longer frame, and
+// every datagram's bytes the VXLAN header and the frame.
+func TestDatagramTrains(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
+	}
+	local, remA, remB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	rxA := listenGRO(t, netip.AddrPortFrom(remA, 0))
+	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
+	rxB := listenGRO(t, netip.AddrPortFrom(remB, port))
+	conn, err := ListenUDPOffload(local, port, UDPOffload{GSO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewUnderlay(UnderlayConfig{Local: local, Port: port}, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	n, err := u.AddNetwork(NetworkConfig{Name: "vx42", VNI: 42, MTU: 1500}, linktest.NewLink("vx42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One flow (same MACs, same hash, same GSO socket); the frame sizes
+	// and remotes decide the trains.
+	sends := []struct {
+		remote netip.Addr
+		size   int
+	}{
+		{remA, 100}, {remA, 100}, {remA, 93}, // a train of 3, cut short
+		{remA, 100},              // nothing may follow a short tail: alone
+		{remB, 100}, {remB, 100}, // a new remote: a new train of 2
+		{remB, 120}, // longer than the train's size: alone
+	}
+	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
+	w := &gsoWriter{}
+	var frames [][]byte
+	for i, s := range sends {
+		buf := make([]byte, Headroom+s.size)
+		f := buf[Headroom:]
+		copy(f, []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+		for j := encap.EthernetHeaderLen; j < len(f); j++ {
+			f[j] = byte(i*31 + j)
+		}
+		frames = append(frames, append([]byte(nil), f...))
+		n.queueDatagram(tr, w, buf, s.size, s.remote)
+	}
+	n.sendTrain(tr, w)
+
+	o := n.Counters.Offload.Load()
+	if o.GSOSends != 2 || o.GSODatagrams != 5 || n.Counters.TxPackets.Load() != uint64(len(sends)) {
+		t.Errorf("counters: got %d GSO sends of %d datagrams, %d packets sent; want 2 of 5, %d",
+			o.GSOSends, o.GSODatagrams, n.Counters.TxPackets.Load(), len(sends))
+	}
+	// What each receiver reads: datagram sizes per read, trains as one.
+	type read struct{ total, seg int }
+	for _, rx := range []struct {
+		conn   *net.UDPConn
+		frames [][]byte
+		want   []read
+	}{
+		{rxA, frames[:4], []read{{108 + 108 + 101, 108}, {108, 0}}},
+		{rxB, frames[4:], []read{{108 + 108, 108}, {128, 0}}},
+	} {
+		var got []read
+		var payload []byte
+		buf, oob := make([]byte, 65536), make([]byte, 64)
+		for range rx.want {
+			if err := rx.conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			nb, noob, _, _, err := rx.conn.ReadMsgUDP(buf, oob)
+			if err != nil {
+				t.Fatalf("%v: reading: %v (so far %v)", rx.conn.LocalAddr(), err, got)
+			}
+			got = append(got, read{nb, groSegment(oob[:noob])})
+			payload = append(payload, buf[:nb]...)
+		}
+		for i, r := range rx.want {
+			if i >= len(got) || got[i] != r {
+				t.Errorf("%v: reads (bytes, GRO segment): got %v, want %v", rx.conn.LocalAddr(), got, rx.want)
+				break
+			}
+		}
+		var want []byte
+		for _, f := range rx.frames {
+			hdr := make([]byte, encap.VXLANHeaderLen)
+			encap.PutVXLAN(hdr, 42)
+			want = append(append(want, hdr...), f...)
+		}
+		if !bytes.Equal(payload, want) {
+			t.Errorf("%v: got %d bytes that are not the VXLAN headers and frames sent (%d bytes)", rx.conn.LocalAddr(), len(payload), len(want))
+		}
+	}
+}
+
+// listenGRO opens a UDP socket on ap that takes GRO trains whole.
+func listenGRO(t *testing.T, ap netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := setsockopt(c, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
