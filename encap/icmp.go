@@ -36,7 +36,7 @@ const icmpQuoteLen = 8
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 func PutICMPFragNeeded(b []byte, src netip.Addr, orig []byte, mtu uint16) (int, error) {
 	in := IPv4(orig)
-	if len(orig) < IPv4MinHeaderLen || !in.IsValid() {
+	if !in.IsValid() {
 		return 0, ErrBadIPv4Header
 	}
 	quote := min(len(orig), in.HeaderLen()+icmpQuoteLen)
@@ -44,17 +44,7 @@ func PutICMPFragNeeded(b []byte, src netip.Addr, orig []byte, mtu uint16) (int, 
 	if len(b) < n {
 		return 0, ErrShortPacket
 	}
-	ip := IPv4(b[:IPv4MinHeaderLen])
-	ip[0] = IPv4Version<<4 | IPv4MinHeaderLen/4
-	ip.SetTOS(0)
-	ip.SetTotalLength(uint16(n))
-	ip.SetID(0)
-	ip.SetFlagsFragmentOffset(0, 0)
-	ip.SetTTL(DefaultTTL)
-	ip.SetProtocol(ProtocolICMP)
-	ip.SetSrc(src)
-	ip.SetDst(in.Src())
-	ip.SetChecksum()
+	putIPv4Header(b, 0, uint16(n), 0, false, DefaultTTL, ProtocolICMP, src, in.Src())
 
 	icmp := b[IPv4MinHeaderLen:n]
 	icmp[0], icmp[1] = ICMPv4DestUnreachable, ICMPv4FragNeeded

@@ -1,9 +1,6 @@
 package encap
 
-import (
-	"encoding/binary"
-	"net/netip"
-)
+import "net/netip"
 
 // IPIP encapsulation (RFC 2003 section 3): an outer IPv4 header without
 // options, protocol 4, directly in front of the inner IPv4 packet. The same
@@ -79,31 +76,16 @@ func EncapIPIP(pkt []byte, o *OuterIPIP) error {
 		proto, innerTTL, innerTOS, innerDF = ProtocolIPIP, in4.TTL(), in4.TOS(), in4.DF()
 	}
 
-	ip := IPv4(pkt[:IPv4MinHeaderLen])
-	ip[ipv4VersionIHL] = IPv4Version<<4 | IPv4MinHeaderLen/4
 	tos := o.TOS
 	if o.InheritTOS {
 		tos = innerTOS
 	}
-	ip[ipv4TOS] = tos
-	binary.BigEndian.PutUint16(ip[ipv4TotalLength:], uint16(len(pkt)))
-	binary.BigEndian.PutUint16(ip[ipv4ID:], o.ID)
 	df := o.DF == IPIPDFSet || (o.DF == IPIPDFCopy && innerDF)
-	var frag uint16
-	if df {
-		frag = ipv4DFBit
-	}
-	binary.BigEndian.PutUint16(ip[ipv4FlagsFragOff:], frag)
 	ttl := o.TTL
 	if ttl == 0 {
 		ttl = innerTTL
 	}
-	ip[ipv4TTL] = ttl
-	ip[ipv4Protocol] = proto
-	ip.SetSrc(o.Src)
-	ip.SetDst(o.Dst)
-	ip.SetChecksumField(0)
-	ip.SetChecksumField(FoldChecksum(Checksum(ip, 0)))
+	putIPv4Header(pkt, tos, uint16(len(pkt)), o.ID, df, ttl, proto, o.Src, o.Dst)
 	return nil
 }
 

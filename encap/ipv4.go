@@ -197,3 +197,26 @@ func (b IPv4) CalculateChecksum() uint16 {
 func (b IPv4) IsChecksumValid() bool {
 	return FoldChecksum(Checksum(b[:b.HeaderLen()], 0)) == 0
 }
+
+// putIPv4Header writes a whole 20-byte IPv4 header without options into
+// b[:IPv4MinHeaderLen], checksum included: the outer header of every packet
+// vtepd builds itself. Flags other than DF and the fragment offset are 0,
+// since vtepd never sends a fragment. src and dst must be IPv4 or
+// IPv4-mapped; callers check.
+func putIPv4Header(b IPv4, tos uint8, totalLen, id uint16, df bool, ttl, proto uint8, src, dst netip.Addr) {
+	b[ipv4VersionIHL] = IPv4Version<<4 | IPv4MinHeaderLen/4
+	b[ipv4TOS] = tos
+	binary.BigEndian.PutUint16(b[ipv4TotalLength:], totalLen)
+	binary.BigEndian.PutUint16(b[ipv4ID:], id)
+	var frag uint16
+	if df {
+		frag = ipv4DFBit
+	}
+	binary.BigEndian.PutUint16(b[ipv4FlagsFragOff:], frag)
+	b[ipv4TTL] = ttl
+	b[ipv4Protocol] = proto
+	b.SetSrc(src)
+	b.SetDst(dst)
+	b.SetChecksumField(0)
+	b.SetChecksumField(FoldChecksum(Checksum(b[:IPv4MinHeaderLen], 0)))
+}

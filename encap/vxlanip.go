@@ -41,22 +41,7 @@ func EncapVXLANIPv4(pkt []byte, o *OuterIPv4) error {
 	if !is4(o.Src) || !is4(o.Dst) {
 		return ErrAddressFamily
 	}
-	ip := IPv4(pkt[:IPv4MinHeaderLen])
-	ip[ipv4VersionIHL] = IPv4Version<<4 | IPv4MinHeaderLen/4
-	ip[ipv4TOS] = o.TOS
-	binary.BigEndian.PutUint16(ip[ipv4TotalLength:], uint16(len(pkt)))
-	binary.BigEndian.PutUint16(ip[ipv4ID:], o.ID)
-	var frag uint16
-	if o.DF {
-		frag = ipv4DFBit
-	}
-	binary.BigEndian.PutUint16(ip[ipv4FlagsFragOff:], frag)
-	ip[ipv4TTL] = ttlOrDefault(o.TTL)
-	ip[ipv4Protocol] = ProtocolUDP
-	ip.SetSrc(o.Src)
-	ip.SetDst(o.Dst)
-	ip.SetChecksumField(0)
-	ip.SetChecksumField(FoldChecksum(Checksum(ip, 0)))
+	putIPv4Header(pkt, o.TOS, uint16(len(pkt)), o.ID, o.DF, ttlOrDefault(o.TTL), ProtocolUDP, o.Src, o.Dst)
 
 	udp := UDP(pkt[IPv4MinHeaderLen:])
 	putUDP(udp, o.SrcPort, o.DstPort, uint16(len(udp)))
