@@ -111,11 +111,7 @@ var goldenFrames = []goldenFrame{
 
 func (g goldenFrame) bytes(t testing.TB) []byte {
 	t.Helper()
-	b, err := hex.DecodeString(g.hex)
-	if err != nil {
-		t.Fatalf("%s: bad hex: %v", g.name, err)
-	}
-	return b
+	return unhex(t, g.hex)
 }
 
 // outer returns the frame without its outer Ethernet header: what vtepd
@@ -128,6 +124,11 @@ func (g goldenFrame) inner(t testing.TB) []byte {
 }
 
 func TestGoldenDecode(t *testing.T) {
+	// check is one decoded field against what the kernel wrote.
+	type check struct {
+		field     string
+		got, want any
+	}
 	for _, g := range goldenFrames {
 		t.Run(g.name, func(t *testing.T) {
 			eth := Ethernet(g.bytes(t))
@@ -147,10 +148,7 @@ func TestGoldenDecode(t *testing.T) {
 			if got, want := ip.CalculateChecksum(), ip.Checksum(); got != want {
 				t.Errorf("outer IPv4 CalculateChecksum: got %#04x, want %#04x", got, want)
 			}
-			checks := []struct {
-				field     string
-				got, want any
-			}{
+			checks := []check{
 				{"IPv4 HeaderLen", ip.HeaderLen(), IPv4MinHeaderLen},
 				{"IPv4 TotalLength", int(ip.TotalLength()), len(ip)},
 				{"IPv4 TTL", ip.TTL(), uint8(64)},
@@ -165,10 +163,7 @@ func TestGoldenDecode(t *testing.T) {
 			if !udp.IsValid() {
 				t.Fatalf("UDP: IsValid() = false, want true")
 			}
-			checks = append(checks, []struct {
-				field     string
-				got, want any
-			}{
+			checks = append(checks, []check{
 				{"UDP SrcPort", udp.SrcPort(), g.sport},
 				{"UDP DstPort", udp.DstPort(), uint16(DefaultVXLANPort)},
 				{"UDP Length", int(udp.Length()), len(udp)},
@@ -181,10 +176,7 @@ func TestGoldenDecode(t *testing.T) {
 			}
 			vx := VXLAN(udp.Payload())
 			in := Ethernet(inner)
-			checks = append(checks, []struct {
-				field     string
-				got, want any
-			}{
+			checks = append(checks, []check{
 				{"VNI", vni, uint32(42)},
 				{"VXLAN flags", vx.Flags(), uint8(VXLANFlagI)},
 				{"inner frame length", len(inner), len(g.inner(t))},
@@ -194,18 +186,12 @@ func TestGoldenDecode(t *testing.T) {
 			}...)
 			if g.udpCsum {
 				got := udp.CalculateChecksum(PseudoHeaderSum(ProtocolUDP, ip.Src(), ip.Dst(), udp.Length()))
-				checks = append(checks, struct {
-					field     string
-					got, want any
-				}{"UDP CalculateChecksum", got, udp.Checksum()})
+				checks = append(checks, check{"UDP CalculateChecksum", got, udp.Checksum()})
 			}
 			switch g.innerType {
 			case EtherTypeIPv4:
 				iip := IPv4(in.Payload())
-				checks = append(checks, []struct {
-					field     string
-					got, want any
-				}{
+				checks = append(checks, []check{
 					{"inner IPv4 IsValid", iip.IsValid(), true},
 					{"inner IPv4 checksum verifies", iip.IsValid() && iip.IsChecksumValid(), true},
 					{"inner IPv4 Protocol", iip.Protocol(), uint8(ProtocolICMP)},
@@ -215,10 +201,7 @@ func TestGoldenDecode(t *testing.T) {
 			case EtherTypeARP:
 				// ARP for IPv4 over Ethernet (RFC 826): sender IP at 14, target IP at 24.
 				arp := in.Payload()
-				checks = append(checks, []struct {
-					field     string
-					got, want any
-				}{
+				checks = append(checks, []check{
 					{"ARP sender IP", netip.AddrFrom4([4]byte(arp[14:18])), netip.MustParseAddr(g.innerSrcIP)},
 					{"ARP target IP", netip.AddrFrom4([4]byte(arp[24:28])), netip.MustParseAddr(g.innerDstIP)},
 				}...)
