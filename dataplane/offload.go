@@ -248,7 +248,7 @@ func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	default:
 		err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, len(tr.parts[0]))
 		n.countGSO(k, err)
-		n.countSent(k, tr.bytes-k*encap.VXLANHeaderLen, err)
+		n.countTrain(k, tr.bytes-k*encap.VXLANHeaderLen, err)
 	}
 	clear(tr.parts)
 	tr.parts, tr.bytes, tr.first = tr.parts[:0], 0, nil
@@ -274,10 +274,7 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 	}
 	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, headroom)
 	if err != nil {
-		n.Counters.drop(n.log, DropMalformed, 1, err)
-		if t != nil {
-			t.drop(DropMalformed, StageDeviceIn, frame)
-		}
+		n.dropped(t, DropMalformed, StageDeviceIn, frame, err)
 		return
 	}
 	n.Counters.Offload.TSOFrames.Add(1)
@@ -299,7 +296,7 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 			k := (end - off + stride - 1) / stride
 			err := pool.send(w, remote, hash, train[off:end], stride)
 			n.countGSO(k, err)
-			n.countSent(k, end-off-k*headroom, err)
+			n.countTrain(k, end-off-k*headroom, err)
 		}
 		return
 	}
@@ -316,9 +313,10 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 	n.send(out)
 }
 
-// countSent counts frames that left in one send of this many inner bytes,
-// or their drop.
-func (n *Network) countSent(frames, bytes int, err error) {
+// countTrain counts the frames of one GSO send, which leave or fail
+// together, carrying this many inner bytes (countSent is the same for a
+// sendmmsg batch, which may leave in part).
+func (n *Network) countTrain(frames, bytes int, err error) {
 	n.Counters.tally(n.log, &n.Counters.TxPackets, &n.Counters.TxBytes, DropSend, frames, bytes, err)
 }
 
