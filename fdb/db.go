@@ -1,6 +1,7 @@
 package fdb
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -63,6 +64,6 @@ func (db *DB) Table(vni uint32) *Table { return (*db.tables.Load())[vni] }
 func (db *DB) Tables() []*Table {
 	m := *db.tables.Load()
 	out := slices.Collect(maps.Values(m))
-	slices.SortFunc(out, func(a, b *Table) int { return compareUint64(uint64(a.vni), uint64(b.vni)) })
+	slices.SortFunc(out, func(a, b *Table) int { return cmp.Compare(a.vni, b.vni) })
 	return out
 }

@@ -1,6 +1,7 @@
 package fdb
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -199,21 +200,8 @@ func newSlots(n int) *slots {
 	return &slots{mask: uint64(n - 1), s: make([]atomic.Pointer[entry], n)}
 }
 
-// find returns the entry for key, or nil.
-func (sl *slots) find(key, h uint64) *entry {
-	for i := h & sl.mask; ; i = (i + 1) & sl.mask {
-		e := sl.s[i].Load()
-		if e == nil {
-			return nil
-		}
-		if e.key == key {
-			return e
-		}
-	}
-}
-
-// findSlot returns the index holding key and its entry, or -1.
-func (sl *slots) findSlot(key, h uint64) (int, *entry) {
+// find returns the index holding key and its entry, or -1 and nil.
+func (sl *slots) find(key, h uint64) (int, *entry) {
 	for i := h & sl.mask; ; i = (i + 1) & sl.mask {
 		e := sl.s[i].Load()
 		if e == nil {
@@ -274,7 +262,7 @@ func (t *Table) shardOf(h uint64) *shard { return &t.shards[h>>shardShift] }
 func (t *Table) Lookup(mac MAC) (remote netip.Addr, ok bool) {
 	k := mac.key()
 	h := t.hash(k)
-	if e := t.shardOf(h).tab.Load().find(k, h); e != nil {
+	if _, e := t.shardOf(h).tab.Load().find(k, h); e != nil {
 		return e.remote, true
 	}
 	return netip.Addr{}, false
@@ -295,7 +283,7 @@ func (t *Table) Learn(mac MAC, remote netip.Addr, now int64) LearnResult {
 	k := mac.key()
 	h := t.hash(k)
 	s := t.shardOf(h)
-	if e := s.tab.Load().find(k, h); e != nil {
+	if _, e := s.tab.Load().find(k, h); e != nil {
 		if r, done := s.learnKnown(e, remote, now); done {
 			return r
 		}
@@ -335,7 +323,7 @@ func (t *Table) learnSlow(s *shard, k, h uint64, remote netip.Addr, now int64) L
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl := s.tab.Load()
-	i, e := sl.findSlot(k, h)
+	i, e := sl.find(k, h)
 	if e != nil {
 		if r, done := s.learnKnown(e, remote, now); done {
 			return r
@@ -483,7 +471,7 @@ func (t *Table) add(mac MAC, remote netip.Addr, static, replace bool) error {
 	defer s.mu.Unlock()
 	sl := s.tab.Load()
 	e := newEntry(k, remote, static, Now())
-	if i, _ := sl.findSlot(k, h); i >= 0 {
+	if i, _ := sl.find(k, h); i >= 0 {
 		if !replace {
 			return fmt.Errorf("fdb entry %s: %w", mac, ErrExists)
 		}
@@ -506,7 +494,7 @@ func (t *Table) Del(mac MAC) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl := s.tab.Load()
-	i, _ := sl.findSlot(k, h)
+	i, _ := sl.find(k, h)
 	if i < 0 {
 		return fmt.Errorf("fdb entry %s: %w", mac, ErrNotFound)
 	}
@@ -590,19 +578,9 @@ func (t *Table) Entries() []Entry {
 		}
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
-		return compareUint64(a.MAC.key(), b.MAC.key())
+		return cmp.Compare(a.MAC.key(), b.MAC.key())
 	})
 	return out
-}
-
-func compareUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Counters returns the table's statistics.
