@@ -37,6 +37,15 @@ func checkLookup(t *testing.T, tb *Table, mac MAC, want netip.Addr, wantOK bool)
 	}
 }
 
+// entryMACs returns the MACs of tb's entries, in the order Entries gives them.
+func entryMACs(tb *Table) []MAC {
+	var macs []MAC
+	for _, e := range tb.Entries() {
+		macs = append(macs, e.MAC)
+	}
+	return macs
+}
+
 type learnStep struct {
 	mac    MAC
 	remote netip.Addr
@@ -373,10 +382,7 @@ func TestExpire(t *testing.T) {
 			if got := tb.Expire(tc.now); got != tc.wantN {
 				t.Errorf("Expire(%d): got %d, want %d", tc.now, got, tc.wantN)
 			}
-			var left []MAC
-			for _, e := range tb.Entries() {
-				left = append(left, e.MAC)
-			}
+			left := entryMACs(tb)
 			if !slices.Equal(left, tc.wantLeft) {
 				t.Errorf("Entries() after Expire: got %v, want %v", left, tc.wantLeft)
 			}
@@ -463,10 +469,7 @@ func TestFlush(t *testing.T) {
 			if got := tb.Flush(tc.includeStatic); got != tc.wantN {
 				t.Errorf("Flush(%v): got %d, want %d", tc.includeStatic, got, tc.wantN)
 			}
-			var left []MAC
-			for _, e := range tb.Entries() {
-				left = append(left, e.MAC)
-			}
+			left := entryMACs(tb)
 			if !slices.Equal(left, tc.wantLeft) {
 				t.Errorf("Entries() after Flush: got %v, want %v", left, tc.wantLeft)
 			}
