@@ -147,7 +147,8 @@ type Underlay struct {
 type Offload struct {
 	// TSO opens TAP and TUN devices with a virtio-net header and TCP
 	// segmentation offload: TCP crosses them in super-frames of up to
-	// 64 KiB, segmented (and, on receive, coalesced) in vtepd.
+	// 64 KiB, segmented (and, on receive, coalesced) in vtepd. Where the
+	// kernel has UDP segmentation offload (6.2 on), UDP does the same.
 	TSO bool
 	// GSO sends a super-frame's VXLAN datagrams as one UDP GSO train.
 	GSO bool

@@ -18,9 +18,10 @@ import (
 const trainSize = 256 << 10
 
 // rxQueue collects the inner frames one receive loop has decapsulated for
-// one device, so that consecutive TCP segments of a flow are written as
-// one super-frame (the user-space half of GRO) when the device takes
-// them, and one by one otherwise. A receive loop owns one; frames point
+// one device, so that consecutive TCP segments of a flow, and UDP datagrams
+// of a flow where the device has USO, are written as one super-frame (the
+// user-space half of GRO) when the device takes them, and one by one
+// otherwise. A receive loop owns one; frames point
 // into its socket buffers and are written before the next read.
 type rxQueue struct {
 	link     Link
@@ -30,7 +31,7 @@ type rxQueue struct {
 	l3       int // offset of the IP header in a frame: 14 (TAP) or 0 (TUN)
 
 	frames [][]byte
-	groups [maxParts]encap.TCPGroup
+	groups [maxParts]encap.Group
 	parts  [][]byte
 	one    [][]byte
 	w      *vnetWriter
@@ -83,7 +84,7 @@ func (q *rxQueue) flush() {
 		}
 		return
 	}
-	n, err := encap.CoalesceTCP(q.frames, q.l3, q.groups[:])
+	n, err := encap.Coalesce(q.frames, q.l3, q.groups[:], q.vnet.USO())
 	if err != nil { // cannot happen: groups is as long as frames can be
 		q.counters.drop(q.log, DropLinkWrite, uint64(len(q.frames)), err)
 		return
@@ -128,7 +129,8 @@ func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger)
 }
 
 // txLoopVnet is txLoop for a device with offloads: a batch of frames per
-// wake-up, partial checksums finished, TCP super-frames cut into segments.
+// wake-up, partial checksums finished, TCP and UDP super-frames cut into
+// segments.
 // With UDP GSO, the segments to one remote leave as one train per system
 // call, and so do runs of frames read one by one that go to one remote with
 // one size (dgramTrain); without GSO, packets leave in sendmmsg(2) batches.
@@ -254,7 +256,7 @@ func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	tr.parts, tr.bytes, tr.first = tr.parts[:0], 0, nil
 }
 
-// forwardSuper segments a TCP super-frame and sends the segments: as GSO
+// forwardSuper segments a TCP or UDP super-frame and sends the segments: as GSO
 // trains when the destination is one remote and the underlay has GSO
 // sockets, else each segment the way forward sends a frame (which is also
 // the way while someone traces the network: every segment is seen at every
@@ -328,7 +330,7 @@ func (n *Network) countGSO(k int, err error) {
 	}
 }
 
-// txLoopVnet is txLoop for a TUN device with offloads: a TCP super-frame is
+// txLoopVnet is txLoop for a TUN device with offloads: a super-frame is
 // cut into segments, each encapsulated in place, and the lot sent in
 // sendmmsg(2) batches (a raw socket has no GSO).
 func (n *IPIPNetwork) txLoopVnet(d vnetLink) {

@@ -19,7 +19,8 @@ type DeviceConfig struct {
 	Address netip.Prefix // optional
 	// Offload opens the device with a virtio-net header and TCP
 	// segmentation offload (IFF_VNET_HDR, TUNSETOFFLOAD), so TCP moves
-	// through it in super-frames of up to 64 KiB. When the kernel refuses,
+	// through it in super-frames of up to 64 KiB, and UDP too where the
+	// kernel has UDP segmentation offload (6.2 on). When the kernel refuses,
 	// the device is opened without, and Offloaded on the Link says so.
 	Offload bool
 	// MAC, when set, is a TAP's Ethernet address; nil keeps the random one

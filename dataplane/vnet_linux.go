@@ -18,15 +18,21 @@ const (
 	tunFCsum = 0x01 // TUN_F_CSUM: partial checksums, finished by the reader
 	tunFTSO4 = 0x02 // TUN_F_TSO4: TCP/IPv4 super-frames, segmented by the reader
 	tunFTSO6 = 0x04 // TUN_F_TSO6: TCP/IPv6 super-frames
+	tunFUSO4 = 0x20 // TUN_F_USO4: UDP/IPv4 super-frames (Linux 6.2)
+	tunFUSO6 = 0x40 // TUN_F_USO6: UDP/IPv6 super-frames (Linux 6.2)
 )
 
 // vnetLink is a device opened with IFF_VNET_HDR and TCP segmentation offload:
 // every frame crosses the device behind a virtio-net header
 // (encap.VirtioNetHdrLen bytes), a frame read can be a TCP super-frame of up
 // to 64 KiB that the reader segments, and a frame written can be one that
-// the kernel's stack takes whole (GRO's result, made in user space).
+// the kernel's stack takes whole (GRO's result, made in user space). With
+// UDP segmentation offload as well, the same holds for UDP.
 type vnetLink interface {
 	Link
+	// USO reports whether the device also moves UDP super-frames
+	// (VirtioGSOUDPL4), both ways.
+	USO() bool
 	// ReadVnet reads up to len(bufs) frames, blocking for the first: frame
 	// i at bufs[i][offset:], its length in sizes[i], its virtio-net header
 	// in the VirtioNetHdrLen bytes before offset.
@@ -43,6 +49,7 @@ type vnetDevice struct {
 	f     *os.File // non-blocking, so reads park in the runtime poller
 	rc    syscall.RawConn
 	name  string
+	uso   bool
 	drain drainer // ReadVnet's: one reader per device
 }
 
@@ -54,8 +61,10 @@ type ifreq struct {
 }
 
 // openVnet creates the device name with IFF_VNET_HDR and asks for checksum
-// and TCP segmentation offload. It returns an error when the kernel refuses
-// either; the caller then falls back to a device without offloads.
+// and TCP segmentation offload, and UDP segmentation offload where the
+// kernel has it (6.2 on; older ones refuse the flags with EINVAL). It
+// returns an error when the kernel refuses checksum or TCP offload; the
+// caller then falls back to a device without offloads.
 func openVnet(name string, tap bool) (*vnetDevice, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -73,9 +82,13 @@ func openVnet(name string, tap bool) (*vnetDevice, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETIFF %q: %w", name, errno)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETOFFLOAD on %q: %w", name, err)
+	uso := true
+	if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6|tunFUSO4|tunFUSO6) != nil {
+		uso = false
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("TUNSETOFFLOAD on %q: %w", name, err)
+		}
 	}
 	n := 0
 	for n < len(req.name) && req.name[n] != 0 {
@@ -87,12 +100,14 @@ func openVnet(name string, tap bool) (*vnetDevice, error) {
 		f.Close()
 		return nil, err
 	}
-	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n])}
+	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n]), uso: uso}
 	d.drain.fn = d.drain.read
 	return d, nil
 }
 
 func (d *vnetDevice) Name() string { return d.name }
+
+func (d *vnetDevice) USO() bool { return d.uso }
 
 func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if offset < encap.VirtioNetHdrLen {
@@ -167,7 +182,7 @@ func (d *vnetDevice) Write(bufs [][]byte, offset int) (int, error) {
 }
 
 // maxParts bounds one writev: a coalesced super-frame never has more
-// segments than this (CoalesceTCP is given at most this many frames).
+// segments than this (Coalesce is given at most this many frames).
 const maxParts = 128
 
 // vnetWriter is one writer's scratch space for writev: the iovecs and the

@@ -173,16 +173,20 @@ var (
 	// ErrIPVersion: the IP version does not match the EtherType, or is
 	// neither 4 nor 6 in a bare IP packet.
 	ErrIPVersion = errors.New("encap: IP version: want 4 or 6, matching the EtherType")
-	// ErrNotTCP: the IPv4 protocol or IPv6 next header is not TCP (6); IPv6
-	// extension headers are not followed.
-	ErrNotTCP = errors.New("encap: not TCP: IPv4 protocol or IPv6 next header is not 6")
+	// ErrNotTCPOrUDP: the IPv4 protocol or IPv6 next header is neither TCP
+	// (6) nor UDP (17); IPv6 extension headers are not followed.
+	ErrNotTCPOrUDP = errors.New("encap: IPv4 protocol or IPv6 next header: want TCP (6) or UDP (17)")
 	// ErrBadTCPHeader: the TCP header is cut short, or its data offset is
 	// below 5 or reaches past the IP payload.
 	ErrBadTCPHeader = errors.New("encap: bad TCP header: data offset below 5 or beyond the IP payload")
-	// ErrGSOType: GSOSplit was given a gso_type other than TCPv4 or TCPv6.
-	ErrGSOType = errors.New("encap: gso_type: want TCPv4 (1) or TCPv6 (4), with or without ECN (0x80)")
-	// ErrGSOFamily: gso_type TCPv4 on an IPv6 packet, or TCPv6 on an IPv4 one.
-	ErrGSOFamily = errors.New("encap: gso_type does not match the packet's IP version")
+	// ErrBadUDPHeader: the IP payload is shorter than a UDP header.
+	ErrBadUDPHeader = errors.New("encap: bad UDP header: IP payload shorter than 8 bytes")
+	// ErrGSOType: GSOSplit was given a gso_type other than TCPv4, TCPv6 or
+	// UDP_L4.
+	ErrGSOType = errors.New("encap: gso_type: want TCPv4 (1), TCPv6 (4), with or without ECN (0x80), or UDP_L4 (5)")
+	// ErrGSOFamily: gso_type TCPv4 on an IPv6 packet, or TCPv6 on an IPv4
+	// one, or a TCP gso_type on UDP or UDP_L4 on TCP.
+	ErrGSOFamily = errors.New("encap: gso_type does not match the packet's IP version or transport")
 	// ErrGSOSize: gso_size is 0, so there is no segment size to cut at.
 	ErrGSOSize = errors.New("encap: gso_size 0")
 	// ErrGSOHeadroom: GSOSplit was given a negative headroom.
@@ -192,26 +196,37 @@ var (
 	// ErrCsumOffset: csum_start+csum_offset puts the checksum field (2
 	// bytes) outside the packet.
 	ErrCsumOffset = errors.New("encap: csum_start+csum_offset: checksum field outside the packet")
-	// ErrCoalesceGroups: CoalesceTCP was given fewer groups than frames.
-	ErrCoalesceGroups = errors.New("encap: CoalesceTCP: groups shorter than frames")
+	// ErrCoalesceGroups: Coalesce was given fewer groups than frames.
+	ErrCoalesceGroups = errors.New("encap: Coalesce: groups shorter than frames")
 )
 
-// tcpPacket says where the headers of a TCP/IP packet lie.
-type tcpPacket struct {
-	v6    bool
-	ipHL  int // IP header length: IHL*4, or 40 for IPv6
-	tcpHL int // TCP header length: data offset*4
-	end   int // l3 + the IP length; link-layer padding may follow
+// l4Packet says where the headers of a TCP/IP or UDP/IP packet lie.
+type l4Packet struct {
+	v6   bool
+	udp  bool // UDP; TCP otherwise
+	ipHL int  // IP header length: IHL*4, or 40 for IPv6
+	l4HL int  // TCP header length (data offset*4), or 8 for UDP
+	end  int  // l3 + the IP length; link-layer padding may follow
 }
 
-// hdrEnd is the offset of the TCP payload.
-func (p *tcpPacket) hdrEnd(l3 int) int { return l3 + p.ipHL + p.tcpHL }
+// hdrEnd is the offset of the TCP or UDP payload.
+func (p *l4Packet) hdrEnd(l3 int) int { return l3 + p.ipHL + p.l4HL }
 
-// parseTCP locates the headers of the TCP packet at pkt[l3:], checking every
-// length against pkt so that the callers may index freely afterwards.
-// IPv4 fragments are refused: only a first fragment holds a TCP header, and
-// it does not hold the whole segment.
-func parseTCP(pkt []byte, l3 int) (p tcpPacket, err error) {
+// proto is the packet's IP protocol number.
+func (p *l4Packet) proto() uint32 {
+	if p.udp {
+		return ProtocolUDP
+	}
+	return ProtocolTCP
+}
+
+// parseL4 locates the headers of the TCP or UDP packet at pkt[l3:],
+// checking every length against pkt so that the callers may index freely
+// afterwards. IPv4 fragments are refused: only a first fragment holds a
+// transport header, and it does not hold the whole segment or datagram.
+// The UDP length field is not read: a super-frame's may be stale, and
+// coalescible checks it on the frames that are not.
+func parseL4(pkt []byte, l3 int) (p l4Packet, err error) {
 	if l3 != 0 && l3 != EthernetHeaderLen {
 		return p, ErrL3Offset
 	}
@@ -234,38 +249,43 @@ func parseTCP(pkt []byte, l3 int) (p tcpPacket, err error) {
 		}
 	}
 	var ipLen int
+	var proto uint8
 	switch version {
 	case IPv4Version:
 		ip := IPv4(pkt[l3:])
 		if !ip.IsValid() {
 			return p, ErrBadIPv4Header
 		}
-		if ip.Protocol() != ProtocolTCP {
-			return p, ErrNotTCP
-		}
 		if ip.IsFragment() {
 			return p, ErrFragment
 		}
-		p.ipHL, ipLen = ip.HeaderLen(), int(ip.TotalLength())
+		proto, p.ipHL, ipLen = ip.Protocol(), ip.HeaderLen(), int(ip.TotalLength())
 	case IPv6Version:
 		ip := IPv6(pkt[l3:])
 		if !ip.IsValid() {
 			return p, ErrBadIPv6Header
 		}
-		if ip.NextHeader() != ProtocolTCP {
-			return p, ErrNotTCP
-		}
-		p.v6, p.ipHL, ipLen = true, IPv6HeaderLen, IPv6HeaderLen+int(ip.PayloadLength())
+		proto, p.v6, p.ipHL, ipLen = ip.NextHeader(), true, IPv6HeaderLen, IPv6HeaderLen+int(ip.PayloadLength())
 	default:
 		return p, ErrIPVersion
 	}
-	tcp := pkt[l3+p.ipHL : l3+ipLen]
-	if len(tcp) < tcpMinHeaderLen {
-		return p, ErrBadTCPHeader
-	}
-	p.tcpHL = int(tcp[tcpDataOffset]>>4) * 4
-	if p.tcpHL < tcpMinHeaderLen || p.tcpHL > len(tcp) {
-		return p, ErrBadTCPHeader
+	l4 := pkt[l3+p.ipHL : l3+ipLen]
+	switch proto {
+	case ProtocolTCP:
+		if len(l4) < tcpMinHeaderLen {
+			return p, ErrBadTCPHeader
+		}
+		p.l4HL = int(l4[tcpDataOffset]>>4) * 4
+		if p.l4HL < tcpMinHeaderLen || p.l4HL > len(l4) {
+			return p, ErrBadTCPHeader
+		}
+	case ProtocolUDP:
+		if len(l4) < UDPHeaderLen {
+			return p, ErrBadUDPHeader
+		}
+		p.udp, p.l4HL = true, UDPHeaderLen
+	default:
+		return p, ErrNotTCPOrUDP
 	}
 	p.end = l3 + ipLen
 	return p, nil
@@ -292,7 +312,7 @@ func addrSum(ip []byte, v6 bool) uint32 {
 //
 // Without VirtioNetHdrFNeedsCsum it does nothing. gso_type is not looked at:
 // for a super-frame this checksums the whole of it, which is what a coalesced
-// frame from CoalesceTCP needs before it is delivered anywhere but the
+// frame from Coalesce needs before it is delivered anywhere but the
 // device; a super-frame to be segmented goes to GSOSplit instead, which
 // computes every segment's checksum itself. It returns ErrCsumOffset when
 // the checksum field does not lie within pkt, and never panics.
@@ -316,20 +336,22 @@ func CompleteChecksum(pkt []byte, h VirtioNetHdr) error {
 	return nil
 }
 
-// GSOSplit cuts the TCP super-frame pkt, as a TAP or TUN device with TSO
-// hands it over, into segments of at most h.GSOSize() payload bytes, doing
-// what Linux's tcp_gso_segment does in software.
+// GSOSplit cuts the super-frame pkt, as a TAP or TUN device with TSO or
+// USO hands it over, into segments of at most h.GSOSize() payload bytes,
+// doing what Linux's tcp_gso_segment and __udp_gso_segment do in software.
 //
 // h.GSOType() must be VirtioGSOTCPv4 or VirtioGSOTCPv6 (the ECN bit allowed)
-// and match the packet's IP version; h.GSOSize() must not be 0. l3 is the
-// offset of the IP header in pkt: 14 for an Ethernet frame (EtherType IPv4 or
-// IPv6, no VLAN tag) or 0 for a bare IP packet. The header lengths come from
-// the packet itself (IPv4 IHL, options copied; IPv6 the fixed 40 bytes with
-// next header TCP, no extension headers; TCP data offset), never from
+// on a TCP packet of that IP version, or VirtioGSOUDPL4 on a UDP packet of
+// either; h.GSOSize() must not be 0. l3 is the offset of the IP header in
+// pkt: 14 for an Ethernet frame (EtherType IPv4 or IPv6, no VLAN tag) or 0
+// for a bare IP packet. The header lengths come from the packet itself
+// (IPv4 IHL, options copied; IPv6 the fixed 40 bytes with next header TCP or
+// UDP, no extension headers; TCP data offset; UDP 8 bytes), never from
 // h.HdrLen(), which Linux fills with the length of its buffer's linear part,
 // not necessarily the headers; csum_start and csum_offset are not needed
-// either. The IP length field bounds the packet: bytes after it are ignored.
-// A super-frame without payload gives one segment, the headers alone.
+// either, nor the super-frame's UDP length field. The IP length field bounds
+// the packet: bytes after it are ignored. A super-frame without payload
+// gives one segment, the headers alone.
 //
 // Segment i is written to
 //
@@ -344,11 +366,12 @@ func CompleteChecksum(pkt []byte, h VirtioNetHdr) error {
 //
 // In each segment: the L2 header is copied; IPv4 total length, ID (the
 // original ID + i) and header checksum are rewritten, or the IPv6 payload
-// length; the TCP sequence number is advanced by the payload before it; FIN
-// and PSH are kept on the last segment only and CWR on the first only (RFC
-// 3168 section 6.1.2); the TCP checksum is computed in full, pseudo-header
-// (RFC 9293 section 3.1, RFC 8200 section 8.1), header and payload, whatever
-// the super-frame's checksum field held.
+// length. TCP: the sequence number is advanced by the payload before it;
+// FIN and PSH are kept on the last segment only and CWR on the first only
+// (RFC 3168 section 6.1.2). UDP: the length field is the segment's. The
+// transport checksum is computed in full, pseudo-header (RFC 9293 section
+// 3.1, RFC 768, RFC 8200 section 8.1), header and payload, whatever the
+// super-frame's checksum field held; a UDP sum of 0 is sent as 0xffff.
 //
 // It returns the number of segments and their lengths, or an error naming
 // what is wrong; it never panics and never allocates.
@@ -356,8 +379,11 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 	if !h.IsValid() {
 		return 0, 0, 0, ErrVirtioNetHdr
 	}
-	gsoType := h.GSOType() &^ VirtioGSOECN
-	if gsoType != VirtioGSOTCPv4 && gsoType != VirtioGSOTCPv6 {
+	gsoType := h.GSOType()
+	if gsoType != VirtioGSOUDPL4 {
+		gsoType &^= VirtioGSOECN
+	}
+	if gsoType != VirtioGSOTCPv4 && gsoType != VirtioGSOTCPv6 && gsoType != VirtioGSOUDPL4 {
 		return 0, 0, 0, ErrGSOType
 	}
 	mss := int(h.GSOSize())
@@ -367,11 +393,11 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 	if headroom < 0 {
 		return 0, 0, 0, ErrGSOHeadroom
 	}
-	p, err := parseTCP(pkt, l3)
+	p, err := parseL4(pkt, l3)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	if p.v6 != (gsoType == VirtioGSOTCPv6) {
+	if p.udp != (gsoType == VirtioGSOUDPL4) || !p.udp && p.v6 != (gsoType == VirtioGSOTCPv6) {
 		return 0, 0, 0, ErrGSOFamily
 	}
 
@@ -384,7 +410,7 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 	segPay := min(mss, len(payload))
 	lastPay := len(payload) - (segs-1)*mss
 	segLen, lastLen = hdr+segPay, hdr+lastPay
-	stride := headroom + segLen // > 0: hdr is at least 40
+	stride := headroom + segLen // > 0: hdr is at least 28
 	// Room for (segs-1)*stride + headroom + lastLen, without overflowing
 	// on a huge headroom.
 	room := len(out) - headroom - lastLen
@@ -392,12 +418,15 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 		return 0, 0, 0, ErrGSOOutTooSmall
 	}
 
-	sum := addrSum(pkt[l3:], p.v6) + ProtocolTCP
+	sum := addrSum(pkt[l3:], p.v6) + p.proto()
 	var id uint16
 	if !p.v6 {
 		id = IPv4(pkt[l3:]).ID()
 	}
-	seq := binary.BigEndian.Uint32(pkt[l3+p.ipHL+tcpSeq:])
+	var seq uint32
+	if !p.udp {
+		seq = binary.BigEndian.Uint32(pkt[l3+p.ipHL+tcpSeq:])
+	}
 	for i := range segs {
 		n := segPay
 		if i == segs-1 {
@@ -409,63 +438,87 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 		copy(seg[hdr:], payload[i*mss:i*mss+n])
 
 		ip := seg[l3:]
-		tcpLen := p.tcpHL + n
+		l4Len := p.l4HL + n
 		if p.v6 {
-			IPv6(ip).SetPayloadLength(uint16(tcpLen))
+			IPv6(ip).SetPayloadLength(uint16(l4Len))
 		} else {
 			v4 := IPv4(ip)
-			v4.SetTotalLength(uint16(p.ipHL + tcpLen))
+			v4.SetTotalLength(uint16(p.ipHL + l4Len))
 			v4.SetID(id + uint16(i))
 			v4.SetChecksum()
 		}
 
-		tcp := ip[p.ipHL:]
-		binary.BigEndian.PutUint32(tcp[tcpSeq:], seq+uint32(i*mss))
+		l4 := ip[p.ipHL:]
+		if p.udp {
+			UDP(l4).SetLength(uint16(l4Len))
+			binary.BigEndian.PutUint16(l4[udpChecksum:], 0)
+			c := FoldChecksum(Checksum(l4, sum+uint32(l4Len)))
+			if c == 0 {
+				c = 0xffff // RFC 768: 0 would mean no checksum
+			}
+			binary.BigEndian.PutUint16(l4[udpChecksum:], c)
+			continue
+		}
+		binary.BigEndian.PutUint32(l4[tcpSeq:], seq+uint32(i*mss))
 		if i != segs-1 {
-			tcp[tcpFlags] &^= tcpFlagFIN | tcpFlagPSH
+			l4[tcpFlags] &^= tcpFlagFIN | tcpFlagPSH
 		}
 		if i != 0 {
-			tcp[tcpFlags] &^= tcpFlagCWR
+			l4[tcpFlags] &^= tcpFlagCWR
 		}
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], 0)
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], FoldChecksum(Checksum(tcp, sum+uint32(tcpLen))))
+		binary.BigEndian.PutUint16(l4[tcpChecksum:], 0)
+		binary.BigEndian.PutUint16(l4[tcpChecksum:], FoldChecksum(Checksum(l4, sum+uint32(l4Len))))
 	}
 	return segs, segLen, lastLen, nil
 }
 
-// TCPGroup is one run of frames that CoalesceTCP found: frames[Start] to
+// Group is one run of frames that Coalesce found: frames[Start] to
 // frames[Start+Count-1]. For Count > 1, Hdr is the virtio_net_hdr to write in
 // front of the super-frame; for Count == 1 it is all zeros.
-type TCPGroup struct {
+type Group struct {
 	Start, Count int
 	Hdr          [VirtioNetHdrLen]byte
 }
 
-// coalesceGroup is the state of the group CoalesceTCP has open.
+// MaxUDPSegments bounds the datagrams of one coalesced UDP super-frame: the
+// kernel's UDP_MAX_SEGMENTS was 64 until it grew to 128 in 6.x, and the
+// smaller bound holds on either.
+const MaxUDPSegments = 64
+
+// coalesceGroup is the state of the group Coalesce has open.
 type coalesceGroup struct {
-	first tcpPacket
+	first l4Packet
 	mss   int    // payload of the first member: the gso_size
-	next  uint32 // sequence number the next member must carry
+	next  uint32 // TCP: the sequence number the next member must carry
+	id    uint16 // UDP over IPv4: the IP ID the next member must carry
+	count int    // members so far
 	ipLen int    // IP length of the super-frame so far, header included
-	psh   bool   // the last member had PSH
+	psh   bool   // TCP: the last member had PSH
 }
 
 // coalescible reports whether f may be part of a coalesced super-frame at
 // all, whatever else is in the group, and returns where its headers lie. The
 // cheap header tests come first; the checksum, which reads the whole
-// payload, last.
-func coalescible(f []byte, l3 int) (tcpPacket, bool) {
-	p, err := parseTCP(f, l3)
+// payload, last. UDP frames are coalescible only when udp is set.
+func coalescible(f []byte, l3 int, udp bool) (l4Packet, bool) {
+	p, err := parseL4(f, l3)
 	// The member's bytes after its headers are appended as they are, so
 	// link-layer padding after the IP length would corrupt the super-frame.
-	if err != nil || p.end != len(f) || p.end == p.hdrEnd(l3) {
+	if err != nil || p.end != len(f) || p.end == p.hdrEnd(l3) || p.udp && !udp {
 		return p, false
 	}
 	ip := f[l3:p.end]
-	tcp := ip[p.ipHL:]
-	// Exactly ACK or ACK|PSH: SYN, FIN, RST, URG, ECE, CWR and the reserved
-	// bits (AccECN's AE among them) each need the segment to be seen alone.
-	if fl := tcp[tcpFlags]; fl&^tcpFlagPSH != tcpFlagACK || tcp[tcpDataOffset]&0x0f != 0 {
+	l4 := ip[p.ipHL:]
+	if p.udp {
+		// The length field must agree with IP's, and a datagram sent
+		// without a checksum (0, IPv4 only) would get one: both stand alone.
+		if int(UDP(l4).Length()) != len(l4) || UDP(l4).Checksum() == 0 {
+			return p, false
+		}
+	} else if fl := l4[tcpFlags]; fl&^tcpFlagPSH != tcpFlagACK || l4[tcpDataOffset]&0x0f != 0 {
+		// Exactly ACK or ACK|PSH: SYN, FIN, RST, URG, ECE, CWR and the
+		// reserved bits (AccECN's AE among them) each need the segment to
+		// be seen alone.
 		return p, false
 	}
 	if !p.v6 {
@@ -476,8 +529,7 @@ func coalescible(f []byte, l3 int) (tcpPacket, bool) {
 			return p, false
 		}
 	}
-	tcpLen := len(tcp)
-	if FoldChecksum(Checksum(tcp, addrSum(ip, p.v6)+ProtocolTCP+uint32(tcpLen))) != 0 {
+	if FoldChecksum(Checksum(l4, addrSum(ip, p.v6)+p.proto()+uint32(len(l4)))) != 0 {
 		return p, false
 	}
 	return p, true
@@ -485,8 +537,8 @@ func coalescible(f []byte, l3 int) (tcpPacket, bool) {
 
 // follows reports whether the coalescible frame f, with headers at p, may
 // join the group g whose first member is first.
-func (g *coalesceGroup) follows(first, f []byte, p tcpPacket, l3 int) bool {
-	if p.v6 != g.first.v6 || !bytes.Equal(f[:l3], first[:l3]) {
+func (g *coalesceGroup) follows(first, f []byte, p l4Packet, l3 int) bool {
+	if p.v6 != g.first.v6 || p.udp != g.first.udp || !bytes.Equal(f[:l3], first[:l3]) {
 		return false
 	}
 	a, b := first[l3:], f[l3:]
@@ -504,29 +556,60 @@ func (g *coalesceGroup) follows(first, f []byte, p tcpPacket, l3 int) bool {
 			return false
 		}
 	}
-	ta, tb := a[g.first.ipHL:], b[p.ipHL:]
-	// Ports; acknowledgment number, data offset and the reserved bits
-	// (flags were checked by coalescible); window; options.
-	if !bytes.Equal(ta[:tcpSeq], tb[:tcpSeq]) ||
-		!bytes.Equal(ta[tcpAck:tcpFlags], tb[tcpAck:tcpFlags]) ||
-		!bytes.Equal(ta[tcpWindow:tcpChecksum], tb[tcpWindow:tcpChecksum]) ||
-		!bytes.Equal(ta[tcpMinHeaderLen:g.first.tcpHL], tb[tcpMinHeaderLen:p.tcpHL]) {
+	n := p.end - p.hdrEnd(l3)
+	if n > g.mss || g.ipLen+n > 0xffff {
 		return false
 	}
-	n := p.end - p.hdrEnd(l3)
-	return binary.BigEndian.Uint32(tb[tcpSeq:]) == g.next &&
-		n <= g.mss &&
-		g.ipLen+n <= 0xffff
+	ta, tb := a[g.first.ipHL:], b[p.ipHL:]
+	if p.udp {
+		// Ports; and the IDs segmentation will give the datagrams back.
+		return bytes.Equal(ta[:udpLength], tb[:udpLength]) && g.count < MaxUDPSegments &&
+			(p.v6 || IPv4(b).ID() == g.id)
+	}
+	// Ports; acknowledgment number, data offset and the reserved bits
+	// (flags were checked by coalescible); window; options.
+	return bytes.Equal(ta[:tcpSeq], tb[:tcpSeq]) &&
+		bytes.Equal(ta[tcpAck:tcpFlags], tb[tcpAck:tcpFlags]) &&
+		bytes.Equal(ta[tcpWindow:tcpChecksum], tb[tcpWindow:tcpChecksum]) &&
+		bytes.Equal(ta[tcpMinHeaderLen:g.first.l4HL], tb[tcpMinHeaderLen:p.l4HL]) &&
+		binary.BigEndian.Uint32(tb[tcpSeq:]) == g.next
+}
+
+// start opens a group whose first member is f, with headers at p.
+func (g *coalesceGroup) start(f []byte, p l4Packet, l3 int) {
+	pay := p.end - p.hdrEnd(l3)
+	*g = coalesceGroup{first: p, mss: pay, count: 1, ipLen: p.end - l3}
+	if p.udp {
+		if !p.v6 {
+			g.id = IPv4(f[l3:]).ID() + 1
+		}
+	} else {
+		g.next = binary.BigEndian.Uint32(f[l3+p.ipHL+tcpSeq:]) + uint32(pay)
+	}
+}
+
+// add takes f, with headers at p, into the group and reports whether the
+// group is closed to further members: by a short payload, or by PSH.
+func (g *coalesceGroup) add(f []byte, p l4Packet, l3 int) bool {
+	pay := p.end - p.hdrEnd(l3)
+	g.count++
+	g.ipLen += pay
+	g.id++
+	g.next += uint32(pay)
+	if !p.udp {
+		g.psh = f[l3+p.ipHL+tcpFlags]&tcpFlagPSH != 0
+	}
+	return g.psh || pay < g.mss
 }
 
 // finish turns frames[grp.Start] into the header of the super-frame of grp
 // and fills grp.Hdr, when the group has more than one member.
-func (g *coalesceGroup) finish(frames [][]byte, l3 int, grp *TCPGroup) {
+func (g *coalesceGroup) finish(frames [][]byte, l3 int, grp *Group) {
 	if grp.Count < 2 {
 		return
 	}
 	ip := frames[grp.Start][l3:]
-	tcpLen := g.ipLen - g.first.ipHL
+	l4Len := g.ipLen - g.first.ipHL
 	if g.first.v6 {
 		IPv6(ip).SetPayloadLength(uint16(g.ipLen - IPv6HeaderLen))
 	} else {
@@ -534,31 +617,39 @@ func (g *coalesceGroup) finish(frames [][]byte, l3 int, grp *TCPGroup) {
 		v4.SetTotalLength(uint16(g.ipLen))
 		v4.SetChecksum()
 	}
-	tcp := ip[g.first.ipHL:]
-	if g.psh {
-		tcp[tcpFlags] |= tcpFlagPSH
-	}
-	// CHECKSUM_PARTIAL: the pseudo-header sum, folded and not complemented,
-	// as Linux's tcp_v4_send_check and tcp_v6_send_check leave it.
-	binary.BigEndian.PutUint16(tcp[tcpChecksum:], ^FoldChecksum(addrSum(ip, g.first.v6)+ProtocolTCP+uint32(tcpLen)))
-
+	l4 := ip[g.first.ipHL:]
+	csum := tcpChecksum
 	h := VirtioNetHdr(grp.Hdr[:])
-	h.SetFlags(VirtioNetHdrFNeedsCsum)
-	if g.first.v6 {
+	switch {
+	case g.first.udp:
+		UDP(l4).SetLength(uint16(l4Len))
+		csum = udpChecksum
+		h.SetGSOType(VirtioGSOUDPL4)
+	case g.first.v6:
 		h.SetGSOType(VirtioGSOTCPv6)
-	} else {
+	default:
 		h.SetGSOType(VirtioGSOTCPv4)
 	}
+	if g.psh {
+		l4[tcpFlags] |= tcpFlagPSH
+	}
+	// CHECKSUM_PARTIAL: the pseudo-header sum, folded and not complemented,
+	// as Linux's tcp_v4_send_check, tcp_v6_send_check and udp_send_skb
+	// leave it.
+	binary.BigEndian.PutUint16(l4[csum:], ^FoldChecksum(addrSum(ip, g.first.v6)+g.first.proto()+uint32(l4Len)))
+	h.SetFlags(VirtioNetHdrFNeedsCsum)
 	h.SetHdrLen(uint16(g.first.hdrEnd(l3)))
 	h.SetGSOSize(uint16(g.mss))
 	h.SetCsumStart(uint16(l3 + g.first.ipHL))
-	h.SetCsumOffset(tcpChecksum)
+	h.SetCsumOffset(uint16(csum))
 }
 
-// CoalesceTCP groups consecutive frames of one TCP flow so that each group
-// can be written to a TAP or TUN device with IFF_VNET_HDR as one super-frame,
-// as Linux's GRO would have built it, sparing the kernel's stack one pass per
-// segment. frames[i] are whole packets: Ethernet frames with l3 = 14, bare IP
+// Coalesce groups consecutive frames of one TCP flow, and with udp set of
+// one UDP flow, so that each group can be written to a TAP or TUN device
+// with IFF_VNET_HDR as one super-frame, as Linux's GRO would have built it,
+// sparing the kernel's stack one pass per segment. A UDP super-frame
+// (VirtioGSOUDPL4) needs a device that took TUN_F_USO4 and TUN_F_USO6.
+// frames[i] are whole packets: Ethernet frames with l3 = 14, bare IP
 // packets with l3 = 0.
 //
 // It fills groups[0:n] and returns n. Group k covers frames[Start:Start+Count]
@@ -569,37 +660,43 @@ func (g *coalesceGroup) finish(frames [][]byte, l3 int, grp *TCPGroup) {
 //
 // For a group with Count > 1, frames[Start] is rewritten IN PLACE into the
 // header of the super-frame: IPv4 total length or IPv6 payload length cover
-// the whole of it, the IPv4 header checksum is recomputed, PSH is set if the
-// last member had it, and the TCP checksum field holds the pseudo-header sum
-// over the coalesced TCP length, folded and not complemented, as
-// CHECKSUM_PARTIAL wants. Hdr then holds flags VirtioNetHdrFNeedsCsum,
-// gso_type TCPv4 or TCPv6, hdr_len l3 + IP header + TCP header, gso_size the
-// first member's payload length, csum_start l3 + IP header length and
-// csum_offset 16. The super-frame is frames[Start] in full followed by
+// the whole of it, the IPv4 header checksum is recomputed, TCP's PSH is set
+// if the last member had it, UDP's length covers every datagram, and the
+// transport checksum field holds the pseudo-header sum over the coalesced
+// length, folded and not complemented, as CHECKSUM_PARTIAL wants. Hdr then
+// holds flags VirtioNetHdrFNeedsCsum, gso_type TCPv4, TCPv6 or UDP_L4,
+// hdr_len l3 + IP header + transport header, gso_size the first member's
+// payload length, csum_start l3 + IP header length and csum_offset 16 (TCP)
+// or 6 (UDP). The super-frame is frames[Start] in full followed by
 // frames[Start+k][hdr_len:] for k = 1..Count-1, ready for one writev.
 // For Count == 1, frames[Start] is untouched and Hdr is all zeros.
 //
 // A frame joins the open group only if all of these hold; otherwise it starts
 // a new group:
-//   - the same L2 header bytes (l3 = 14) and IP version;
+//   - the same L2 header bytes (l3 = 14), IP version and transport;
 //   - IPv4: IHL 5, not a fragment, the same addresses, TOS, TTL and DF, and a
 //     header checksum that verifies;
-//   - IPv6: next header TCP, the same addresses, traffic class, flow label
-//     and hop limit;
-//   - the same TCP ports, acknowledgment number, window, data offset and
-//     option bytes; flags exactly ACK, or ACK|PSH, which closes the group;
-//   - a sequence number equal to the first member's plus the payload so far;
+//   - IPv6: next header TCP or UDP, the same addresses, traffic class, flow
+//     label and hop limit;
+//   - TCP: the same ports, acknowledgment number, window, data offset and
+//     option bytes; flags exactly ACK, or ACK|PSH, which closes the group; a
+//     sequence number equal to the first member's plus the payload so far;
+//   - UDP: the same ports; a length field equal to the IP payload's; over
+//     IPv4, an IP ID one more than the member before (segmentation numbers
+//     the datagrams that way, so the receiver sees the IDs they were sent
+//     with); at most MaxUDPSegments members;
 //   - a payload of at least one byte and at most the first member's, a
 //     shorter one closing the group;
 //   - no bytes after the IP length (link-layer padding);
 //   - the coalesced IP packet, header included, no longer than 65535 bytes;
-//   - a TCP checksum, pseudo-header included, that verifies, so that a
-//     damaged frame always stands alone and the kernel drops it.
+//   - a transport checksum, pseudo-header included, that verifies (and, for
+//     UDP, is not 0), so that a damaged frame always stands alone and the
+//     kernel drops it.
 //
 // The first frame of a group must meet the same per-frame conditions for
 // anything to join it: a SYN, FIN, RST, URG, a pure ACK or a frame with a bad
 // checksum always stands alone. It never panics and never allocates.
-func CoalesceTCP(frames [][]byte, l3 int, groups []TCPGroup) (int, error) {
+func Coalesce(frames [][]byte, l3 int, groups []Group, udp bool) (int, error) {
 	if l3 != 0 && l3 != EthernetHeaderLen {
 		return 0, ErrL3Offset
 	}
@@ -610,15 +707,11 @@ func CoalesceTCP(frames [][]byte, l3 int, groups []TCPGroup) (int, error) {
 	n := 0
 	open := false // groups[n-1] may take more members
 	for i, f := range frames {
-		p, ok := coalescible(f, l3)
+		p, ok := coalescible(f, l3, udp)
 		if open && ok && g.follows(frames[groups[n-1].Start], f, p, l3) {
 			grp := &groups[n-1]
 			grp.Count++
-			pay := p.end - p.hdrEnd(l3)
-			g.next += uint32(pay)
-			g.ipLen += pay
-			g.psh = f[l3+p.ipHL+tcpFlags]&tcpFlagPSH != 0
-			if g.psh || pay < g.mss {
+			if g.add(f, p, l3) {
 				g.finish(frames, l3, grp)
 				open = false
 			}
@@ -627,17 +720,11 @@ func CoalesceTCP(frames [][]byte, l3 int, groups []TCPGroup) (int, error) {
 		if open {
 			g.finish(frames, l3, &groups[n-1])
 		}
-		groups[n] = TCPGroup{Start: i, Count: 1}
+		groups[n] = Group{Start: i, Count: 1}
 		n++
-		open = ok && f[l3+p.ipHL+tcpFlags]&tcpFlagPSH == 0
+		open = ok && (p.udp || f[l3+p.ipHL+tcpFlags]&tcpFlagPSH == 0)
 		if open {
-			pay := p.end - p.hdrEnd(l3)
-			g = coalesceGroup{
-				first: p,
-				mss:   pay,
-				next:  binary.BigEndian.Uint32(f[l3+p.ipHL+tcpSeq:]) + uint32(pay),
-				ipLen: p.end - l3,
-			}
+			g.start(f, p, l3)
 		}
 	}
 	if open {

@@ -10,20 +10,20 @@ import (
 // bytes written here, not against the package's own parser: lengths from
 // the raw fields, checksums with the textbook naiveSum.
 
-// refTCP is a TCP/IP packet as read straight from its fields.
-type refTCP struct {
-	v6      bool
+// refL4 is a TCP/IP or UDP/IP packet as read straight from its fields.
+type refL4 struct {
+	v6, udp bool
 	ip      []byte // the IP packet up to its length field
 	ipHL    int
-	tcp     []byte // TCP header and payload
+	l4      []byte // TCP or UDP header and payload
 	payload []byte
 }
 
-// refParse reads a packet that GSOSplit or CoalesceTCP accepted; it trusts
+// refParse reads a packet that GSOSplit or Coalesce accepted; it trusts
 // the fields, so it is only called on output the checks then hold to them.
-func refParse(t *testing.T, pkt []byte, l3 int) refTCP {
+func refParse(t *testing.T, pkt []byte, l3 int) refL4 {
 	t.Helper()
-	var r refTCP
+	var r refL4
 	if len(pkt) < l3+IPv4MinHeaderLen {
 		t.Fatalf("packet of %d bytes: want at least %d", len(pkt), l3+IPv4MinHeaderLen)
 	}
@@ -33,28 +33,41 @@ func refParse(t *testing.T, pkt []byte, l3 int) refTCP {
 	case 4:
 		r.ipHL = int(ip[0]&0x0f) * 4
 		ipLen = int(binary.BigEndian.Uint16(ip[2:]))
+		r.udp = ip[9] == ProtocolUDP
 	case 6:
 		r.v6, r.ipHL = true, IPv6HeaderLen
 		ipLen = IPv6HeaderLen + int(binary.BigEndian.Uint16(ip[4:]))
+		r.udp = ip[6] == ProtocolUDP
 	default:
 		t.Fatalf("IP version %d", ip[0]>>4)
 	}
-	if ipLen > len(ip) || r.ipHL+tcpMinHeaderLen > ipLen {
+	if ipLen > len(ip) || r.ipHL+UDPHeaderLen > ipLen {
 		t.Fatalf("IP length %d, header %d, buffer %d: inconsistent", ipLen, r.ipHL, len(ip))
 	}
 	r.ip = ip[:ipLen]
-	r.tcp = r.ip[r.ipHL:]
-	tcpHL := int(r.tcp[12]>>4) * 4
-	if tcpHL < tcpMinHeaderLen || tcpHL > len(r.tcp) {
-		t.Fatalf("TCP header length %d of %d bytes", tcpHL, len(r.tcp))
+	r.l4 = r.ip[r.ipHL:]
+	if r.udp {
+		if got := int(binary.BigEndian.Uint16(r.l4[4:])); got != len(r.l4) {
+			t.Fatalf("UDP length %d, IP payload %d", got, len(r.l4))
+		}
+		r.payload = r.l4[UDPHeaderLen:]
+		return r
 	}
-	r.payload = r.tcp[tcpHL:]
+	if len(r.l4) < tcpMinHeaderLen {
+		t.Fatalf("TCP segment of %d bytes", len(r.l4))
+	}
+	tcpHL := int(r.l4[12]>>4) * 4
+	if tcpHL < tcpMinHeaderLen || tcpHL > len(r.l4) {
+		t.Fatalf("TCP header length %d of %d bytes", tcpHL, len(r.l4))
+	}
+	r.payload = r.l4[tcpHL:]
 	return r
 }
 
-// checksumsVerify reports whether the IPv4 header checksum and the TCP
-// checksum, pseudo-header included, sum to all ones (RFC 1071 section 1).
-func (r refTCP) checksumsVerify() bool {
+// checksumsVerify reports whether the IPv4 header checksum and the TCP or
+// UDP checksum, pseudo-header included, sum to all ones (RFC 1071 section
+// 1); a UDP checksum of 0 (none sent) does not count as verified.
+func (r refL4) checksumsVerify() bool {
 	if !r.v6 && naiveSum(r.ip[:r.ipHL], 0) != 0xffff {
 		return false
 	}
@@ -62,8 +75,15 @@ func (r refTCP) checksumsVerify() bool {
 	if r.v6 {
 		addrs = r.ip[8:40]
 	}
-	pseudo := uint32(naiveSum(addrs, 0)) + ProtocolTCP + uint32(len(r.tcp))
-	return naiveSum(r.tcp, pseudo) == 0xffff
+	proto := uint32(ProtocolTCP)
+	if r.udp {
+		if r.l4[6] == 0 && r.l4[7] == 0 {
+			return false
+		}
+		proto = ProtocolUDP
+	}
+	pseudo := uint32(naiveSum(addrs, 0)) + proto + uint32(len(r.l4))
+	return naiveSum(r.l4, pseudo) == 0xffff
 }
 
 // offloadSeeds are real packets: a super-frame of each family, Ethernet and
@@ -92,6 +112,12 @@ func FuzzGSOSplit(f *testing.F) {
 		f.Add(pkt, gt|VirtioGSOECN, uint16(1), s.eth, uint8(0))
 		f.Add(pkt, gt, uint16(1448), s.eth, uint8(50))
 	}
+	for _, eth := range []bool{false, true} {
+		for _, v6 := range []bool{false, true} {
+			pkt, _ := udpSuper(f, offUDP{v6: v6, eth: eth, id: 3, payload: offPayload(300)}, 64)
+			f.Add(pkt, uint8(VirtioGSOUDPL4), uint16(64), eth, uint8(8))
+		}
+	}
 	f.Add([]byte{}, uint8(VirtioGSOTCPv4), uint16(0), false, uint8(0))
 	f.Fuzz(func(t *testing.T, pkt []byte, gsoType uint8, gsoSize uint16, eth bool, headroom uint8) {
 		const marker = 0x5a
@@ -116,14 +142,17 @@ func FuzzGSOSplit(f *testing.F) {
 
 		in := refParse(t, pkt, l3)
 		mss := int(gsoSize)
-		hdr := l3 + in.ipHL + len(in.tcp) - len(in.payload)
+		hdr := l3 + in.ipHL + len(in.l4) - len(in.payload)
 		wantSegs := max(1, (len(in.payload)+mss-1)/mss)
 		if segs != wantSegs || segLen != hdr+min(mss, len(in.payload)) || lastLen != hdr+len(in.payload)-(segs-1)*mss {
 			t.Fatalf("got %d segments of %d, last %d; want %d of %d, last %d", segs, segLen, lastLen,
 				wantSegs, hdr+min(mss, len(in.payload)), hdr+len(in.payload)-(segs-1)*mss)
 		}
 		stride := hr + segLen
-		seq := binary.BigEndian.Uint32(in.tcp[tcpSeq:])
+		var seq uint32
+		if !in.udp {
+			seq = binary.BigEndian.Uint32(in.l4[tcpSeq:])
+		}
 		var payload []byte
 		for i := range segs {
 			if head := out[i*stride : i*stride+hr]; !bytes.Equal(head, bytes.Repeat([]byte{marker}, hr)) {
@@ -144,8 +173,18 @@ func FuzzGSOSplit(f *testing.F) {
 			if !r.checksumsVerify() {
 				t.Fatalf("segment %d: checksums do not verify", i)
 			}
-			if got, want := binary.BigEndian.Uint32(r.tcp[tcpSeq:]), seq+uint32(i*mss); got != want {
-				t.Fatalf("segment %d: got seq %d, want %d", i, got, want)
+			if r.udp != in.udp {
+				t.Fatalf("segment %d: UDP %v, the super-frame's %v", i, r.udp, in.udp)
+			}
+			if !in.udp {
+				if got, want := binary.BigEndian.Uint32(r.l4[tcpSeq:]), seq+uint32(i*mss); got != want {
+					t.Fatalf("segment %d: got seq %d, want %d", i, got, want)
+				}
+			}
+			if !in.v6 {
+				if got, want := binary.BigEndian.Uint16(r.ip[4:]), binary.BigEndian.Uint16(in.ip[4:])+uint16(i); got != want {
+					t.Fatalf("segment %d: got IPv4 ID %d, want %d", i, got, want)
+				}
 			}
 			payload = append(payload, r.payload...)
 		}
@@ -214,7 +253,7 @@ func fixChecksums(frame []byte, l3 int) {
 	binary.BigEndian.PutUint16(tcp[16:], ^naiveSum(tcp, pseudo))
 }
 
-func FuzzCoalesceTCP(f *testing.F) {
+func FuzzCoalesce(f *testing.F) {
 	for _, s := range offloadSeeds(f) {
 		base := s
 		base.flags = tcpFlagACK
@@ -251,8 +290,8 @@ func FuzzCoalesceTCP(f *testing.F) {
 		for i, fr := range frames {
 			before[i] = clone(fr)
 		}
-		groups := make([]TCPGroup, len(frames))
-		n, err := CoalesceTCP(frames, l3, groups)
+		groups := make([]Group, len(frames))
+		n, err := Coalesce(frames, l3, groups, false)
 		if err != nil {
 			t.Fatalf("CoalesceTCP: %v", err)
 		}

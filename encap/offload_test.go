@@ -496,7 +496,7 @@ func TestGSOSplitErrors(t *testing.T) {
 		{"short virtio header", pkt4, h4[:9], 14, need4, 0, ErrVirtioNetHdr, "virtio_net_hdr"},
 		{"gso_type none", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSONone) }), 14, need4, 0, ErrGSOType, "gso_type"},
 		{"gso_type UDP", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSOUDP) }), 14, need4, 0, ErrGSOType, "gso_type"},
-		{"gso_type UDP_L4", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSOUDPL4) }), 14, need4, 0, ErrGSOType, "gso_type"},
+		{"gso_type UDP_L4 on TCP", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSOUDPL4) }), 14, need4, 0, ErrGSOFamily, "transport"},
 		{"gso_type TCPv6 on IPv4", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSOTCPv6) }), 14, need4, 0, ErrGSOFamily, "gso_type"},
 		{"gso_type TCPv4 on IPv6", pkt6, withHdr(func(h VirtioNetHdr) { h.SetGSOType(VirtioGSOTCPv4) }), 14, 8000, 0, ErrGSOFamily, "gso_type"},
 		{"gso_size 0", pkt4, withHdr(func(h VirtioNetHdr) { h.SetGSOSize(0) }), 14, need4, 0, ErrGSOSize, "gso_size 0"},
@@ -513,8 +513,8 @@ func TestGSOSplitErrors(t *testing.T) {
 		{"truncated TCP header", edit(pkt4[:14+20+19], func(b []byte) { binary.BigEndian.PutUint16(b[14+2:], 39) }), h4, 14, need4, 0, ErrBadTCPHeader, "TCP header"},
 		{"TCP data offset 4", edit(pkt4, func(b []byte) { b[14+20+12] = 4 << 4 }), h4, 14, need4, 0, ErrBadTCPHeader, "data offset"},
 		{"TCP data offset beyond the packet", edit(pkt4[:14+20+30], func(b []byte) { binary.BigEndian.PutUint16(b[14+2:], 50) }), h4, 14, need4, 0, ErrBadTCPHeader, "data offset"},
-		{"UDP in a TCP GSO header", udp, h4, 14, need4, 0, ErrNotTCP, "not TCP"},
-		{"IPv6 extension header", hopByHop, h6, 14, 8000, 0, ErrNotTCP, "next header"},
+		{"UDP in a TCP GSO header", udp, h4, 14, need4, 0, ErrGSOFamily, "transport"},
+		{"IPv6 extension header", hopByHop, h6, 14, 8000, 0, ErrNotTCPOrUDP, "next header"},
 		{"IPv4 fragment", edit(pkt4, func(b []byte) { b[14+6] |= 0x20; IPv4(b[14:]).SetChecksum() }), h4, 14, need4, 0, ErrFragment, "fragment"},
 		{"IP version 5", edit(pkt4bare, func(b []byte) { b[0] = 0x55 }), h4, 0, need4, 0, ErrIPVersion, "IP version"},
 		{"out too small by one byte", pkt4, h4, 14, need4 - 1, 0, ErrGSOOutTooSmall, "out too small"},
@@ -714,7 +714,7 @@ func TestCompleteChecksumErrors(t *testing.T) {
 
 // superFrame joins the members of a group as the caller's writev would:
 // frames[Start] whole, then each other member from hdr_len on.
-func superFrame(frames [][]byte, g TCPGroup) []byte {
+func superFrame(frames [][]byte, g Group) []byte {
 	hl := int(VirtioNetHdr(g.Hdr[:]).HdrLen())
 	b := clone(frames[g.Start])
 	for _, f := range frames[g.Start+1 : g.Start+g.Count] {
@@ -728,7 +728,7 @@ func superFrame(frames [][]byte, g TCPGroup) []byte {
 // counts; a lone frame is untouched with a zero header; a coalesced one,
 // once its checksum is completed, decodes with checksums that verify, the
 // members' payloads in order and the header CoalesceTCP promises.
-func checkGroups(t *testing.T, before, frames [][]byte, groups []TCPGroup, l3 int, want []int) {
+func checkGroups(t *testing.T, before, frames [][]byte, groups []Group, l3 int, want []int) {
 	t.Helper()
 	var counts []int
 	next := 0
@@ -843,8 +843,8 @@ func TestCoalesceTCPRoundTrip(t *testing.T) {
 					for i, f := range frames {
 						before[i] = clone(f)
 					}
-					groups := make([]TCPGroup, segs)
-					n, err := CoalesceTCP(frames, l3, groups)
+					groups := make([]Group, segs)
+					n, err := Coalesce(frames, l3, groups, false)
 					if err != nil {
 						t.Fatalf("CoalesceTCP: %v", err)
 					}
@@ -1021,8 +1021,8 @@ func TestCoalesceTCP(t *testing.T) {
 					for i, f := range frames {
 						before[i] = clone(f)
 					}
-					groups := make([]TCPGroup, len(frames))
-					n, err := CoalesceTCP(frames, l3, groups)
+					groups := make([]Group, len(frames))
+					n, err := Coalesce(frames, l3, groups, false)
 					if err != nil {
 						t.Fatalf("CoalesceTCP: %v", err)
 					}
@@ -1062,8 +1062,8 @@ func TestCoalesceTCPLengthLimit(t *testing.T) {
 				for i, f := range frames {
 					before[i] = clone(f)
 				}
-				groups := make([]TCPGroup, len(frames))
-				n, err := CoalesceTCP(frames, base.l3(), groups)
+				groups := make([]Group, len(frames))
+				n, err := Coalesce(frames, base.l3(), groups, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1092,7 +1092,7 @@ func TestCoalesceTCPErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := CoalesceTCP(frames, tc.l3, make([]TCPGroup, tc.groups))
+			n, err := Coalesce(frames, tc.l3, make([]Group, tc.groups), false)
 			if !errors.Is(err, tc.want) || n != 0 {
 				t.Fatalf("got %d, %v; want 0, %v", n, err, tc.want)
 			}
@@ -1117,8 +1117,8 @@ func TestCoalesceTCPGarbage(t *testing.T) {
 	for i, f := range frames {
 		before[i] = clone(f)
 	}
-	groups := make([]TCPGroup, len(frames))
-	n, err := CoalesceTCP(frames, 0, groups)
+	groups := make([]Group, len(frames))
+	n, err := Coalesce(frames, 0, groups, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1144,7 +1144,7 @@ func TestOffloadNoAllocations(t *testing.T) {
 		pristine[i] = clone(out[i*segLen : i*segLen+l])
 		frames[i] = clone(pristine[i])
 	}
-	groups := make([]TCPGroup, segs)
+	groups := make([]Group, segs)
 	out2 := make([]byte, len(out)+segs*50)
 	tests := []struct {
 		name string
@@ -1163,7 +1163,7 @@ func TestOffloadNoAllocations(t *testing.T) {
 		}},
 		{"CoalesceTCP", func() {
 			copy(frames[0], pristine[0]) // CoalesceTCP rewrote the first header
-			if n, err := CoalesceTCP(frames, EthernetHeaderLen, groups); err != nil || n != 1 {
+			if n, err := Coalesce(frames, EthernetHeaderLen, groups, false); err != nil || n != 1 {
 				t.Fatalf("CoalesceTCP: got %d, %v; want 1, nil", n, err)
 			}
 		}},
@@ -1201,12 +1201,12 @@ func BenchmarkCoalesceTCP(b *testing.B) {
 		frames[i] = clone(pristine[i])
 		total += len(pristine[i])
 	}
-	groups := make([]TCPGroup, len(frames))
+	groups := make([]Group, len(frames))
 	b.ReportAllocs()
 	b.SetBytes(int64(total))
 	for b.Loop() {
 		copy(frames[0], pristine[0])
-		if n, err := CoalesceTCP(frames, EthernetHeaderLen, groups); err != nil || n != 1 {
+		if n, err := Coalesce(frames, EthernetHeaderLen, groups, false); err != nil || n != 1 {
 			b.Fatalf("CoalesceTCP: got %d, %v", n, err)
 		}
 	}

@@ -3,12 +3,15 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
@@ -75,15 +78,38 @@ func TestE2EOffloadModes(t *testing.T) {
 			checkOffloadCounters(t, bin, a, b, mode)
 			// Bursts of small datagrams, the last of each burst shorter: with
 			// GSO they leave in trains, and must come out whole.
-			sentBefore := a.stats(t, bin).Offload
-			udpTransfer(t, bin, a.ns, b.ns, b.over, 3000, 64, 16)
-			udpTransfer(t, bin, a.ns, b.ns, b.over, 1000, 1422, 8) // 1450 - 20 - 8
-			udpTransfer(t, bin, a.ns, b.ns, "fd42::2", 1000, 1402, 8)
-			sent := a.stats(t, bin).Offload
+			sentBefore, rcvdBefore := a.stats(t, bin).Offload, b.stats(t, bin).Offload
+			udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 3000, size: 64, burst: 16})
+			udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 1000, size: 1422, burst: 8}) // 1450 - 20 - 8
+			udpTransfer(t, bin, a.ns, b.ns, "fd42::2", udpBurst{count: 1000, size: 1402, burst: 8})
+			sent, rcvd := a.stats(t, bin).Offload, b.stats(t, bin).Offload
 			sends, dgrams := sent.GSOSends-sentBefore.GSOSends, sent.GSODatagrams-sentBefore.GSODatagrams
 			if gso := mode == "on" || mode == "gro=off"; gso != (dgrams > sends) {
 				t.Errorf("--offload %s: the UDP bursts left in %d GSO sends of %d datagrams, want trains (more datagrams than sends) %v",
 					mode, sends, dgrams, gso)
+			}
+			// UDP segmentation offload on the device (Linux 6.2 on): trains
+			// that arrive whole are written as one super-frame; without
+			// a virtio-net header, never.
+			uso := kernelHasUSO(t) && (mode == "on" || mode == "gso=off" || mode == "gro=off")
+			coalesced := rcvd.CoalescedWrites - rcvdBefore.CoalescedWrites
+			if (mode == "on" || !uso) && (coalesced > 0) != (mode == "on" && uso) {
+				t.Errorf("--offload %s: the UDP bursts were written to %s in %d coalesced writes, want some: %v",
+					mode, tapName, coalesced, mode == "on" && uso)
+			}
+			// UDP as QUIC stacks send it, one UDP_SEGMENT send per burst,
+			// read at the far end with UDP_GRO: with USO the device hands
+			// vtepd super-frames to cut, and trains reach the reader whole.
+			sentBefore = a.stats(t, bin).Offload
+			trains := udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 2000, size: 1000, burst: 16, gso: true, gro: true})
+			trains += udpTransfer(t, bin, a.ns, b.ns, "fd42::2", udpBurst{count: 1000, size: 1402, burst: 8, gso: true, gro: true})
+			trains += udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 1280, size: 64, burst: 64, gso: true, gro: true})
+			sent = a.stats(t, bin).Offload
+			if got := sent.TSOFrames - sentBefore.TSOFrames; (got > 0) != uso {
+				t.Errorf("--offload %s: %d UDP super-frames read from %s, want some: %v", mode, got, tapName, uso)
+			}
+			if (mode == "on" || !uso) && (trains > 0) != (mode == "on" && uso) {
+				t.Errorf("--offload %s: the UDP_GRO reader got %d trains, want some: %v", mode, trains, mode == "on" && uso)
 			}
 			if mode != "on" {
 				return
@@ -149,6 +175,13 @@ func TestE2EIPIPOffloads(t *testing.T) {
 			for _, mss := range []int{88, 1440} { // 1480 - 20 - 20
 				transferWith(t, bin, a.ns, b.ns, b.over, 800+mss, 2<<20+mss-1, mss)
 			}
+			// UDP super-frames from a UDP_SEGMENT sender, cut for the raw
+			// socket and coalesced again into the far TUN device.
+			trains := udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 2000, size: 1000, burst: 16, gso: true, gro: true})
+			trains += udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 1280, size: 1452, burst: 20, gso: true, gro: true}) // 1480 - 20 - 8
+			if want := mode == "on" && kernelHasUSO(t); (trains > 0) != want {
+				t.Errorf("--offload %s: the UDP_GRO reader behind %s got %d trains, want some: %v", mode, ipipDev, trains, want)
+			}
 		})
 	}
 }
@@ -190,20 +223,36 @@ func checkOffloadCounters(t *testing.T, bin binaries, a, b *host, mode string) {
 }
 
 // udpReport is udpxfer's server line.
-var udpReport = regexp.MustCompile(`received (\d+) of (\d+), corrupt (\d+), duplicate (\d+)`)
+var udpReport = regexp.MustCompile(`received (\d+) of (\d+), corrupt (\d+), duplicate (\d+), reordered \d+, trains (\d+)`)
 
-// udpTransfer sends count numbered datagrams of size bytes from client to
-// server in bursts and checks that none arrived damaged or twice, and that
-// most arrived (UDP may lose some; a path that loses most is broken).
-func udpTransfer(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, count, size, burst int) {
+// udpBurst is what udpTransfer sends: count numbered datagrams of size
+// bytes in bursts of burst, each burst in one UDP_SEGMENT send with gso,
+// read with UDP_GRO with gro.
+type udpBurst struct {
+	count, size, burst int
+	gso, gro           bool
+}
+
+// udpTransfer sends u from client to server and checks that no datagram
+// arrived damaged or twice, and that most arrived (UDP may lose some; a
+// path that loses most is broken). It returns the reads that held more
+// than one datagram (with u.gro).
+func udpTransfer(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, u udpBurst) int {
 	t.Helper()
 	addr := net.JoinHostPort(dst, "5002")
-	srv := server.Start(t, bin.udpxfer, "-listen", addr, "-count", strconv.Itoa(count), "-timeout", "30s")
+	srvArgs := []string{bin.udpxfer, "-listen", addr, "-count", strconv.Itoa(u.count), "-timeout", "30s"}
+	cliArgs := []string{bin.udpxfer, "-connect", addr, "-count", strconv.Itoa(u.count), "-size", strconv.Itoa(u.size), "-burst", strconv.Itoa(u.burst)}
+	if u.gro {
+		srvArgs = append(srvArgs, "-gro")
+	}
+	if u.gso {
+		cliArgs = append(cliArgs, "-gso")
+	}
+	srv := server.Start(t, srvArgs...)
 	netnstest.WaitFor(t, 10*time.Second, "the UDP server to listen", func() bool {
 		return strings.Contains(srv.Output(), "listening on")
 	})
-	if out, err := client.Try(bin.udpxfer, "-connect", addr, "-count", strconv.Itoa(count),
-		"-size", strconv.Itoa(size), "-burst", strconv.Itoa(burst)); err != nil {
+	if out, err := client.Try(cliArgs...); err != nil {
 		t.Fatalf("udpxfer to %s: %v\n%s", addr, err, out)
 	}
 	// The server ends by itself: all arrived, or a second of quiet.
@@ -217,9 +266,26 @@ func udpTransfer(t *testing.T, bin binaries, client, server *netnstest.NS, dst s
 		t.Fatalf("udpxfer server: %v: got %q, want a report", err, srv.Output())
 	}
 	got, _ := strconv.Atoi(m[1])
-	if m[3] != "0" || m[4] != "0" || err != nil || got < count/2 {
-		t.Errorf("UDP to %s, %d datagrams of %d bytes in bursts of %d: got %q (%v), want none corrupt or doubled and at least half arrived",
-			addr, count, size, burst, m[0], err)
+	trains, _ := strconv.Atoi(m[5])
+	if m[3] != "0" || m[4] != "0" || err != nil || got < u.count/2 {
+		t.Errorf("UDP to %s, %+v: got %q (%v), want none corrupt or doubled and at least half arrived",
+			addr, u, m[0], err)
 	}
-	t.Logf("UDP to %s, %d-byte datagrams: %s", addr, size, m[0])
+	t.Logf("UDP to %s, %+v: %s", addr, u, m[0])
+	return trains
+}
+
+// kernelHasUSO reports whether the running kernel takes UDP segmentation
+// offload on TAP and TUN devices (TUN_F_USO4/6, Linux 6.2).
+func kernelHasUSO(t *testing.T) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release[:], err)
+	}
+	return major > 6 || major == 6 && minor >= 2
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,30 +46,48 @@ func TestSizeOf(t *testing.T) {
 	}
 }
 
-// TestLoopback sends over loopback and checks the report counts them all.
+// TestLoopback sends over loopback, plainly and with UDP_SEGMENT and
+// UDP_GRO, and checks the report counts every datagram, and trains exactly
+// when both are on (loopback hands a GSO send to a GRO socket whole).
 func TestLoopback(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ gso, gro bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprintf("gso=%v gro=%v", tc.gso, tc.gro), func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := pc.LocalAddr().String()
+			pc.Close()
+			done := make(chan report, 1)
+			errc := make(chan error, 1)
+			go func() {
+				r, err := serve(addr, 100, 10*time.Second, tc.gro)
+				errc <- err
+				done <- r
+			}()
+			time.Sleep(100 * time.Millisecond)
+			if err := send(addr, 100, 300, 10, time.Millisecond, 3, tc.gso); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.received != 100 || r.corrupt != 0 || r.duplicate != 0 {
+				t.Errorf("report: got %v, want 100 of 100 received and nothing corrupt", r)
+			}
+			if trains := r.trains > 0; trains != (tc.gso && tc.gro) {
+				t.Errorf("report: got %d trains, want some: %v", r.trains, tc.gso && tc.gro)
+			}
+		})
 	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	done := make(chan report, 1)
-	errc := make(chan error, 1)
-	go func() {
-		r, err := serve(addr, 100, 10*time.Second)
-		errc <- err
-		done <- r
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := send(addr, 100, 300, 10, time.Millisecond, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.received != 100 || r.corrupt != 0 || r.duplicate != 0 {
-		t.Errorf("report: got %v, want 100 of 100 received and nothing corrupt", r)
+}
+
+func TestSendRefusesOversizedGSOBurst(t *testing.T) {
+	for _, tc := range []struct{ size, burst int }{{1400, 50}, {16, 65}} {
+		err := send("127.0.0.1:9", 10, tc.size, tc.burst, 0, 1, true)
+		if err == nil || !strings.Contains(err.Error(), "-gso") {
+			t.Errorf("send -gso of %d×%d bytes: got %v, want an error naming -gso", tc.burst, tc.size, err)
+		}
 	}
 }
