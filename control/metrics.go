@@ -40,13 +40,13 @@ type statsCollector struct {
 // offloadMetrics are the offload counters' series: name and help, in the
 // order offloadValues returns them.
 var offloadMetrics = [...][2]string{
-	{"vtepd_offload_tso_frames_total", "TCP super-frames read from the device (TSO) and cut into segments in user space."},
-	{"vtepd_offload_tso_segments_total", "Segments the TSO super-frames were cut into."},
+	{"vtepd_offload_tso_frames_total", "TCP and UDP super-frames read from the device (TSO, USO) and cut into segments in user space."},
+	{"vtepd_offload_tso_segments_total", "Segments the super-frames were cut into."},
 	{"vtepd_offload_gso_sends_total", "UDP GSO sends (UDP_SEGMENT) that carried more than one datagram."},
 	{"vtepd_offload_gso_datagrams_total", "Datagrams carried by the UDP GSO sends."},
 	{"vtepd_offload_gro_trains_total", "Reads that returned a train of datagrams the kernel coalesced (UDP_GRO); counted on the underlay, before the VNI is known."},
 	{"vtepd_offload_gro_datagrams_total", "Datagrams in the GRO trains."},
-	{"vtepd_offload_coalesced_writes_total", "TCP super-frames written to the device, made of received segments coalesced in user space."},
+	{"vtepd_offload_coalesced_writes_total", "TCP and UDP super-frames written to the device, made of received segments or datagrams coalesced in user space."},
 	{"vtepd_offload_coalesced_frames_total", "Received frames coalesced into those super-frames."},
 }
 

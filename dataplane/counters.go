@@ -95,8 +95,8 @@ type Counters struct {
 // TSO super-frame, datagrams per GSO send, per GRO train and frames per
 // coalesced write.
 type OffloadCounters struct {
-	// TSOFrames counts TCP super-frames read from the device and
-	// TSOSegments the segments they were cut into.
+	// TSOFrames counts TCP and UDP super-frames read from the device
+	// (TSO, USO) and TSOSegments the segments they were cut into.
 	TSOFrames, TSOSegments atomic.Uint64
 	// GSOSends counts UDP_SEGMENT sends of more than one datagram and
 	// GSODatagrams the datagrams they carried.
@@ -105,8 +105,8 @@ type OffloadCounters struct {
 	// coalesced (UDP_GRO) and GRODatagrams the datagrams in them. They are
 	// counted before the VNI is known: on the underlay's counters.
 	GROTrains, GRODatagrams atomic.Uint64
-	// CoalescedWrites counts TCP super-frames written to the device and
-	// CoalescedFrames the received frames they were made of.
+	// CoalescedWrites counts TCP and UDP super-frames written to the
+	// device and CoalescedFrames the received frames they were made of.
 	CoalescedWrites, CoalescedFrames atomic.Uint64
 }
 
