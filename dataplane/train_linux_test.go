@@ -19,8 +19,9 @@ import (
 // TestDatagramTrains queues frames the way txLoopVnet does and checks, at
 // two receivers on loopback with UDP_GRO, how they left: equal-sized frames
 // to one remote as one GSO train, a shorter one ending it, a frame alone by
-// the one-packet path, a new train for a new remote or a longer frame, and
-// every datagram's bytes the VXLAN header and the frame.
+// the one-packet path, a new train for a new remote, a longer frame or a
+// flow that leaves from another GSO socket, and every datagram's bytes the
+// VXLAN header and the frame.
 func TestDatagramTrains(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
@@ -45,14 +46,34 @@ func TestDatagramTrains(t *testing.T) {
 
 	// One flow (same MACs, same hash, same GSO socket); the frame sizes
 	// and remotes decide the trains.
+	// A second flow, other, whose hash picks another GSO socket: its
+	// frames cannot ride in a train from the first flow's socket.
+	frame := func(src byte, size, i int) []byte {
+		f := make([]byte, size)
+		copy(f, []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, src, 0x88, 0xb5})
+		for j := encap.EthernetHeaderLen; j < len(f); j++ {
+			f[j] = byte(i*31 + j)
+		}
+		return f
+	}
+	socks := uint32(len(n.u.pool.fds))
+	other := byte(2)
+	for ; encap.FlowHash(frame(other, 100, 0))%socks == encap.FlowHash(frame(1, 100, 0))%socks; other++ {
+		if other == 0xff {
+			t.Fatalf("no source MAC gives a flow another of the %d GSO sockets", socks)
+		}
+	}
 	sends := []struct {
 		remote netip.Addr
 		size   int
+		src    byte
 	}{
-		{remA, 100}, {remA, 100}, {remA, 93}, // a train of 3, cut short
-		{remA, 100},              // nothing may follow a short tail: alone
-		{remB, 100}, {remB, 100}, // a new remote: a new train of 2
-		{remB, 120}, // longer than the train's size: alone
+		{remA, 100, 1}, {remA, 100, 1}, {remA, 93, 1}, // a train of 3, cut short
+		{remA, 100, 1},                 // nothing may follow a short tail: alone
+		{remB, 100, 1}, {remB, 100, 1}, // a new remote: a new train of 2
+		{remB, 120, 1},                         // longer than the train's size: alone
+		{remA, 100, 1},                         // the first flow, alone: the next one is
+		{remA, 100, other}, {remA, 100, other}, // another socket's, a train of 2
 	}
 	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
 	w := &gsoWriter{}
@@ -60,18 +81,15 @@ func TestDatagramTrains(t *testing.T) {
 	for i, s := range sends {
 		buf := make([]byte, Headroom+s.size)
 		f := buf[Headroom:]
-		copy(f, []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
-		for j := encap.EthernetHeaderLen; j < len(f); j++ {
-			f[j] = byte(i*31 + j)
-		}
+		copy(f, frame(s.src, s.size, i))
 		frames = append(frames, append([]byte(nil), f...))
 		n.queueDatagram(tr, w, buf, s.size, s.remote)
 	}
 	n.sendTrain(tr, w)
 
 	o := n.Counters.Offload.Load()
-	if o.GSOSends != 2 || o.GSODatagrams != 5 || n.Counters.TxPackets.Load() != uint64(len(sends)) {
-		t.Errorf("counters: got %d GSO sends of %d datagrams, %d packets sent; want 2 of 5, %d",
+	if o.GSOSends != 3 || o.GSODatagrams != 7 || n.Counters.TxPackets.Load() != uint64(len(sends)) {
+		t.Errorf("counters: got %d GSO sends of %d datagrams, %d packets sent; want 3 of 7, %d",
 			o.GSOSends, o.GSODatagrams, n.Counters.TxPackets.Load(), len(sends))
 	}
 	// What each receiver reads: datagram sizes per read, trains as one.
@@ -81,8 +99,8 @@ func TestDatagramTrains(t *testing.T) {
 		frames [][]byte
 		want   []read
 	}{
-		{rxA, frames[:4], []read{{108 + 108 + 101, 108}, {108, 0}}},
-		{rxB, frames[4:], []read{{108 + 108, 108}, {128, 0}}},
+		{rxA, append(frames[:4:4], frames[7:]...), []read{{108 + 108 + 101, 108}, {108, 0}, {108, 0}, {108 + 108, 108}}},
+		{rxB, frames[4:7], []read{{108 + 108, 108}, {128, 0}}},
 	} {
 		var got []read
 		var payload []byte
