@@ -948,8 +948,15 @@ func TestE2EMultiRuntime(t *testing.T) {
 				if got := statsOf(t, bin, h3, tapName).RxPackets - rx3; got != tc.toHost3 {
 					t.Errorf("rx_packets of %s on %s after 1 sent %d broadcasts: got %d more, want %d", tapName, h3.under, frames, got, tc.toHost3)
 				}
-				if got := showLink(t, h3.ns, tapName).Stats64.RX.Packets - tap3; got != tc.toHost3 {
-					t.Errorf("frames delivered to %s on %s after 1 sent %d broadcasts: got %d more, want %d", tapName, h3.under, frames, got, tc.toHost3)
+				// The device counts a coalesced write as one packet, as it
+				// counts one of GRO's: the broadcasts, one UDP flow, may
+				// arrive as fewer packets than frames, but not as none.
+				if got := showLink(t, h3.ns, tapName).Stats64.RX.Packets - tap3; (got > 0) != (tc.toHost3 > 0) || got > tc.toHost3 {
+					want := "none"
+					if tc.toHost3 > 0 {
+						want = fmt.Sprintf("1 to %d", tc.toHost3)
+					}
+					t.Errorf("packets delivered to %s on %s after 1 sent %d broadcasts: got %d more, want %s", tapName, h3.under, frames, got, want)
 				}
 				copies := uint64(frames)
 				if tc.listed {
