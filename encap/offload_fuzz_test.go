@@ -219,38 +219,80 @@ func decodeFrames(b []byte) [][]byte {
 	return frames
 }
 
-// fixChecksums rewrites the IPv4 header checksum and the TCP checksum of
-// frame when its lengths are consistent, and leaves it alone otherwise.
+// coalesceChecked runs Coalesce over frames and holds it to what every
+// caller relies on: the groups cover every frame once and in order, and a
+// lone frame is untouched behind a zero header. It returns the groups and
+// the frames as they were before the call.
+func coalesceChecked(t *testing.T, frames [][]byte, l3 int, udp bool) ([]Group, [][]byte) {
+	t.Helper()
+	before := make([][]byte, len(frames))
+	for i, fr := range frames {
+		before[i] = clone(fr)
+	}
+	groups := make([]Group, len(frames))
+	n, err := Coalesce(frames, l3, groups, udp)
+	if err != nil {
+		t.Fatalf("Coalesce: %v", err)
+	}
+	next := 0
+	for k, g := range groups[:n] {
+		if g.Start != next || g.Count < 1 || g.Start+g.Count > len(frames) {
+			t.Fatalf("group %d: start %d, count %d; want start %d, count >= 1, within %d frames", k, g.Start, g.Count, next, len(frames))
+		}
+		next += g.Count
+		if g.Count == 1 && (g.Hdr != [VirtioNetHdrLen]byte{} || !bytes.Equal(frames[g.Start], before[g.Start])) {
+			t.Fatalf("group %d: lone frame modified or header % x not zero", k, g.Hdr)
+		}
+	}
+	if next != len(frames) {
+		t.Fatalf("groups cover %d of %d frames", next, len(frames))
+	}
+	return groups[:n], before
+}
+
+// fixChecksums rewrites the IPv4 header checksum and the TCP or UDP
+// checksum of frame when its lengths are consistent, and leaves it alone
+// otherwise.
 func fixChecksums(frame []byte, l3 int) {
 	if len(frame) < l3+IPv4MinHeaderLen {
 		return
 	}
 	ip := frame[l3:]
 	var ipHL, ipLen int
+	var proto byte
 	var addrs []byte
 	switch ip[0] >> 4 {
 	case 4:
-		ipHL, ipLen, addrs = int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:])), ip[12:20]
-		if ipHL < IPv4MinHeaderLen || ipLen > len(ip) || ipHL+tcpMinHeaderLen > ipLen {
+		ipHL, ipLen, proto, addrs = int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:])), ip[9], ip[12:20]
+		if ipHL < IPv4MinHeaderLen || ipLen > len(ip) {
 			return
 		}
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], naiveChecksum(ip[:ipHL]))
 	case 6:
 		if len(ip) < IPv6HeaderLen {
 			return
 		}
-		ipHL, ipLen, addrs = IPv6HeaderLen, IPv6HeaderLen+int(binary.BigEndian.Uint16(ip[4:])), ip[8:40]
-		if ipLen > len(ip) || ipHL+tcpMinHeaderLen > ipLen {
-			return
-		}
+		ipHL, ipLen, proto, addrs = IPv6HeaderLen, IPv6HeaderLen+int(binary.BigEndian.Uint16(ip[4:])), ip[6], ip[8:40]
 	default:
 		return
 	}
-	tcp := ip[ipHL:ipLen]
-	tcp[16], tcp[17] = 0, 0
-	pseudo := uint32(naiveSum(addrs, 0)) + ProtocolTCP + uint32(len(tcp))
-	binary.BigEndian.PutUint16(tcp[16:], ^naiveSum(tcp, pseudo))
+	field, minLen := tcpChecksum, tcpMinHeaderLen
+	if proto == ProtocolUDP {
+		field, minLen = udpChecksum, UDPHeaderLen
+	}
+	if ipLen > len(ip) || ipHL+minLen > ipLen {
+		return
+	}
+	if ip[0]>>4 == 4 {
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:], naiveChecksum(ip[:ipHL]))
+	}
+	l4 := ip[ipHL:ipLen]
+	l4[field], l4[field+1] = 0, 0
+	c := ^naiveSum(l4, uint32(naiveSum(addrs, 0))+uint32(proto)+uint32(len(l4)))
+	if c == 0 && proto == ProtocolUDP {
+		c = 0xffff // RFC 768: 0 is no checksum
+	}
+	binary.BigEndian.PutUint16(l4[field:], c)
 }
 
 func FuzzCoalesce(f *testing.F) {
@@ -286,28 +328,9 @@ func FuzzCoalesce(f *testing.F) {
 				fixChecksums(fr, l3)
 			}
 		}
-		before := make([][]byte, len(frames))
-		for i, fr := range frames {
-			before[i] = clone(fr)
-		}
-		groups := make([]Group, len(frames))
-		n, err := Coalesce(frames, l3, groups, false)
-		if err != nil {
-			t.Fatalf("CoalesceTCP: %v", err)
-		}
-		next := 0
-		for k, g := range groups[:n] {
-			if g.Start != next || g.Count < 1 {
-				t.Fatalf("group %d: start %d, count %d; want start %d, count >= 1", k, g.Start, g.Count, next)
-			}
-			next += g.Count
-			if next > len(frames) {
-				t.Fatalf("group %d ends at %d, past %d frames", k, next, len(frames))
-			}
+		groups, before := coalesceChecked(t, frames, l3, false)
+		for k, g := range groups {
 			if g.Count == 1 {
-				if g.Hdr != [VirtioNetHdrLen]byte{} || !bytes.Equal(frames[g.Start], before[g.Start]) {
-					t.Fatalf("group %d: lone frame modified or header % x not zero", k, g.Hdr)
-				}
 				continue
 			}
 			h := VirtioNetHdr(g.Hdr[:])
@@ -339,9 +362,6 @@ func FuzzCoalesce(f *testing.F) {
 			if !bytes.Equal(r.payload, payload) {
 				t.Fatalf("group %d: payload: got %d bytes, want the members' %d", k, len(r.payload), len(payload))
 			}
-		}
-		if next != len(frames) {
-			t.Fatalf("groups cover %d of %d frames", next, len(frames))
 		}
 	})
 }

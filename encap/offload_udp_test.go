@@ -215,14 +215,9 @@ func TestCoalesceUDPRoundTrip(t *testing.T) {
 				t.Run(fmt.Sprintf("%s %d×%d last %d", familyName(v6, eth), c.count, c.mss, c.last), func(t *testing.T) {
 					l3 := base.l3()
 					frames := buildAll(t, udpTrain(base, c.count, c.mss, c.last))
-					before := make([][]byte, len(frames))
-					for i, f := range frames {
-						before[i] = clone(f)
-					}
-					groups := make([]Group, len(frames))
-					n, err := Coalesce(frames, l3, groups, true)
-					if err != nil || n != 1 || groups[0].Count != c.count {
-						t.Fatalf("Coalesce: got %d groups (first %+v), %v; want 1 of %d", n, groups[0], err, c.count)
+					groups, before := coalesceChecked(t, frames, l3, true)
+					if len(groups) != 1 || groups[0].Count != c.count {
+						t.Fatalf("Coalesce: got %d groups (first %+v); want 1 of %d", len(groups), groups[0], c.count)
 					}
 					h := VirtioNetHdr(groups[0].Hdr[:])
 					ipHL := IPv4MinHeaderLen
@@ -248,21 +243,7 @@ func TestCoalesceUDPRoundTrip(t *testing.T) {
 					if got := int(UDP(super[l3+ipHL:]).Length()); got != len(super)-l3-ipHL {
 						t.Errorf("UDP length: got %d, want %d", got, len(super)-l3-ipHL)
 					}
-					out := make([]byte, len(super)+c.count*64)
-					segs, segLen, lastLen, err := GSOSplit(super, h, l3, out, 0)
-					if err != nil || segs != c.count {
-						t.Fatalf("GSOSplit: got %d segments, %v; want %d", segs, err, c.count)
-					}
-					for i := range segs {
-						l := segLen
-						if i == segs-1 {
-							l = lastLen
-						}
-						got := out[i*segLen : i*segLen+l]
-						if !bytes.Equal(got, before[i]) {
-							t.Fatalf("datagram %d: got\n% x\nwant\n% x", i, got[:min(64, len(got))], before[i][:min(64, len(before[i]))])
-						}
-					}
+					checkRecut(t, frames, before, groups[0], l3)
 					// The super-frame as delivered whole (to a socket with
 					// UDP_GRO): its checksum, completed, verifies.
 					if err := CompleteChecksum(super, h); err != nil {
@@ -281,22 +262,6 @@ func TestCoalesceUDPRoundTrip(t *testing.T) {
 // 100-byte datagrams and names the group sizes it must come out as.
 func TestCoalesceUDP(t *testing.T) {
 	base := offUDP{eth: true, id: 100, df: true}
-	refix := func(f []byte, l3 int) {
-		ip := f[l3:]
-		if ip[0]>>4 == 4 {
-			IPv4(ip).SetChecksum()
-		}
-		u := UDP(ip[IPv4(ip).HeaderLen():])
-		if ip[0]>>4 == 6 {
-			u = UDP(ip[IPv6HeaderLen:])
-		}
-		u.SetChecksum(0)
-		c := FoldChecksum(Checksum(u, addrSum(ip, ip[0]>>4 == 6)+ProtocolUDP+uint32(len(u))))
-		if c == 0 {
-			c = 0xffff
-		}
-		u.SetChecksum(c)
-	}
 	type edit func(t *testing.T, ds []offUDP, frames [][]byte)
 	rebuild := func(i int, change func(*offUDP)) edit {
 		return func(t *testing.T, ds []offUDP, frames [][]byte) {
@@ -331,12 +296,12 @@ func TestCoalesceUDP(t *testing.T) {
 		{"UDP length short of IP's stands alone", false, true, func(t *testing.T, _ []offUDP, fr [][]byte) {
 			u := UDP(fr[1][EthernetHeaderLen+IPv4MinHeaderLen:])
 			u.SetLength(u.Length() - 1)
-			refix(fr[1], EthernetHeaderLen)
+			fixChecksums(fr[1], EthernetHeaderLen)
 		}, []int{1, 1, 2}},
 		{"Ethernet padding stands alone", false, true, func(t *testing.T, _ []offUDP, fr [][]byte) { fr[2] = append(fr[2], 0) }, []int{2, 1, 1}},
 		{"a fragment stands alone", false, true, func(t *testing.T, _ []offUDP, fr [][]byte) {
 			fr[3][EthernetHeaderLen+6] |= 0x20 // MF
-			refix(fr[3], EthernetHeaderLen)
+			fixChecksums(fr[3], EthernetHeaderLen)
 		}, []int{3, 1}},
 		{"another source MAC", false, true, func(t *testing.T, _ []offUDP, fr [][]byte) { fr[1][11] ^= 1 }, []int{1, 1, 2}},
 		{"a TCP segment between", false, true, func(t *testing.T, _ []offUDP, fr [][]byte) {
@@ -361,40 +326,39 @@ func TestCoalesceUDP(t *testing.T) {
 // of more than one, cut again by GSOSplit, gives back its members exactly.
 func checkUDPGroups(t *testing.T, frames [][]byte, udp bool, want []int) {
 	t.Helper()
-	before := make([][]byte, len(frames))
-	for i, f := range frames {
-		before[i] = clone(f)
-	}
-	groups := make([]Group, len(frames))
-	n, err := Coalesce(frames, EthernetHeaderLen, groups, udp)
-	if err != nil {
-		t.Fatalf("Coalesce: %v", err)
-	}
-	got := make([]int, n)
-	for i, g := range groups[:n] {
+	groups, before := coalesceChecked(t, frames, EthernetHeaderLen, udp)
+	got := make([]int, len(groups))
+	for i, g := range groups {
 		got[i] = g.Count
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("group sizes: got %v, want %v", got, want)
 	}
-	for _, g := range groups[:n] {
-		if g.Count == 1 {
-			if !bytes.Equal(frames[g.Start], before[g.Start]) {
-				t.Errorf("frame %d stands alone but was changed", g.Start)
-			}
-			continue
+	for _, g := range groups {
+		if g.Count > 1 {
+			checkRecut(t, frames, before, g, EthernetHeaderLen)
 		}
-		super := superFrame(frames, g)
-		out := make([]byte, 2*len(super)+g.Count*64)
-		segs, segLen, _, err := GSOSplit(super, VirtioNetHdr(g.Hdr[:]), EthernetHeaderLen, out, 0)
-		if err != nil || segs != g.Count {
-			t.Fatalf("group at %d: GSOSplit: %d segments, %v; want %d", g.Start, segs, err, g.Count)
+	}
+}
+
+// checkRecut cuts the super-frame of group g again, as the kernel's
+// __udp_gso_segment would (GSOSplit does the same), and wants the members
+// as they were before Coalesce, byte for byte.
+func checkRecut(t *testing.T, frames, before [][]byte, g Group, l3 int) {
+	t.Helper()
+	super := superFrame(frames, g)
+	out := make([]byte, len(super)+g.Count*128)
+	segs, segLen, lastLen, err := GSOSplit(super, VirtioNetHdr(g.Hdr[:]), l3, out, 0)
+	if err != nil || segs != g.Count {
+		t.Fatalf("group at %d: GSOSplit: %d segments, %v; want %d", g.Start, segs, err, g.Count)
+	}
+	for k := range segs {
+		l := segLen
+		if k == segs-1 {
+			l = lastLen
 		}
-		for k := range segs {
-			m := before[g.Start+k]
-			if got := out[k*segLen : k*segLen+len(m)]; !bytes.Equal(got, m) {
-				t.Errorf("group at %d, datagram %d: cut again it differs from the original", g.Start, k)
-			}
+		if got, m := out[k*segLen:k*segLen+l], before[g.Start+k]; !bytes.Equal(got, m) {
+			t.Fatalf("group at %d, datagram %d: cut again\n% x\nwant\n% x", g.Start, k, got[:min(64, len(got))], m[:min(64, len(m))])
 		}
 	}
 }
@@ -427,48 +391,6 @@ func BenchmarkCoalesceUDP(b *testing.B) {
 	}
 }
 
-// fixUDPChecksums rewrites the IPv4 header checksum and the UDP checksum of
-// frame when its lengths are consistent, and leaves it alone otherwise.
-func fixUDPChecksums(frame []byte, l3 int) {
-	if len(frame) < l3+IPv4MinHeaderLen {
-		return
-	}
-	ip := frame[l3:]
-	var ipHL, ipLen int
-	v6 := ip[0]>>4 == 6
-	switch ip[0] >> 4 {
-	case 4:
-		ipHL, ipLen = int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:]))
-		if ipHL < IPv4MinHeaderLen || ipLen > len(ip) || ipHL+UDPHeaderLen > ipLen {
-			return
-		}
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], naiveChecksum(ip[:ipHL]))
-	case 6:
-		if len(ip) < IPv6HeaderLen {
-			return
-		}
-		ipHL, ipLen = IPv6HeaderLen, IPv6HeaderLen+int(binary.BigEndian.Uint16(ip[4:]))
-		if ipLen > len(ip) || ipHL+UDPHeaderLen > ipLen {
-			return
-		}
-	default:
-		return
-	}
-	u := ip[ipHL:ipLen]
-	binary.BigEndian.PutUint16(u[udpLength:], uint16(len(u)))
-	u[6], u[7] = 0, 0
-	addrs := ip[12:20]
-	if v6 {
-		addrs = ip[8:40]
-	}
-	c := ^naiveSum(u, uint32(naiveSum(addrs, 0))+ProtocolUDP+uint32(len(u)))
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(u[6:], c)
-}
-
 // FuzzCoalesceUDP holds Coalesce, with UDP asked for, to what a receiver
 // would check: the groups cover every frame once and in order, a lone frame
 // is untouched, and a UDP super-frame cut again as the kernel cuts it gives
@@ -493,55 +415,18 @@ func FuzzCoalesceUDP(f *testing.F) {
 		frames := decodeFrames(data)
 		if fix {
 			for _, fr := range frames {
-				fixUDPChecksums(fr, l3)
+				fixChecksums(fr, l3)
 			}
 		}
-		before := make([][]byte, len(frames))
-		for i, fr := range frames {
-			before[i] = clone(fr)
-		}
-		groups := make([]Group, len(frames))
-		n, err := Coalesce(frames, l3, groups, true)
-		if err != nil {
-			t.Fatalf("Coalesce: %v", err)
-		}
-		next := 0
-		for k, g := range groups[:n] {
-			if g.Start != next || g.Count < 1 || g.Start+g.Count > len(frames) {
-				t.Fatalf("group %d: start %d, count %d; want start %d within %d frames", k, g.Start, g.Count, next, len(frames))
-			}
-			next += g.Count
-			h := VirtioNetHdr(g.Hdr[:])
-			if g.Count == 1 {
-				if g.Hdr != [VirtioNetHdrLen]byte{} || !bytes.Equal(frames[g.Start], before[g.Start]) {
-					t.Fatalf("group %d: lone frame modified or header % x not zero", k, g.Hdr)
-				}
-				continue
-			}
-			if h.GSOType() != VirtioGSOUDPL4 {
+		groups, before := coalesceChecked(t, frames, l3, true)
+		for k, g := range groups {
+			if g.Count == 1 || VirtioNetHdr(g.Hdr[:]).GSOType() != VirtioGSOUDPL4 {
 				continue
 			}
 			if g.Count > MaxUDPSegments {
 				t.Fatalf("group %d: %d datagrams, more than %d", k, g.Count, MaxUDPSegments)
 			}
-			super := superFrame(frames, g)
-			out := make([]byte, len(super)+g.Count*128)
-			segs, segLen, lastLen, err := GSOSplit(super, h, l3, out, 0)
-			if err != nil || segs != g.Count {
-				t.Fatalf("group %d: GSOSplit: %d segments, %v; want %d", k, segs, err, g.Count)
-			}
-			for i := range segs {
-				l := segLen
-				if i == segs-1 {
-					l = lastLen
-				}
-				if got := out[i*segLen : i*segLen+l]; !bytes.Equal(got, before[g.Start+i]) {
-					t.Fatalf("group %d, datagram %d: cut again\n% x\nwant\n% x", k, i, got, before[g.Start+i])
-				}
-			}
-		}
-		if next != len(frames) {
-			t.Fatalf("groups cover %d of %d frames", next, len(frames))
+			checkRecut(t, frames, before, g, l3)
 		}
 	})
 }
