@@ -75,50 +75,73 @@ func (s offTCP) build(t testing.TB) []byte {
 		ACK: s.flags&tcpFlagACK != 0, URG: s.flags&tcpFlagURG != 0,
 		ECE: s.flags&tcpFlagECE != 0, CWR: s.flags&tcpFlagCWR != 0, NS: s.ae,
 	}
+	return offIPHdr{v6: s.v6, eth: s.eth, id: s.id, tos: s.tos, ttl: ttl, df: s.df, mf: s.mf,
+		fragOff: s.fragOff, flowLabel: s.flowLabel, ipOpts: s.ipOpts, srcMAC: s.srcMAC}.
+		serialize(t, layers.IPProtocolTCP, tcp, s.payload)
+}
+
+// offIPHdr is the Ethernet and IP part of a test packet.
+type offIPHdr struct {
+	v6, eth   bool
+	id        uint16
+	tos, ttl  uint8
+	df, mf    bool
+	fragOff   uint16 // in 8-byte units
+	flowLabel uint32
+	ipOpts    []layers.IPv4Option
+	srcMAC    byte // last byte of the source MAC
+}
+
+// serialize builds the packet: Ethernet (with eth), IP of protocol proto,
+// then l4 and payload, with lengths and checksums computed, and without
+// the padding gopacket adds to short Ethernet frames (a TAP device reads
+// frames without it).
+func (h offIPHdr) serialize(t testing.TB, proto layers.IPProtocol, l4 interface {
+	gopacket.SerializableLayer
+	SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+}, payload []byte) []byte {
+	t.Helper()
 	var ls []gopacket.SerializableLayer
 	ethType := layers.EthernetTypeIPv4
-	if s.v6 {
+	if h.v6 {
 		ethType = layers.EthernetTypeIPv6
 	}
-	if s.eth {
+	if h.eth {
 		ls = append(ls, &layers.Ethernet{
-			SrcMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a + s.srcMAC},
+			SrcMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a + h.srcMAC},
 			DstMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b},
 			EthernetType: ethType,
 		})
 	}
-	if s.v6 {
-		ip := &layers.IPv6{Version: 6, TrafficClass: s.tos, FlowLabel: s.flowLabel,
-			NextHeader: layers.IPProtocolTCP, HopLimit: ttl, SrcIP: offSrc6, DstIP: offDst6}
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, ip)
+	var ip gopacket.NetworkLayer
+	if h.v6 {
+		ip = &layers.IPv6{Version: 6, TrafficClass: h.tos, FlowLabel: h.flowLabel,
+			NextHeader: proto, HopLimit: h.ttl, SrcIP: offSrc6, DstIP: offDst6}
 	} else {
 		var flags layers.IPv4Flag
-		if s.df {
+		if h.df {
 			flags |= layers.IPv4DontFragment
 		}
-		if s.mf {
+		if h.mf {
 			flags |= layers.IPv4MoreFragments
 		}
-		ip := &layers.IPv4{Version: 4, TOS: s.tos, Id: s.id, Flags: flags, FragOffset: s.fragOff,
-			TTL: ttl, Protocol: layers.IPProtocolTCP, SrcIP: offSrc4, DstIP: offDst4, Options: s.ipOpts}
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, ip)
+		ip = &layers.IPv4{Version: 4, TOS: h.tos, Id: h.id, Flags: flags, FragOffset: h.fragOff,
+			TTL: h.ttl, Protocol: proto, SrcIP: offSrc4, DstIP: offDst4, Options: h.ipOpts}
 	}
-	ls = append(ls, tcp, gopacket.Payload(s.payload))
+	if err := l4.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	ls = append(ls, ip.(gopacket.SerializableLayer), l4, gopacket.Payload(payload))
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatalf("serialize: %v", err)
 	}
 	b := clone(buf.Bytes())
-	// gopacket pads short Ethernet frames to 60 bytes; a TAP device reads
-	// them without padding, so cut at the IP length.
-	l3 := s.l3()
-	if s.v6 {
+	l3 := 0
+	if h.eth {
+		l3 = EthernetHeaderLen
+	}
+	if h.v6 {
 		return b[:l3+IPv6HeaderLen+int(binary.BigEndian.Uint16(b[l3+ipv6PayloadLength:]))]
 	}
 	return b[:l3+int(binary.BigEndian.Uint16(b[l3+ipv4TotalLength:]))]

@@ -2,12 +2,9 @@ package encap
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"net"
 	"testing"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -43,49 +40,8 @@ func (s offUDP) build(t testing.TB) []byte {
 		dport = 5201
 	}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	var ls []gopacket.SerializableLayer
-	ethType := layers.EthernetTypeIPv4
-	if s.v6 {
-		ethType = layers.EthernetTypeIPv6
-	}
-	if s.eth {
-		ls = append(ls, &layers.Ethernet{
-			SrcMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a},
-			DstMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b},
-			EthernetType: ethType,
-		})
-	}
-	if s.v6 {
-		ip := &layers.IPv6{Version: 6, TrafficClass: s.tos, FlowLabel: s.flowLabel,
-			NextHeader: layers.IPProtocolUDP, HopLimit: ttl, SrcIP: offSrc6, DstIP: offDst6}
-		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, ip)
-	} else {
-		var flags layers.IPv4Flag
-		if s.df {
-			flags |= layers.IPv4DontFragment
-		}
-		ip := &layers.IPv4{Version: 4, TOS: s.tos, Id: s.id, Flags: flags,
-			TTL: ttl, Protocol: layers.IPProtocolUDP, SrcIP: offSrc4, DstIP: offDst4}
-		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, ip)
-	}
-	ls = append(ls, udp, gopacket.Payload(s.payload))
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	b := clone(buf.Bytes())
-	// Cut gopacket's Ethernet padding: a TAP device reads frames without.
-	l3 := s.l3()
-	if s.v6 {
-		return b[:l3+IPv6HeaderLen+int(binary.BigEndian.Uint16(b[l3+ipv6PayloadLength:]))]
-	}
-	return b[:l3+int(binary.BigEndian.Uint16(b[l3+ipv4TotalLength:]))]
+	return offIPHdr{v6: s.v6, eth: s.eth, id: s.id, tos: s.tos, ttl: ttl, df: s.df, flowLabel: s.flowLabel}.
+		serialize(t, layers.IPProtocolUDP, udp, s.payload)
 }
 
 // udpTrain is count datagrams of one flow, each of mss payload bytes but
