@@ -340,9 +340,9 @@ func CompleteChecksum(pkt []byte, h VirtioNetHdr) error {
 // USO hands it over, into segments of at most h.GSOSize() payload bytes,
 // doing what Linux's tcp_gso_segment and __udp_gso_segment do in software.
 //
-// h.GSOType() must be VirtioGSOTCPv4 or VirtioGSOTCPv6 (the ECN bit allowed)
-// on a TCP packet of that IP version, or VirtioGSOUDPL4 on a UDP packet of
-// either; h.GSOSize() must not be 0. l3 is the offset of the IP header in
+// h.GSOType() must be VirtioGSOTCPv4 or VirtioGSOTCPv6 on a TCP packet of
+// that IP version, or VirtioGSOUDPL4 on a UDP packet of either, the ECN bit
+// allowed (and, as Linux does, ignored for UDP); h.GSOSize() must not be 0. l3 is the offset of the IP header in
 // pkt: 14 for an Ethernet frame (EtherType IPv4 or IPv6, no VLAN tag) or 0
 // for a bare IP packet. The header lengths come from the packet itself
 // (IPv4 IHL, options copied; IPv6 the fixed 40 bytes with next header TCP or
@@ -379,10 +379,7 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 	if !h.IsValid() {
 		return 0, 0, 0, ErrVirtioNetHdr
 	}
-	gsoType := h.GSOType()
-	if gsoType != VirtioGSOUDPL4 {
-		gsoType &^= VirtioGSOECN
-	}
+	gsoType := h.GSOType() &^ VirtioGSOECN
 	if gsoType != VirtioGSOTCPv4 && gsoType != VirtioGSOTCPv6 && gsoType != VirtioGSOUDPL4 {
 		return 0, 0, 0, ErrGSOType
 	}
