@@ -53,6 +53,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Pings:           cfg.Pings,
 			PingIntervalMS:  float64(cfg.PingInterval) / float64(time.Millisecond),
 			UDPPayloads:     UDPPayloads,
+			UDPBufferBytes:  BufferedUDPWindow,
 			Quick:           cfg.Quick,
 			Paths:           cfg.Paths,
 		},
@@ -154,12 +155,18 @@ func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, t
 		}
 		for _, size := range UDPPayloads {
 			step(fmt.Sprintf("UDP, %d-byte payload, as fast as iperf3 sends, %s", size, secs))
-			u, err := t.udp(ctx, cfg, size)
+			u, err := t.udp(ctx, cfg, size, 0)
 			if err != nil {
 				return nil, fmt.Errorf("UDP %d B: %w", size, err)
 			}
 			run.UDP = append(run.UDP, u)
 		}
+		step(fmt.Sprintf("UDP, 64-byte payload, %d MiB socket buffers, %s", BufferedUDPWindow>>20, secs))
+		u, err := t.udp(ctx, cfg, 64, BufferedUDPWindow)
+		if err != nil {
+			return nil, fmt.Errorf("UDP 64 B, %d MiB buffers: %w", BufferedUDPWindow>>20, err)
+		}
+		run.UDPBuffered = &u
 		step(fmt.Sprintf("latency, %d pings %v apart", cfg.Pings, cfg.PingInterval))
 		if run.Ping, err = t.ping(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("latency: %w", err)

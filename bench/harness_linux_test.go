@@ -151,8 +151,8 @@ func TestHarnessQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range r.Paths {
-		if got := strings.Count(md.String(), "\n| "+p.Title+" |"); got != 3 {
-			t.Errorf("Markdown rows for %s: got %d, want 3 (one per table)\n%s", p.Title, got, md.String())
+		if got := strings.Count(md.String(), "\n| "+p.Title+" |"); got != 4 {
+			t.Errorf("Markdown rows for %s: got %d, want 4 (one per table)\n%s", p.Title, got, md.String())
 		}
 	}
 	var svg bytes.Buffer

@@ -37,6 +37,13 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 		udp = append(udp, column{fmt.Sprintf("%d B", size), KeyUDPRate(size)}, column{"loss", KeyUDPLoss(size)})
 	}
 	table(&b, r, "UDP packets received, thousands per second (higher is better), and loss, iperf3 sending as fast as it can (-b 0)", udp)
+	if win := r.Settings.UDPBufferBytes; win > 0 {
+		table(&b, r, fmt.Sprintf("UDP at 64 B again, with %s socket buffers at both ends (iperf3 --window): what the path carries once the receiving socket can hold a burst", size(win)),
+			[]column{{"64 B", KeyUDPBufferedRate}, {"loss", KeyUDPBufferedLoss}})
+		if got := grantedBuffer(r); got > 0 && got < 2*int64(win) {
+			fmt.Fprintf(&b, "\nThe kernel granted %s of buffer, not %s: net.core.rmem_max caps what a socket may ask for.\n", size(int(got/2)), size(win))
+		}
+	}
 	table(&b, r, "Round-trip time, µs (lower is better)", []column{{"p50", KeyRTTP50}, {"p99", KeyRTTP99}})
 
 	if len(r.Micro) > 0 {
@@ -55,6 +62,28 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// grantedBuffer is the smallest receive buffer the kernel gave a buffered
+// UDP run's socket (twice the usable size), or 0 when none was reported.
+func grantedBuffer(r *Report) int64 {
+	var least int64
+	for _, p := range r.Paths {
+		for _, run := range p.Runs {
+			if u := run.UDPBuffered; u != nil && u.RcvbufActual > 0 && (least == 0 || u.RcvbufActual < least) {
+				least = u.RcvbufActual
+			}
+		}
+	}
+	return least
+}
+
+// size prints a byte count in KiB or MiB.
+func size(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 type column struct{ head, key string }

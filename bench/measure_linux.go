@@ -77,9 +77,15 @@ func (t *topo) tcp(ctx context.Context, cfg Config, flows int) (TCPRun, error) {
 }
 
 // udp measures the rate at which UDP packets of payload bytes arrive when
-// the sender sends as fast as it can (-b 0: no rate limit).
-func (t *topo) udp(ctx context.Context, cfg Config, payload int) (UDPRun, error) {
-	out, err := t.iperf(ctx, cfg, "--udp", "--bitrate", "0", "--length", strconv.Itoa(payload))
+// the sender sends as fast as it can (-b 0: no rate limit), with socket
+// buffers of window bytes at both ends (iperf3 passes the size to the
+// server), or the kernel's default when window is 0.
+func (t *topo) udp(ctx context.Context, cfg Config, payload, window int) (UDPRun, error) {
+	args := []string{"--udp", "--bitrate", "0", "--length", strconv.Itoa(payload)}
+	if window > 0 {
+		args = append(args, "--window", strconv.Itoa(window))
+	}
+	out, err := t.iperf(ctx, cfg, args...)
 	if err != nil {
 		return UDPRun{}, err
 	}

@@ -25,7 +25,10 @@ type iperfSum struct {
 
 type iperfOutput struct {
 	Error string `json:"error"`
-	End   struct {
+	Start struct {
+		RcvbufActual int64 `json:"rcvbuf_actual"`
+	} `json:"start"`
+	End struct {
 		SumSent     *iperfSum `json:"sum_sent"`
 		SumReceived *iperfSum `json:"sum_received"`
 	} `json:"end"`
@@ -87,6 +90,7 @@ func parseIperfUDP(data []byte, payload int) (UDPRun, error) {
 		PacketsReceived: got,
 		PPS:             float64(got) / r.Seconds,
 		JitterMS:        r.JitterMS,
+		RcvbufActual:    out.Start.RcvbufActual,
 	}
 	if r.Packets > 0 {
 		u.LossPercent = 100 * float64(r.LostPackets) / float64(r.Packets)

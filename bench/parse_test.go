@@ -7,7 +7,8 @@ import (
 )
 
 // The "end" sections below are from iperf3 3.12 -J between two namespaces
-// joined by a veth pair (intervals and stream lists cut).
+// joined by a veth pair (intervals and stream lists cut); the UDP one's
+// "start" is from a run with --window 4M.
 const iperfTCPJSON = `{
 	"start": {"test_start": {"protocol": "TCP", "num_streams": 1, "duration": 1}},
 	"intervals": [],
@@ -22,6 +23,7 @@ const iperfTCPJSON = `{
 }`
 
 const iperfUDPJSON = `{
+	"start": {"sock_bufsize": 4194304, "sndbuf_actual": 8388608, "rcvbuf_actual": 8388608},
 	"end": {
 		"streams": [],
 		"sum": {"start": 0, "end": 1.000052, "seconds": 1.000052, "bytes": 13770880,
@@ -59,7 +61,10 @@ func TestParseIperfUDP(t *testing.T) {
 	const received = 215170 - 1641
 	want := UDPRun{Payload: 64, Seconds: 1.000052, PacketsSent: 215170, PacketsLost: 1641,
 		PacketsReceived: received, LossPercent: 100 * 1641.0 / 215170, PPS: received / 1.000052,
-		JitterMS: 0.00416169939103}
+		JitterMS: 0.00416169939103, RcvbufActual: 8388608}
+	if got.RcvbufActual != want.RcvbufActual {
+		t.Errorf("rcvbuf: got %d, want %d", got.RcvbufActual, want.RcvbufActual)
+	}
 	if got.Payload != want.Payload || got.PacketsSent != want.PacketsSent || got.PacketsLost != want.PacketsLost ||
 		got.PacketsReceived != want.PacketsReceived || !near(got.LossPercent, want.LossPercent) ||
 		!near(got.PPS, want.PPS) || !near(got.Seconds, want.Seconds) || !near(got.JitterMS, want.JitterMS) {

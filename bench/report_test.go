@@ -21,6 +21,9 @@ func fakeRun(x float64, vtepd bool) RunRaw {
 	for _, size := range UDPPayloads {
 		r.UDP = append(r.UDP, UDPRun{Payload: size, PPS: 1000 * x, LossPercent: x})
 	}
+	// The buffered run: three times the rate, a tenth of the loss, and a
+	// buffer cut to 1 MiB by rmem_max (the kernel reports twice that).
+	r.UDPBuffered = &UDPRun{Payload: 64, PPS: 3000 * x, LossPercent: x / 10, RcvbufActual: 2 << 20}
 	if vtepd {
 		r.CPU = &CPURun{SecondsPerGB: 10 / x}
 	}
@@ -32,7 +35,7 @@ func fakeReport() *Report {
 	r := &Report{
 		Date:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Machine:  Machine{CPUModel: "Test CPU", Cores: 2, Kernel: "6.1.0", GoVersion: "go1.26.8", Commit: "0123456789abcdef"},
-		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, Benchtime: "1s"},
+		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, UDPBufferBytes: 4 << 20, Benchtime: "1s"},
 		Paths: []PathResult{
 			{Name: PathKernelVXLAN, Title: pathTitles[PathKernelVXLAN],
 				Runs: []RunRaw{fakeRun(10, false), fakeRun(12, false), fakeRun(11, false)}},
@@ -61,6 +64,8 @@ func TestSummarize(t *testing.T) {
 		{"vtepd TCP 4 flows", v.Figures[KeyTCP4], 4, 2, 18, 4.0 / 22},
 		{"vtepd UDP 64 B", v.Figures[KeyUDPRate(64)], 2, 1, 9, 2.0 / 11}, // kpps
 		{"vtepd UDP 1400 B loss", v.Figures[KeyUDPLoss(1400)], 2, 1, 9, 0},
+		{"vtepd UDP 64 B, large buffers", v.Figures[KeyUDPBufferedRate], 6, 3, 27, 6.0 / 33},
+		{"vtepd UDP 64 B, large buffers, loss", v.Figures[KeyUDPBufferedLoss], 0.2, 0.1, 0.9, 0},
 		{"vtepd RTT p50", v.Figures[KeyRTTP50], 50, 100.0 / 9, 100, 50 / (100.0 / 11)},
 		{"vtepd CPU", v.Figures[KeyCPUPerGB], 5, 10.0 / 9, 10, 0},
 	} {
@@ -108,6 +113,9 @@ func TestWriteMarkdown(t *testing.T) {
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 5.00 [1.11–10.0] |",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
 		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
+		"UDP at 64 B again, with 4 MiB socket buffers at both ends (iperf3 --window)",
+		"| vtepd VXLAN | 6.00 [3.00–27.0] ×0.18 | 0.200 % [0.100–0.900] |",
+		"The kernel granted 1 MiB of buffer, not 4 MiB: net.core.rmem_max caps",
 		"Not measured: vtepd IPIP (failed: vtepd exited).",
 		"| fdb | BenchmarkRouteLookup | 23.4 | – | 0 | 0 |",
 		"![vtepd against the kernel path",
@@ -117,10 +125,10 @@ func TestWriteMarkdown(t *testing.T) {
 			t.Errorf("got Markdown without %q:\n%s", want, md)
 		}
 	}
-	// Three tables of paths, each with a row per path.
+	// Four tables of paths, each with a row per path.
 	for _, title := range []string{"kernel vxlan", "vtepd VXLAN"} {
-		if got := strings.Count(md, "\n| "+title+" |"); got != 3 {
-			t.Errorf("rows for %s: got %d, want 3 (one per table)", title, got)
+		if got := strings.Count(md, "\n| "+title+" |"); got != 4 {
+			t.Errorf("rows for %s: got %d, want 4 (one per table)", title, got)
 		}
 	}
 	if strings.Contains(md, "Quick mode") {
