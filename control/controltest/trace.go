@@ -212,25 +212,14 @@ func IPIPPing() []control.TraceEvent {
 // echo is an IPv4 ICMP echo request (type 8) or reply (0) as ping(8)
 // sends it: identifier 1, sequence 1, 56 bytes of data, DF set.
 func echo(src, dst string, typ byte) []byte {
-	p := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+56)
-	ip := encap.IPv4(p)
-	p[0] = 0x45
-	ip.SetTotalLength(uint16(len(p)))
-	ip.SetID(0x1c46)
-	ip.SetDF(true)
-	ip.SetTTL(encap.DefaultTTL)
-	ip.SetProtocol(encap.ProtocolICMP)
-	ip.SetSrc(netip.MustParseAddr(src))
-	ip.SetDst(netip.MustParseAddr(dst))
-	ip.SetChecksum()
-	icmp := p[encap.IPv4MinHeaderLen:]
-	icmp[0] = typ
-	icmp[5], icmp[7] = 1, 1
-	for i := encap.ICMPv4HeaderLen; i < len(icmp); i++ {
-		icmp[i] = byte(i)
+	data := make([]byte, 56) // each byte its offset in the ICMP message
+	for i := range data {
+		data[i] = byte(encap.ICMPv4HeaderLen + i)
 	}
-	sum := encap.FoldChecksum(encap.Checksum(icmp, 0))
-	icmp[2], icmp[3] = byte(sum>>8), byte(sum)
+	p := make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+len(data))
+	if _, err := encap.PutICMPv4Echo(p, netip.MustParseAddr(src), netip.MustParseAddr(dst), 0x1c46, typ, 1, 1, data); err != nil {
+		panic(err) // fixed IPv4 addresses and a buffer of the right size
+	}
 	return p
 }
 
