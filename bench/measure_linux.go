@@ -35,7 +35,8 @@ func (t *topo) startIperfServer(ctx context.Context) error {
 
 // iperf runs an iperf3 client in a against b for cfg.Duration and returns
 // its JSON report. A server still finishing the previous test answers
-// "busy"; the client then tries again.
+// "busy", or, between closing and reopening its listening socket, not at
+// all; the client then tries again (see retryable).
 func (t *topo) iperf(ctx context.Context, cfg Config, extra ...string) ([]byte, error) {
 	secs := strconv.Itoa(int(cfg.Duration / time.Second))
 	args := append([]string{"iperf3", "--client", t.dst, "--port", iperfPort, "--time", secs,
@@ -56,7 +57,7 @@ func (t *topo) iperf(ctx context.Context, cfg Config, extra ...string) ([]byte, 
 			err = fmt.Errorf("%w (%v)", err, perr)
 		}
 		lastErr = err
-		if !strings.Contains(string(out), "busy") {
+		if !retryable(out) {
 			break
 		}
 		time.Sleep(time.Second)

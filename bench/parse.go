@@ -48,6 +48,15 @@ func decodeIperf(data []byte) (*iperfOutput, error) {
 	return &out, nil
 }
 
+// retryable reports whether an iperf3 client's failed output says the
+// server was only not ready: busy with the previous test, or refusing or
+// resetting the connection while it sets up its listening socket again
+// between tests. Anything else is a real failure.
+func retryable(out []byte) bool {
+	s := string(out)
+	return strings.Contains(s, "busy") || strings.Contains(s, "unable to connect to server")
+}
+
 // parseIperfTCP reads an iperf3 -J report of a TCP run. The rate is what
 // arrived: the receiver's bytes over the receiver's time.
 func parseIperfTCP(data []byte, flows int) (TCPRun, error) {

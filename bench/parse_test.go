@@ -100,6 +100,23 @@ func TestParseIperfErrors(t *testing.T) {
 	}
 }
 
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		out  string
+		want bool
+	}{
+		{`{"start": {}, "intervals": [], "end": {}, "error": "the server is busy running a test. try again later"}`, true},
+		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to connect to server: Connection reset by peer"}`, true},
+		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to connect to server: Connection refused"}`, true},
+		{`{"start": {}, "intervals": [], "end": {}, "error": "error - control socket has closed unexpectedly"}`, false},
+		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to set socket buffer size: Invalid argument"}`, false},
+	} {
+		if got := retryable([]byte(tc.out)); got != tc.want {
+			t.Errorf("retryable(%s): got %v, want %v", tc.out, got, tc.want)
+		}
+	}
+}
+
 func TestParsePing(t *testing.T) {
 	const out = `PING 10.201.0.2 (10.201.0.2) 56(84) bytes of data.
 64 bytes from 10.201.0.2: icmp_seq=1 ttl=64 time=0.114 ms
