@@ -416,32 +416,11 @@ const kindIPIP = "ipip"
 // innerOffset is where the inner frame (VXLAN) or packet (IPIP) starts in b,
 // the bytes of stage s, or -1 when b is too short to tell.
 func innerOffset(kind string, s Stage, udpPayload bool, b []byte) int {
-	off := 0
 	switch s {
 	case StageEncap, StageSocketOut, StageSocketIn:
-		if udpPayload {
-			off = encap.VXLANHeaderLen
-			break
-		}
-		if len(b) == 0 {
-			return -1
-		}
-		switch b[0] >> 4 {
-		case encap.IPv4Version:
-			off = int(b[0]&0x0f) * 4
-		case encap.IPv6Version:
-			off = encap.IPv6HeaderLen
-		default:
-			return -1
-		}
-		if kind != kindIPIP {
-			off += encap.UDPHeaderLen + encap.VXLANHeaderLen
-		}
+		return encap.InnerOffset(b, udpPayload, kind == kindIPIP)
 	}
-	if off > len(b) {
-		return -1
-	}
-	return off
+	return 0
 }
 
 // innerAddr is the address of the inner bytes in b: the same at every stage

@@ -103,3 +103,32 @@ var (
 	// outer header's family (IPv4 for OuterIPv4 and OuterIPIP, IPv6 for OuterIPv6).
 	ErrAddressFamily = errors.New("encap: outer address family does not match the outer header")
 )
+
+// InnerOffset is where the inner frame (VXLAN) or packet (IPIP) starts in
+// b, an encapsulated packet as the underlay carries it: from its outer IP
+// header, or from its VXLAN header when udpPayload (what a UDP socket
+// reads). ipip says there are no UDP and VXLAN headers after the IP one.
+// It is -1 when b is too short to tell or its IP version is neither 4 nor 6.
+func InnerOffset(b []byte, udpPayload, ipip bool) int {
+	off := VXLANHeaderLen
+	if !udpPayload {
+		if len(b) == 0 {
+			return -1
+		}
+		switch b[0] >> 4 {
+		case IPv4Version:
+			off = int(b[0]&0x0f) * 4
+		case IPv6Version:
+			off = IPv6HeaderLen
+		default:
+			return -1
+		}
+		if !ipip {
+			off += UDPHeaderLen + VXLANHeaderLen
+		}
+	}
+	if off > len(b) {
+		return -1
+	}
+	return off
+}

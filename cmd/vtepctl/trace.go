@@ -109,33 +109,11 @@ func innerOffset(e control.TraceEvent) int {
 	if stage == control.StageDrop {
 		stage = e.At
 	}
-	b := e.Bytes
-	off := 0
 	switch stage {
 	case control.StageEncap, control.StageSocketOut, control.StageSocketIn:
-		if e.UDPPayload {
-			off = encap.VXLANHeaderLen
-			break
-		}
-		if len(b) == 0 {
-			return -1
-		}
-		switch b[0] >> 4 {
-		case encap.IPv4Version:
-			off = int(b[0]&0x0f) * 4
-		case encap.IPv6Version:
-			off = encap.IPv6HeaderLen
-		default:
-			return -1
-		}
-		if e.Kind != control.KindIPIP {
-			off += encap.UDPHeaderLen + encap.VXLANHeaderLen
-		}
+		return encap.InnerOffset(e.Bytes, e.UDPPayload, e.Kind == control.KindIPIP)
 	}
-	if off > len(b) {
-		return -1
-	}
-	return off
+	return 0
 }
 
 // innerFrame is the inner frame or packet of an event, nil when it has none.
