@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,7 @@ func TestHarnessQuick(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("paths: got %v, want %v (kernel vxlan iff the kernel has it); skipped: %+v", got, want, r.Skipped)
 	}
+	roomier := sysctlInt(t, "net/core/rmem_max") > sysctlInt(t, "net/core/rmem_default")
 	for _, p := range r.Paths {
 		t.Run(p.Name, func(t *testing.T) {
 			if len(p.Runs) != 1 {
@@ -100,6 +102,14 @@ func TestHarnessQuick(t *testing.T) {
 			if run.Ping.Received < 2 || len(run.Ping.RTTMicros) != run.Ping.Received || run.Ping.P99Micros < run.Ping.P50Micros {
 				t.Errorf("ping: got %d replies, %d RTTs, p50 %v p99 %v, want them consistent", run.Ping.Received,
 					len(run.Ping.RTTMicros), run.Ping.P50Micros, run.Ping.P99Micros)
+			}
+			// --window reached iperf3: the buffered run's socket got more than
+			// the default run's, wherever rmem_max lets it.
+			if u := run.UDPBuffered; u == nil || len(run.UDP) == 0 {
+				t.Error("UDP: got no default or buffered 64-byte run")
+			} else if roomier && u.RcvbufActual <= run.UDP[0].RcvbufActual {
+				t.Errorf("UDP buffers: got %d bytes with --window, %d without, want more with it (rmem_max allows it)",
+					u.RcvbufActual, run.UDP[0].RcvbufActual)
 			}
 			if isVtepd(p.Name) && len(p.VtepdStats) != 2 {
 				t.Errorf("vtepd stats: got %d, want one per end", len(p.VtepdStats))
@@ -223,4 +233,18 @@ esac
 	if err == nil || !strings.Contains(err.Error(), "otherpkg") {
 		t.Errorf("package that installs nothing: got error %v, want one naming otherpkg", err)
 	}
+}
+
+// sysctlInt reads an integer from /proc/sys.
+func sysctlInt(t *testing.T, name string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
 }

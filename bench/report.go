@@ -203,20 +203,10 @@ var Metrics = func() []Metric {
 	}
 	ms = append(ms,
 		Metric{Key: KeyUDPBufferedRate, Title: "UDP 64 B, large buffers", Unit: "kpps",
-			value: func(r *RunRaw) (float64, bool) {
-				if r.UDPBuffered == nil {
-					return 0, false
-				}
-				return r.UDPBuffered.PPS / 1e3, true
-			}},
+			value: buffered(func(u *UDPRun) float64 { return u.PPS / 1e3 })},
 		Metric{Key: KeyUDPBufferedLoss, Title: "UDP 64 B, large buffers, loss", Unit: "%",
 			LowerBetter: true, NoRatio: true,
-			value: func(r *RunRaw) (float64, bool) {
-				if r.UDPBuffered == nil {
-					return 0, false
-				}
-				return r.UDPBuffered.LossPercent, true
-			}})
+			value: buffered(func(u *UDPRun) float64 { return u.LossPercent })})
 	return append(ms,
 		Metric{Key: KeyRTTP50, Title: "RTT p50", Unit: "µs", LowerBetter: true,
 			value: func(r *RunRaw) (float64, bool) { return r.Ping.P50Micros, true }},
@@ -231,6 +221,16 @@ var Metrics = func() []Metric {
 			}},
 	)
 }()
+
+// buffered reads one figure of a run's buffered UDP run, if it has one.
+func buffered(get func(*UDPRun) float64) func(*RunRaw) (float64, bool) {
+	return func(r *RunRaw) (float64, bool) {
+		if r.UDPBuffered == nil {
+			return 0, false
+		}
+		return get(r.UDPBuffered), true
+	}
+}
 
 // metric returns the Metric with key.
 func metric(key string) Metric {
