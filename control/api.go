@@ -63,6 +63,19 @@ type NetworkStats struct {
 	Flooded    uint64            `json:"flooded"`
 	// Offload is the work the offloads did; all zero with them off.
 	Offload OffloadStats `json:"offload"`
+	// Queues is the traffic of each of the network's device queues, so
+	// the spread over workers shows; none for the underlay entries.
+	Queues []QueueStats `json:"queues,omitempty"`
+}
+
+// QueueStats is one device queue's traffic: frames read from it and sent
+// (tx), frames written into it (rx).
+type QueueStats struct {
+	Queue     int    `json:"queue"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
 }
 
 // OffloadStats say how much traffic the offloads carried (dataplane's

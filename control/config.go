@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +132,10 @@ type Underlay struct {
 	// Offload chooses the offloads of every network's device and of the
 	// underlay sockets.
 	Offload Offload
+	// Queues is how many queues each network's device has and how many
+	// sockets receive VXLAN, each with a worker of its own; 0 means
+	// DefaultQueues().
+	Queues int
 	// Accept is AcceptAny or AcceptPeers: whom VXLAN networks take
 	// packets from. IPIP networks take them from their routes' endpoints
 	// whatever it says.
@@ -155,6 +160,16 @@ type Offload struct {
 	// GRO receives coalesced trains of VXLAN datagrams (UDP_GRO).
 	GRO bool
 }
+
+// MaxQueues is the most queues a device may have (the kernel allows 256;
+// past a host's CPUs more only cost memory).
+const MaxQueues = 64
+
+// DefaultQueues is the number of queues vtepd uses when none is asked for:
+// one per CPU it may run on (its affinity mask, GOMAXPROCS), at most 8.
+// Past 8 the kernel's side of one flow, not vtepd, is what limits it, and
+// each queue costs a worker's buffers (about 1.5 MiB).
+func DefaultQueues() int { return min(runtime.GOMAXPROCS(0), 8) }
 
 // DefaultOffload is every offload on.
 var DefaultOffload = Offload{TSO: true, GSO: true, GRO: true}
@@ -320,6 +335,7 @@ type rawUnderlay struct {
 	McastTTL yaml.Node `yaml:"mcast_ttl"`
 	UDPCsum  yaml.Node `yaml:"udpcsum"`
 	Offload  yaml.Node `yaml:"offload"`
+	Queues   yaml.Node `yaml:"queues"`
 	Accept   yaml.Node `yaml:"accept"`
 	Allow    yaml.Node `yaml:"allow"`
 }
@@ -424,6 +440,11 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 			return of.errorf("%v", err)
 		}
 	}
+	queues, err := field("underlay.queues", &r.Queues).integer(0, MaxQueues, 0)
+	if err != nil {
+		return err
+	}
+	u.Queues = int(queues)
 	accept := field("underlay.accept", &r.Accept)
 	if u.Accept, err = accept.str(AcceptAny); err != nil {
 		return err

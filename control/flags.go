@@ -43,6 +43,9 @@ Options:
                          tso  TCP super-frames through the TAP/TUN device
                          gso  a super-frame's datagrams in one UDP GSO send
                          gro  coalesced datagram trains on receive (UDP_GRO)
+  --queues N             device queues and receiving sockets, a worker each,
+                         1..64 (default: the CPUs vtepd may use, at most 8;
+                         1 is one reader per device and per socket)
   --learning=true|false  learn source MACs (default true)
   --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)
   --limit N              most learnt MACs (default 16384)
@@ -110,12 +113,12 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // --udpcsum are booleans, --remote, --route and --allow repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
 	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload",
-	"accept", "mac-moves", "flood-rate", "on-device-loss"}
+	"accept", "mac-moves", "flood-rate", "on-device-loss", "queues"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss"}
+	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues"}
 
 // flagValues is a command line as the flag package parsed it, before any
 // value is checked: vtepd's and vtepctl network add's share it.
@@ -453,6 +456,13 @@ func (fv *flagValues) underlay(kind string) (Underlay, error) {
 		}
 		u.Offload = o
 	}
+	if set["queues"] {
+		v, err := strconv.ParseUint(*str["queues"], 10, 8)
+		if err != nil || v == 0 || v > MaxQueues {
+			return u, fv.bad("queues", fmt.Sprintf("an integer 1..%d", MaxQueues))
+		}
+		u.Queues = int(v)
+	}
 	if set["local"] {
 		a, err := netip.ParseAddr(*str["local"])
 		if err != nil {
@@ -529,6 +539,8 @@ func flagPath(path string) string {
 		return "--udpcsum"
 	case "underlay.offload":
 		return "--offload"
+	case "underlay.queues":
+		return "--queues"
 	case "underlay.accept":
 		return "--accept"
 	case "control":

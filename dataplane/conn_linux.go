@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -23,12 +24,61 @@ const socketBuffer = 8 << 20
 // IP_HDRINCL: the packet's own IP header goes on the wire, so the UDP source
 // port can differ per flow. A raw IPPROTO_RAW socket receives nothing.
 type udpConn struct {
-	rx    *net.UDPConn
-	rxr   *mmsgReader
-	segs  [connBatch]int // ReadBatch's scratch
+	rxSock
+	// more are the further receiving sockets of UDPOffload.Sockets, bound
+	// to the same address and port with SO_REUSEPORT: the kernel hands each
+	// datagram to one of them by a hash of its addresses and ports, so a
+	// flow (the sender's outer source port follows it) stays on one.
+	more  []*rxSock
 	txfd  int
 	local netip.AddrPort
 	pool  *gsoPool // nil without UDPOffload.GSO
+}
+
+// rxSock is one receiving UDP socket and its batch reader.
+type rxSock struct {
+	rx   *net.UDPConn
+	rxr  *mmsgReader
+	segs [connBatch]int // ReadBatch's scratch
+}
+
+// ReadBatch reads datagrams with one recvmmsg(2). With GRO on, a buffer
+// can hold a train; ReadBatchSegs says where it is cut.
+func (r *rxSock) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
+	return r.rxr.read(bufs, sizes, srcs, r.segs[:])
+}
+
+// ReadBatchSegs is ReadBatch that also returns, in segs[i], the size of the
+// datagrams of a GRO train in bufs[i] (0: one datagram).
+func (r *rxSock) ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort, segs []int) (int, error) {
+	return r.rxr.read(bufs, sizes, srcs, segs)
+}
+
+// udpReceiver is one further receiving socket of a udpConn as a Conn of
+// its own, for its receive worker: it sends through the udpConn, and
+// closing the udpConn closes it.
+type udpReceiver struct {
+	*rxSock
+	c *udpConn
+}
+
+func (r udpReceiver) WriteBatch(pkts [][]byte) (int, error) { return r.c.WriteBatch(pkts) }
+func (r udpReceiver) LocalAddr() netip.AddrPort             { return r.c.local }
+func (r udpReceiver) Close() error                          { return nil }
+
+// receivers returns the sockets of conn that are read, each by its own
+// receive worker: every receiving socket of a udpConn, conn alone for any
+// other Conn.
+func receivers(conn Conn) []Conn {
+	c, ok := conn.(*udpConn)
+	if !ok {
+		return []Conn{conn}
+	}
+	out := []Conn{c}
+	for _, r := range c.more {
+		out = append(out, udpReceiver{rxSock: r, c: c})
+	}
+	return out
 }
 
 // ListenUDP opens the underlay sockets for local:port, without offloads.
@@ -46,26 +96,41 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 	if !local.Is4() {
 		network, family = "udp6", unix.AF_INET6
 	}
-	rx, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
-	if err != nil {
+	bindErr := func(err error) error {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("UDP %s is already in use (another vtepd, or a kernel vxlan device with the same port?): %w", ap, err)
+			return fmt.Errorf("UDP %s is already in use (another vtepd, or a kernel vxlan device with the same port?): %w", ap, err)
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return nil, fmt.Errorf("cannot bind UDP %s: %s is not an address of this host: %w", ap, local, err)
+			return fmt.Errorf("cannot bind UDP %s: %s is not an address of this host: %w", ap, local, err)
 		}
-		return nil, fmt.Errorf("listen on UDP %s: %w", ap, err)
+		return fmt.Errorf("listen on UDP %s: %w", ap, err)
 	}
-	forceBuffer(rx, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
-	c := &udpConn{rx: rx, txfd: -1, local: ap}
-	if c.rxr, err = newMmsgReader(rx); err != nil {
-		c.Close()
-		return nil, err
+	socks := max(o.Sockets, 1)
+	if socks > 1 {
+		// SO_REUSEPORT would let these sockets share the port with anyone
+		// else who set it, another vtepd say: first make sure nobody holds
+		// it, with a socket that shares nothing.
+		probe, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, bindErr(err)
+		}
+		probe.Close()
 	}
-	if o.GRO {
-		if err := setsockopt(rx, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+	c := &udpConn{txfd: -1, local: ap}
+	var err error
+	for i := 0; i < socks; i++ {
+		r, err := listenRx(network, ap, socks > 1, o.GRO)
+		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("UDP GRO on %s (turn the gro offload off?): %w", ap, err)
+			if i == 0 || !errors.Is(err, syscall.EADDRINUSE) {
+				return nil, bindErr(err)
+			}
+			return nil, fmt.Errorf("receiving socket %d of %d: %w", i+1, socks, bindErr(err))
+		}
+		if i == 0 {
+			c.rxSock = *r
+		} else {
+			c.more = append(c.more, r)
 		}
 	}
 	if c.txfd, err = openRawSender(family); err != nil {
@@ -79,6 +144,41 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 		}
 	}
 	return c, nil
+}
+
+// listenRx opens one receiving socket on ap, sharing the port with
+// SO_REUSEPORT when reuse is set, with UDP_GRO when gro is.
+func listenRx(network string, ap netip.AddrPort, reuse, gro bool) (*rxSock, error) {
+	lc := net.ListenConfig{}
+	if reuse {
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, ap.String())
+	if err != nil {
+		return nil, err
+	}
+	rx := pc.(*net.UDPConn)
+	forceBuffer(rx, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
+	r := &rxSock{rx: rx}
+	if r.rxr, err = newMmsgReader(rx); err != nil {
+		rx.Close()
+		return nil, err
+	}
+	if gro {
+		if err := setsockopt(rx, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+			rx.Close()
+			return nil, fmt.Errorf("UDP GRO (turn the gro offload off?): %w", err)
+		}
+	}
+	return r, nil
 }
 
 // setsockopt sets an integer option on c's socket.
@@ -95,18 +195,6 @@ func setsockopt(c syscall.Conn, level, opt, value int) error {
 }
 
 func (c *udpConn) LocalAddr() netip.AddrPort { return c.local }
-
-// ReadBatch reads datagrams with one recvmmsg(2). With GRO on, a buffer
-// can hold a train; ReadBatchSegs says where it is cut.
-func (c *udpConn) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (int, error) {
-	return c.rxr.read(bufs, sizes, srcs, c.segs[:])
-}
-
-// ReadBatchSegs is ReadBatch that also returns, in segs[i], the size of the
-// datagrams of a GRO train in bufs[i] (0: one datagram).
-func (c *udpConn) ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort, segs []int) (int, error) {
-	return c.rxr.read(bufs, sizes, srcs, segs)
-}
 
 // gso returns the GSO sockets, nil without the offload.
 func (c *udpConn) gso() *gsoPool { return c.pool }
@@ -216,7 +304,15 @@ func putDst(sa *unix.RawSockaddrInet6, p []byte) uint32 {
 }
 
 func (c *udpConn) Close() error {
-	err := c.rx.Close()
+	var err error
+	if c.rx != nil {
+		err = c.rx.Close()
+	}
+	for _, r := range c.more {
+		if cerr := r.rx.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if c.txfd >= 0 {
 		if cerr := unix.Close(c.txfd); err == nil {
 			err = cerr
@@ -316,7 +412,7 @@ func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
 		rx.Close()
 		return nil, fmt.Errorf("multicast sender on %s: %w", dev, err)
 	}
-	c := &udpConn{rx: rx, txfd: fd, local: ap}
+	c := &udpConn{rxSock: rxSock{rx: rx}, txfd: fd, local: ap}
 	if c.rxr, err = newMmsgReader(rx); err != nil {
 		c.Close()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/cpu"
 )
 
 // Drop is the reason a packet was dropped. Every drop increments exactly one
@@ -76,10 +77,23 @@ func (d Drop) String() string {
 	return dropNames[d]
 }
 
-// Counters are the traffic counters of a network or of the underlay,
-// updated with atomic adds by the forwarding loops (per send batch on
-// transmit, per packet on receive).
+// Counters are the traffic and drop counters of a network or of the
+// underlay. They are kept in shards, one per forwarding worker: a worker
+// adds to its own shard only, so workers on different CPUs never write the
+// same cache line, and a read sums the shards. Every count is exact; a read
+// is not one instant across shards, as the kernel's per-CPU counters are
+// not.
 type Counters struct {
+	shards []counterShard
+	logged [numDrops]atomic.Int64 // last log time per reason, unix nanoseconds
+}
+
+// counterShard is one worker's counters, updated with atomic adds (per send
+// batch on transmit, per packet on receive). Adds stay atomic so that a
+// shard two goroutines share (the multicast groups' receive loops, a test)
+// still counts exactly; uncontended, an add costs a few nanoseconds.
+type counterShard struct {
+	_                  cpu.CacheLinePad
 	RxPackets, RxBytes atomic.Uint64
 	TxPackets, TxBytes atomic.Uint64
 	// Flooded counts copies sent by head-end replication (one per remote).
@@ -87,7 +101,90 @@ type Counters struct {
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
-	logged  [numDrops]atomic.Int64 // last log time per reason, unix nanoseconds
+	logged  *[numDrops]atomic.Int64 // the Counters' own
+	_       cpu.CacheLinePad
+}
+
+// init makes n shards (at least one). It is called once, before any
+// worker runs.
+func (c *Counters) init(n int) {
+	c.shards = make([]counterShard, max(n, 1))
+	for i := range c.shards {
+		c.shards[i].logged = &c.logged
+	}
+}
+
+// shard is worker i's shard; a number past the last shares the last.
+func (c *Counters) shard(i int) *counterShard {
+	return &c.shards[min(i, len(c.shards)-1)]
+}
+
+// Stats is a copy of counters at one moment: of a network, an underlay, or
+// one worker's share of them.
+type Stats struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	Flooded            uint64
+	Offload            OffloadStats
+	drops              [numDrops]uint64
+}
+
+// Drops returns the drop counts by reason name, every reason included.
+func (s *Stats) Drops() map[string]uint64 {
+	m := make(map[string]uint64, numDrops)
+	for i, v := range s.drops {
+		m[dropNames[i]] = v
+	}
+	return m
+}
+
+// Drop returns the count for one reason.
+func (s *Stats) Drop(d Drop) uint64 { return s.drops[d] }
+
+// add adds what sh counted to s.
+func (s *Stats) add(sh *counterShard) {
+	s.RxPackets += sh.RxPackets.Load()
+	s.RxBytes += sh.RxBytes.Load()
+	s.TxPackets += sh.TxPackets.Load()
+	s.TxBytes += sh.TxBytes.Load()
+	s.Flooded += sh.Flooded.Load()
+	s.Offload.add(sh.Offload.Load())
+	for i := range sh.drops {
+		s.drops[i] += sh.drops[i].Load()
+	}
+}
+
+// Load sums every shard.
+func (c *Counters) Load() Stats {
+	var s Stats
+	for i := range c.shards {
+		s.add(&c.shards[i])
+	}
+	return s
+}
+
+// Shards returns each worker's share, in worker order.
+func (c *Counters) Shards() []Stats {
+	out := make([]Stats, len(c.shards))
+	for i := range c.shards {
+		out[i].add(&c.shards[i])
+	}
+	return out
+}
+
+// Drops returns the drop counters by reason name, every reason included.
+func (c *Counters) Drops() map[string]uint64 {
+	s := c.Load()
+	return s.Drops()
+}
+
+// DropCount returns the count for one reason.
+func (c *Counters) DropCount(d Drop) uint64 {
+	var n uint64
+	for i := range c.shards {
+		n += c.shards[i].drops[d].Load()
+	}
+	return n
 }
 
 // OffloadCounters say how much of the traffic the offloads carried, so a
@@ -118,6 +215,18 @@ type OffloadStats struct {
 	CoalescedWrites, CoalescedFrames uint64
 }
 
+// add adds o to s.
+func (s *OffloadStats) add(o OffloadStats) {
+	s.TSOFrames += o.TSOFrames
+	s.TSOSegments += o.TSOSegments
+	s.GSOSends += o.GSOSends
+	s.GSODatagrams += o.GSODatagrams
+	s.GROTrains += o.GROTrains
+	s.GRODatagrams += o.GRODatagrams
+	s.CoalescedWrites += o.CoalescedWrites
+	s.CoalescedFrames += o.CoalescedFrames
+}
+
 // Load reads every offload counter.
 func (o *OffloadCounters) Load() OffloadStats {
 	return OffloadStats{
@@ -130,7 +239,7 @@ func (o *OffloadCounters) Load() OffloadStats {
 
 // tally counts frames carrying bytes that one device write or underlay send
 // moved into packets and octets, or, when it failed, drops them for reason.
-func (c *Counters) tally(log *zap.Logger, packets, octets *atomic.Uint64, reason Drop, frames, bytes int, err error) {
+func (c *counterShard) tally(log *zap.Logger, packets, octets *atomic.Uint64, reason Drop, frames, bytes int, err error) {
 	if err != nil {
 		c.drop(log, reason, uint64(frames), err)
 		return
@@ -139,25 +248,13 @@ func (c *Counters) tally(log *zap.Logger, packets, octets *atomic.Uint64, reason
 	octets.Add(uint64(bytes))
 }
 
-// Drops returns the drop counters by reason name, every reason included.
-func (c *Counters) Drops() map[string]uint64 {
-	m := make(map[string]uint64, numDrops)
-	for i := range c.drops {
-		m[dropNames[i]] = c.drops[i].Load()
-	}
-	return m
-}
-
-// DropCount returns the count for one reason.
-func (c *Counters) DropCount(d Drop) uint64 { return c.drops[d].Load() }
-
 // dropLogInterval is how often, at most, one reason is logged per network.
 const dropLogInterval = time.Second
 
 // drop counts n drops for reason d and logs at most once per dropLogInterval
 // per reason, so a flood of bad packets cannot flood the log.
 // log carries the network's name; nil logs nothing.
-func (c *Counters) drop(log *zap.Logger, d Drop, n uint64, err error) {
+func (c *counterShard) drop(log *zap.Logger, d Drop, n uint64, err error) {
 	total := c.drops[d].Add(n)
 	if log == nil {
 		return

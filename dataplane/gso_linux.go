@@ -10,7 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// UDPOffload chooses the underlay socket offloads of ListenUDPOffload.
+// UDPOffload chooses the underlay socket offloads of ListenUDPOffload, and
+// how many sockets receive.
 type UDPOffload struct {
 	// GSO sends the segments of a TCP super-frame as one UDP GSO train
 	// (UDP_SEGMENT): one system call and one trip through the stack for up
@@ -26,6 +27,10 @@ type UDPOffload struct {
 	SrcPortMin, SrcPortMax uint16
 	// TTL of GSO packets (IPv6: hop limit); zero means 64.
 	TTL uint8
+	// Sockets is how many receiving sockets share the port
+	// (SO_REUSEPORT), each read by its own receive worker; 0 or 1 opens
+	// one.
+	Sockets int
 }
 
 // gsoSockets is how many UDP sockets a GSO sender spreads flows over: each

@@ -69,6 +69,7 @@ func NewIPIPUnderlay(local netip.Addr, conn Conn, log *zap.Logger) (*IPIPUnderla
 	u := &IPIPUnderlay{local: local, conn: conn, baseLog: log,
 		log: log.With(zap.String("network", "ipip-underlay"), zap.Stringer("local", local))}
 	u.nets.Store(&[]*IPIPNetwork{})
+	u.Counters.init(1)
 	return u, nil
 }
 
@@ -98,10 +99,12 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	n := &IPIPNetwork{
 		cfg:    cfg,
 		u:      u,
-		port:   port{link: link},
+		port:   newPort(link),
 		routes: fdb.NewRouteTable(),
 		log:    u.baseLog.With(zap.String("network", cfg.Name)),
 	}
+	// A shard per transmit worker, then the receive loop's.
+	n.Counters.init(len(n.queues) + 1)
 	for _, r := range cfg.Routes {
 		if err := n.checkVia(r.Via); err != nil {
 			return nil, fmt.Errorf("network %q: route %s: %w", cfg.Name, r, err)
@@ -125,11 +128,14 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	}
 	next := append(append([]*IPIPNetwork(nil), old...), n)
 	u.nets.Store(&next)
-	n.wg.Add(1)
-	if d, ok := n.link.(vnetLink); ok {
-		go n.txLoopVnet(d)
-	} else {
-		go n.txLoop()
+	for i := range n.queues {
+		w := n.txWorker(i)
+		n.wg.Add(1)
+		if d, ok := w.queue.(vnetLink); ok {
+			go w.txLoopVnet(d)
+		} else {
+			go w.txLoop()
+		}
 	}
 	return n, nil
 }
@@ -180,11 +186,14 @@ func (u *IPIPUnderlay) Close() error {
 }
 
 // rxLoop receives outer packets, checks their sender and hands the inner
-// packet to the network that routes to that sender.
+// packet to the network that routes to that sender. There is one: every
+// raw socket of a protocol gets its own copy of each packet, so more
+// sockets could not share the work as SO_REUSEPORT's UDP sockets do.
 func (u *IPIPUnderlay) rxLoop() {
 	defer u.wg.Done()
 	r := newConnReader(u.conn, &u.closed, u.log, &u.readErrs)
-	q := newRxQueue()
+	q := newRxQueue(0)
+	c := u.Counters.shard(0)
 	for {
 		q.flush()
 		n, ok := r.read()
@@ -197,7 +206,7 @@ func (u *IPIPUnderlay) rxLoop() {
 			pkt := r.bufs[i][:r.sizes[i]]
 			src, inner, err := encap.DecapIPIP(pkt)
 			if err != nil {
-				u.Counters.drop(u.log, DropMalformed, 1, err)
+				c.drop(u.log, DropMalformed, 1, err)
 				if t := u.obs.on(); t != nil {
 					t.dropFrom(DropMalformed, StageSocketIn, pkt, r.srcs[i])
 				}
@@ -212,7 +221,7 @@ func (u *IPIPUnderlay) rxLoop() {
 					continue packets
 				}
 			}
-			u.Counters.drop(u.log, DropUnknownSource, 1, nil)
+			c.drop(u.log, DropUnknownSource, 1, nil)
 			if t := u.obs.on(); t != nil {
 				t.dropFrom(DropUnknownSource, StageSocketIn, pkt, netip.AddrPortFrom(src, 0))
 			}
@@ -233,8 +242,28 @@ type IPIPNetwork struct {
 	remotes atomic.Pointer[map[netip.Addr]struct{}]
 	mu      sync.Mutex // serialises route changes
 
-	// Counters are this network's traffic and drop counters.
+	// Counters are this network's traffic and drop counters: one shard per
+	// transmit worker (device queue), then the receive loop's.
 	Counters Counters
+}
+
+// ipipTx is one transmit worker of an IPIP network: it reads one device
+// queue, owns its buffers and scratch space, and counts into its own shard.
+type ipipTx struct {
+	*IPIPNetwork
+	queue Link
+	c     *counterShard
+	icmp  []byte // an ICMP answer being written
+	one   [][]byte
+}
+
+// txWorker returns transmit worker i's state.
+func (n *IPIPNetwork) txWorker(i int) *ipipTx {
+	return &ipipTx{
+		IPIPNetwork: n, queue: n.queues[i], c: n.Counters.shard(i),
+		icmp: make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8),
+		one:  make([][]byte, 1),
+	}
 }
 
 // Config returns the network's settings as started.
@@ -248,6 +277,9 @@ func (n *IPIPNetwork) Routes() []fdb.Route { return n.routes.Routes() }
 
 // Link is the network's device.
 func (n *IPIPNetwork) Link() Link { return n.link }
+
+// QueueStats returns the traffic of each of the device's queues.
+func (n *IPIPNetwork) QueueStats() []QueueStats { return n.queueStats(&n.Counters) }
 
 // AddRoute adds a route; its endpoint becomes a known remote.
 func (n *IPIPNetwork) AddRoute(r fdb.Route) error {
@@ -289,43 +321,29 @@ func (n *IPIPNetwork) refreshRemotes() {
 	n.remotes.Store(&m)
 }
 
-// txLoop reads IP packets from the device, routes them to a remote,
+// txLoop reads IP packets from the device queue, routes them to a remote,
 // encapsulates and sends them.
-func (n *IPIPNetwork) txLoop() {
+func (n *ipipTx) txLoop() {
 	defer n.wg.Done()
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	out := make([][]byte, 0, linkBatch)
-	t := newIPIPTx()
 	for {
-		count, ok := n.read(bufs, sizes, n.log)
+		count, ok := n.read(n.queue, bufs, sizes, n.log)
 		if !ok {
 			return
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
-			out = n.forward(bufs[i], sizes[i], out, t)
+			out = n.forward(bufs[i], sizes[i], out)
 		}
 		n.send(out)
 	}
 }
 
-// ipipTx is a transmit loop's scratch space for ICMP answers.
-type ipipTx struct {
-	icmp []byte
-	one  [][]byte
-}
-
-func newIPIPTx() *ipipTx {
-	return &ipipTx{
-		icmp: make([]byte, encap.IPv4MinHeaderLen+encap.ICMPv4HeaderLen+encap.IPv4MaxHeaderLen+8),
-		one:  make([][]byte, 1),
-	}
-}
-
 // forward routes the packet at buf[Headroom:Headroom+pktLen], encapsulates
 // it in place and appends it to out, or drops it and counts why.
-func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [][]byte {
+func (n *ipipTx) forward(buf []byte, pktLen int, out [][]byte) [][]byte {
 	pkt := buf[Headroom : Headroom+pktLen]
 	ob := n.obs.on()
 	if ob != nil {
@@ -364,10 +382,10 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 			// routed through this device, so reverse-path filtering
 			// accepts it too. The sender keys the new path MTU on the
 			// quoted header's destination.
-			if m, err := encap.PutICMPFragNeeded(t.icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
-				t.one[0] = t.icmp[:m]
-				if _, err := n.link.Write(t.one, 0); err != nil {
-					n.Counters.drop(n.log, DropLinkWrite, 1, err)
+			if m, err := encap.PutICMPFragNeeded(n.icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
+				n.one[0] = n.icmp[:m]
+				if _, err := n.queue.Write(n.one, 0); err != nil {
+					n.c.drop(n.log, DropLinkWrite, 1, err)
 				}
 			}
 		}
@@ -388,14 +406,14 @@ func (n *IPIPNetwork) forward(buf []byte, pktLen int, out [][]byte, t *ipipTx) [
 // dropped counts one packet dropped for reason d, with err for the
 // rate-limited log, and shows it to the observer t, if any, as dropped at
 // stage at.
-func (n *IPIPNetwork) dropped(t *observing, d Drop, at Stage, b []byte, err error) {
-	n.Counters.drop(n.log, d, 1, err)
+func (n *ipipTx) dropped(t *observing, d Drop, at Stage, b []byte, err error) {
+	n.c.drop(n.log, d, 1, err)
 	if t != nil {
 		t.drop(d, at, b)
 	}
 }
 
-func (n *IPIPNetwork) send(pkts [][]byte) {
+func (n *ipipTx) send(pkts [][]byte) {
 	if len(pkts) == 0 {
 		return
 	}
@@ -403,7 +421,7 @@ func (n *IPIPNetwork) send(pkts [][]byte) {
 	if ob := n.obs.on(); ob != nil {
 		ob.sent(pkts, sent)
 	}
-	countSent(&n.Counters, n.log, pkts, encap.IPv4MinHeaderLen, sent, err)
+	countSent(n.c, n.log, pkts, encap.IPv4MinHeaderLen, sent, err)
 }
 
 // receive queues one decapsulated packet for the device.
@@ -411,5 +429,5 @@ func (n *IPIPNetwork) receive(pkt []byte, q *rxQueue) {
 	if t := n.obs.on(); t != nil {
 		t.deviceOut(pkt)
 	}
-	q.add(n.link, &n.Counters, n.log, 0, pkt)
+	q.add(n.rxQueue(q.worker), n.Counters.shard(len(n.queues)), n.log, 0, pkt)
 }

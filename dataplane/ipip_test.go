@@ -97,10 +97,10 @@ func TestIPIPRoutesBetweenBlocks(t *testing.T) {
 		t.Fatalf("C got % x, want % x", got[:20], q[:20])
 	}
 	waitFor(t, "tx and rx counters", func() bool {
-		return a.net.Counters.TxPackets.Load() >= 1 && c.net.Counters.RxPackets.Load() >= 1
+		return a.net.Counters.Load().TxPackets >= 1 && c.net.Counters.Load().RxPackets >= 1
 	})
-	if a.net.Counters.TxPackets.Load() != 1 || c.net.Counters.RxPackets.Load() != 1 {
-		t.Errorf("counters: A tx %d, C rx %d, want 1 and 1", a.net.Counters.TxPackets.Load(), c.net.Counters.RxPackets.Load())
+	if a.net.Counters.Load().TxPackets != 1 || c.net.Counters.Load().RxPackets != 1 {
+		t.Errorf("counters: A tx %d, C rx %d, want 1 and 1", a.net.Counters.Load().TxPackets, c.net.Counters.Load().RxPackets)
 	}
 }
 

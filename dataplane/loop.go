@@ -12,16 +12,19 @@ import (
 )
 
 // port is what a VXLAN and an IPIP network share: the device the network
-// owns, the transmit loop reading it, and stopping the two together.
+// owns, the transmit workers reading its queues, and stopping them together.
 type port struct {
 	link     Link
+	queues   []Link // Queues(link): transmit worker i reads queues[i]
 	wg       sync.WaitGroup
 	stopped  atomic.Bool
 	readErrs atomic.Int64 // last device read-error log, unix nanoseconds
 	loss     deviceLoss   // the device deleted under the network (devloss.go)
 }
 
-// stop closes the device, which ends the transmit loop, and waits for it.
+func newPort(link Link) port { return port{link: link, queues: Queues(link)} }
+
+// stop closes the device, which ends the transmit workers, and waits for them.
 func (p *port) stop() error {
 	if p.stopped.Swap(true) {
 		return nil
@@ -31,13 +34,13 @@ func (p *port) stop() error {
 	return err
 }
 
-// read fills bufs[i][Headroom:] with a batch of frames from the device. It
-// returns false when the transmit loop is to end: the network was stopped,
-// the device closed or deleted. Other errors are logged and retried after a
-// pause.
-func (p *port) read(bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
+// read fills bufs[i][Headroom:] with a batch of frames from the device
+// queue q. It returns false when the transmit worker is to end: the network
+// was stopped, the device closed or deleted. Other errors are logged and
+// retried after a pause; they stop no other queue.
+func (p *port) read(q Link, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	for {
-		n, err := p.link.Read(bufs, sizes, Headroom)
+		n, err := q.Read(bufs, sizes, Headroom)
 		if err == nil {
 			return n, true
 		}
@@ -48,11 +51,38 @@ func (p *port) read(bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	}
 }
 
+// QueueStats is the traffic of one device queue: frames read from it and
+// sent to the underlay (Tx), and frames written into it (Rx), as its
+// workers counted them.
+type QueueStats struct {
+	TxPackets, TxBytes uint64
+	RxPackets, RxBytes uint64
+}
+
+// queueStats splits c, whose first shards are the transmit workers' (one
+// per queue) and the rest receive workers' (worker r writes into queue
+// r mod queues), into per-queue figures.
+func (p *port) queueStats(c *Counters) []QueueStats {
+	q := len(p.queues)
+	out := make([]QueueStats, q)
+	for i, s := range c.Shards() {
+		if i < q {
+			out[i].TxPackets += s.TxPackets
+			out[i].TxBytes += s.TxBytes
+			continue
+		}
+		k := (i - q) % q
+		out[k].RxPackets += s.RxPackets
+		out[k].RxBytes += s.RxBytes
+	}
+	return out
+}
+
 // countSent counts one underlay send of pkts, of which the first sent left:
 // those as transmitted, their bytes as the inner packets' (each less hdrLen
 // bytes of outer headers, as a device counts), the rest as DropSend with
 // err. A partial send is credited its share of the batch's bytes.
-func countSent(c *Counters, log *zap.Logger, pkts [][]byte, hdrLen, sent int, err error) {
+func countSent(c *counterShard, log *zap.Logger, pkts [][]byte, hdrLen, sent int, err error) {
 	var bytes uint64
 	for _, p := range pkts {
 		bytes += uint64(len(p) - hdrLen)

@@ -24,11 +24,12 @@ func TestCountSent(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Counters
-			countSent(&c, nil, pkts, hdrLen, tc.sent, tc.err)
-			if got := c.TxPackets.Load(); got != tc.txPackets {
+			c.init(2)
+			countSent(c.shard(1), nil, pkts, hdrLen, tc.sent, tc.err)
+			if got := c.Load().TxPackets; got != tc.txPackets {
 				t.Errorf("tx packets: got %d, want %d", got, tc.txPackets)
 			}
-			if got := c.TxBytes.Load(); got != tc.txBytes {
+			if got := c.Load().TxBytes; got != tc.txBytes {
 				t.Errorf("tx bytes: got %d, want %d", got, tc.txBytes)
 			}
 			if got := c.DropCount(DropSend); got != tc.dropped {

@@ -60,8 +60,8 @@ func TestMulticastGroupFindsPeers(t *testing.T) {
 	if ip.Dst() != netip.MustParseAddr("239.1.1.1") || ip.TTL() != 1 || ip.Src() != netip.MustParseAddr("10.0.0.1") {
 		t.Errorf("group packet %v -> %v TTL %d, want 10.0.0.1 -> 239.1.1.1 TTL 1", ip.Src(), ip.Dst(), ip.TTL())
 	}
-	waitFor(t, "the flood counter", func() bool { return na.Counters.Flooded.Load() >= 1 })
-	if got := na.Counters.Flooded.Load(); got != 1 {
+	waitFor(t, "the flood counter", func() bool { return na.Counters.Load().Flooded >= 1 })
+	if got := na.Counters.Load().Flooded; got != 1 {
 		t.Errorf("flooded %d, want 1 copy to the group", got)
 	}
 

@@ -24,9 +24,10 @@ const trainSize = 256 << 10
 // otherwise. A receive loop owns one; frames point
 // into its socket buffers and are written before the next read.
 type rxQueue struct {
+	worker   int // the receive worker's number: its shard and device queue
 	link     Link
 	vnet     vnetLink // link, when it takes super-frames
-	counters *Counters
+	counters *counterShard
 	log      *zap.Logger
 	l3       int // offset of the IP header in a frame: 14 (TAP) or 0 (TUN)
 
@@ -38,8 +39,9 @@ type rxQueue struct {
 	zero   [encap.VirtioNetHdrLen]byte
 }
 
-func newRxQueue() *rxQueue {
+func newRxQueue(worker int) *rxQueue {
 	return &rxQueue{
+		worker: worker,
 		frames: make([][]byte, 0, maxParts),
 		parts:  make([][]byte, 0, maxParts+1),
 		one:    make([][]byte, 1),
@@ -49,7 +51,7 @@ func newRxQueue() *rxQueue {
 
 // add queues frame for link, writing out what was queued for another
 // device first.
-func (q *rxQueue) add(link Link, c *Counters, log *zap.Logger, l3 int, frame []byte) {
+func (q *rxQueue) add(link Link, c *counterShard, log *zap.Logger, l3 int, frame []byte) {
 	if link != q.link {
 		q.flush()
 		q.link, q.counters, q.log, q.l3 = link, c, log, l3
@@ -136,7 +138,7 @@ func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger)
 // one size (dgramTrain); without GSO, packets leave in sendmmsg(2) batches.
 // While someone traces the network, everything takes the one-packet path,
 // so that each packet is seen with the headers it leaves with.
-func (n *Network) txLoopVnet(d vnetLink) {
+func (n *vxlanTx) txLoopVnet(d vnetLink) {
 	defer n.wg.Done()
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
@@ -157,7 +159,7 @@ func (n *Network) txLoopVnet(d vnetLink) {
 			frame := buf[Headroom : Headroom+sizes[i]]
 			if h.GSOType() == encap.VirtioGSONone {
 				if err := encap.CompleteChecksum(frame, h); err != nil {
-					n.Counters.drop(n.log, DropMalformed, 1, err)
+					n.c.drop(n.log, DropMalformed, 1, err)
 					continue
 				}
 				if pool != nil {
@@ -172,7 +174,7 @@ func (n *Network) txLoopVnet(d vnetLink) {
 				continue
 			}
 			if len(frame) < encap.EthernetHeaderLen {
-				n.Counters.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
+				n.c.drop(n.log, DropMalformed, 1, encap.ErrShortFrame)
 				continue
 			}
 			n.sendTrain(tr, w) // in order: what came before goes first
@@ -186,7 +188,7 @@ func (n *Network) txLoopVnet(d vnetLink) {
 
 // unicastHit returns the remote of a frame that forward would send to one
 // remote, and false for anything forward would drop or flood.
-func (n *Network) unicastHit(frame []byte) (netip.Addr, bool) {
+func (n *vxlanTx) unicastHit(frame []byte) (netip.Addr, bool) {
 	if len(frame) < encap.EthernetHeaderLen || len(frame) > n.maxFrame {
 		return netip.Addr{}, false
 	}
@@ -217,7 +219,7 @@ type dgramTrain struct {
 // queueDatagram writes the VXLAN header in the headroom of the frame in
 // buf and adds the datagram to tr, sending what tr held first when the
 // datagram cannot join it.
-func (n *Network) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameLen int, remote netip.Addr) {
+func (n *vxlanTx) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameLen int, remote netip.Addr) {
 	frame := buf[Headroom : Headroom+frameLen]
 	sock := encap.FlowHash(frame) % uint32(len(n.u.pool.fds))
 	part := buf[Headroom-encap.VXLANHeaderLen : Headroom+frameLen]
@@ -239,7 +241,7 @@ func (n *Network) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameL
 // sendTrain sends what tr holds and empties it: one datagram by the raw
 // socket, as forward sends it (a GSO send of one buys nothing and measured
 // slower), more as one GSO train.
-func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
+func (n *vxlanTx) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	switch k := len(tr.parts); k {
 	case 0:
 		return
@@ -261,7 +263,7 @@ func (n *Network) sendTrain(tr *dgramTrain, w *gsoWriter) {
 // sockets, else each segment the way forward sends a frame (which is also
 // the way while someone traces the network: every segment is seen at every
 // stage).
-func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, out [][]byte) {
+func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, out [][]byte) {
 	pool := n.u.pool
 	t := n.obs.on()
 	dst := encap.Ethernet(frame).Dst()
@@ -276,15 +278,15 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 	}
 	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, headroom)
 	if err != nil {
-		n.dropped(t, DropMalformed, StageDeviceIn, frame, err)
+		n.dropped(n.c, t, DropMalformed, StageDeviceIn, frame, err)
 		return
 	}
-	n.Counters.Offload.TSOFrames.Add(1)
-	n.Counters.Offload.TSOSegments.Add(uint64(segs))
+	n.c.Offload.TSOFrames.Add(1)
+	n.c.Offload.TSOSegments.Add(uint64(segs))
 	stride := headroom + segLen
 	if hit {
 		if segLen > n.maxFrame {
-			n.Counters.drop(n.log, DropTooBig, uint64(segs), nil)
+			n.c.drop(n.log, DropTooBig, uint64(segs), nil)
 			return
 		}
 		hash := encap.FlowHash(frame)
@@ -318,28 +320,27 @@ func (n *Network) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 // countTrain counts the frames of one GSO send, which leave or fail
 // together, carrying this many inner bytes (countSent is the same for a
 // sendmmsg batch, which may leave in part).
-func (n *Network) countTrain(frames, bytes int, err error) {
-	n.Counters.tally(n.log, &n.Counters.TxPackets, &n.Counters.TxBytes, DropSend, frames, bytes, err)
+func (n *vxlanTx) countTrain(frames, bytes int, err error) {
+	n.c.tally(n.log, &n.c.TxPackets, &n.c.TxBytes, DropSend, frames, bytes, err)
 }
 
 // countGSO counts a UDP_SEGMENT send of k datagrams that went out.
-func (n *Network) countGSO(k int, err error) {
+func (n *vxlanTx) countGSO(k int, err error) {
 	if err == nil && k > 1 {
-		n.Counters.Offload.GSOSends.Add(1)
-		n.Counters.Offload.GSODatagrams.Add(uint64(k))
+		n.c.Offload.GSOSends.Add(1)
+		n.c.Offload.GSODatagrams.Add(uint64(k))
 	}
 }
 
 // txLoopVnet is txLoop for a TUN device with offloads: a super-frame is
 // cut into segments, each encapsulated in place, and the lot sent in
 // sendmmsg(2) batches (a raw socket has no GSO).
-func (n *IPIPNetwork) txLoopVnet(d vnetLink) {
+func (n *ipipTx) txLoopVnet(d vnetLink) {
 	defer n.wg.Done()
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	train := make([]byte, trainSize)
 	out := make([][]byte, 0, maxParts)
-	t := newIPIPTx()
 	for {
 		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
@@ -347,7 +348,7 @@ func (n *IPIPNetwork) txLoopVnet(d vnetLink) {
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
-			out = n.forwardVnet(bufs[i], sizes[i], train, out, t)
+			out = n.forwardVnet(bufs[i], sizes[i], train, out)
 		}
 		n.send(out)
 	}
@@ -355,32 +356,32 @@ func (n *IPIPNetwork) txLoopVnet(d vnetLink) {
 
 // forwardVnet handles one packet read from an offloading TUN device and
 // returns out with what is still to be sent.
-func (n *IPIPNetwork) forwardVnet(buf []byte, size int, train []byte, out [][]byte, t *ipipTx) [][]byte {
+func (n *ipipTx) forwardVnet(buf []byte, size int, train []byte, out [][]byte) [][]byte {
 	h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
 	pkt := buf[Headroom : Headroom+size]
 	if h.GSOType() == encap.VirtioGSONone {
 		if err := encap.CompleteChecksum(pkt, h); err != nil {
-			n.Counters.drop(n.log, DropMalformed, 1, err)
+			n.c.drop(n.log, DropMalformed, 1, err)
 			return out
 		}
-		return n.forward(buf, size, out, t)
+		return n.forward(buf, size, out)
 	}
 	n.send(out) // in order: what came before goes first
 	out = out[:0]
 	segs, segLen, lastLen, err := encap.GSOSplit(pkt, h, 0, train, Headroom)
 	if err != nil {
-		n.Counters.drop(n.log, DropMalformed, 1, err)
+		n.c.drop(n.log, DropMalformed, 1, err)
 		return out
 	}
-	n.Counters.Offload.TSOFrames.Add(1)
-	n.Counters.Offload.TSOSegments.Add(uint64(segs))
+	n.c.Offload.TSOFrames.Add(1)
+	n.c.Offload.TSOSegments.Add(uint64(segs))
 	stride := Headroom + segLen
 	for i := 0; i < segs; i++ {
 		l := segLen
 		if i == segs-1 {
 			l = lastLen
 		}
-		out = n.forward(train[i*stride:], l, out, t)
+		out = n.forward(train[i*stride:], l, out)
 		if len(out) == cap(out) {
 			n.send(out)
 			out = out[:0]

@@ -40,7 +40,7 @@ func TestAcceptPathAllocatesNothing(t *testing.T) {
 	encap.PutVXLAN(dgram, 42)
 	copy(dgram[encap.VXLANHeaderLen:], testFrame([6]byte{2, 0, 0, 0, 0, 1}, [6]byte{2, 0, 0, 0, 0, 2}))
 	nets := *u.nets.Load()
-	q := newRxQueue()
+	q := newRxQueue(0)
 	now := fdb.Now()
 	for _, from := range []string{"10.0.0.40", "10.0.1.1", "10.9.3.3", "10.7.7.7"} {
 		src := netip.AddrPortFrom(netip.MustParseAddr(from), 4789)
@@ -59,7 +59,8 @@ func TestAcceptPathAllocatesNothing(t *testing.T) {
 	buf := make([]byte, Headroom+maxPacket)
 	f := testFrame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, [6]byte{2, 0, 0, 0, 0, 1})
 	copy(buf[Headroom:], f)
-	if got := testing.AllocsPerRun(100, func() { n.flood(buf, len(f)) }); got != 0 {
+	w := n.txWorker(0)
+	if got := testing.AllocsPerRun(100, func() { w.flood(buf, len(f)) }); got != 0 {
 		t.Errorf("flood under a rate limit: %v allocations, want 0", got)
 	}
 }

@@ -341,7 +341,7 @@ func TestFloodRateLimit(t *testing.T) {
 		l.Inject(frame(bcast, macA, uint16(i), 2, "flood"))
 	}
 	waitFor(t, "every frame flooded or dropped", func() bool {
-		return na.Counters.Flooded.Load()/2+na.Counters.DropCount(dataplane.DropFloodLimit) == frames
+		return na.Counters.Load().Flooded/2+na.Counters.DropCount(dataplane.DropFloodLimit) == frames
 	})
 	elapsed := time.Since(start)
 
@@ -382,7 +382,7 @@ func TestFloodRateUnlimited(t *testing.T) {
 	for i := range frames {
 		la.Inject(frame(bcast, macA, uint16(i), 2, "flood"))
 	}
-	waitFor(t, "every frame flooded", func() bool { return a.nets[42].Counters.Flooded.Load() == frames })
+	waitFor(t, "every frame flooded", func() bool { return a.nets[42].Counters.Load().Flooded == frames })
 	if got := a.nets[42].Counters.DropCount(dataplane.DropFloodLimit); got != 0 {
 		t.Errorf("flood_limit without a rate: got %d, want 0", got)
 	}

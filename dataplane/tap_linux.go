@@ -26,13 +26,72 @@ type DeviceConfig struct {
 	// MAC, when set, is a TAP's Ethernet address; nil keeps the random one
 	// the kernel gives it.
 	MAC net.HardwareAddr
+	// Queues is how many queues the device is opened with
+	// (IFF_MULTI_QUEUE), each read by its own transmit worker; the kernel
+	// picks a frame's queue by its flow's hash, so a flow stays on one
+	// queue and in order. 0 or 1 opens one plain queue.
+	Queues int
 }
+
+// maxQueues is the most queues a device is opened with; the kernel allows
+// 256 (MAX_TAP_QUEUES), but past the CPUs a host has more only cost memory.
+const maxQueues = 64
 
 // Offloaded reports whether l moves TCP super-frames (DeviceConfig.Offload
 // was asked for and the kernel agreed).
 func Offloaded(l Link) bool {
-	_, ok := l.(vnetLink)
+	_, ok := Queues(l)[0].(vnetLink)
 	return ok
+}
+
+// Queues returns the queues of a device opened with several
+// (DeviceConfig.Queues), each a Link of its own, and any other Link as its
+// only queue.
+func Queues(l Link) []Link {
+	if m, ok := l.(*multiQueue); ok {
+		return m.queues
+	}
+	return []Link{l}
+}
+
+// multiQueue is a device opened with IFF_MULTI_QUEUE: one descriptor per
+// queue. As a Link it reads and writes through its first queue; the
+// forwarding workers take each queue apart (Queues).
+type multiQueue struct {
+	queues []Link
+	name   string
+}
+
+func (m *multiQueue) Name() string { return m.name }
+
+func (m *multiQueue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return m.queues[0].Read(bufs, sizes, offset)
+}
+
+func (m *multiQueue) Write(bufs [][]byte, offset int) (int, error) {
+	return m.queues[0].Write(bufs, offset)
+}
+
+// Close closes every queue's descriptor, then makes sure the device is
+// gone; the kernel deletes it with the last one.
+func (m *multiQueue) Close() error {
+	var errs []error
+	for _, q := range m.queues {
+		errs = append(errs, closeQueue(q))
+	}
+	return closeDevice(errors.Join(errs...), m.name)
+}
+
+// closeQueue closes one queue's descriptor without deleting the device,
+// which other queues may still hold.
+func closeQueue(l Link) error {
+	switch q := l.(type) {
+	case *vnetDevice:
+		return q.f.Close()
+	case *device:
+		return q.ifce.Close()
+	}
+	return l.Close()
 }
 
 // DeviceError is a device that could not be made as configured; Field names
@@ -63,21 +122,12 @@ func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
 		return nil, &DeviceError{"name", fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)}
 	}
-	var l Link
-	if cfg.Offload {
-		if d, err := openVnet(cfg.Name, kind == water.TAP); err == nil {
-			l = d
-		}
+	if cfg.Queues > maxQueues {
+		return nil, &DeviceError{"queues", fmt.Errorf("device %q: %d queues, at most %d", cfg.Name, cfg.Queues, maxQueues)}
 	}
-	if l == nil {
-		ifce, err := water.New(water.Config{
-			DeviceType:             kind,
-			PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
-		})
-		if err != nil {
-			return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
-		}
-		l = &device{ifce: ifce, name: ifce.Name()}
+	l, err := openQueues(kind, cfg)
+	if err != nil {
+		return nil, err
 	}
 	name := l.Name()
 	if kind == water.TUN {
@@ -90,6 +140,58 @@ func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// openQueues opens the device's queues: with offloads where asked and the
+// kernel agrees (every queue alike: the kernel wants the same flags on each),
+// without otherwise.
+func openQueues(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
+	n := max(cfg.Queues, 1)
+	if cfg.Offload {
+		if l, err := openEach(n, cfg.Name, func(name string) (Link, error) {
+			d, err := openVnet(name, kind == water.TAP, n > 1)
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		}); err == nil {
+			return l, nil
+		}
+	}
+	l, err := openEach(n, cfg.Name, func(name string) (Link, error) {
+		ifce, err := water.New(water.Config{
+			DeviceType:             kind,
+			PlatformSpecificParams: water.PlatformSpecificParams{Name: name, MultiQueue: n > 1},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &device{ifce: ifce, name: ifce.Name()}, nil
+	})
+	if err != nil {
+		return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
+	}
+	return l, nil
+}
+
+// openEach opens n queues of the device name with open: one plain Link for
+// n == 1, a multiQueue otherwise. The first open creates the device; the
+// rest attach to it by the name it got.
+func openEach(n int, name string, open func(name string) (Link, error)) (Link, error) {
+	first, err := open(name)
+	if err != nil || n == 1 {
+		return first, err
+	}
+	m := &multiQueue{queues: []Link{first}, name: first.Name()}
+	for len(m.queues) < n {
+		q, err := open(m.name)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("queue %d of %d: %w", len(m.queues), n, err)
+		}
+		m.queues = append(m.queues, q)
+	}
+	return m, nil
 }
 
 func configure(name string, cfg DeviceConfig) error {

@@ -76,6 +76,7 @@ func TestDatagramTrains(t *testing.T) {
 		{remA, 100, other}, {remA, 100, other}, // another socket's, a train of 2
 	}
 	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
+	tx := n.txWorker(0)
 	w := &gsoWriter{}
 	var frames [][]byte
 	for i, s := range sends {
@@ -83,14 +84,14 @@ func TestDatagramTrains(t *testing.T) {
 		f := buf[Headroom:]
 		copy(f, frame(s.src, s.size, i))
 		frames = append(frames, append([]byte(nil), f...))
-		n.queueDatagram(tr, w, buf, s.size, s.remote)
+		tx.queueDatagram(tr, w, buf, s.size, s.remote)
 	}
-	n.sendTrain(tr, w)
+	tx.sendTrain(tr, w)
 
-	o := n.Counters.Offload.Load()
-	if o.GSOSends != 3 || o.GSODatagrams != 7 || n.Counters.TxPackets.Load() != uint64(len(sends)) {
+	o := n.Counters.Load().Offload
+	if o.GSOSends != 3 || o.GSODatagrams != 7 || n.Counters.Load().TxPackets != uint64(len(sends)) {
 		t.Errorf("counters: got %d GSO sends of %d datagrams, %d packets sent; want 3 of 7, %d",
-			o.GSOSends, o.GSODatagrams, n.Counters.TxPackets.Load(), len(sends))
+			o.GSOSends, o.GSODatagrams, n.Counters.Load().TxPackets, len(sends))
 	}
 	// What each receiver reads: datagram sizes per read, trains as one.
 	type read struct{ total, seg int }

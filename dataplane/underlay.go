@@ -87,11 +87,14 @@ type group struct {
 // Underlay owns one underlay socket and the VXLAN networks that share it. It
 // demultiplexes received packets by VNI.
 type Underlay struct {
-	obs    ObserverPoint // trace and capture (observe.go)
-	cfg    UnderlayConfig
-	conn   Conn
-	log    *zap.Logger
-	hdrLen int // outer IP + UDP + VXLAN header bytes
+	obs  ObserverPoint // trace and capture (observe.go)
+	cfg  UnderlayConfig
+	conn Conn
+	// readers are conn's receiving sockets, each read by its own receive
+	// worker (conn alone unless it has several: UDPOffload.Sockets).
+	readers []Conn
+	log     *zap.Logger
+	hdrLen  int // outer IP + UDP + VXLAN header bytes
 	// baseLog is the logger networks derive theirs from.
 	baseLog *zap.Logger
 	// pool is conn's GSO sockets, nil without UDPOffload.GSO.
@@ -104,7 +107,8 @@ type Underlay struct {
 	groups map[groupKey]*group // under mu
 
 	// Counters holds what is dropped before a network is known: malformed
-	// VXLAN headers and unknown VNIs.
+	// VXLAN headers and unknown VNIs; one shard per receive worker, then
+	// one the multicast groups' loops share.
 	Counters Counters
 	readErrs atomic.Int64 // last read-error log, unix nanoseconds
 
@@ -157,6 +161,8 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 	if g, ok := conn.(interface{ gso() *gsoPool }); ok {
 		u.pool = g.gso()
 	}
+	u.readers = receivers(conn)
+	u.Counters.init(len(u.readers) + 1)
 	empty := map[uint32]*Network{}
 	u.nets.Store(&empty)
 	return u, nil
@@ -165,11 +171,17 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 // Config returns the underlay's settings, defaults applied.
 func (u *Underlay) Config() UnderlayConfig { return u.cfg }
 
-// Start runs the receive loop until Close.
+// Start runs the receive workers, one per receiving socket, until Close.
 func (u *Underlay) Start() {
-	u.wg.Add(1)
-	go u.rxLoop(u.conn, &u.closed)
+	for i, r := range u.readers {
+		u.wg.Add(1)
+		go u.rxLoop(r, &u.closed, i)
+	}
 }
+
+// receivers is how many receive workers read the unicast sockets; the
+// multicast groups' loops come after them, sharing one shard.
+func (u *Underlay) receivers() int { return len(u.readers) }
 
 // Network returns the network serving vni, or nil.
 func (u *Underlay) Network(vni uint32) *Network { return (*u.nets.Load())[vni] }
@@ -284,7 +296,7 @@ func (u *Underlay) joinLocked(k groupKey) (*group, error) {
 	g := &group{conn: conn, refs: 1}
 	u.groups[k] = g
 	u.wg.Add(1)
-	go u.rxLoop(conn, &g.done)
+	go u.rxLoop(conn, &g.done, u.receivers())
 	u.log.Info("joined multicast group", zap.Stringer("group", k.group), zap.String("dev", k.dev))
 	return g, nil
 }
@@ -359,13 +371,14 @@ func CheckRemote(local, r netip.Addr) error {
 // CheckRemote reports whether r can be a remote VTEP on this underlay.
 func (u *Underlay) CheckRemote(r netip.Addr) error { return CheckRemote(u.cfg.Local, r) }
 
-// rxLoop receives VXLAN packets on conn (the unicast socket, or a joined
-// group's), validates them and hands each inner frame to the network of its
-// VNI. It ends when conn fails after done is set.
-func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
+// rxLoop is receive worker w: it receives VXLAN packets on conn (a unicast
+// socket, or a joined group's), validates them and hands each inner frame
+// to the network of its VNI. It ends when conn fails after done is set.
+func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool, w int) {
 	defer u.wg.Done()
 	r := newConnReader(conn, done, u.log, &u.readErrs)
-	q := newRxQueue()
+	q := newRxQueue(w)
+	c := u.Counters.shard(w)
 	for {
 		q.flush()
 		n, ok := r.read()
@@ -382,8 +395,8 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 				continue
 			}
 			// A GRO train: datagrams of seg bytes, the last maybe shorter.
-			u.Counters.Offload.GROTrains.Add(1)
-			u.Counters.Offload.GRODatagrams.Add(uint64((len(data) + seg - 1) / seg))
+			c.Offload.GROTrains.Add(1)
+			c.Offload.GRODatagrams.Add(uint64((len(data) + seg - 1) / seg))
 			for off := 0; off < len(data); off += seg {
 				u.deliver(nets, data[off:min(off+seg, len(data))], r.srcs[i], now, q)
 			}
@@ -396,7 +409,7 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool) {
 func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.AddrPort, now int64, q *rxQueue) {
 	vni, inner, err := encap.DecapVXLAN(dgram)
 	if err != nil {
-		u.Counters.drop(u.log, DropMalformed, 1, err)
+		u.Counters.shard(q.worker).drop(u.log, DropMalformed, 1, err)
 		if t := u.obs.on(); t != nil {
 			t.dropFrom(DropMalformed, StageSocketIn, dgram, src)
 		}
@@ -404,7 +417,7 @@ func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.Add
 	}
 	nw := nets[vni]
 	if nw == nil {
-		u.Counters.drop(u.log, DropUnknownVNI, 1, nil)
+		u.Counters.shard(q.worker).drop(u.log, DropUnknownVNI, 1, nil)
 		if t := u.obs.on(); t != nil {
 			t.dropFrom(DropUnknownVNI, StageSocketIn, dgram, src)
 		}
@@ -417,7 +430,7 @@ func (u *Underlay) deliver(nets map[uint32]*Network, dgram []byte, src netip.Add
 	from := src.Addr().Unmap()
 	// Checked before receive, so a stranger's MAC is never learnt.
 	if u.cfg.AcceptPeers && !nw.accepts(from) {
-		nw.Counters.drop(nw.log, DropUnknownSource, 1, nil)
+		nw.rxShard(q.worker).drop(nw.log, DropUnknownSource, 1, nil)
 		if t != nil {
 			t.dropFrom(DropUnknownSource, StageSocketIn, dgram, src)
 		}

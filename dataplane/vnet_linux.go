@@ -60,12 +60,13 @@ type ifreq struct {
 	_     [22]byte
 }
 
-// openVnet creates the device name with IFF_VNET_HDR and asks for checksum
+// openVnet creates the device name with IFF_VNET_HDR, or with multiQueue
+// opens one more queue of it (IFF_MULTI_QUEUE), and asks for checksum
 // and TCP segmentation offload, and UDP segmentation offload where the
 // kernel has it (6.2 on; older ones refuse the flags with EINVAL). It
 // returns an error when the kernel refuses checksum or TCP offload; the
 // caller then falls back to a device without offloads.
-func openVnet(name string, tap bool) (*vnetDevice, error) {
+func openVnet(name string, tap, multiQueue bool) (*vnetDevice, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
@@ -73,6 +74,9 @@ func openVnet(name string, tap bool) (*vnetDevice, error) {
 	var req ifreq
 	copy(req.name[:unix.IFNAMSIZ-1], name)
 	req.flags = unix.IFF_NO_PI | unix.IFF_VNET_HDR
+	if multiQueue {
+		req.flags |= unix.IFF_MULTI_QUEUE
+	}
 	if tap {
 		req.flags |= unix.IFF_TAP
 	} else {

@@ -48,33 +48,55 @@ type Network struct {
 	group    *group // nil without a multicast group
 	maxFrame int
 	log      *zap.Logger
-	one      [][]byte      // the transmit loop's one-packet batch, for flooding
 	obs      ObserverPoint // trace and capture (observe.go)
-	// floodBudget is FloodRate's token bucket, used by the transmit loop
-	// alone.
-	floodBudget tokenBucket
+	// floodBudget is FloodRate's token bucket, shared by the transmit
+	// workers.
+	floodBudget *tokenBucket
 
 	// accept is the accept list with UnderlayConfig.AcceptPeers; acceptMu
 	// orders RefreshAccept calls (see underlay.go).
 	accept   atomic.Pointer[acceptList]
 	acceptMu sync.Mutex
 
-	// Counters are this network's traffic and drop counters.
+	// Counters are this network's traffic and drop counters: one shard per
+	// transmit worker (device queue), then one per underlay receive worker,
+	// then one the multicast groups' receive loops share.
 	Counters Counters
 }
+
+// vxlanTx is one transmit worker of a network: it reads one device queue,
+// owns its buffers and scratch space, and counts into its own shard.
+type vxlanTx struct {
+	*Network
+	queue Link
+	c     *counterShard
+	one   [][]byte // the one-packet batch, for flooding
+}
+
+// txWorker returns transmit worker i's state.
+func (n *Network) txWorker(i int) *vxlanTx {
+	return &vxlanTx{Network: n, queue: n.queues[i], c: n.Counters.shard(i), one: make([][]byte, 1)}
+}
+
+// rxShard is the shard receive worker r of the underlay counts into.
+func (n *Network) rxShard(r int) *counterShard { return n.Counters.shard(len(n.queues) + r) }
+
+// rxQueue is the device queue receive worker r writes into: each its own
+// where there are as many queues as workers.
+func (p *port) rxQueue(r int) Link { return p.queues[r%len(p.queues)] }
 
 func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 	n := &Network{
 		cfg:   cfg,
 		u:     u,
-		port:  port{link: link},
+		port:  newPort(link),
 		table: fdb.NewTable(cfg.VNI, cfg.FDB),
 		// The outer headers and the frame must fit an IP packet's length
 		// field, whatever MTU the device was given.
 		maxFrame: min(cfg.MTU+encap.EthernetHeaderLen+vlanTagLen, maxPacket-u.hdrLen),
 		log:      u.baseLog.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
-		one:      make([][]byte, 1),
 	}
+	n.Counters.init(len(n.queues) + u.receivers() + 1)
 	n.table.SetFlood(cfg.Remotes)
 	n.floodBudget = newTokenBucket(cfg.FloodRate, fdb.Now())
 	n.accept.Store(newAcceptList(n.table.Flood(), nil, u.cfg.Allow, nil))
@@ -96,25 +118,32 @@ func (n *Network) Table() *fdb.Table { return n.table }
 // Link is the network's device.
 func (n *Network) Link() Link { return n.link }
 
+// QueueStats returns the traffic of each of the device's queues.
+func (n *Network) QueueStats() []QueueStats { return n.queueStats(&n.Counters) }
+
+// start runs one transmit worker per device queue.
 func (n *Network) start() {
-	n.wg.Add(1)
-	if d, ok := n.link.(vnetLink); ok {
-		go n.txLoopVnet(d)
-		return
+	for i := range n.queues {
+		w := n.txWorker(i)
+		n.wg.Add(1)
+		if d, ok := w.queue.(vnetLink); ok {
+			go w.txLoopVnet(d)
+			continue
+		}
+		go w.txLoop()
 	}
-	go n.txLoop()
 }
 
-// txLoop reads frames from the device, looks their destination up in the
-// FDB, encapsulates them and sends them: to one remote on a hit, to every
-// flood-list entry for broadcast, multicast and unknown unicast.
-func (n *Network) txLoop() {
+// txLoop reads frames from the device queue, looks their destination up in
+// the FDB, encapsulates them and sends them: to one remote on a hit, to
+// every flood-list entry for broadcast, multicast and unknown unicast.
+func (n *vxlanTx) txLoop() {
 	defer n.wg.Done()
 	bufs := newBuffers(linkBatch, Headroom+maxPacket)
 	sizes := make([]int, linkBatch)
 	out := make([][]byte, 0, linkBatch)
 	for {
-		count, ok := n.read(bufs, sizes, n.log)
+		count, ok := n.read(n.queue, bufs, sizes, n.log)
 		if !ok {
 			return
 		}
@@ -130,18 +159,18 @@ func (n *Network) txLoop() {
 // frame whose destination the FDB knows is encapsulated in place and
 // appended to out, to go with the rest of the batch; any other is flooded at
 // once, after what out holds, so frames stay in order. It returns out.
-func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
+func (n *vxlanTx) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 	frame := buf[Headroom : Headroom+frameLen]
 	t := n.obs.on()
 	if t != nil {
 		t.deviceIn(frame)
 	}
 	if len(frame) < encap.EthernetHeaderLen {
-		n.dropped(t, DropMalformed, StageDeviceIn, frame, encap.ErrShortFrame)
+		n.dropped(n.c, t, DropMalformed, StageDeviceIn, frame, encap.ErrShortFrame)
 		return out
 	}
 	if len(frame) > n.maxFrame {
-		n.dropped(t, DropTooBig, StageDeviceIn, frame, nil)
+		n.dropped(n.c, t, DropTooBig, StageDeviceIn, frame, nil)
 		return out
 	}
 	dst := encap.Ethernet(frame).Dst()
@@ -164,20 +193,20 @@ func (n *Network) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 	return out
 }
 
-// dropped counts one packet dropped for reason d, with err for the
-// rate-limited log, and shows it to the observer t, if any, as dropped at
-// stage at.
-func (n *Network) dropped(t *observing, d Drop, at Stage, b []byte, err error) {
-	n.Counters.drop(n.log, d, 1, err)
+// dropped counts one packet dropped for reason d in the worker's shard c,
+// with err for the rate-limited log, and shows it to the observer t, if
+// any, as dropped at stage at.
+func (n *Network) dropped(c *counterShard, t *observing, d Drop, at Stage, b []byte, err error) {
+	c.drop(n.log, d, 1, err)
 	if t != nil {
 		t.drop(d, at, b)
 	}
 }
 
 // send writes pkts to the underlay, counts them, and returns pkts[:0].
-func (n *Network) send(pkts [][]byte) [][]byte { return n.sendOn(n.u.conn, pkts) }
+func (n *vxlanTx) send(pkts [][]byte) [][]byte { return n.sendOn(n.u.conn, pkts) }
 
-func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
+func (n *vxlanTx) sendOn(conn Conn, pkts [][]byte) [][]byte {
 	if len(pkts) == 0 {
 		return pkts
 	}
@@ -185,25 +214,25 @@ func (n *Network) sendOn(conn Conn, pkts [][]byte) [][]byte {
 	if t := n.obs.on(); t != nil {
 		t.sent(pkts, sent)
 	}
-	countSent(&n.Counters, n.log, pkts, n.u.hdrLen, sent, err)
+	countSent(n.c, n.log, pkts, n.u.hdrLen, sent, err)
 	return pkts[:0]
 }
 
 // flood sends the frame in buf to the multicast group, if the network has
 // one, and replicates it to every flood-list entry, rewriting the outer
 // headers in place between sends (head-end replication, no copy).
-func (n *Network) flood(buf []byte, frameLen int) {
+func (n *vxlanTx) flood(buf []byte, frameLen int) {
 	remotes := n.table.Flood()
 	t := n.obs.on()
 	if t != nil {
 		t.lookupFlood(buf[Headroom:Headroom+frameLen], n.cfg.Group, remotes)
 	}
 	if len(remotes) == 0 && n.group == nil {
-		n.dropped(t, DropNoRemote, StageLookup, buf[Headroom:Headroom+frameLen], nil)
+		n.dropped(n.c, t, DropNoRemote, StageLookup, buf[Headroom:Headroom+frameLen], nil)
 		return
 	}
 	if n.floodBudget.rate > 0 && !n.floodBudget.take(fdb.Now()) {
-		n.dropped(t, DropFloodLimit, StageLookup, buf[Headroom:Headroom+frameLen], nil)
+		n.dropped(n.c, t, DropFloodLimit, StageLookup, buf[Headroom:Headroom+frameLen], nil)
 		return
 	}
 	copies := uint64(len(remotes))
@@ -222,7 +251,7 @@ func (n *Network) flood(buf []byte, frameLen int) {
 		}
 		n.send(n.one)
 	}
-	n.Counters.Flooded.Add(copies)
+	n.c.Flooded.Add(copies)
 }
 
 // outer writes the outer IP, UDP and VXLAN headers in front of the inner
@@ -257,8 +286,9 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 // learning its source MAC on the way.
 func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue) {
 	t := n.obs.on()
+	c := n.rxShard(q.worker)
 	if len(frame) > n.maxFrame {
-		n.dropped(t, DropTooBig, StageDecap, frame, nil)
+		n.dropped(c, t, DropTooBig, StageDecap, frame, nil)
 		return
 	}
 	res := n.table.Learn(encap.Ethernet(frame).Src(), remote, now)
@@ -267,18 +297,18 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 	}
 	switch res {
 	case fdb.LearnFull:
-		n.dropped(t, DropFDBFull, StageLearn, frame, nil)
+		n.dropped(c, t, DropFDBFull, StageLearn, frame, nil)
 	case fdb.LearnStatic:
-		n.dropped(t, DropStaticConflict, StageLearn, frame, nil)
+		n.dropped(c, t, DropStaticConflict, StageLearn, frame, nil)
 		return
 	case fdb.LearnFlapHeld:
-		n.dropped(t, DropMACFlap, StageLearn, frame, nil)
+		n.dropped(c, t, DropMACFlap, StageLearn, frame, nil)
 		return
 	}
 	if t != nil {
 		t.deviceOut(frame)
 	}
-	q.add(n.link, &n.Counters, n.log, encap.EthernetHeaderLen, frame)
+	q.add(n.rxQueue(q.worker), c, n.log, encap.EthernetHeaderLen, frame)
 }
 
 // sourcePort is the outer UDP source port of a flow with this hash: from the
@@ -292,40 +322,42 @@ func (u *Underlay) sourcePort(hash uint32) uint16 {
 	return encap.SourcePort(hash, u.cfg.SrcPortMin, u.cfg.SrcPortMax)
 }
 
-// tokenBucket lets rate frames a second through, with a burst of rate. One
-// goroutine uses it; it holds its tokens in frame-nanoseconds: a frame costs
-// a second's worth, and every nanosecond adds rate, so the arithmetic stays
-// in integers and fits in 63 bits for any rate below 2^31.
+// tokenBucket lets rate frames a second through, with a burst of rate,
+// shared by every transmit worker without a lock. It keeps one number, in
+// the manner of the generic cell rate algorithm (ITU-T I.371): the time
+// the bucket will be full again, tat. A frame that passes moves tat one
+// interval (a second / rate) on; a frame passes while that leaves tat at
+// most a second ahead of now, which is a bucket of rate tokens refilled at
+// rate a second. The interval is whole nanoseconds, so a rate above a
+// million a second passes up to 0.1% more, and one above 10^9 is 10^9.
 type tokenBucket struct {
-	rate   int64 // frames a second; 0: no limit
-	tokens int64
-	last   int64 // when tokens were last added, on the fdb.Now clock
+	rate     int64 // frames a second; 0: no limit
+	interval int64 // nanoseconds a frame costs
+	tat      atomic.Int64
 }
 
 // newTokenBucket returns a full bucket for rate frames a second; a rate
 // over 2^31-1 counts as that.
-func newTokenBucket(rate int, now int64) tokenBucket {
+func newTokenBucket(rate int, now int64) *tokenBucket {
 	if rate <= 0 {
-		return tokenBucket{}
+		return &tokenBucket{}
 	}
 	r := min(int64(rate), math.MaxInt32)
-	return tokenBucket{rate: r, tokens: r * int64(time.Second), last: now}
+	b := &tokenBucket{rate: r, interval: max(int64(time.Second)/r, 1)}
+	b.tat.Store(now)
+	return b
 }
 
 // take reports whether one frame may pass at now, and if so takes its token.
 func (b *tokenBucket) take(now int64) bool {
-	full := b.rate * int64(time.Second)
-	switch elapsed := now - b.last; {
-	case elapsed >= int64(time.Second):
-		b.tokens = full // a second refills the whole burst
-		b.last = now
-	case elapsed > 0:
-		b.tokens = min(full, b.tokens+elapsed*b.rate)
-		b.last = now
+	for {
+		tat := b.tat.Load()
+		next := max(tat, now) + b.interval
+		if next-now > int64(time.Second) {
+			return false
+		}
+		if b.tat.CompareAndSwap(tat, next) {
+			return true
+		}
 	}
-	if b.tokens < int64(time.Second) {
-		return false
-	}
-	b.tokens -= int64(time.Second)
-	return true
 }

@@ -139,8 +139,8 @@ func TestFloodLearnThenUnicast(t *testing.T) {
 		t.Fatalf("C got % x, want % x", got, arp)
 	}
 	// The counter moves after the send returns.
-	waitFor(t, "A's flood counter", func() bool { return a.nets[42].Counters.Flooded.Load() >= 2 })
-	if got := a.nets[42].Counters.Flooded.Load(); got != 2 {
+	waitFor(t, "A's flood counter", func() bool { return a.nets[42].Counters.Load().Flooded >= 2 })
+	if got := a.nets[42].Counters.Load().Flooded; got != 2 {
 		t.Errorf("A flooded %d copies, want 2", got)
 	}
 	// B and C learnt A's MAC behind 10.0.0.1.
@@ -170,7 +170,7 @@ func TestFloodLearnThenUnicast(t *testing.T) {
 	la.Inject(frame(macB, macA, 1000, 2000, "data"))
 	recv(t, lb)
 	none(t, lc, "C after A's unicast to B")
-	if got := a.nets[42].Counters.Flooded.Load(); got != 2 {
+	if got := a.nets[42].Counters.Load().Flooded; got != 2 {
 		t.Errorf("A flooded %d copies in all, want still 2", got)
 	}
 }
@@ -502,16 +502,16 @@ func TestCountersCountInnerBytes(t *testing.T) {
 	// The counters move after the write returns, so the frame can be seen
 	// on the device a moment before they do.
 	waitFor(t, "tx and rx counters", func() bool {
-		return na.Counters.TxPackets.Load() >= 1 && nb.Counters.RxPackets.Load() >= 1
+		return na.Counters.Load().TxPackets >= 1 && nb.Counters.Load().RxPackets >= 1
 	})
-	if got := na.Counters.TxBytes.Load(); got != uint64(len(f)) {
+	if got := na.Counters.Load().TxBytes; got != uint64(len(f)) {
 		t.Errorf("tx bytes %d, want the inner frame's %d", got, len(f))
 	}
-	if got := nb.Counters.RxBytes.Load(); got != uint64(len(f)) {
+	if got := nb.Counters.Load().RxBytes; got != uint64(len(f)) {
 		t.Errorf("rx bytes %d, want the inner frame's %d", got, len(f))
 	}
-	if na.Counters.TxPackets.Load() != 1 || nb.Counters.RxPackets.Load() != 1 {
-		t.Errorf("tx %d rx %d packets, want 1 and 1", na.Counters.TxPackets.Load(), nb.Counters.RxPackets.Load())
+	if na.Counters.Load().TxPackets != 1 || nb.Counters.Load().RxPackets != 1 {
+		t.Errorf("tx %d rx %d packets, want 1 and 1", na.Counters.Load().TxPackets, nb.Counters.Load().RxPackets)
 	}
 }
 
@@ -522,7 +522,7 @@ func TestSendErrorCounted(t *testing.T) {
 	a.conn.FailWrites.Store(true)
 	la.Inject(frame(bcast, macA, 1, 2, "lost"))
 	waitFor(t, "send_error", func() bool { return a.nets[42].Counters.DropCount(dataplane.DropSend) == 1 })
-	if got := a.nets[42].Counters.TxPackets.Load(); got != 0 {
+	if got := a.nets[42].Counters.Load().TxPackets; got != 0 {
 		t.Errorf("tx packets %d for a refused send, want 0", got)
 	}
 }

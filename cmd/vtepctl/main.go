@@ -52,7 +52,8 @@ Commands:
   network add FLAGS                   start a network, described by vtepd's
                                       network flags (below)
   network del NAME                    stop a network and remove its device
-  stats [--json]                      packet, byte, drop and fdb counters
+  stats [--queues] [--json]           packet, byte, drop and fdb counters;
+                                      --queues adds each device queue's
   trace [--network N] [--count K] [--match EXPR] [--json]
                                       follow frames live through vtepd, one
                                       block per frame and stage (below)
@@ -679,8 +680,16 @@ func (c *cli) networkShow(args []string) error {
 }
 
 func (c *cli) stats(args []string) error {
-	var asJSON bool
-	if err := options("stats", args, nil, &asJSON); err != nil {
+	var asJSON, perQueue bool
+	rest := args[:0:0]
+	for _, a := range args {
+		if a == "--queues" || a == "-queues" {
+			perQueue = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := options("stats", rest, nil, &asJSON); err != nil {
 		return err
 	}
 	stats, err := c.client.Stats()
@@ -710,6 +719,12 @@ func (c *cli) stats(args []string) error {
 		if o := s.Offload; !o.IsZero() {
 			fmt.Fprintf(c.out, "    offload: tso %d frames %d segments, gso %d sends %d datagrams, gro %d trains %d datagrams, coalesced %d writes %d frames\n",
 				o.TSOFrames, o.TSOSegments, o.GSOSends, o.GSODatagrams, o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames)
+		}
+		if perQueue {
+			for _, q := range s.Queues {
+				fmt.Fprintf(c.out, "    queue %d: RX packets %d bytes %d TX packets %d bytes %d\n",
+					q.Queue, q.RxPackets, q.RxBytes, q.TxPackets, q.TxBytes)
+			}
 		}
 	}
 	return nil

@@ -288,41 +288,52 @@ func (d *daemon) Stats() []control.NetworkStats {
 	var out []control.NetworkStats
 	if d.underlay != nil {
 		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops(),
-			Offload: offloadStats(&d.underlay.Counters)})
+			Offload: offloadStats(d.underlay.Counters.Load().Offload)})
 	}
 	if d.ipip != nil {
 		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
 	}
 	for _, n := range d.tnets {
-		c := &n.Counters
+		c := n.Counters.Load()
 		out = append(out, control.NetworkStats{
 			Name: n.Name(), Kind: control.KindIPIP,
-			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
-			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			RxPackets: c.RxPackets, RxBytes: c.RxBytes,
+			TxPackets: c.TxPackets, TxBytes: c.TxBytes,
 			Drops:   c.Drops(),
-			Offload: offloadStats(c),
+			Offload: offloadStats(c.Offload),
+			Queues:  queueStats(n.QueueStats()),
 		})
 	}
 	for _, n := range d.nets {
-		c := &n.Counters
+		c := n.Counters.Load()
 		fc := n.Table().Counters()
 		out = append(out, control.NetworkStats{
 			Name: n.Name(), Kind: control.KindVXLAN, VNI: n.VNI(),
-			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
-			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			RxPackets: c.RxPackets, RxBytes: c.RxBytes,
+			TxPackets: c.TxPackets, TxBytes: c.TxBytes,
 			Drops:      c.Drops(),
 			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
-			Flooded: c.Flooded.Load(),
-			Offload: offloadStats(c),
+			Flooded: c.Flooded,
+			Offload: offloadStats(c.Offload),
+			Queues:  queueStats(n.QueueStats()),
 		})
+	}
+	return out
+}
+
+// queueStats copies a network's per-queue figures into the API's form.
+func queueStats(qs []dataplane.QueueStats) []control.QueueStats {
+	out := make([]control.QueueStats, len(qs))
+	for i, q := range qs {
+		out[i] = control.QueueStats{Queue: i, RxPackets: q.RxPackets, RxBytes: q.RxBytes,
+			TxPackets: q.TxPackets, TxBytes: q.TxBytes}
 	}
 	return out
 }
 
 // offloadStats copies a network's or an underlay's offload counters into
 // the API's form.
-func offloadStats(c *dataplane.Counters) control.OffloadStats {
-	o := c.Offload.Load()
+func offloadStats(o dataplane.OffloadStats) control.OffloadStats {
 	return control.OffloadStats{
 		TSOFrames: o.TSOFrames, TSOSegments: o.TSOSegments,
 		GSOSends: o.GSOSends, GSODatagrams: o.GSODatagrams,

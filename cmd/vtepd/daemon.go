@@ -139,6 +139,7 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 		// GSO trains are cut from super-frames: without TSO there are none.
 		GSO: u.Offload.GSO && u.Offload.TSO, GRO: u.Offload.GRO,
 		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax, TTL: u.TTL,
+		Sockets: d.queues(),
 	})
 	if err != nil {
 		return nil, err
@@ -174,6 +175,15 @@ func (d *daemon) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	}
 	d.ipip.Start()
 	return d.ipip, nil
+}
+
+// queues is how many device queues and receiving sockets each network and
+// the VXLAN underlay get: the config's, or the default for this host.
+func (d *daemon) queues() int {
+	if q := d.cfg.Underlay.Queues; q > 0 {
+		return q
+	}
+	return control.DefaultQueues()
 }
 
 // addNetworkLocked starts one network and records it in the running config.
@@ -235,7 +245,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 		mtu = d.underMTU - overhead
 	}
 	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
-		MAC: deviceMAC(d.local, n.Name)})
+		MAC: deviceMAC(d.local, n.Name), Queues: d.queues()})
 	if err != nil {
 		return deviceError(err)
 	}
@@ -266,7 +276,8 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	d.watchDevice(nw)
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
-		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)))
+		zap.Uint16("dstport", u.Config().Port), zap.Int("remotes", len(n.Remotes)),
+		zap.Int("queues", len(dataplane.Queues(link))))
 	if n.Group.IsValid() {
 		d.log.Info("flooding to a multicast group", zap.String("network", n.Name),
 			zap.Stringer("group", n.Group), zap.String("dev", n.Dev))
@@ -286,7 +297,8 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = pathMTU
 	}
-	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO})
+	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
+		Queues: d.queues()})
 	if err != nil {
 		return deviceError(err)
 	}
@@ -317,7 +329,8 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 		}
 	}
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "ipip"),
-		zap.Int("mtu", mtu), zap.Stringer("local", d.local), zap.Int("routes", len(routes)))
+		zap.Int("mtu", mtu), zap.Stringer("local", d.local), zap.Int("routes", len(routes)),
+		zap.Int("queues", len(dataplane.Queues(link))))
 	return nil
 }
 

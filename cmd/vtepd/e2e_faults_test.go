@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
 
@@ -397,6 +398,14 @@ func TestE2EFaultSecondVtepd(t *testing.T) {
 	b.start(t, bin, a.under)
 	pingAll(t, a.ns, b.over, 3)
 	first := tryIfindex(a.ns, tapName)
+	// The first vtepd receives on one socket per queue (SO_REUSEPORT).
+	held := func() int {
+		return strings.Count(a.ns.Run(t, "ss", "-H", "-u", "-a", "-n"), fmt.Sprintf("%s:%d ", a.under, vxlanPort))
+	}
+	before := held()
+	if want := control.DefaultQueues(); before != want {
+		t.Fatalf("sockets on %s:%d of the first vtepd: got %d, want one per queue, %d", a.under, vxlanPort, before, want)
+	}
 
 	for _, tc := range []struct{ name, dev string }{
 		{"another device name", "vxdup"},
@@ -427,7 +436,7 @@ func TestE2EFaultSecondVtepd(t *testing.T) {
 			pingAll(t, a.ns, b.over, 3)
 		})
 	}
-	if out := a.ns.Run(t, "ss", "-H", "-u", "-a", "-n"); strings.Count(out, fmt.Sprintf("%s:%d ", a.under, vxlanPort)) != 1 {
-		t.Errorf("ss -uan on %s: got\n%s\nwant one socket on port %d, the first vtepd's", a.under, out, vxlanPort)
+	if got := held(); got != before {
+		t.Errorf("sockets on %s:%d after the second vtepd failed: got %d, want the first vtepd's %d", a.under, vxlanPort, got, before)
 	}
 }
