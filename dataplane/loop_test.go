@@ -73,3 +73,61 @@ func TestTransmitLoopOutlivesReadErrors(t *testing.T) {
 		t.Error("network not stopped")
 	}
 }
+
+// brokenLink is a device queue whose every read fails with an error that
+// may pass, until it is closed.
+type brokenLink struct {
+	discard
+	reads  atomic.Int32
+	closed atomic.Bool
+}
+
+func (l *brokenLink) Read([][]byte, []int, int) (int, error) {
+	l.reads.Add(1)
+	if l.closed.Load() {
+		return 0, errors.New("closed")
+	}
+	return 0, errors.New("device hiccup")
+}
+
+func (l *brokenLink) Close() error { l.closed.Store(true); return nil }
+
+// TestQueueReadErrorsStopNoOtherQueue: of a device's two queues, one keeps
+// failing its reads; the other's frame is still forwarded and counted on
+// its own queue, and stopping the network ends both workers.
+func TestQueueReadErrorsStopNoOtherQueue(t *testing.T) {
+	conn := &countConn{}
+	u, err := NewUnderlay(UnderlayConfig{Local: netip.MustParseAddr("10.0.0.1")}, conn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := &brokenLink{}
+	good := &flakyLink{done: make(chan struct{})}
+	link := &multiQueue{queues: []Link{broken, good}, name: "vx"}
+	n, err := u.AddNetwork(NetworkConfig{Name: "vx", VNI: 42, MTU: 1450, Remotes: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for conn.sent.Load() == 0 || broken.reads.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 s: %d packets sent, %d failed reads of the broken queue; want the good queue's frame sent while the other fails",
+				conn.sent.Load(), broken.reads.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	qs := n.QueueStats()
+	if len(qs) != 2 || qs[0].TxPackets != 0 || qs[1].TxPackets != 1 {
+		t.Errorf("queue stats: got %+v, want 2 queues, the first sent nothing, the second 1 packet", qs)
+	}
+	if got := n.Counters.Load().TxPackets; got != 1 {
+		t.Errorf("tx packets: got %d, want 1", got)
+	}
+	// multiQueue.Close deletes the device by name: here there is none.
+	if err := u.RemoveNetwork(42); err != nil {
+		t.Fatal(err)
+	}
+	if !broken.closed.Load() {
+		t.Error("the broken queue was not closed")
+	}
+}

@@ -1,0 +1,195 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/dataplane/netnstest"
+)
+
+// deviceQueues counts the transmit queues the kernel shows for dev on h.
+func deviceQueues(t *testing.T, h *host, dev string) int {
+	t.Helper()
+	return strings.Count(h.ns.Run(t, "ls", "/sys/class/net/"+dev+"/queues"), "tx-")
+}
+
+// vxlanSockets counts the UDP sockets on h's VXLAN port.
+func vxlanSockets(t *testing.T, h *host) int {
+	t.Helper()
+	return strings.Count(h.ns.Run(t, "ss", "-H", "-u", "-a", "-n"), fmt.Sprintf("%s:%d ", h.under, vxlanPort))
+}
+
+// flowReport is one udpxfer flow's server line, parsed.
+type flowReport struct {
+	port                                    int
+	received, corrupt, duplicate, reordered int
+	line                                    string
+}
+
+// parallelFlows sends flows concurrent UDP flows of count numbered
+// datagrams from client to server (ports 5100 on), each flow its own
+// udpxfer pair, and returns what each server saw.
+func parallelFlows(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, flows, count int) []flowReport {
+	t.Helper()
+	var srvs []*netnstest.Proc
+	for i := range flows {
+		addr := net.JoinHostPort(dst, strconv.Itoa(5100+i))
+		srv := server.Start(t, bin.udpxfer, "-listen", addr, "-count", strconv.Itoa(count), "-timeout", "30s")
+		srvs = append(srvs, srv)
+	}
+	for i, srv := range srvs {
+		netnstest.WaitFor(t, 10*time.Second, fmt.Sprintf("UDP server %d to listen", i), func() bool {
+			return strings.Contains(srv.Output(), "listening on")
+		})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, flows)
+	outs := make([]string, flows)
+	for i := range flows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr := net.JoinHostPort(dst, strconv.Itoa(5100+i))
+			outs[i], errs[i] = client.Try(bin.udpxfer, "-connect", addr, "-count", strconv.Itoa(count),
+				"-size", "200", "-burst", "8", "-gap", "100us", "-seed", strconv.Itoa(i+1))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("udpxfer client %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	var out []flowReport
+	for i, srv := range srvs {
+		select {
+		case <-srv.Done():
+		case <-time.After(20 * time.Second):
+		}
+		err := srv.Stop()
+		m := udpReport.FindStringSubmatch(srv.Output())
+		r := flowReport{port: 5100 + i}
+		if m == nil {
+			t.Fatalf("udpxfer server %d: %v: got %q, want a report", i, err, srv.Output())
+		}
+		// udpReport does not capture the reordered count: read it here.
+		if _, perr := fmt.Sscanf(m[0], "received %d of %d, corrupt %d, duplicate %d, reordered %d",
+			&r.received, new(int), &r.corrupt, &r.duplicate, &r.reordered); perr != nil {
+			t.Fatalf("udpxfer server %d: %q: %v", i, m[0], perr)
+		}
+		r.line = m[0]
+		out = append(out, r)
+	}
+	return out
+}
+
+// queueSpread checks that the per-queue figures of s add up to its totals
+// and returns how many queues carried traffic each way.
+func queueSpread(t *testing.T, who string, s control.NetworkStats, queues int) (tx, rx int) {
+	t.Helper()
+	if len(s.Queues) != queues {
+		t.Fatalf("%s: stats list %d queues, want %d: %+v", who, len(s.Queues), queues, s.Queues)
+	}
+	var txp, rxp, txb, rxb uint64
+	for i, q := range s.Queues {
+		if q.Queue != i {
+			t.Errorf("%s: queue entry %d is numbered %d", who, i, q.Queue)
+		}
+		txp, rxp, txb, rxb = txp+q.TxPackets, rxp+q.RxPackets, txb+q.TxBytes, rxb+q.RxBytes
+		if q.TxPackets > 0 {
+			tx++
+		}
+		if q.RxPackets > 0 {
+			rx++
+		}
+	}
+	if txp != s.TxPackets || rxp != s.RxPackets || txb != s.TxBytes || rxb != s.RxBytes {
+		t.Errorf("%s: queues add up to tx %d packets %d bytes, rx %d packets %d bytes; the totals say tx %d %d, rx %d %d",
+			who, txp, txb, rxp, rxb, s.TxPackets, s.TxBytes, s.RxPackets, s.RxBytes)
+	}
+	return tx, rx
+}
+
+// TestE2EQueues runs vtepd at both ends with one queue and with four: the
+// device and the VXLAN port have that many queues and sockets, eight
+// concurrent UDP flows of numbered datagrams each arrive whole and in
+// order, a checked TCP transfer goes both ways, the per-queue counters add
+// up to the totals and, with four queues, show the flows spread over more
+// than one worker each way.
+func TestE2EQueues(t *testing.T) {
+	bin := buildBinaries(t)
+	for _, queues := range []int{1, 4} {
+		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+			a, b := twoHosts(t)
+			a.extra = []string{"--queues", strconv.Itoa(queues)}
+			b.extra = a.extra
+			a.start(t, bin, b.under)
+			b.start(t, bin, a.under)
+			for _, h := range []*host{a, b} {
+				if got := deviceQueues(t, h, tapName); got != queues {
+					t.Errorf("%s on %s: %d queues, want %d", tapName, h.under, got, queues)
+				}
+				if got := vxlanSockets(t, h); got != queues {
+					t.Errorf("sockets on %s:%d: got %d, want %d", h.under, vxlanPort, got, queues)
+				}
+			}
+			pingAll(t, a.ns, b.over, 3)
+
+			const flows, count = 8, 2000
+			for _, r := range parallelFlows(t, bin, a.ns, b.ns, b.over, flows, count) {
+				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/2 {
+					t.Errorf("flow to port %d: %s; want every datagram in order, none corrupt or doubled, at least half arrived",
+						r.port, r.line)
+				}
+			}
+			transfer(t, bin, a.ns, b.ns, b.over, 40+queues)
+			transfer(t, bin, b.ns, a.ns, a.over, 50+queues)
+
+			sa, sb := a.stats(t, bin), b.stats(t, bin)
+			txA, _ := queueSpread(t, "sender "+a.under, sa, queues)
+			_, rxB := queueSpread(t, "receiver "+b.under, sb, queues)
+			t.Logf("sender's queues %+v; receiver's queues %+v", sa.Queues, sb.Queues)
+			if queues > 1 && (txA < 2 || rxB < 2) {
+				t.Errorf("%d flows over %d queues: %d queues of the sender sent, %d of the receiver's were written to; want at least 2 each",
+					flows, queues, txA, rxB)
+			}
+			text := a.ctl(t, bin, "stats", "--queues")
+			if want := fmt.Sprintf("queue %d: RX packets", queues-1); !strings.Contains(text, want) {
+				t.Errorf("vtepctl stats --queues: got\n%s\nwant a line per queue, up to %q", text, want)
+			}
+			if strings.Contains(a.ctl(t, bin, "stats"), "queue 0:") {
+				t.Error("vtepctl stats without --queues lists the queues")
+			}
+		})
+	}
+}
+
+// TestE2EQueuesKernelVXLAN pairs vtepd with several queues and with one
+// with Linux's vxlan: ping and checked transfers both ways.
+func TestE2EQueuesKernelVXLAN(t *testing.T) {
+	bin := buildBinaries(t)
+	for _, queues := range []int{1, 3} {
+		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+			a, b := twoHosts(t)
+			a.extra = []string{"--queues", strconv.Itoa(queues)}
+			a.start(t, bin, b.under)
+			kernelVXLAN(t, b, a.under)
+			pingAll(t, a.ns, b.over, 3)
+			transfer(t, bin, a.ns, b.ns, b.over, 60+queues)
+			transfer(t, bin, b.ns, a.ns, a.over, 70+queues)
+			s := a.stats(t, bin)
+			if s.RxBytes < xferSize || s.TxBytes < xferSize {
+				t.Errorf("vtepd with %d queues: rx %d tx %d bytes, want at least %d each way", queues, s.RxBytes, s.TxBytes, xferSize)
+			}
+			queueSpread(t, a.under, s, queues)
+		})
+	}
+}
