@@ -60,6 +60,9 @@ type Config struct {
 	PingInterval time.Duration // time between echo requests
 	Paths        []string      // -paths: which of AllPaths, in any order; empty means all
 	Quick        bool          // -quick: recorded in the report; QuickConfig sets the rest
+	// Queues is vtepd's --queues on every vtepd path; 0 leaves vtepd its
+	// default (one per CPU it may use, at most 8).
+	Queues int // -queues
 
 	Vtepd   string // -vtepd: the vtepd binary
 	Vtepctl string // -vtepctl: the vtepctl binary
@@ -114,6 +117,9 @@ func (c Config) check() (Config, error) {
 	}
 	if c.Duration < time.Second || c.Duration%time.Second != 0 {
 		return c, fmt.Errorf("-duration: got %v, want whole seconds, at least 1s (iperf3 -t counts seconds)", c.Duration)
+	}
+	if c.Queues < 0 || c.Queues > 64 {
+		return c, fmt.Errorf("-queues: got %d, want 0 (vtepd's default) or 1..64", c.Queues)
 	}
 	if c.Pings < 2 {
 		return c, fmt.Errorf("-pings: got %d, want at least 2", c.Pings)

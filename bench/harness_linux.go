@@ -56,6 +56,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			UDPBufferBytes:  BufferedUDPWindow,
 			Quick:           cfg.Quick,
 			Paths:           cfg.Paths,
+			Queues:          cfg.Queues,
 		},
 		Paths:   []PathResult{},
 		Skipped: []Skipped{},
@@ -152,6 +153,10 @@ func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, t
 		step("TCP, 4 flows, " + secs)
 		if run.TCP4, err = t.tcp(ctx, cfg, 4); err != nil {
 			return nil, fmt.Errorf("TCP 4 flows: %w", err)
+		}
+		step("TCP, 8 flows, " + secs)
+		if run.TCP8, err = t.tcp(ctx, cfg, 8); err != nil {
+			return nil, fmt.Errorf("TCP 8 flows: %w", err)
 		}
 		for _, size := range UDPPayloads {
 			step(fmt.Sprintf("UDP, %d-byte payload, as fast as iperf3 sends, %s", size, secs))

@@ -22,6 +22,11 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	}
 	fmt.Fprintf(&b, "Each figure is %s; ×N is its ratio to the kernel's vxlan. ", runs)
 	fmt.Fprintf(&b, "iperf3 runs of %g s; latency from %d pings %g ms apart.", r.Settings.DurationSeconds, r.Settings.Pings, r.Settings.PingIntervalMS)
+	if q := r.Settings.Queues; q > 0 {
+		fmt.Fprintf(&b, " vtepd ran with --queues %d.", q)
+	} else {
+		fmt.Fprintf(&b, " vtepd ran with its default queues (one per CPU, at most 8).")
+	}
 	if r.Settings.Quick {
 		b.WriteString(" Quick mode: a check that the harness works, not figures to quote.")
 	}
@@ -31,7 +36,7 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	}
 
 	table(&b, r, "TCP throughput, Gbit/s (higher is better), and the CPU time vtepd spends per GB moved (both daemons, during the 1-flow run; lower is better)",
-		[]column{{"1 flow", KeyTCP1}, {"4 flows", KeyTCP4}, {"vtepd CPU s/GB", KeyCPUPerGB}})
+		[]column{{"1 flow", KeyTCP1}, {"4 flows", KeyTCP4}, {"8 flows", KeyTCP8}, {"vtepd CPU s/GB", KeyCPUPerGB}})
 	var udp []column
 	for _, size := range UDPPayloads {
 		udp = append(udp, column{fmt.Sprintf("%d B", size), KeyUDPRate(size)}, column{"loss", KeyUDPLoss(size)})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -86,13 +87,13 @@ func newTopo(ctx context.Context, cfg Config, dir, path string) (t *topo, err er
 		err = t.kernelVXLAN(ctx)
 	case PathVtepdVXLAN, PathVtepdVXLANPlain:
 		t.dst = overlayB
-		extra := offloadArgs(path)
+		extra := vtepdArgs(cfg, path)
 		err = t.vtepd(ctx, cfg,
 			append([]string{"--vni", vni, "--local", underlayA, "--remote", underlayB, "--addr", overlayA + "/24"}, extra...),
 			append([]string{"--vni", vni, "--local", underlayB, "--remote", underlayA, "--addr", overlayB + "/24"}, extra...))
 	case PathVtepdIPIP, PathVtepdIPIPPlain:
 		t.dst = ipipB
-		extra := offloadArgs(path)
+		extra := vtepdArgs(cfg, path)
 		err = t.vtepd(ctx, cfg,
 			append([]string{"--mode", "ipip", "--local", underlayA, "--name", ipipDev, "--addr", ipipA + ipipPrefix, "--route", ipipNetB + "=" + underlayB}, extra...),
 			append([]string{"--mode", "ipip", "--local", underlayB, "--name", ipipDev, "--addr", ipipB + ipipPrefix, "--route", ipipNetA + "=" + underlayA}, extra...))
@@ -232,11 +233,15 @@ func (t *topo) close() error {
 	return nil
 }
 
-// offloadArgs are the vtepd flags a path adds: the plain paths turn every
-// offload off.
-func offloadArgs(path string) []string {
+// vtepdArgs are the vtepd flags a path adds: the plain paths turn every
+// offload off, and -queues sets the queues of all of them.
+func vtepdArgs(cfg Config, path string) []string {
+	var args []string
 	if path == PathVtepdVXLANPlain || path == PathVtepdIPIPPlain {
-		return []string{"--offload", "off"}
+		args = append(args, "--offload", "off")
 	}
-	return nil
+	if cfg.Queues > 0 {
+		args = append(args, "--queues", strconv.Itoa(cfg.Queues))
+	}
+	return args
 }

@@ -46,6 +46,9 @@ type Settings struct {
 	Quick           bool     `json:"quick"`
 	Paths           []string `json:"paths"`
 	Benchtime       string   `json:"benchtime,omitempty"`
+	// Queues is the --queues every vtepd ran with; 0: vtepd's default,
+	// which is min(Cores, 8) when vtepbench runs with the same CPUs.
+	Queues int `json:"queues"`
 }
 
 // Skipped is a path that has no figures, and why.
@@ -83,6 +86,7 @@ type Figure struct {
 type RunRaw struct {
 	TCP1 TCPRun   `json:"tcp_1flow"`
 	TCP4 TCPRun   `json:"tcp_4flows"`
+	TCP8 TCPRun   `json:"tcp_8flows"`
 	UDP  []UDPRun `json:"udp"` // one per UDPPayloads entry
 	// UDPBuffered is the 64-byte run again with BufferedUDPWindow socket
 	// buffers at both ends (iperf3 --window).
@@ -161,6 +165,7 @@ type Metric struct {
 const (
 	KeyTCP1     = "tcp_1flow_gbps"
 	KeyTCP4     = "tcp_4flows_gbps"
+	KeyTCP8     = "tcp_8flows_gbps"
 	KeyRTTP50   = "rtt_p50_us"
 	KeyRTTP99   = "rtt_p99_us"
 	KeyCPUPerGB = "vtepd_cpu_s_per_gb"
@@ -182,6 +187,8 @@ var Metrics = func() []Metric {
 			value: func(r *RunRaw) (float64, bool) { return r.TCP1.Gbps, true }},
 		{Key: KeyTCP4, Title: "TCP, 4 flows", Unit: "Gbit/s",
 			value: func(r *RunRaw) (float64, bool) { return r.TCP4.Gbps, true }},
+		{Key: KeyTCP8, Title: "TCP, 8 flows", Unit: "Gbit/s",
+			value: func(r *RunRaw) (float64, bool) { return r.TCP8.Gbps, r.TCP8.Flows > 0 }},
 	}
 	for i, size := range UDPPayloads {
 		ms = append(ms,

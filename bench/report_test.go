@@ -16,6 +16,7 @@ func fakeRun(x float64, vtepd bool) RunRaw {
 	r := RunRaw{
 		TCP1: TCPRun{Flows: 1, Gbps: x},
 		TCP4: TCPRun{Flows: 4, Gbps: 2 * x},
+		TCP8: TCPRun{Flows: 8, Gbps: 3 * x},
 		Ping: PingRun{Sent: 10, Received: 10, P50Micros: 100 / x, P99Micros: 200 / x},
 	}
 	for _, size := range UDPPayloads {
@@ -62,6 +63,7 @@ func TestSummarize(t *testing.T) {
 		{"kernel TCP 1 flow", k.Figures[KeyTCP1], 11, 10, 12, 1},
 		{"vtepd TCP 1 flow", v.Figures[KeyTCP1], 2, 1, 9, 2.0 / 11},
 		{"vtepd TCP 4 flows", v.Figures[KeyTCP4], 4, 2, 18, 4.0 / 22},
+		{"vtepd TCP 8 flows", v.Figures[KeyTCP8], 6, 3, 27, 6.0 / 33},
 		{"vtepd UDP 64 B", v.Figures[KeyUDPRate(64)], 2, 1, 9, 2.0 / 11}, // kpps
 		{"vtepd UDP 1400 B loss", v.Figures[KeyUDPLoss(1400)], 2, 1, 9, 0},
 		{"vtepd UDP 64 B, large buffers", v.Figures[KeyUDPBufferedRate], 6, 3, 27, 6.0 / 33},
@@ -108,9 +110,10 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8",
 		"the median of 3 runs, [min–max]",
-		"| path | 1 flow | 4 flows | vtepd CPU s/GB |",
-		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | n/a |",
-		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 5.00 [1.11–10.0] |",
+		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB |",
+		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | 33.0 [30.0–36.0] | n/a |",
+		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 6.00 [3.00–27.0] ×0.18 | 5.00 [1.11–10.0] |",
+		"vtepd ran with its default queues (one per CPU, at most 8).",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
 		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
 		"UDP at 64 B again, with 4 MiB socket buffers at both ends (iperf3 --window)",

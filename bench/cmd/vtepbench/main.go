@@ -53,6 +53,7 @@ func run(args []string) int {
 	benchtime := fs.String("benchtime", def.Benchtime, "go test -benchtime for the microbenchmarks")
 	goTool := fs.String("go", def.GoTool, "the go command, for the microbenchmarks")
 	repo := fs.String("repo", def.RepoDir, "the module's root directory")
+	queues := fs.Int("queues", 0, "vtepd --queues on every vtepd path (0: vtepd's default, the CPUs it may use up to 8)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: vtepbench [flags]   (as root; sudo make bench runs it)")
 		fs.PrintDefaults()
@@ -88,6 +89,7 @@ func run(args []string) int {
 		cfg.Benchtime = *benchtime
 	}
 	cfg.Paths = strings.Split(*paths, ",")
+	cfg.Queues = *queues
 	cfg.Vtepd, cfg.Vtepctl = *vtepd, *vtepctl
 	cfg.Micro, cfg.GoTool, cfg.RepoDir = *micro, *goTool, *repo
 	cfg.Progress = &progress{w: os.Stderr, start: time.Now()}
