@@ -35,6 +35,9 @@ type statsCollector struct {
 	learnt, moved      *prometheus.Desc
 	aged, flooded      *prometheus.Desc
 	offload            [len(offloadMetrics)]*prometheus.Desc
+	// queuePackets is each device queue's share of the traffic, by
+	// direction (rx, tx): how evenly the workers are loaded.
+	queuePackets *prometheus.Desc
 }
 
 // offloadMetrics are the offload counters' series: name and help, in the
@@ -86,6 +89,9 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 	for i, m := range offloadMetrics {
 		c.offload[i] = desc(m[0], m[1])
 	}
+	c.queuePackets = desc("vtepd_queue_packets_total",
+		"Packets by device queue and direction: tx read from the queue and sent, rx written into it; each queue has its own worker.",
+		"queue", "direction")
 	return c
 }
 
@@ -94,7 +100,7 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
-		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded,
+		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded, c.queuePackets,
 	} {
 		ch <- d
 	}
@@ -132,6 +138,13 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rxBytes, s.RxBytes)
 		counter(c.txPackets, s.TxPackets)
 		counter(c.txBytes, s.TxBytes)
+		for _, q := range s.Queues {
+			n := strconv.Itoa(q.Queue)
+			ch <- prometheus.MustNewConstMetric(c.queuePackets, prometheus.CounterValue, float64(q.RxPackets),
+				s.Name, s.Kind, vni, n, "rx")
+			ch <- prometheus.MustNewConstMetric(c.queuePackets, prometheus.CounterValue, float64(q.TxPackets),
+				s.Name, s.Kind, vni, n, "tx")
+		}
 		if s.Kind != KindVXLAN {
 			continue
 		}

@@ -68,7 +68,8 @@ func secondStats() []control.NetworkStats {
 			Drops: drops(map[string]uint64{"too_big": 2}), Offload: control.OffloadStats{TSOFrames: 31, TSOSegments: 32, CoalescedWrites: 33, CoalescedFrames: 34}},
 		{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 1 << 40, RxBytes: 1<<40 + 17, TxPackets: 13, TxBytes: 1300,
 			Drops: drops(map[string]uint64{"malformed": 2, "fdb_full": 5}), FDBEntries: 1, Learnt: 9, Moved: 3, Aged: 7, Flooded: 11,
-			Offload: control.OffloadStats{TSOFrames: 41, TSOSegments: 42, GSOSends: 43, GSODatagrams: 44, CoalescedWrites: 45, CoalescedFrames: 46}},
+			Offload: control.OffloadStats{TSOFrames: 41, TSOSegments: 42, GSOSends: 43, GSODatagrams: 44, CoalescedWrites: 45, CoalescedFrames: 46},
+			Queues:  []control.QueueStats{{Queue: 0, RxPackets: 1<<40 - 3, TxPackets: 10}, {Queue: 1, RxPackets: 3, TxPackets: 3}}},
 	}
 }
 
@@ -166,7 +167,7 @@ func wantFamilies(second bool) map[string]family {
 	offload := func(u, i, v float64) family {
 		return family{counter, map[string]float64{under: pick(0, u), ipip: pick(0, i), vx: pick(0, v)}}
 	}
-	return map[string]family{
+	fams := map[string]family{
 		"vtepd_offload_tso_frames_total":       offload(0, 31, 41),
 		"vtepd_offload_tso_segments_total":     offload(0, 32, 42),
 		"vtepd_offload_gso_sends_total":        offload(0, 0, 43),
@@ -186,6 +187,15 @@ func wantFamilies(second bool) map[string]family {
 		"vtepd_fdb_aged_total":                 {counter, map[string]float64{vx: pick(2, 7)}},
 		"vtepd_flood_replications_total":       {counter, map[string]float64{vx: pick(6, 11)}},
 	}
+	if second {
+		// Each device queue's share, both ways: only the second stats
+		// list queues.
+		q := func(n, dir string) string { return vx + " other labels map[direction:" + dir + " queue:" + n + "]" }
+		fams["vtepd_queue_packets_total"] = family{counter, map[string]float64{
+			q("0", "rx"): 1<<40 - 3, q("0", "tx"): 10, q("1", "rx"): 3, q("1", "tx"): 3,
+		}}
+	}
+	return fams
 }
 
 func checkFamilies(t *testing.T, fams map[string]*dto.MetricFamily, want map[string]family) {
