@@ -136,6 +136,10 @@ type Underlay struct {
 	// sockets receive VXLAN, each with a worker of its own; 0 means
 	// DefaultQueues().
 	Queues int
+	// BusyPoll is how long each worker keeps reading without waiting after
+	// a batch before it sleeps (busy polling); 0, the default, sleeps at
+	// once. It spends a core per busy worker for lower latency.
+	BusyPoll time.Duration
 	// Accept is AcceptAny or AcceptPeers: whom VXLAN networks take
 	// packets from. IPIP networks take them from their routes' endpoints
 	// whatever it says.
@@ -164,6 +168,10 @@ type Offload struct {
 // MaxQueues is the most queues a device may have (the kernel allows 256;
 // past a host's CPUs more only cost memory).
 const MaxQueues = 64
+
+// MaxBusyPoll is the longest busy-poll spin accepted: past a millisecond
+// a spinning worker only burns its core.
+const MaxBusyPoll = time.Millisecond
 
 // DefaultQueues is the number of queues vtepd uses when none is asked for:
 // one per CPU it may run on (its affinity mask, GOMAXPROCS), at most 8.
@@ -336,6 +344,7 @@ type rawUnderlay struct {
 	UDPCsum  yaml.Node `yaml:"udpcsum"`
 	Offload  yaml.Node `yaml:"offload"`
 	Queues   yaml.Node `yaml:"queues"`
+	BusyPoll yaml.Node `yaml:"busy_poll"`
 	Accept   yaml.Node `yaml:"accept"`
 	Allow    yaml.Node `yaml:"allow"`
 }
@@ -445,6 +454,13 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 		return err
 	}
 	u.Queues = int(queues)
+	bp := field("underlay.busy_poll", &r.BusyPoll)
+	if u.BusyPoll, err = bp.duration(0); err != nil {
+		return err
+	}
+	if u.BusyPoll < 0 || u.BusyPoll > MaxBusyPoll {
+		return bp.errorf("want a duration 0..%v like 50us, got %s", MaxBusyPoll, bp.got())
+	}
 	accept := field("underlay.accept", &r.Accept)
 	if u.Accept, err = accept.str(AcceptAny); err != nil {
 		return err

@@ -48,6 +48,16 @@ func TestParseValid(t *testing.T) {
 			},
 		},
 		{
+			name: "queues and busy polling",
+			yaml: "underlay: {local: 10.0.0.1, queues: 4, busy_poll: 50us}\nnetworks: [{vni: 42}]\n",
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.Queues, u.BusyPoll = 4, 50*time.Microsecond
+				return &Config{Underlay: u, Networks: []Network{vxlanNet("vx42", 42)},
+					Control: "/run/vtepd/vtepd.sock", LogLevel: "info"}
+			},
+		},
+		{
 			name: "the documented example",
 			yaml: `
 underlay:
@@ -253,6 +263,9 @@ func TestParseErrors(t *testing.T) {
 		{"ttl zero", "underlay: {local: 10.0.0.1, ttl: 0}\nnetworks: [{vni: 1}]", "underlay.ttl: want an integer 1..255, got 0"},
 		{"ttl too big", "underlay: {local: 10.0.0.1, ttl: 256}\nnetworks: [{vni: 1}]", "underlay.ttl: want an integer 1..255, got 256"},
 		{"mcast ttl zero", "underlay: {local: 10.0.0.1, mcast_ttl: 0}\nnetworks: [{vni: 1}]", "underlay.mcast_ttl: want an integer 1..255, got 0"},
+		{"queues past the most", "underlay: {local: 10.0.0.1, queues: 65}\nnetworks: [{vni: 1}]", "underlay.queues: want an integer 0..64, got 65"},
+		{"queues a word", "underlay: {local: 10.0.0.1, queues: many}\nnetworks: [{vni: 1}]", "underlay.queues: want an integer 0..64, got \"many\""},
+		{"busy poll too long", "underlay: {local: 10.0.0.1, busy_poll: 2ms}\nnetworks: [{vni: 1}]", "underlay.busy_poll: want a duration 0..1ms like 50us, got \"2ms\""},
 		{"udpcsum yes", "underlay: {local: 10.0.0.1, udpcsum: yes}\nnetworks: [{vni: 1}]", `underlay.udpcsum: want true or false, got "yes"`},
 		{"accept a word", "underlay: {local: 10.0.0.1, accept: friends}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got "friends"`},
 		{"accept a bool", "underlay: {local: 10.0.0.1, accept: true}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got true`},

@@ -49,6 +49,15 @@ func TestParseFlagsValid(t *testing.T) {
 			},
 		},
 		{
+			name: "queues and busy polling",
+			args: []string{"--local", "10.0.0.1", "--vni", "42", "--queues", "4", "--busy-poll", "50us"},
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.Queues, u.BusyPoll = 4, 50*time.Microsecond
+				return &Config{Underlay: u, Networks: []Network{vxlanNet("vx42", 42)}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
 			name: "accept peers, allow repeated, mac moves and flood rate",
 			args: []string{"--local", "10.0.0.1", "--vni", "42", "--accept", "peers", "--allow", "10.1.0.0/16", "--allow=10.2.0.9",
 				"--mac-moves", "3", "--flood-rate=500"},
@@ -173,6 +182,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"ipip over IPv6", []string{"--mode", "ipip", "--local", "fd00::1", "--name", "t"}, `--mode: ipip needs an IPv4 --local (RFC 2003), got "fd00::1"`},
 		{"ttl inherit on vxlan", vx("--ttl", "inherit"), `--ttl: want an integer 1..255 ("inherit" is for --mode ipip), got "inherit"`},
 		{"mcast ttl zero", vx("--mcast-ttl", "0"), `--mcast-ttl: want an integer 1..255, got "0"`},
+		{"queues zero", vx("--queues", "0"), `--queues: want an integer 1..64, got "0"`},
+		{"queues past the most", vx("--queues", "65"), `--queues: want an integer 1..64, got "65"`},
+		{"busy poll a word", vx("--busy-poll", "fast"), `--busy-poll: want a duration 0..1ms like 50us, got "fast"`},
+		{"busy poll in seconds", vx("--busy-poll", "2"), `--busy-poll: want a duration 0..1ms like 50us, got "2"`},
 		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
 		{"df a word", ipip("--df", "maybe"), `--df: want inherit, set or unset, got "maybe"`},
 		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},

@@ -120,6 +120,9 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 	var err error
 	for i := 0; i < socks; i++ {
 		r, err := listenRx(network, ap, socks > 1, o.GRO)
+		if r != nil {
+			r.rxr.spin = o.BusyPoll
+		}
 		if err != nil {
 			c.Close()
 			if i == 0 || !errors.Is(err, syscall.EADDRINUSE) {

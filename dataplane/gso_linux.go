@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,10 @@ type UDPOffload struct {
 	// (SO_REUSEPORT), each read by its own receive worker; 0 or 1 opens
 	// one.
 	Sockets int
+	// BusyPoll is how long a receive worker keeps trying non-blocking
+	// reads after a batch before it sleeps in the runtime's poller; 0
+	// sleeps at once.
+	BusyPoll time.Duration
 }
 
 // gsoSockets is how many UDP sockets a GSO sender spreads flows over: each
@@ -224,6 +229,11 @@ type mmsgReader struct {
 	cnt   uintptr
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
+	// spin is UDPOffload.BusyPoll; spinning is recv's state while it
+	// does: EAGAIN then returns to read, which tries again, instead of
+	// parking in the poller.
+	spin     time.Duration
+	spinning bool
 }
 
 func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
@@ -238,7 +248,7 @@ func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
 
 func (r *mmsgReader) recv(fd uintptr) bool {
 	r.cnt, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
-	return r.errno != unix.EAGAIN
+	return r.errno != unix.EAGAIN || r.spinning
 }
 
 // read fills bufs[i][:sizes[i]] with datagram i, srcs[i] with its sender
@@ -258,8 +268,20 @@ func (r *mmsgReader) read(bufs [][]byte, sizes []int, srcs []netip.AddrPort, seg
 		h.SetControllen(len(r.oob[i]))
 		h.Flags = 0
 	}
-	if err := r.rc.Read(r.fn); err != nil {
-		return 0, err
+	// With busy polling, try without waiting for up to spin, then wait
+	// in the poller.
+	var deadline time.Time
+	if r.spin > 0 {
+		deadline = time.Now().Add(r.spin)
+	}
+	for {
+		r.spinning = r.spin > 0 && time.Now().Before(deadline)
+		if err := r.rc.Read(r.fn); err != nil {
+			return 0, err
+		}
+		if r.errno != unix.EAGAIN {
+			break
+		}
 	}
 	if r.errno != 0 {
 		return 0, r.errno

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,9 @@ type vnetDevice struct {
 	name  string
 	uso   bool
 	drain drainer // ReadVnet's: one reader per device
+	// spin is DeviceConfig.BusyPoll: how long a read tries without
+	// waiting before it parks in the runtime poller.
+	spin time.Duration
 }
 
 // ifreq is struct ifreq for TUNSETIFF: a name and the flags.
@@ -117,7 +121,11 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 	if offset < encap.VirtioNetHdrLen {
 		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
 	}
-	n, err := d.f.Read(bufs[0][offset-encap.VirtioNetHdrLen:])
+	first := bufs[0][offset-encap.VirtioNetHdrLen:]
+	n, err := d.spinRead(first)
+	if n < 0 {
+		n, err = d.f.Read(first)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -137,6 +145,32 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 	}
 	d.drain.buf = nil
 	return count, nil
+}
+
+// spinRead tries non-blocking reads into buf for up to d.spin (busy
+// polling). It returns -1 when nothing came by then, or at once without
+// busy polling: the caller then waits in the runtime poller.
+func (d *vnetDevice) spinRead(buf []byte) (int, error) {
+	if d.spin <= 0 {
+		return -1, nil
+	}
+	d.drain.buf = buf
+	defer func() { d.drain.buf = nil }()
+	deadline := time.Now().Add(d.spin)
+	for {
+		if err := d.rc.Read(d.drain.fn); err != nil {
+			return 0, err
+		}
+		if d.drain.err == nil {
+			return d.drain.n, nil
+		}
+		if d.drain.err != unix.EAGAIN {
+			return 0, d.drain.err
+		}
+		if time.Now().After(deadline) {
+			return -1, nil
+		}
+	}
 }
 
 // drainer is a non-blocking read handed to the runtime poller, made once.

@@ -139,7 +139,7 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 		// GSO trains are cut from super-frames: without TSO there are none.
 		GSO: u.Offload.GSO && u.Offload.TSO, GRO: u.Offload.GRO,
 		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax, TTL: u.TTL,
-		Sockets: d.queues(),
+		Sockets: d.queues(), BusyPoll: u.BusyPoll,
 	})
 	if err != nil {
 		return nil, err
@@ -245,7 +245,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 		mtu = d.underMTU - overhead
 	}
 	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
-		MAC: deviceMAC(d.local, n.Name), Queues: d.queues()})
+		MAC: deviceMAC(d.local, n.Name), Queues: d.queues(), BusyPoll: d.cfg.Underlay.BusyPoll})
 	if err != nil {
 		return deviceError(err)
 	}
@@ -298,7 +298,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 		mtu = pathMTU
 	}
 	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
-		Queues: d.queues()})
+		Queues: d.queues(), BusyPoll: d.cfg.Underlay.BusyPoll})
 	if err != nil {
 		return deviceError(err)
 	}

@@ -172,24 +172,32 @@ func TestE2EQueues(t *testing.T) {
 	}
 }
 
-// TestE2EQueuesKernelVXLAN pairs vtepd with several queues and with one
-// with Linux's vxlan: ping and checked transfers both ways.
+// TestE2EQueuesKernelVXLAN pairs vtepd with one queue, with several, and
+// with several and busy polling with Linux's vxlan: ping and checked
+// transfers both ways, and the per-queue counters add up.
 func TestE2EQueuesKernelVXLAN(t *testing.T) {
 	bin := buildBinaries(t)
-	for _, queues := range []int{1, 3} {
-		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+	for _, tc := range []struct {
+		queues int
+		extra  []string
+	}{
+		{1, nil},
+		{3, nil},
+		{2, []string{"--busy-poll", "50us"}},
+	} {
+		t.Run(strings.Join(append([]string{"queues=" + strconv.Itoa(tc.queues)}, tc.extra...), " "), func(t *testing.T) {
 			a, b := twoHosts(t)
-			a.extra = []string{"--queues", strconv.Itoa(queues)}
+			a.extra = append([]string{"--queues", strconv.Itoa(tc.queues)}, tc.extra...)
 			a.start(t, bin, b.under)
 			kernelVXLAN(t, b, a.under)
 			pingAll(t, a.ns, b.over, 3)
-			transfer(t, bin, a.ns, b.ns, b.over, 60+queues)
-			transfer(t, bin, b.ns, a.ns, a.over, 70+queues)
+			transfer(t, bin, a.ns, b.ns, b.over, 60+tc.queues)
+			transfer(t, bin, b.ns, a.ns, a.over, 70+tc.queues)
 			s := a.stats(t, bin)
 			if s.RxBytes < xferSize || s.TxBytes < xferSize {
-				t.Errorf("vtepd with %d queues: rx %d tx %d bytes, want at least %d each way", queues, s.RxBytes, s.TxBytes, xferSize)
+				t.Errorf("vtepd %v: rx %d tx %d bytes, want at least %d each way", a.extra, s.RxBytes, s.TxBytes, xferSize)
 			}
-			queueSpread(t, a.under, s, queues)
+			queueSpread(t, a.under, s, tc.queues)
 		})
 	}
 }
