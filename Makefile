@@ -5,8 +5,10 @@
 #                the network-namespace tests; without root they skip)
 #   make demo    two namespaces, vtepd VXLAN between them, then the kernel's
 #                vxlan in the same topology, side by side (root)
-#   make bench   vtepd against the kernel path: TCP, UDP packet rate, latency,
-#                vtepd's CPU per GB and the Go microbenchmarks; a Markdown
+#   make bench   vtepd against the kernel path: TCP with 1, 4 and 8 flows, UDP
+#                packet rate, latency, vtepd's CPU per GB and the Go
+#                microbenchmarks, with iperf3 or, where it is missing, the
+#                harness's own bench/cmd/vtepload; a Markdown
 #                table on stdout, and results.md, results.json and chart.svg
 #                in bench/results/ (root; BENCH_FLAGS="-runs 5" and so on,
 #                see go run ./bench/cmd/vtepbench -h)
@@ -48,7 +50,8 @@ demo: build
 BENCH_FLAGS ?=
 
 bench: build
-	$(GO) run ./bench/cmd/vtepbench -vtepd $(BIN)/vtepd -vtepctl $(BIN)/vtepctl -go $(GO) -out bench/results $(BENCH_FLAGS)
+	$(GO) build -o $(BIN)/ ./bench/cmd/vtepload
+	$(GO) run ./bench/cmd/vtepbench -vtepd $(BIN)/vtepd -vtepctl $(BIN)/vtepctl -vtepload $(BIN)/vtepload -go $(GO) -out bench/results $(BENCH_FLAGS)
 
 FUZZTIME ?= 30s
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -34,6 +35,21 @@ var pathTitles = map[string]string{
 	PathVtepdIPIPPlain:  "vtepd IPIP, offloads off",
 }
 
+// The load generators; see Config.Generator.
+const (
+	GenAuto     = "auto"
+	GenIperf3   = "iperf3"
+	GenVtepload = "vtepload" // cmd/vtepload: the harness's own, for hosts without iperf3
+)
+
+// DefaultFlows are the TCP flow counts measured (iperf3 --parallel) unless
+// -flows chooses others: one flow, and enough to fill the queues of a
+// server with 4 and 8 cores.
+var DefaultFlows = []int{1, 4, 8}
+
+// maxFlows is the most -flows takes (iperf3 allows 128 streams).
+const maxFlows = 128
+
 // UDPPayloads are the UDP payload sizes of the packet-rate runs, in bytes.
 // 1400 fits every overlay's MTU (1450 for VXLAN over a 1500-byte underlay).
 var UDPPayloads = []int{64, 512, 1400}
@@ -59,13 +75,21 @@ type Config struct {
 	Pings        int           // -pings: echo requests per latency run
 	PingInterval time.Duration // time between echo requests
 	Paths        []string      // -paths: which of AllPaths, in any order; empty means all
-	Quick        bool          // -quick: recorded in the report; QuickConfig sets the rest
+	// Flows are the TCP flow counts measured, in order (-flows); vtepd's
+	// CPU per GB is taken over the first. Empty means DefaultFlows.
+	Flows []int
+	Quick bool // -quick: recorded in the report; QuickConfig sets the rest
 	// Queues is vtepd's --queues on every vtepd path; 0 leaves vtepd its
 	// default (one per CPU it may use, at most 8).
 	Queues int // -queues
 
 	Vtepd   string // -vtepd: the vtepd binary
 	Vtepctl string // -vtepctl: the vtepctl binary
+	// Generator is the load generator: GenIperf3, GenVtepload, or GenAuto
+	// (iperf3, installed with apt if missing, else vtepload). Empty means
+	// GenAuto.
+	Generator string // -gen
+	Vtepload  string // -vtepload: the vtepload binary, for GenVtepload
 
 	Micro         bool     // -micro: also run the Go microbenchmarks
 	MicroPackages []string // packages for `go test -bench`, relative to RepoDir
@@ -117,6 +141,24 @@ func (c Config) check() (Config, error) {
 	}
 	if c.Duration < time.Second || c.Duration%time.Second != 0 {
 		return c, fmt.Errorf("-duration: got %v, want whole seconds, at least 1s (iperf3 -t counts seconds)", c.Duration)
+	}
+	switch c.Generator {
+	case "":
+		c.Generator = GenAuto
+	case GenAuto, GenIperf3, GenVtepload:
+	default:
+		return c, fmt.Errorf("-gen: got %q, want %s, %s or %s", c.Generator, GenAuto, GenIperf3, GenVtepload)
+	}
+	if c.Generator == GenVtepload && c.Vtepload == "" {
+		return c, errors.New("-gen vtepload: needs -vtepload, the vtepload binary (make bench builds bin/vtepload)")
+	}
+	if len(c.Flows) == 0 {
+		c.Flows = DefaultFlows
+	}
+	for i, f := range c.Flows {
+		if f < 1 || f > maxFlows || slices.Contains(c.Flows[:i], f) {
+			return c, fmt.Errorf("-flows: got %v, want distinct flow counts 1..%d like 1,4,8", c.Flows, maxFlows)
+		}
 	}
 	if c.Queues < 0 || c.Queues > 64 {
 		return c, fmt.Errorf("-queues: got %d, want 0 (vtepd's default) or 1..64", c.Queues)

@@ -37,7 +37,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}
-	if err := ensureTool(ctx, cfg, "iperf3", "iperf3"); err != nil {
+	if cfg.Generator, err = pickGenerator(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := ensureTool(ctx, cfg, "ping", "iputils-ping"); err != nil {
@@ -56,6 +56,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			UDPBufferBytes:  BufferedUDPWindow,
 			Quick:           cfg.Quick,
 			Paths:           cfg.Paths,
+			Flows:           cfg.Flows,
+			Generator:       cfg.Generator,
 			Queues:          cfg.Queues,
 		},
 		Paths:   []PathResult{},
@@ -125,7 +127,7 @@ func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, t
 			err = cerr
 		}
 	}()
-	if err := t.startIperfServer(ctx); err != nil {
+	if err := t.startIperfServer(ctx, cfg); err != nil {
 		return nil, err
 	}
 	res = &PathResult{Name: path, Title: pathTitles[path]}
@@ -134,32 +136,28 @@ func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, t
 		step := func(what string) { cfg.progress("%s run %d of %d: %s", tag, k, cfg.Runs, what) }
 		var run RunRaw
 
-		step("TCP, 1 flow, " + secs)
-		before, err := t.cpuTicks()
-		if err != nil {
-			return nil, err
-		}
-		if run.TCP1, err = t.tcp(ctx, cfg, 1); err != nil {
-			return nil, fmt.Errorf("TCP 1 flow: %w", err)
-		}
-		after, err := t.cpuTicks()
-		if err != nil {
-			return nil, err
-		}
-		if len(t.vtepds) > 0 {
-			run.CPU = cpuRun(before, after, ticks, run.TCP1.BytesReceived)
-		}
-
-		step("TCP, 4 flows, " + secs)
-		if run.TCP4, err = t.tcp(ctx, cfg, 4); err != nil {
-			return nil, fmt.Errorf("TCP 4 flows: %w", err)
-		}
-		step("TCP, 8 flows, " + secs)
-		if run.TCP8, err = t.tcp(ctx, cfg, 8); err != nil {
-			return nil, fmt.Errorf("TCP 8 flows: %w", err)
+		for i, flows := range cfg.Flows {
+			step(fmt.Sprintf("TCP, %d flows, %s", flows, secs))
+			before, err := t.cpuTicks()
+			if err != nil {
+				return nil, err
+			}
+			tcp, err := t.tcp(ctx, cfg, flows)
+			if err != nil {
+				return nil, fmt.Errorf("TCP %d flows: %w", flows, err)
+			}
+			run.TCP = append(run.TCP, tcp)
+			after, err := t.cpuTicks()
+			if err != nil {
+				return nil, err
+			}
+			// vtepd's CPU per GB, over the first flow count's run.
+			if i == 0 && len(t.vtepds) > 0 {
+				run.CPU = cpuRun(before, after, ticks, tcp.BytesReceived)
+			}
 		}
 		for _, size := range UDPPayloads {
-			step(fmt.Sprintf("UDP, %d-byte payload, as fast as iperf3 sends, %s", size, secs))
+			step(fmt.Sprintf("UDP, %d-byte payload, as fast as %s sends, %s", size, cfg.Generator, secs))
 			u, err := t.udp(ctx, cfg, size, 0)
 			if err != nil {
 				return nil, fmt.Errorf("UDP %d B: %w", size, err)
@@ -198,6 +196,33 @@ func kernelHasVXLAN(ctx context.Context) (bool, error) {
 	}
 	defer n.remove()
 	return n.ip(ctx, "link", "add", "vxprobe", "type", "vxlan", "id", "1", "dstport", vxlanPort) == nil, nil
+}
+
+// pickGenerator returns the load generator Run uses: iperf3 (installed
+// with apt when missing) unless -gen says otherwise, or, with GenAuto
+// where iperf3 cannot be had, vtepload when its binary is there.
+func pickGenerator(ctx context.Context, cfg Config) (string, error) {
+	vtepload := func() error {
+		if st, err := os.Stat(cfg.Vtepload); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("-vtepload: %q is not an executable file: make bench builds bin/vtepload", cfg.Vtepload)
+		}
+		return nil
+	}
+	switch cfg.Generator {
+	case GenVtepload:
+		return GenVtepload, vtepload()
+	case GenIperf3:
+		return GenIperf3, ensureTool(ctx, cfg, "iperf3", "iperf3")
+	}
+	err := ensureTool(ctx, cfg, "iperf3", "iperf3")
+	if err == nil {
+		return GenIperf3, nil
+	}
+	if cfg.Vtepload == "" || vtepload() != nil {
+		return "", err
+	}
+	cfg.progress("iperf3 cannot be had (%v): measuring with vtepload instead", err)
+	return GenVtepload, nil
 }
 
 // ensureTool installs pkg with apt when bin is not in PATH, running

@@ -16,6 +16,81 @@ import (
 	"time"
 )
 
+// TestHarnessVtepload runs the harness in quick mode with its own load
+// generator instead of iperf3, on the bare veth and vtepd VXLAN with flow
+// counts of its choosing: every TCP and UDP figure must come from it.
+func TestHarnessVtepload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (the ip command)")
+	}
+	if testing.Short() {
+		t.Skip("runs the benchmark harness; skipped with -short")
+	}
+	goTool := goCommand(t)
+	bin := t.TempDir()
+	build := exec.Command(goTool, "build", "-o", bin+"/", "./cmd/vtepd", "./cmd/vtepctl", "./bench/cmd/vtepload")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build vtepd, vtepctl and vtepload: %v\n%s", err, out)
+	}
+	cfg := QuickConfig()
+	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), filepath.Join(bin, "vtepctl")
+	cfg.Generator, cfg.Vtepload = GenVtepload, filepath.Join(bin, "vtepload")
+	cfg.Paths = []string{PathVeth, PathVtepdVXLAN}
+	cfg.Flows = []int{2, 3}
+	cfg.Queues = 2
+	cfg.Micro = false
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r.Settings.Generator != GenVtepload || !slices.Equal(r.Settings.Flows, []int{2, 3}) || r.Settings.Queues != 2 {
+		t.Errorf("settings: got generator %q, flows %v, queues %d; want vtepload, [2 3], 2",
+			r.Settings.Generator, r.Settings.Flows, r.Settings.Queues)
+	}
+	if len(r.Paths) != 2 {
+		t.Fatalf("paths: got %d, want 2; skipped %+v", len(r.Paths), r.Skipped)
+	}
+	for _, p := range r.Paths {
+		for _, key := range []string{KeyTCP(2), KeyTCP(3), KeyUDPRate(64), KeyUDPRate(1400), KeyUDPBufferedRate, KeyRTTP50} {
+			if f := p.Figures[key]; f == nil || f.Median <= 0 {
+				t.Errorf("%s %s: got %+v, want a figure above 0", p.Name, key, f)
+			}
+		}
+		if f := p.Figures[KeyTCP1]; f != nil {
+			t.Errorf("%s: got a 1-flow figure %+v, want none: -flows 2,3", p.Name, f)
+		}
+		if len(p.Runs) == 1 {
+			for _, tcp := range p.Runs[0].TCP {
+				if tcp.BytesReceived != tcp.BytesSent {
+					t.Errorf("%s, %d flows: received %d of %d bytes sent, want all", p.Name, tcp.Flows, tcp.BytesReceived, tcp.BytesSent)
+				}
+			}
+		}
+		if isVtepd(p.Name) && (p.Figures[KeyCPUPerGB] == nil || p.Figures[KeyCPUPerGB].Median <= 0) {
+			t.Errorf("%s: got no vtepd CPU figure over the 2-flow run", p.Name)
+		}
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, r, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"vtepload (the harness's own load generator", "| path | 2 flows | 3 flows | vtepd CPU s/GB |",
+		"during the 2-flow run", "vtepd ran with --queues 2."} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("Markdown without %q:\n%s", want, md.String())
+		}
+	}
+}
+
 // TestHarnessQuick runs the whole harness once in quick mode, so that it
 // cannot rot: every path must produce every figure, and the JSON and the
 // Markdown must carry them. It asserts no speed.
@@ -77,7 +152,7 @@ func TestHarnessQuick(t *testing.T) {
 			if len(p.Runs) != 1 {
 				t.Errorf("runs: got %d, want 1 in quick mode", len(p.Runs))
 			}
-			for _, m := range Metrics {
+			for _, m := range r.Metrics() {
 				f := p.Figures[m.Key]
 				if m.VtepdOnly && !isVtepd(p.Name) {
 					if f != nil {

@@ -21,7 +21,11 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 		runs = fmt.Sprintf("the median of %d runs, [min–max]", r.Settings.Runs)
 	}
 	fmt.Fprintf(&b, "Each figure is %s; ×N is its ratio to the kernel's vxlan. ", runs)
-	fmt.Fprintf(&b, "iperf3 runs of %g s; latency from %d pings %g ms apart.", r.Settings.DurationSeconds, r.Settings.Pings, r.Settings.PingIntervalMS)
+	gen := "iperf3"
+	if r.Settings.Generator == GenVtepload {
+		gen = "vtepload (the harness's own load generator, iperf3 being missing)"
+	}
+	fmt.Fprintf(&b, "%s runs of %g s; latency from %d pings %g ms apart.", gen, r.Settings.DurationSeconds, r.Settings.Pings, r.Settings.PingIntervalMS)
 	if q := r.Settings.Queues; q > 0 {
 		fmt.Fprintf(&b, " vtepd ran with --queues %d.", q)
 	} else {
@@ -35,15 +39,23 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 		fmt.Fprintf(&b, "\nNot measured: %s (%s).\n", titleOf(s.Path), firstLineOf(s.Reason))
 	}
 
-	table(&b, r, "TCP throughput, Gbit/s (higher is better), and the CPU time vtepd spends per GB moved (both daemons, during the 1-flow run; lower is better)",
-		[]column{{"1 flow", KeyTCP1}, {"4 flows", KeyTCP4}, {"8 flows", KeyTCP8}, {"vtepd CPU s/GB", KeyCPUPerGB}})
+	var tcp []column
+	for _, n := range r.Settings.Flows {
+		tcp = append(tcp, column{flowsName(n), KeyTCP(n)})
+	}
+	tcp = append(tcp, column{"vtepd CPU s/GB", KeyCPUPerGB})
+	cpuRun := "the first run"
+	if len(r.Settings.Flows) > 0 {
+		cpuRun = fmt.Sprintf("the %d-flow run", r.Settings.Flows[0])
+	}
+	table(&b, r, "TCP throughput, Gbit/s (higher is better), and the CPU time vtepd spends per GB moved (both daemons, during "+cpuRun+"; lower is better)", tcp)
 	var udp []column
 	for _, size := range UDPPayloads {
 		udp = append(udp, column{fmt.Sprintf("%d B", size), KeyUDPRate(size)}, column{"loss", KeyUDPLoss(size)})
 	}
-	table(&b, r, "UDP packets received, thousands per second (higher is better), and loss, iperf3 sending as fast as it can (-b 0)", udp)
+	table(&b, r, "UDP packets received, thousands per second (higher is better), and loss, the sender sending as fast as it can (iperf3 -b 0)", udp)
 	if win := r.Settings.UDPBufferBytes; win > 0 {
-		table(&b, r, fmt.Sprintf("UDP at 64 B again, with %s socket buffers at both ends (iperf3 --window): what the path carries once the receiving socket can hold a burst", size(win)),
+		table(&b, r, fmt.Sprintf("UDP at 64 B again, with %s socket buffers at both ends (iperf3 --window, vtepload -window): what the path carries once the receiving socket can hold a burst", size(win)),
 			[]column{{"64 B", KeyUDPBufferedRate}, {"loss", KeyUDPBufferedLoss}})
 		if got := grantedBuffer(r); got > 0 && got < 2*int64(win) {
 			fmt.Fprintf(&b, "\nThe kernel granted %s of buffer, not %s: net.core.rmem_max caps what a socket may ask for.\n", size(int(got/2)), size(win))
@@ -201,4 +213,12 @@ func shortPkg(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// flowsName is "1 flow" or "N flows".
+func flowsName(n int) string {
+	if n == 1 {
+		return "1 flow"
+	}
+	return fmt.Sprintf("%d flows", n)
 }

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,8 +17,12 @@ import (
 // it never collides.
 const iperfPort = "5201"
 
-// startIperfServer runs an iperf3 server in b and waits until it listens.
-func (t *topo) startIperfServer(ctx context.Context) error {
+// startIperfServer runs the load generator's server in b (iperf3's, or
+// vtepload's) and waits until it listens.
+func (t *topo) startIperfServer(ctx context.Context, cfg Config) error {
+	if cfg.Generator == GenVtepload {
+		return t.startVtepload(ctx, cfg)
+	}
 	p, err := t.b.start("iperf3", "--server", "--port", iperfPort, "--forceflush")
 	if err != nil {
 		return err
@@ -68,8 +74,51 @@ func (t *topo) iperf(ctx context.Context, cfg Config, extra ...string) ([]byte, 
 	return nil, lastErr
 }
 
+// startVtepload runs vtepload's server in b and waits until it listens.
+func (t *topo) startVtepload(ctx context.Context, cfg Config) error {
+	p, err := t.b.start(cfg.Vtepload, "-server", "-listen", "0.0.0.0:"+iperfPort)
+	if err != nil {
+		return err
+	}
+	t.procs = append(t.procs, p)
+	return pollUntil(ctx, 10*time.Second, "the vtepload server in "+t.b.name, func() error {
+		if gone, err := p.exited(); gone {
+			return fmt.Errorf("vtepload -server exited (%v): %s", err, p.tail())
+		}
+		if !strings.Contains(p.out.String(), "vtepload listening") {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+}
+
+// vtepload runs a vtepload client in a against b for cfg.Duration and
+// decodes the run it prints into out.
+func (t *topo) vtepload(ctx context.Context, cfg Config, out any, extra ...string) error {
+	args := append([]string{cfg.Vtepload, "-client", net.JoinHostPort(t.dst, iperfPort),
+		"-time", cfg.Duration.String()}, extra...)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+45*time.Second)
+	defer cancel()
+	data, err := t.a.exec(runCtx, args...)
+	if err != nil {
+		if cerr := t.checkVtepds(); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(data)))
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("vtepload's report %q: %w", data, err)
+	}
+	return nil
+}
+
 // tcp measures TCP throughput with flows parallel streams.
 func (t *topo) tcp(ctx context.Context, cfg Config, flows int) (TCPRun, error) {
+	if cfg.Generator == GenVtepload {
+		var run TCPRun
+		err := t.vtepload(ctx, cfg, &run, "-flows", strconv.Itoa(flows))
+		return run, err
+	}
 	out, err := t.iperf(ctx, cfg, "--parallel", strconv.Itoa(flows))
 	if err != nil {
 		return TCPRun{}, err
@@ -82,6 +131,11 @@ func (t *topo) tcp(ctx context.Context, cfg Config, flows int) (TCPRun, error) {
 // buffers of window bytes at both ends (iperf3 passes the size to the
 // server), or the kernel's default when window is 0.
 func (t *topo) udp(ctx context.Context, cfg Config, payload, window int) (UDPRun, error) {
+	if cfg.Generator == GenVtepload {
+		var run UDPRun
+		err := t.vtepload(ctx, cfg, &run, "-udp", "-length", strconv.Itoa(payload), "-window", strconv.Itoa(window))
+		return run, err
+	}
 	args := []string{"--udp", "--bitrate", "0", "--length", strconv.Itoa(payload)}
 	if window > 0 {
 		args = append(args, "--window", strconv.Itoa(window))

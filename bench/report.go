@@ -46,6 +46,11 @@ type Settings struct {
 	Quick           bool     `json:"quick"`
 	Paths           []string `json:"paths"`
 	Benchtime       string   `json:"benchtime,omitempty"`
+	// Generator is the load generator the TCP and UDP figures come from:
+	// GenIperf3 or GenVtepload.
+	Generator string `json:"generator"`
+	// Flows are the TCP flow counts, in the order of RunRaw.TCP.
+	Flows []int `json:"tcp_flows"`
 	// Queues is the --queues every vtepd ran with; 0: vtepd's default,
 	// which is min(Cores, 8) when vtepbench runs with the same CPUs.
 	Queues int `json:"queues"`
@@ -84,15 +89,15 @@ type Figure struct {
 
 // RunRaw is one run of every measurement on a path.
 type RunRaw struct {
-	TCP1 TCPRun   `json:"tcp_1flow"`
-	TCP4 TCPRun   `json:"tcp_4flows"`
-	TCP8 TCPRun   `json:"tcp_8flows"`
-	UDP  []UDPRun `json:"udp"` // one per UDPPayloads entry
+	// TCP has one run per Settings.Flows entry, in that order.
+	TCP []TCPRun `json:"tcp"`
+	UDP []UDPRun `json:"udp"` // one per UDPPayloads entry
 	// UDPBuffered is the 64-byte run again with BufferedUDPWindow socket
 	// buffers at both ends (iperf3 --window).
 	UDPBuffered *UDPRun `json:"udp_buffered,omitempty"`
 	Ping        PingRun `json:"ping"`
-	// CPU is vtepd's CPU time over the TCP 1-flow run; nil on kernel paths.
+	// CPU is vtepd's CPU time over the first TCP run (Settings.Flows[0]
+	// flows); nil on kernel paths.
 	CPU *CPURun `json:"vtepd_cpu"`
 }
 
@@ -132,7 +137,7 @@ type PingRun struct {
 	P99Micros float64   `json:"p99_us"`
 }
 
-// CPURun is the CPU time both vtepd processes spent over one TCP 1-flow
+// CPURun is the CPU time both vtepd processes spent over one TCP
 // run, from /proc/PID/stat.
 type CPURun struct {
 	ClockTicks   int       `json:"clock_ticks_per_s"`
@@ -163,9 +168,7 @@ type Metric struct {
 
 // Metric keys, as in PathResult.Figures and the JSON file.
 const (
-	KeyTCP1     = "tcp_1flow_gbps"
-	KeyTCP4     = "tcp_4flows_gbps"
-	KeyTCP8     = "tcp_8flows_gbps"
+	KeyTCP1     = "tcp_1flow_gbps" // KeyTCP(1)
 	KeyRTTP50   = "rtt_p50_us"
 	KeyRTTP99   = "rtt_p99_us"
 	KeyCPUPerGB = "vtepd_cpu_s_per_gb"
@@ -174,21 +177,45 @@ const (
 	KeyUDPBufferedLoss = "udp_64_buffered_loss_pct"
 )
 
+// KeyTCP is the key of the TCP figure with this many flows.
+func KeyTCP(flows int) string {
+	if flows == 1 {
+		return KeyTCP1
+	}
+	return fmt.Sprintf("tcp_%dflows_gbps", flows)
+}
+
 // KeyUDPRate and KeyUDPLoss are the keys of the UDP figures of one payload.
 func KeyUDPRate(payload int) string { return fmt.Sprintf("udp_%d_kpps", payload) }
 
 // KeyUDPLoss is the loss figure's key; see KeyUDPRate.
 func KeyUDPLoss(payload int) string { return fmt.Sprintf("udp_%d_loss_pct", payload) }
 
-// Metrics lists every summary figure, in table order.
-var Metrics = func() []Metric {
-	ms := []Metric{
-		{Key: KeyTCP1, Title: "TCP, 1 flow", Unit: "Gbit/s",
-			value: func(r *RunRaw) (float64, bool) { return r.TCP1.Gbps, true }},
-		{Key: KeyTCP4, Title: "TCP, 4 flows", Unit: "Gbit/s",
-			value: func(r *RunRaw) (float64, bool) { return r.TCP4.Gbps, true }},
-		{Key: KeyTCP8, Title: "TCP, 8 flows", Unit: "Gbit/s",
-			value: func(r *RunRaw) (float64, bool) { return r.TCP8.Gbps, r.TCP8.Flows > 0 }},
+// Metrics lists every summary figure of a run with DefaultFlows, in table
+// order.
+var Metrics = MetricsFor(DefaultFlows)
+
+// Metrics lists every summary figure of r, in table order.
+func (r *Report) Metrics() []Metric { return MetricsFor(r.Settings.Flows) }
+
+// MetricsFor lists every summary figure of a run that measured TCP with
+// these flow counts, in table order.
+func MetricsFor(flows []int) []Metric {
+	var ms []Metric
+	for _, n := range flows {
+		title := fmt.Sprintf("TCP, %d flows", n)
+		if n == 1 {
+			title = "TCP, 1 flow"
+		}
+		ms = append(ms, Metric{Key: KeyTCP(n), Title: title, Unit: "Gbit/s",
+			value: func(r *RunRaw) (float64, bool) {
+				for _, t := range r.TCP {
+					if t.Flows == n {
+						return t.Gbps, true
+					}
+				}
+				return 0, false
+			}})
 	}
 	for i, size := range UDPPayloads {
 		ms = append(ms,
@@ -227,7 +254,7 @@ var Metrics = func() []Metric {
 				return r.CPU.SecondsPerGB, true
 			}},
 	)
-}()
+}
 
 // buffered reads one figure of a run's buffered UDP run, if it has one.
 func buffered(get func(*UDPRun) float64) func(*RunRaw) (float64, bool) {
@@ -239,9 +266,9 @@ func buffered(get func(*UDPRun) float64) func(*RunRaw) (float64, bool) {
 	}
 }
 
-// metric returns the Metric with key.
-func metric(key string) Metric {
-	for _, m := range Metrics {
+// metric returns the Metric of r with key.
+func (r *Report) metric(key string) Metric {
+	for _, m := range r.Metrics() {
 		if m.Key == key {
 			return m
 		}
@@ -258,7 +285,7 @@ func (r *Report) Summarize() {
 	for i := range r.Paths {
 		p := &r.Paths[i]
 		p.Figures = map[string]*Figure{}
-		for _, m := range Metrics {
+		for _, m := range r.Metrics() {
 			var vals []float64
 			for k := range p.Runs {
 				if v, ok := m.value(&p.Runs[k]); ok {
@@ -276,7 +303,7 @@ func (r *Report) Summarize() {
 	kernel := r.Path(PathKernelVXLAN)
 	for i := range r.Paths {
 		for key, f := range r.Paths[i].Figures {
-			if kernel == nil || metric(key).NoRatio {
+			if kernel == nil || r.metric(key).NoRatio {
 				continue
 			}
 			if k, ok := kernel.Figures[key]; ok && k.Median > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,7 @@ import (
 // tell runs and paths apart.
 func fakeRun(x float64, vtepd bool) RunRaw {
 	r := RunRaw{
-		TCP1: TCPRun{Flows: 1, Gbps: x},
-		TCP4: TCPRun{Flows: 4, Gbps: 2 * x},
-		TCP8: TCPRun{Flows: 8, Gbps: 3 * x},
+		TCP:  []TCPRun{{Flows: 1, Gbps: x}, {Flows: 4, Gbps: 2 * x}, {Flows: 8, Gbps: 3 * x}},
 		Ping: PingRun{Sent: 10, Received: 10, P50Micros: 100 / x, P99Micros: 200 / x},
 	}
 	for _, size := range UDPPayloads {
@@ -36,7 +35,7 @@ func fakeReport() *Report {
 	r := &Report{
 		Date:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Machine:  Machine{CPUModel: "Test CPU", Cores: 2, Kernel: "6.1.0", GoVersion: "go1.26.8", Commit: "0123456789abcdef"},
-		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, UDPBufferBytes: 4 << 20, Benchtime: "1s"},
+		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, UDPBufferBytes: 4 << 20, Benchtime: "1s", Flows: DefaultFlows},
 		Paths: []PathResult{
 			{Name: PathKernelVXLAN, Title: pathTitles[PathKernelVXLAN],
 				Runs: []RunRaw{fakeRun(10, false), fakeRun(12, false), fakeRun(11, false)}},
@@ -62,8 +61,8 @@ func TestSummarize(t *testing.T) {
 	}{
 		{"kernel TCP 1 flow", k.Figures[KeyTCP1], 11, 10, 12, 1},
 		{"vtepd TCP 1 flow", v.Figures[KeyTCP1], 2, 1, 9, 2.0 / 11},
-		{"vtepd TCP 4 flows", v.Figures[KeyTCP4], 4, 2, 18, 4.0 / 22},
-		{"vtepd TCP 8 flows", v.Figures[KeyTCP8], 6, 3, 27, 6.0 / 33},
+		{"vtepd TCP 4 flows", v.Figures[KeyTCP(4)], 4, 2, 18, 4.0 / 22},
+		{"vtepd TCP 8 flows", v.Figures[KeyTCP(8)], 6, 3, 27, 6.0 / 33},
 		{"vtepd UDP 64 B", v.Figures[KeyUDPRate(64)], 2, 1, 9, 2.0 / 11}, // kpps
 		{"vtepd UDP 1400 B loss", v.Figures[KeyUDPLoss(1400)], 2, 1, 9, 0},
 		{"vtepd UDP 64 B, large buffers", v.Figures[KeyUDPBufferedRate], 6, 3, 27, 6.0 / 33},
@@ -116,7 +115,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"vtepd ran with its default queues (one per CPU, at most 8).",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
 		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
-		"UDP at 64 B again, with 4 MiB socket buffers at both ends (iperf3 --window)",
+		"UDP at 64 B again, with 4 MiB socket buffers at both ends (iperf3 --window, vtepload -window)",
 		"| vtepd VXLAN | 6.00 [3.00–27.0] ×0.18 | 0.200 % [0.100–0.900] |",
 		"The kernel granted 1 MiB of buffer, not 4 MiB: net.core.rmem_max caps",
 		"Not measured: vtepd IPIP (failed: vtepd exited).",
@@ -212,6 +211,10 @@ func TestConfigCheck(t *testing.T) {
 		{"no vtepd", func(c *Config) { c.Vtepd = "" }, "-vtepd and -vtepctl"},
 		{"no vtepd needed", func(c *Config) { c.Vtepd, c.Paths = "", []string{PathVeth} }, ""},
 		{"no go", func(c *Config) { c.GoTool = "" }, "-go"},
+		{"flows chosen", func(c *Config) { c.Flows = []int{2, 16} }, ""},
+		{"flows zero", func(c *Config) { c.Flows = []int{1, 0} }, "-flows: got [1 0], want distinct flow counts 1..128"},
+		{"flows twice", func(c *Config) { c.Flows = []int{4, 4} }, "-flows: got [4 4], want distinct"},
+		{"queues", func(c *Config) { c.Queues = 65 }, "-queues: got 65, want 0 (vtepd's default) or 1..64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -234,5 +237,8 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if got, _ := DefaultConfig().check(); strings.Join(got.Paths, ",") != strings.Join(AllPaths, ",") {
 		t.Errorf("no -paths: got %v, want all of %v", got.Paths, AllPaths)
+	}
+	if got, _ := DefaultConfig().check(); !slices.Equal(got.Flows, DefaultFlows) {
+		t.Errorf("no -flows: got %v, want %v", got.Flows, DefaultFlows)
 	}
 }

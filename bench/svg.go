@@ -9,13 +9,18 @@ import (
 	"strings"
 )
 
-// chartPanels are the figures the chart compares, one panel each.
-var chartPanels = []struct {
-	key, title string
-}{
-	{KeyTCP1, "TCP throughput, 1 flow — Gbit/s, higher is better"},
-	{KeyUDPRate(64), "UDP packets received at 64-byte payloads — thousands per second, higher is better"},
-	{KeyRTTP50, "Round-trip time p50 — µs, lower is better"},
+// chartPanels are the figures the chart of r compares, one panel each:
+// TCP with the first flow count measured, small UDP packets, latency.
+func chartPanels(r *Report) []struct{ key, title string } {
+	flows := 1
+	if len(r.Settings.Flows) > 0 {
+		flows = r.Settings.Flows[0]
+	}
+	return []struct{ key, title string }{
+		{KeyTCP(flows), "TCP throughput, " + flowsName(flows) + " — Gbit/s, higher is better"},
+		{KeyUDPRate(64), "UDP packets received at 64-byte payloads — thousands per second, higher is better"},
+		{KeyRTTP50, "Round-trip time p50 — µs, lower is better"},
+	}
 }
 
 // pathColors keep a path's colour the same in every panel; the kernel is
@@ -43,13 +48,14 @@ const (
 	headerRoom = 70
 )
 
-// WriteSVG draws r as a bar chart: one panel per figure in chartPanels, one
+// WriteSVG draws r as a bar chart: one panel per figure of chartPanels, one
 // bar per path at its median, a whisker from min to max, and the value with
 // its ratio to the kernel's vxlan beside each bar.
 func WriteSVG(w io.Writer, r *Report) error {
 	rows := max(len(r.Paths), 1)
 	panelHeight := panelTitle + rows*rowPitch + axisRoom + panelGap
-	height := headerRoom + len(chartPanels)*panelHeight + 18*len(r.Skipped) + 10
+	panels := chartPanels(r)
+	height := headerRoom + len(panels)*panelHeight + 18*len(r.Skipped) + 10
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
@@ -68,7 +74,7 @@ func WriteSVG(w io.Writer, r *Report) error {
 	text(&b, 20, 52, 12, "start", "#555", "normal", sub)
 
 	y := headerRoom
-	for _, panel := range chartPanels {
+	for _, panel := range panels {
 		drawPanel(&b, r, panel.key, panel.title, y)
 		y += panelHeight
 	}

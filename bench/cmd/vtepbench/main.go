@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,10 +50,13 @@ func run(args []string) int {
 	paths := fs.String("paths", strings.Join(bench.AllPaths, ","), "comma-separated paths to measure")
 	vtepd := fs.String("vtepd", def.Vtepd, "the vtepd binary")
 	vtepctl := fs.String("vtepctl", def.Vtepctl, "the vtepctl binary")
+	gen := fs.String("gen", bench.GenAuto, "load generator: auto (iperf3, installed with apt if missing, else vtepload), iperf3 or vtepload")
+	vtepload := fs.String("vtepload", "", "the vtepload binary (bench/cmd/vtepload), for -gen vtepload or where iperf3 is missing")
 	micro := fs.Bool("micro", def.Micro, "also run the Go microbenchmarks of "+strings.Join(def.MicroPackages, " "))
 	benchtime := fs.String("benchtime", def.Benchtime, "go test -benchtime for the microbenchmarks")
 	goTool := fs.String("go", def.GoTool, "the go command, for the microbenchmarks")
 	repo := fs.String("repo", def.RepoDir, "the module's root directory")
+	flows := fs.String("flows", "1,4,8", "comma-separated TCP flow counts (iperf3 --parallel); vtepd's CPU per GB is taken over the first")
 	queues := fs.Int("queues", 0, "vtepd --queues on every vtepd path (0: vtepd's default, the CPUs it may use up to 8)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: vtepbench [flags]   (as root; sudo make bench runs it)")
@@ -90,7 +94,17 @@ func run(args []string) int {
 	}
 	cfg.Paths = strings.Split(*paths, ",")
 	cfg.Queues = *queues
+	cfg.Flows = nil
+	for _, f := range strings.Split(*flows, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vtepbench: -flows: want comma-separated integers like 1,4,8, got %q\n", *flows)
+			return 2
+		}
+		cfg.Flows = append(cfg.Flows, n)
+	}
 	cfg.Vtepd, cfg.Vtepctl = *vtepd, *vtepctl
+	cfg.Generator, cfg.Vtepload = *gen, *vtepload
 	cfg.Micro, cfg.GoTool, cfg.RepoDir = *micro, *goTool, *repo
 	cfg.Progress = &progress{w: os.Stderr, start: time.Now()}
 
