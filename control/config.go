@@ -176,7 +176,8 @@ const MaxBusyPoll = time.Millisecond
 // DefaultQueues is the number of queues vtepd uses when none is asked for:
 // one per CPU it may run on (its affinity mask, GOMAXPROCS), at most 8.
 // Past 8 the kernel's side of one flow, not vtepd, is what limits it, and
-// each queue costs a worker's buffers (about 1.5 MiB).
+// each queue costs its workers' buffers: about 1.3 MiB to transmit and 2 MiB
+// to receive.
 func DefaultQueues() int { return min(runtime.GOMAXPROCS(0), 8) }
 
 // DefaultOffload is every offload on.
