@@ -3,6 +3,8 @@ package dataplane
 import (
 	"math"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,5 +107,30 @@ func TestTokenBucket(t *testing.T) {
 	}
 	if b := newTokenBucket(0, t0); b.rate != 0 {
 		t.Errorf("rate 0: got a bucket of rate %d, want none (no limit)", b.rate)
+	}
+}
+
+// TestTokenBucketShared: transmit workers share one bucket; taken from
+// many goroutines at once, it lets through exactly its burst, no more.
+func TestTokenBucketShared(t *testing.T) {
+	const rate, workers, tries = 1000, 8, 500
+	now := int64(7 * time.Second)
+	b := newTokenBucket(rate, now)
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range tries {
+				if b.take(now) {
+					passed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := passed.Load(); got != rate {
+		t.Errorf("%d workers taking %d each at one instant: got %d through, want the burst, %d", workers, tries, got, rate)
 	}
 }
