@@ -168,6 +168,34 @@ func TestE2EQueues(t *testing.T) {
 			if strings.Contains(a.ctl(t, bin, "stats"), "queue 0:") {
 				t.Error("vtepctl stats without --queues lists the queues")
 			}
+
+			// The device deleted under vtepd: every queue's worker ends, the
+			// loss is reported once, and the device comes back with as many
+			// queues, each with a worker again.
+			old := tryIfindex(b.ns, tapName)
+			b.ns.Run(t, "ip", "link", "del", tapName)
+			netnstest.WaitFor(t, faultBound, tapName+" made again", func() bool {
+				i := tryIfindex(b.ns, tapName)
+				return i != 0 && i != old && devReady(b.ns, devAddr{tapName, b.over + "/24"})
+			})
+			if got := deviceQueues(t, b, tapName); got != queues {
+				t.Errorf("%s made again: %d queues, want %d", tapName, got, queues)
+			}
+			msg := "device " + tapName + " deleted under vtepd: recreating it"
+			if got := strings.Count(b.vtepd.Output(), msg); got != 1 {
+				t.Errorf("log lines %q: got %d, want one for all %d queues\n%s", msg, got, queues, b.vtepd.Output())
+			}
+			if _, ok := firstReply(t, a.ns, b.over, faultBound); !ok {
+				t.Fatalf("ping %s after %s was made again: no reply within %v", b.over, tapName, faultBound)
+			}
+			for _, r := range parallelFlows(t, bin, b.ns, a.ns, a.over, flows, count/2) {
+				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/4 {
+					t.Errorf("after the device came back, flow to port %d: %s; want every datagram in order, whole", r.port, r.line)
+				}
+			}
+			if tx, _ := queueSpread(t, "recreated "+b.under, b.stats(t, bin), queues); queues > 1 && tx < 2 {
+				t.Errorf("after the device came back, %d flows left from %d of its %d queues; want at least 2", flows, tx, queues)
+			}
 		})
 	}
 }
