@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,14 +23,20 @@ import (
 // One server answers on one port, TCP and UDP. A TCP connection opens with
 // a line that says what it is for:
 //
-//	tcp          a data stream: the server reads to EOF, then answers with
-//	             the bytes it read, in decimal, and a newline
-//	udp WINDOW   a UDP test's control: the server zeroes its datagram
-//	             count, asks for WINDOW bytes of receive buffer (0: the
-//	             default), answers "ok RCVBUF" (what the kernel granted),
-//	             waits for "end", gives late datagrams loadDrain to arrive,
-//	             and answers "PACKETS BYTES"
+//	tcp            a data stream: the server reads to EOF, then answers
+//	               with the bytes it read, in decimal, and a newline
+//	udp WINDOW MS  a UDP test's control: the server zeroes its datagram
+//	               count, asks for WINDOW bytes of receive buffer (0: the
+//	               socket's own size), answers "ok RCVBUF" (what the kernel
+//	               granted), waits up to MS milliseconds and loadGrace more
+//	               for "end", gives late datagrams loadDrain to arrive, and
+//	               answers "PACKETS BYTES"
+//
+// A client that vanishes (its path broke mid-test) is given up after
+// loadGrace of silence, so that the next test finds the server free.
 const loadDrain = 200 * time.Millisecond
+
+var loadGrace = 30 * time.Second // a variable for the tests
 
 // loadChunk is the size of each write of a TCP sender.
 const loadChunk = 128 << 10
@@ -42,10 +47,14 @@ type LoadServer struct {
 	udp *net.UDPConn
 	wg  sync.WaitGroup
 
-	rcvbuf  int        // net.core.rmem_default: the UDP socket's own size
+	rcvbuf  int        // the UDP socket's receive buffer as opened
 	mu      sync.Mutex // one UDP test at a time
 	packets atomic.Int64
 	bytes   atomic.Int64
+
+	connMu sync.Mutex
+	conns  map[net.Conn]bool // open connections, closed by Close
+	closed bool
 }
 
 // ListenLoad starts a server on addr (host:port; port 0 picks one).
@@ -62,12 +71,8 @@ func ListenLoad(addr string) (*LoadServer, error) {
 		tl.Close()
 		return nil, err
 	}
-	s := &LoadServer{tcp: tl, udp: u.(*net.UDPConn), rcvbuf: 212992}
-	if b, err := os.ReadFile("/proc/sys/net/core/rmem_default"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
-			s.rcvbuf = n
-		}
-	}
+	s := &LoadServer{tcp: tl, udp: u.(*net.UDPConn), conns: map[net.Conn]bool{}}
+	s.rcvbuf = setBuffer(s.udp, syscall.SO_RCVBUF, 0)
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.udpLoop()
@@ -77,11 +82,36 @@ func ListenLoad(addr string) (*LoadServer, error) {
 // Addr is the address the server listens on, TCP and UDP alike.
 func (s *LoadServer) Addr() string { return s.tcp.Addr().String() }
 
-// Close stops the server and waits for its goroutines.
+// Close stops the server, ends the tests under way and waits for its
+// goroutines.
 func (s *LoadServer) Close() error {
 	err := errors.Join(s.tcp.Close(), s.udp.Close())
+	s.connMu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connMu.Unlock()
 	s.wg.Wait()
 	return err
+}
+
+// track adds c to the open connections, or reports false once closed.
+func (s *LoadServer) track(c net.Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = true
+	return true
+}
+
+func (s *LoadServer) untrack(c net.Conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+	c.Close()
 }
 
 func (s *LoadServer) udpLoop() {
@@ -109,10 +139,14 @@ func (s *LoadServer) acceptLoop() {
 		if err != nil {
 			return
 		}
+		if !s.track(c) {
+			c.Close()
+			return
+		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			defer c.Close()
+			defer s.untrack(c)
 			s.serve(c)
 		}()
 	}
@@ -121,6 +155,7 @@ func (s *LoadServer) acceptLoop() {
 // serve handles one connection by its first line.
 func (s *LoadServer) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, loadChunk)
+	_ = c.SetReadDeadline(time.Now().Add(loadGrace))
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return
@@ -128,35 +163,60 @@ func (s *LoadServer) serve(c net.Conn) {
 	f := strings.Fields(line)
 	switch {
 	case len(f) == 1 && f[0] == "tcp":
-		n, _ := io.Copy(io.Discard, r)
-		fmt.Fprintf(c, "%d\n", n)
-	case len(f) == 2 && f[0] == "udp":
-		window, err := strconv.Atoi(f[1])
-		if err != nil || window < 0 {
-			fmt.Fprintf(c, "error: want udp WINDOW, got %q\n", strings.TrimSpace(line))
+		n, err := drain(c, r)
+		if err == nil {
+			fmt.Fprintf(c, "%d\n", n)
+		}
+	case len(f) == 3 && f[0] == "udp":
+		window, werr := strconv.Atoi(f[1])
+		ms, merr := strconv.ParseInt(f[2], 10, 64)
+		if werr != nil || merr != nil || window < 0 || ms < 0 {
+			fmt.Fprintf(c, "error: want udp WINDOW MS, got %q\n", strings.TrimSpace(line))
 			return
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if window == 0 {
-			window = s.rcvbuf // back to the default after a test that set one
+		// The kernel doubles what is asked (its own overhead): half the
+		// size the socket had is that size again.
+		want := window
+		if want == 0 {
+			want = s.rcvbuf / 2
 		}
-		granted := setBuffer(s.udp, syscall.SO_RCVBUF, window)
+		granted := setBuffer(s.udp, syscall.SO_RCVBUF, want)
 		s.packets.Store(0)
 		s.bytes.Store(0)
 		fmt.Fprintf(c, "ok %d\n", granted)
+		_ = c.SetReadDeadline(time.Now().Add(time.Duration(ms)*time.Millisecond + loadGrace))
 		if end, err := r.ReadString('\n'); err != nil || strings.TrimSpace(end) != "end" {
 			return
 		}
 		time.Sleep(loadDrain)
 		fmt.Fprintf(c, "%d %d\n", s.packets.Load(), s.bytes.Load())
 	default:
-		fmt.Fprintf(c, "error: want \"tcp\" or \"udp WINDOW\", got %q\n", strings.TrimSpace(line))
+		fmt.Fprintf(c, "error: want \"tcp\" or \"udp WINDOW MS\", got %q\n", strings.TrimSpace(line))
+	}
+}
+
+// drain reads a data stream to its end and returns its length; a stream
+// silent for loadGrace is given up.
+func drain(c net.Conn, r *bufio.Reader) (int64, error) {
+	buf := make([]byte, loadChunk)
+	var n int64
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(loadGrace))
+		k, err := r.Read(buf)
+		n += int64(k)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
 	}
 }
 
 // setBuffer asks for size bytes of socket buffer (opt: SO_RCVBUF or
-// SO_SNDBUF) when size > 0 and returns what the kernel granted (twice
+// SO_SNDBUF) when size > 0 and returns what the socket has then (twice
 // the request, up to net.core.[rw]mem_max; the kernel counts its overhead).
 func setBuffer(c syscall.Conn, opt, size int) int {
 	rc, err := c.SyscallConn()
@@ -273,7 +333,7 @@ func LoadUDP(ctx context.Context, addr string, payload, window int, d time.Durat
 	defer ctl.Close()
 	_ = ctl.SetDeadline(time.Now().Add(d + 30*time.Second))
 	r := bufio.NewReader(ctl)
-	fmt.Fprintf(ctl, "udp %d\n", window)
+	fmt.Fprintf(ctl, "udp %d %d\n", window, d.Milliseconds())
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return run, fmt.Errorf("load generator: %w", err)

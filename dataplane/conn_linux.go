@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -136,6 +138,18 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 			c.more = append(c.more, r)
 		}
 	}
+	if socks > 1 {
+		// Another vtepd starting at the same moment could have passed the
+		// probe too and joined the group: then neither keeps the port.
+		rxs := []*net.UDPConn{c.rx}
+		for _, r := range c.more {
+			rxs = append(rxs, r.rx)
+		}
+		if err := soleHolder(ap, rxs); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	if c.txfd, err = openRawSender(family); err != nil {
 		c.Close()
 		return nil, err
@@ -182,6 +196,61 @@ func listenRx(network string, ap netip.AddrPort, reuse, gro bool) (*rxSock, erro
 		}
 	}
 	return r, nil
+}
+
+// soleHolder returns an error when a socket other than socks is bound to
+// ap, as /proc/self/net/udp (udp6) lists them in this network namespace:
+// SO_REUSEPORT lets any socket that sets it join the port. A kernel without
+// the file leaves the probe bind as the only check.
+func soleHolder(ap netip.AddrPort, socks []*net.UDPConn) error {
+	ours := map[uint64]bool{}
+	for _, s := range socks {
+		rc, err := s.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+		ours[st.Ino] = true
+	}
+	file := "/proc/self/net/udp"
+	if !ap.Addr().Is4() {
+		file += "6"
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	want := procNetAddr(ap)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[1] != want {
+			continue
+		}
+		if ino, err := strconv.ParseUint(f[9], 10, 64); err == nil && !ours[ino] {
+			return fmt.Errorf("UDP %s is already in use: another socket joined it as vtepd bound its %d (another vtepd starting at the same time?)", ap, len(socks))
+		}
+	}
+	return nil
+}
+
+// procNetAddr writes ap as /proc/net/udp and udp6 show a local address:
+// the address as 32-bit words in the host's (little-endian) byte order, in
+// hex, then the port.
+func procNetAddr(ap netip.AddrPort) string {
+	var b strings.Builder
+	raw := ap.Addr().AsSlice()
+	for i := 0; i+4 <= len(raw); i += 4 {
+		fmt.Fprintf(&b, "%02X%02X%02X%02X", raw[i+3], raw[i+2], raw[i+1], raw[i])
+	}
+	fmt.Fprintf(&b, ":%04X", ap.Port())
+	return b.String()
 }
 
 // setsockopt sets an integer option on c's socket.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -282,6 +283,7 @@ func (r *mmsgReader) read(bufs [][]byte, sizes []int, srcs []netip.AddrPort, seg
 		if r.errno != unix.EAGAIN {
 			break
 		}
+		runtime.Gosched() // as vnetDevice.spinRead: workers can outnumber processors
 	}
 	if r.errno != 0 {
 		return 0, r.errno

@@ -197,9 +197,10 @@ func (p *ObserverPoint) set(o Observer, l label) Observer {
 func (p *ObserverPoint) on() *observing { return p.p.Load() }
 
 // frameSlots is the size of the table that ties a frame's later stages to
-// its first: more than the frames one loop holds at once (linkBatch,
-// connBatch) times the loops of a network.
-const frameSlots = 256
+// its first: more than the frames a network's workers hold at once
+// (linkBatch per transmit worker, connBatch per receive worker, eight of
+// each with the default queues).
+const frameSlots = 1024
 
 // observing is one observer with the label of its point and the frames in
 // flight. Its methods are the call sites' one-liners.
@@ -219,7 +220,7 @@ type frameTag struct {
 
 func frameSlot(addr uintptr) int {
 	// Fibonacci hashing: buffers sit far apart, their low bits alike.
-	return int(uint64(addr) * 0x9e3779b97f4a7c15 >> (64 - 8))
+	return int(uint64(addr) * 0x9e3779b97f4a7c15 >> (64 - 10))
 }
 
 // start numbers a new frame whose inner bytes are at addr (0: unknown).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -170,6 +171,9 @@ func (d *vnetDevice) spinRead(buf []byte) (int, error) {
 		if time.Now().After(deadline) {
 			return -1, nil
 		}
+		// Workers can outnumber processors: let the others run between
+		// tries rather than hold one for the whole spin.
+		runtime.Gosched()
 	}
 }
 

@@ -328,13 +328,19 @@ func (u *Underlay) sourcePort(hash uint32) uint16 {
 // the bucket will be full again, tat. A frame that passes moves tat one
 // interval (a second / rate) on; a frame passes while that leaves tat at
 // most a second ahead of now, which is a bucket of rate tokens refilled at
-// rate a second. The interval is whole nanoseconds, so a rate above a
-// million a second passes up to 0.1% more, and one above 10^9 is 10^9.
+// rate a second. Times are kept in 1/64 ns (tick), so the interval, a whole
+// number of ticks, is off by at most rate/(64*10^9): 1.6 parts in 10^6 at
+// 100,000 frames a second, 3.4% at the largest rate, 2^31-1. The clock
+// (fdb.Now, from the start of the process) fits 64 ticks a nanosecond in
+// 63 bits for 4.5 years.
 type tokenBucket struct {
 	rate     int64 // frames a second; 0: no limit
-	interval int64 // nanoseconds a frame costs
+	interval int64 // ticks a frame costs
 	tat      atomic.Int64
 }
+
+// ticks is the bucket's time unit per nanosecond.
+const ticks = 64
 
 // newTokenBucket returns a full bucket for rate frames a second; a rate
 // over 2^31-1 counts as that.
@@ -343,17 +349,18 @@ func newTokenBucket(rate int, now int64) *tokenBucket {
 		return &tokenBucket{}
 	}
 	r := min(int64(rate), math.MaxInt32)
-	b := &tokenBucket{rate: r, interval: max(int64(time.Second)/r, 1)}
-	b.tat.Store(now)
+	b := &tokenBucket{rate: r, interval: max(ticks*int64(time.Second)/r, 1)}
+	b.tat.Store(now * ticks)
 	return b
 }
 
 // take reports whether one frame may pass at now, and if so takes its token.
 func (b *tokenBucket) take(now int64) bool {
+	now *= ticks
 	for {
 		tat := b.tat.Load()
 		next := max(tat, now) + b.interval
-		if next-now > int64(time.Second) {
+		if next-now > ticks*int64(time.Second) {
 			return false
 		}
 		if b.tat.CompareAndSwap(tat, next) {
