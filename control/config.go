@@ -165,8 +165,8 @@ type Offload struct {
 	GRO bool
 }
 
-// MaxQueues is the most queues a device may have (the kernel allows 256;
-// past a host's CPUs more only cost memory).
+// MaxQueues is the most queues a device may have: the kernel allows 256
+// (MAX_TAP_QUEUES), but past a host's CPUs more only cost memory.
 const MaxQueues = 64
 
 // MaxBusyPoll is the longest busy-poll spin accepted: past a millisecond

@@ -121,10 +121,7 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 	c := &udpConn{txfd: -1, local: ap}
 	var err error
 	for i := 0; i < socks; i++ {
-		r, err := listenRx(network, ap, socks > 1, o.GRO)
-		if r != nil {
-			r.rxr.spin = o.BusyPoll
-		}
+		r, err := listenRx(network, ap, socks > 1, o)
 		if err != nil {
 			c.Close()
 			if i == 0 || !errors.Is(err, syscall.EADDRINUSE) {
@@ -164,8 +161,8 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 }
 
 // listenRx opens one receiving socket on ap, sharing the port with
-// SO_REUSEPORT when reuse is set, with UDP_GRO when gro is.
-func listenRx(network string, ap netip.AddrPort, reuse, gro bool) (*rxSock, error) {
+// SO_REUSEPORT when reuse is set, with o's GRO and busy polling.
+func listenRx(network string, ap netip.AddrPort, reuse bool, o UDPOffload) (*rxSock, error) {
 	lc := net.ListenConfig{}
 	if reuse {
 		lc.Control = func(_, _ string, rc syscall.RawConn) error {
@@ -189,7 +186,8 @@ func listenRx(network string, ap netip.AddrPort, reuse, gro bool) (*rxSock, erro
 		rx.Close()
 		return nil, err
 	}
-	if gro {
+	r.rxr.poll.spin = o.BusyPoll
+	if o.GRO {
 		if err := setsockopt(rx, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
 			rx.Close()
 			return nil, fmt.Errorf("UDP GRO (turn the gro offload off?): %w", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -230,11 +229,7 @@ type mmsgReader struct {
 	cnt   uintptr
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
-	// spin is UDPOffload.BusyPoll; spinning is recv's state while it
-	// does: EAGAIN then returns to read, which tries again, instead of
-	// parking in the poller.
-	spin     time.Duration
-	spinning bool
+	poll  busyPoll // UDPOffload.BusyPoll
 }
 
 func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
@@ -248,8 +243,15 @@ func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
 }
 
 func (r *mmsgReader) recv(fd uintptr) bool {
-	r.cnt, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
-	return r.errno != unix.EAGAIN || r.spinning
+	for {
+		r.cnt, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
+		if r.errno != unix.EAGAIN {
+			return true
+		}
+		if !r.poll.keep() {
+			return false
+		}
+	}
 }
 
 // read fills bufs[i][:sizes[i]] with datagram i, srcs[i] with its sender
@@ -269,21 +271,9 @@ func (r *mmsgReader) read(bufs [][]byte, sizes []int, srcs []netip.AddrPort, seg
 		h.SetControllen(len(r.oob[i]))
 		h.Flags = 0
 	}
-	// With busy polling, try without waiting for up to spin, then wait
-	// in the poller.
-	var deadline time.Time
-	if r.spin > 0 {
-		deadline = time.Now().Add(r.spin)
-	}
-	for {
-		r.spinning = r.spin > 0 && time.Now().Before(deadline)
-		if err := r.rc.Read(r.fn); err != nil {
-			return 0, err
-		}
-		if r.errno != unix.EAGAIN {
-			break
-		}
-		runtime.Gosched() // as vnetDevice.spinRead: workers can outnumber processors
+	r.poll.start()
+	if err := r.rc.Read(r.fn); err != nil {
+		return 0, err
 	}
 	if r.errno != 0 {
 		return 0, r.errno

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +160,33 @@ func (r *connReader) read() (int, bool) {
 		}
 		readFailed(r.log, r.readErrs, "underlay read failed", err)
 	}
+}
+
+// busyPoll is a reader's busy polling (DeviceConfig.BusyPoll,
+// UDPOffload.BusyPoll): the read function it hands the runtime poller tries
+// again while keep says so, instead of parking there. The zero value never
+// spins.
+type busyPoll struct {
+	spin  time.Duration
+	until time.Time
+}
+
+// start begins a read's spin.
+func (b *busyPoll) start() {
+	if b.spin > 0 {
+		b.until = time.Now().Add(b.spin)
+	}
+}
+
+// keep reports whether a read that found nothing is to try again: until the
+// spin is over. It yields the processor first, since workers can outnumber
+// processors.
+func (b *busyPoll) keep() bool {
+	if b.spin <= 0 || !time.Now().Before(b.until) {
+		return false
+	}
+	runtime.Gosched()
+	return true
 }
 
 // readFailed logs a read error at most once a second and pauses the loop a

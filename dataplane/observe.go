@@ -200,7 +200,10 @@ func (p *ObserverPoint) on() *observing { return p.p.Load() }
 // its first: more than the frames a network's workers hold at once
 // (linkBatch per transmit worker, connBatch per receive worker, eight of
 // each with the default queues).
-const frameSlots = 1024
+const (
+	frameSlotBits = 10
+	frameSlots    = 1 << frameSlotBits
+)
 
 // observing is one observer with the label of its point and the frames in
 // flight. Its methods are the call sites' one-liners.
@@ -220,7 +223,7 @@ type frameTag struct {
 
 func frameSlot(addr uintptr) int {
 	// Fibonacci hashing: buffers sit far apart, their low bits alike.
-	return int(uint64(addr) * 0x9e3779b97f4a7c15 >> (64 - 10))
+	return int(uint64(addr) * 0x9e3779b97f4a7c15 >> (64 - frameSlotBits))
 }
 
 // start numbers a new frame whose inner bytes are at addr (0: unknown).

@@ -39,10 +39,6 @@ type DeviceConfig struct {
 	BusyPoll time.Duration
 }
 
-// maxQueues is the most queues a device is opened with; the kernel allows
-// 256 (MAX_TAP_QUEUES), but past the CPUs a host has more only cost memory.
-const maxQueues = 64
-
 // Offloaded reports whether l moves TCP super-frames (DeviceConfig.Offload
 // was asked for and the kernel agreed).
 func Offloaded(l Link) bool {
@@ -128,9 +124,6 @@ func create(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
 		return nil, &DeviceError{"name", fmt.Errorf("device %q already exists; vtepd creates its own devices", cfg.Name)}
 	}
-	if cfg.Queues > maxQueues {
-		return nil, &DeviceError{"queues", fmt.Errorf("device %q: %d queues, at most %d", cfg.Name, cfg.Queues, maxQueues)}
-	}
 	l, err := openQueues(kind, cfg)
 	if err != nil {
 		return nil, err
@@ -159,7 +152,7 @@ func openQueues(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.spin = cfg.BusyPoll
+			d.first.poll.spin = cfg.BusyPoll
 			return d, nil
 		}); err == nil {
 			return l, nil

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -48,14 +46,14 @@ type vnetLink interface {
 // vnetDevice is a TAP or TUN device opened through /dev/net/tun directly:
 // water cannot ask for IFF_VNET_HDR.
 type vnetDevice struct {
-	f     *os.File // non-blocking, so reads park in the runtime poller
-	rc    syscall.RawConn
-	name  string
-	uso   bool
-	drain drainer // ReadVnet's: one reader per device
-	// spin is DeviceConfig.BusyPoll: how long a read tries without
-	// waiting before it parks in the runtime poller.
-	spin time.Duration
+	f    *os.File // non-blocking, so reads park in the runtime poller
+	rc   syscall.RawConn
+	name string
+	uso  bool
+	// ReadVnet's, one reader per device: first busy polls for the batch's
+	// first frame (DeviceConfig.BusyPoll), drain takes the rest without
+	// waiting.
+	first, drain drainer
 }
 
 // ifreq is struct ifreq for TUNSETIFF: a name and the flags.
@@ -110,6 +108,7 @@ func openVnet(name string, tap, multiQueue bool) (*vnetDevice, error) {
 		return nil, err
 	}
 	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n]), uso: uso}
+	d.first.fn = d.first.read
 	d.drain.fn = d.drain.read
 	return d, nil
 }
@@ -123,8 +122,11 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
 	}
 	first := bufs[0][offset-encap.VirtioNetHdrLen:]
-	n, err := d.spinRead(first)
-	if n < 0 {
+	n, err := -1, error(nil)
+	if d.first.poll.spin > 0 {
+		n, err = d.first.readNow(d.rc, first)
+	}
+	if err == nil && n < 0 {
 		n, err = d.f.Read(first)
 	}
 	if err != nil {
@@ -137,57 +139,52 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 	// Take what else is queued without waiting: one wake-up, a batch.
 	count := 1
 	for count < len(bufs) {
-		d.drain.buf = bufs[count][offset-encap.VirtioNetHdrLen:]
-		if d.rc.Read(d.drain.fn) != nil || d.drain.err != nil || d.drain.n < encap.VirtioNetHdrLen {
+		n, err := d.drain.readNow(d.rc, bufs[count][offset-encap.VirtioNetHdrLen:])
+		if err != nil || n < encap.VirtioNetHdrLen {
 			break
 		}
-		sizes[count] = d.drain.n - encap.VirtioNetHdrLen
+		sizes[count] = n - encap.VirtioNetHdrLen
 		count++
 	}
-	d.drain.buf = nil
 	return count, nil
 }
 
-// spinRead tries non-blocking reads into buf for up to d.spin (busy
-// polling). It returns -1 when nothing came by then, or at once without
-// busy polling: the caller then waits in the runtime poller.
-func (d *vnetDevice) spinRead(buf []byte) (int, error) {
-	if d.spin <= 0 {
-		return -1, nil
-	}
-	d.drain.buf = buf
-	defer func() { d.drain.buf = nil }()
-	deadline := time.Now().Add(d.spin)
-	for {
-		if err := d.rc.Read(d.drain.fn); err != nil {
-			return 0, err
-		}
-		if d.drain.err == nil {
-			return d.drain.n, nil
-		}
-		if d.drain.err != unix.EAGAIN {
-			return 0, d.drain.err
-		}
-		if time.Now().After(deadline) {
-			return -1, nil
-		}
-		// Workers can outnumber processors: let the others run between
-		// tries rather than hold one for the whole spin.
-		runtime.Gosched()
-	}
-}
-
-// drainer is a non-blocking read handed to the runtime poller, made once.
+// drainer is a read handed to the runtime poller that never parks there:
+// it tries once, or, with busy polling, until something comes or the spin
+// is over. Made once, so a read allocates nothing.
 type drainer struct {
-	buf []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
+	buf  []byte
+	n    int
+	err  error
+	poll busyPoll
+	fn   func(fd uintptr) bool
 }
 
 func (r *drainer) read(fd uintptr) bool {
-	r.n, r.err = unix.Read(int(fd), r.buf)
-	return true // never wait: EAGAIN ends the batch
+	for {
+		r.n, r.err = unix.Read(int(fd), r.buf)
+		if r.err != unix.EAGAIN || !r.poll.keep() {
+			return true
+		}
+	}
+}
+
+// readNow reads one frame into buf without waiting in the poller: -1 when
+// none came.
+func (r *drainer) readNow(rc syscall.RawConn, buf []byte) (int, error) {
+	r.buf = buf
+	r.poll.start()
+	err := rc.Read(r.fn)
+	r.buf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case r.err == unix.EAGAIN:
+		return -1, nil
+	case r.err != nil:
+		return 0, r.err
+	}
+	return r.n, nil
 }
 
 // Read reads one frame at bufs[0][offset:]; its virtio-net header lands in
