@@ -32,8 +32,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.needsVtepd() {
 		for flag, bin := range map[string]string{"-vtepd": cfg.Vtepd, "-vtepctl": cfg.Vtepctl} {
-			if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-				return nil, fmt.Errorf("%s: %q is not an executable file: run make build", flag, bin)
+			if err := executable(flag, bin); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -137,7 +137,7 @@ func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, t
 		var run RunRaw
 
 		for i, flows := range cfg.Flows {
-			step(fmt.Sprintf("TCP, %d flows, %s", flows, secs))
+			step(fmt.Sprintf("TCP, %s, %s", flowsName(flows), secs))
 			before, err := t.cpuTicks()
 			if err != nil {
 				return nil, err
@@ -202,15 +202,9 @@ func kernelHasVXLAN(ctx context.Context) (bool, error) {
 // with apt when missing) unless -gen says otherwise, or, with GenAuto
 // where iperf3 cannot be had, vtepload when its binary is there.
 func pickGenerator(ctx context.Context, cfg Config) (string, error) {
-	vtepload := func() error {
-		if st, err := os.Stat(cfg.Vtepload); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return fmt.Errorf("-vtepload: %q is not an executable file: make bench builds bin/vtepload", cfg.Vtepload)
-		}
-		return nil
-	}
 	switch cfg.Generator {
 	case GenVtepload:
-		return GenVtepload, vtepload()
+		return GenVtepload, executable("-vtepload", cfg.Vtepload)
 	case GenIperf3:
 		return GenIperf3, ensureTool(ctx, cfg, "iperf3", "iperf3")
 	}
@@ -218,11 +212,19 @@ func pickGenerator(ctx context.Context, cfg Config) (string, error) {
 	if err == nil {
 		return GenIperf3, nil
 	}
-	if cfg.Vtepload == "" || vtepload() != nil {
+	if cfg.Vtepload == "" || executable("-vtepload", cfg.Vtepload) != nil {
 		return "", err
 	}
 	cfg.progress("iperf3 cannot be had (%v): measuring with vtepload instead", err)
 	return GenVtepload, nil
+}
+
+// executable reports why path, given as flag, is not a program to run.
+func executable(flag, path string) error {
+	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s: %q is not an executable file: make build (make bench also builds bin/vtepload)", flag, path)
+	}
+	return nil
 }
 
 // ensureTool installs pkg with apt when bin is not in PATH, running

@@ -16,10 +16,11 @@ import (
 	"time"
 )
 
-// TestHarnessVtepload runs the harness in quick mode with its own load
-// generator instead of iperf3, on the bare veth and vtepd VXLAN with flow
-// counts of its choosing: every TCP and UDP figure must come from it.
-func TestHarnessVtepload(t *testing.T) {
+// harnessBinaries skips a harness run where it cannot work (not root, no
+// iproute2, -short) and builds vtepd, vtepctl and the extra packages into a
+// directory it returns, with the go command.
+func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
 	}
@@ -29,13 +30,22 @@ func TestHarnessVtepload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the benchmark harness; skipped with -short")
 	}
-	goTool := goCommand(t)
-	bin := t.TempDir()
-	build := exec.Command(goTool, "build", "-o", bin+"/", "./cmd/vtepd", "./cmd/vtepctl", "./bench/cmd/vtepload")
+	goTool = goCommand(t)
+	bin = t.TempDir()
+	pkgs := append([]string{"./cmd/vtepd", "./cmd/vtepctl"}, extra...)
+	build := exec.Command(goTool, append([]string{"build", "-o", bin + "/"}, pkgs...)...)
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build vtepd, vtepctl and vtepload: %v\n%s", err, out)
+		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
 	}
+	return goTool, bin
+}
+
+// TestHarnessVtepload runs the harness in quick mode with its own load
+// generator instead of iperf3, on the bare veth and vtepd VXLAN with flow
+// counts of its choosing: every TCP and UDP figure must come from it.
+func TestHarnessVtepload(t *testing.T) {
+	_, bin := harnessBinaries(t, "./bench/cmd/vtepload")
 	cfg := QuickConfig()
 	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), filepath.Join(bin, "vtepctl")
 	cfg.Generator, cfg.Vtepload = GenVtepload, filepath.Join(bin, "vtepload")
@@ -95,23 +105,7 @@ func TestHarnessVtepload(t *testing.T) {
 // cannot rot: every path must produce every figure, and the JSON and the
 // Markdown must carry them. It asserts no speed.
 func TestHarnessQuick(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (the ip command)")
-	}
-	if testing.Short() {
-		t.Skip("runs the benchmark harness for about a minute; skipped with -short")
-	}
-	goTool := goCommand(t)
-	bin := t.TempDir()
-	build := exec.Command(goTool, "build", "-o", bin+"/", "./cmd/vtepd", "./cmd/vtepctl")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build vtepd and vtepctl: %v\n%s", err, out)
-	}
-
+	goTool, bin := harnessBinaries(t)
 	cfg := QuickConfig()
 	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), filepath.Join(bin, "vtepctl")
 	cfg.GoTool, cfg.RepoDir = goTool, ".."

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // iperfSum is the part of an iperf3 -J summary ("end.sum_sent",
@@ -55,6 +57,39 @@ func decodeIperf(data []byte) (*iperfOutput, error) {
 func retryable(out []byte) bool {
 	s := string(out)
 	return strings.Contains(s, "busy") || strings.Contains(s, "unable to connect to server")
+}
+
+// runIperf runs an iperf3 client with run, up to five times, each run cut
+// off after limit: again, pause later, when its output says retryable, and
+// at once when it hung until limit (hung is told so).
+func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.Context) ([]byte, error), hung func()) ([]byte, error) {
+	var lastErr error
+	for range 5 {
+		runCtx, cancel := context.WithTimeout(ctx, limit)
+		out, err := run(runCtx)
+		timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded)
+		cancel()
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// iperf3 -J reports its own errors inside the JSON, exit status 1.
+		if _, perr := decodeIperf(out); perr != nil {
+			err = fmt.Errorf("%w (%v)", err, perr)
+		}
+		lastErr = err
+		switch {
+		case timedOut:
+			hung()
+		case retryable(out):
+			time.Sleep(pause)
+		default:
+			return nil, lastErr
+		}
+	}
+	return nil, lastErr
 }
 
 // parseIperfTCP reads an iperf3 -J report of a TCP run. The rate is what

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The "end" sections below are from iperf3 3.12 -J between two namespaces
@@ -284,5 +287,42 @@ ok  	github.com/vtepd/vtepd/fdb	9.2s
 
 	if _, err := parseGoBench("BenchmarkX-2 100 fast ns/op\n"); err == nil || !strings.Contains(err.Error(), `value "fast"`) {
 		t.Errorf("bad value: got error %v, want one naming the value", err)
+	}
+}
+
+// TestRunIperfRetries: a client that hangs past its limit is run again at
+// once, a busy server again after the pause, any other error ends it; the
+// fifth failure is the last.
+func TestRunIperfRetries(t *testing.T) {
+	const ok = `{"start": {}, "intervals": [], "end": {}}`
+	const busy = `{"start": {}, "intervals": [], "end": {}, "error": "the server is busy running a test. try again later"}`
+	const refused = `{"start": {}, "intervals": [], "end": {}, "error": "unable to set socket buffer size: Invalid argument"}`
+	hang := func(ctx context.Context) ([]byte, error) { <-ctx.Done(); return nil, errors.New("signal: killed") }
+	answer := func(out string, err error) func(context.Context) ([]byte, error) {
+		return func(context.Context) ([]byte, error) { return []byte(out), err }
+	}
+	failed := errors.New("exit status 1")
+	for _, tc := range []struct {
+		name      string
+		runs      []func(context.Context) ([]byte, error)
+		wantErr   bool
+		wantRuns  int
+		wantHangs int
+	}{
+		{"a hang, then an answer", []func(context.Context) ([]byte, error){hang, answer(ok, nil)}, false, 2, 1},
+		{"busy, then an answer", []func(context.Context) ([]byte, error){answer(busy, failed), answer(ok, nil)}, false, 2, 0},
+		{"another error ends it", []func(context.Context) ([]byte, error){answer(refused, failed), answer(ok, nil)}, true, 1, 0},
+		{"five hangs", []func(context.Context) ([]byte, error){hang, hang, hang, hang, hang, answer(ok, nil)}, true, 5, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs, hangs := 0, 0
+			out, err := runIperf(context.Background(), 20*time.Millisecond, time.Millisecond,
+				func(ctx context.Context) ([]byte, error) { runs++; return tc.runs[runs-1](ctx) },
+				func() { hangs++ })
+			if (err != nil) != tc.wantErr || runs != tc.wantRuns || hangs != tc.wantHangs {
+				t.Errorf("got %q, %v after %d runs and %d hangs; want an error %v after %d runs and %d hangs",
+					out, err, runs, hangs, tc.wantErr, tc.wantRuns, tc.wantHangs)
+			}
+		})
 	}
 }
