@@ -354,7 +354,7 @@ func (s NetworkSpec) Network() (Network, error) {
 	if err != nil {
 		return Network{}, err
 	}
-	if err := checkNetwork(&n, func(path string) string { return path }); err != nil {
+	if err := checkNetwork(&n, ConfigNames); err != nil {
 		return Network{}, err
 	}
 	return n, nil

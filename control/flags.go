@@ -180,7 +180,6 @@ func ParseFlags(args []string) (*Config, error) {
 	set, str := fv.set, fv.str
 
 	var c *Config
-	name := flagPath
 	if set["config"] {
 		for _, f := range networkFlags {
 			if set[f] {
@@ -189,14 +188,6 @@ func ParseFlags(args []string) (*Config, error) {
 		}
 		if c, err = Load(*str["config"]); err != nil {
 			return nil, err
-		}
-		// Only the flags given here speak for themselves; the rest of the
-		// config was checked by its field paths already.
-		name = func(path string) string {
-			if f := flagPath(path); set[strings.TrimPrefix(f, "--")] {
-				return f
-			}
-			return path
 		}
 	} else {
 		n, err := fv.network()
@@ -216,10 +207,26 @@ func ParseFlags(args []string) (*Config, error) {
 			}
 		}
 	}
-	if err := c.validate(name); err != nil {
-		return nil, err
+	if err := c.Validate(); err != nil {
+		return nil, Rename(err, c.Names())
 	}
 	return c, nil
+}
+
+// Names speaks of the fields of c, as ParseFlags returned it, in the words
+// they were given in: a config built from flags by its flags (--local), one
+// read from a file by the file's paths, but for the flags given over the
+// file (--log-level).
+func (c *Config) Names() Names {
+	if c.Path == "" {
+		return flagPath
+	}
+	return func(path string) string {
+		if f := flagPath(path); slices.Contains(c.Flags, strings.TrimPrefix(f, "--")) {
+			return f
+		}
+		return path
+	}
 }
 
 // overrides are the daemon's flags that may go with --config: each sets a
@@ -596,8 +603,8 @@ func flagPath(path string) string {
 // rules Validate applies to each network, without the daemon's underlay
 // (see validator.network). Paths are relative to the network, like
 // "remotes[1]", and rendered by name.
-func checkNetwork(n *Network, name func(path string) string) error {
-	v := validator{name: name}
+func checkNetwork(n *Network, names Names) error {
+	v := validator{}
 	v.network("", n, netip.Addr{})
-	return v.err
+	return Rename(v.error(), names)
 }

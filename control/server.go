@@ -197,8 +197,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func statusOf(err error) int {
+	var fe *FieldError
 	switch {
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrInvalid), errors.As(err, &fe):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
@@ -238,7 +239,10 @@ func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(v)
-	var te *json.UnmarshalTypeError
+	var (
+		te *json.UnmarshalTypeError
+		se *json.SyntaxError
+	)
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
@@ -251,16 +255,13 @@ func decodeBody(r *http.Request, v any) error {
 			p = te.Field
 		}
 		return badInput("%s: want %s, got %s", p, jsonWant(te.Field, te.Type.String()), te.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		p, ok := jsonPath(data, reflect.TypeOf(v), true, 0)
-		if !ok {
-			key, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-			if uerr != nil {
-				key = strings.TrimPrefix(err.Error(), "json: unknown field ")
-			}
-			p = fieldName(key)
+	case !errors.As(err, &se):
+		// What is left is a key v has no field for (encoding/json gives
+		// it no type of its own): find it in the body.
+		if p, ok := jsonPath(data, reflect.TypeOf(v), true, 0); ok {
+			return badInput("%s: unknown field", p)
 		}
-		return badInput("%s: unknown field", p)
+		fallthrough
 	default:
 		return badInput("body: want a JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}

@@ -14,14 +14,10 @@ import (
 // Validate checks the whole config: required fields, ranges, uniqueness of
 // names and VNIs, address families, and fields set on the wrong kind of
 // network. The error names the field path, like "networks[1].vni".
+// The error is a *FieldError, printed by the file's paths; Names gives the
+// words of the front end the config came from.
 func (c *Config) Validate() error {
-	return c.validate(func(path string) string { return path })
-}
-
-// validate is Validate with the field paths rendered by name, so that a
-// config built from flags reports the flag instead of the path.
-func (c *Config) validate(name func(path string) string) error {
-	v := validator{name: name}
+	v := validator{}
 	v.underlay(&c.Underlay)
 	if v.err != nil {
 		return v.err
@@ -40,31 +36,48 @@ func (c *Config) validate(name func(path string) string) error {
 			return v.err
 		}
 		if j, dup := names[n.Name]; dup {
-			v.fail(p+".name", "%q is already used by %s", n.Name, name(fmt.Sprintf("networks[%d]", j)))
+			v.fail(p+".name", "%q is already used by %s", n.Name, v.ref(fmt.Sprintf("networks[%d]", j)))
 			return v.err
 		}
 		names[n.Name] = i
 		if n.Kind == KindVXLAN {
 			if j, dup := vnis[n.VNI]; dup {
-				v.fail(p+".vni", "%d is already used by %s", n.VNI, name(fmt.Sprintf("networks[%d]", j)))
+				v.fail(p+".vni", "%d is already used by %s", n.VNI, v.ref(fmt.Sprintf("networks[%d]", j)))
 				return v.err
 			}
 			vnis[n.VNI] = i
 		}
 	}
 	v.top(c)
-	return v.err
+	return v.error()
 }
 
 // validator keeps the first error; later checks are skipped once one failed.
 type validator struct {
-	name func(path string) string
-	err  error
+	err  *FieldError
+	refs []string // other fields named by the message being built (ref)
+}
+
+// error is the first failure, or nil: never a nil *FieldError in an error.
+func (v *validator) error() error {
+	if v.err == nil {
+		return nil
+	}
+	return v.err
+}
+
+// ref names the field at path inside a message, in the words the error
+// is printed with.
+func (v *validator) ref(path string) string {
+	v.refs = append(v.refs, path)
+	return refMark(len(v.refs) - 1)
 }
 
 func (v *validator) fail(path, format string, args ...any) {
+	refs := v.refs
+	v.refs = nil
 	if v.err == nil {
-		v.err = fmt.Errorf("%s: %s", v.name(path), fmt.Sprintf(format, args...))
+		v.err = &FieldError{Path: path, Msg: fmt.Sprintf(format, args...), Refs: refs}
 	}
 }
 
@@ -106,7 +119,7 @@ func (v *validator) underlay(u *Underlay) {
 	case checkAccept(u.Accept) != nil:
 		v.fail("underlay.accept", "%s, got %q", wantAccept, u.Accept)
 	case len(u.Allow) > 0 && u.Accept != AcceptPeers:
-		v.fail("underlay.allow", "only with %s %s (%s takes packets from everywhere)", v.name("underlay.accept"), AcceptPeers, AcceptAny)
+		v.fail("underlay.allow", "only with %s %s (%s takes packets from everywhere)", v.ref("underlay.accept"), AcceptPeers, AcceptAny)
 	}
 	for i, p := range u.Allow {
 		ap := fmt.Sprintf("underlay.allow[%d]", i)
@@ -114,7 +127,7 @@ func (v *validator) underlay(u *Underlay) {
 		case !p.IsValid():
 			v.fail(ap, "want %s, got none", wantAllow)
 		case p.Addr().Is4() != u.Local.Is4() || p.Addr().Is4In6():
-			v.fail(ap, "want an %s prefix like %s, got %q", family(u.Local), v.name("underlay.local"), p)
+			v.fail(ap, "want an %s prefix like %s, got %q", family(u.Local), v.ref("underlay.local"), p)
 		case p != p.Masked():
 			v.fail(ap, "want a network prefix like %s, got %q", p.Masked(), p)
 		}
@@ -227,7 +240,7 @@ func (e *endpoints) check(path string, a netip.Addr) {
 	case a.Is4() != e.local.Is4():
 		e.family(path, a)
 	case a == e.local:
-		v.fail(path, "is %s itself (%s); want another endpoint's address", v.name("underlay.local"), a)
+		v.fail(path, "is %s itself (%s); want another endpoint's address", v.ref("underlay.local"), a)
 	case a.IsUnspecified() || a.IsMulticast():
 		v.fail(path, "want a unicast address, got %q", a)
 	}
@@ -239,12 +252,12 @@ func (e *endpoints) family(path string, a netip.Addr) {
 	switch {
 	case e.local.IsValid():
 		if a.Is4() != e.local.Is4() {
-			v.fail(path, "want an %s address like %s, got %q", family(e.local), v.name("underlay.local"), a)
+			v.fail(path, "want an %s address like %s, got %q", family(e.local), v.ref("underlay.local"), a)
 		}
 	case e.wantFamily == "":
 		e.first, e.firstPath, e.wantFamily = a, path, family(a)
 	case family(a) != e.wantFamily && e.first.IsValid():
-		v.fail(path, "want an %s address like %s (%s), got %q", e.wantFamily, v.name(e.firstPath), e.first, a)
+		v.fail(path, "want an %s address like %s (%s), got %q", e.wantFamily, v.ref(e.firstPath), e.first, a)
 	case family(a) != e.wantFamily:
 		v.fail(path, "want an %s address (%s runs over %s, RFC 2003), got %q", e.wantFamily, KindIPIP, e.wantFamily, a)
 	}
@@ -275,7 +288,7 @@ func (v *validator) vxlan(at func(string) string, n *Network, e *endpoints) {
 		rp := fmt.Sprintf("%s[%d]", at("remotes"), i)
 		// A group of the underlay's other family is told as such below.
 		if r.IsMulticast() && (!e.local.IsValid() || r.Is4() == e.local.Is4()) {
-			v.fail(rp, "want a unicast address (a multicast group goes in %s), got %q", v.name(at("group")), r)
+			v.fail(rp, "want a unicast address (a multicast group goes in %s), got %q", v.ref(at("group")), r)
 		}
 		e.check(rp, r)
 		if seen[r] {
@@ -289,7 +302,7 @@ func (v *validator) vxlan(at func(string) string, n *Network, e *endpoints) {
 		}
 		e.family(at("group"), n.Group)
 		if n.Dev == "" {
-			v.fail(at("dev"), "required with %s (the underlay device to join %s on)", v.name(at("group")), n.Group)
+			v.fail(at("dev"), "required with %s (the underlay device to join %s on)", v.ref(at("group")), n.Group)
 		}
 	}
 	if n.Dev != "" {
@@ -314,7 +327,7 @@ func (v *validator) ipip(at func(string) string, n *Network, e *endpoints) {
 		other("flood_rate")
 	case e.local.IsValid() && !e.local.Is4():
 		// RFC 2003 carries IPv4 in IPv4; the outer header is IPv4.
-		v.fail(at("kind"), "%s needs an IPv4 %s (RFC 2003), got %q", KindIPIP, v.name("underlay.local"), e.local)
+		v.fail(at("kind"), "%s needs an IPv4 %s (RFC 2003), got %q", KindIPIP, v.ref("underlay.local"), e.local)
 	case n.Address.IsValid() && !n.Address.Addr().Is4():
 		v.fail(at("address"), "want an IPv4 prefix (%s carries IPv4), got %q", KindIPIP, n.Address)
 	}
@@ -339,7 +352,7 @@ func (v *validator) ipip(at func(string) string, n *Network, e *endpoints) {
 		}
 		e.check(rp+".via", r.Via)
 		if j, dup := seen[r.Prefix]; dup {
-			v.fail(rp+".prefix", "%s is already routed by %s", r.Prefix, v.name(fmt.Sprintf("%s[%d]", at("routes"), j)))
+			v.fail(rp+".prefix", "%s is already routed by %s", r.Prefix, v.ref(fmt.Sprintf("%s[%d]", at("routes"), j)))
 		}
 		seen[r.Prefix] = i
 	}

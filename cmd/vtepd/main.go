@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/control/node"
 )
 
 func main() {
@@ -30,7 +31,7 @@ const (
 )
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseArgs(args)
+	cfg, err := control.ParseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, control.Usage())
 		return exitOK
@@ -52,16 +53,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	d, err := start(cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "vtepd: %v\n", err)
-		var ce *configError
-		if errors.As(err, &ce) {
+		// A value this host cannot honour is named as the user gave it.
+		var fe *control.FieldError
+		if errors.As(err, &fe) {
+			fmt.Fprintf(stderr, "vtepd: %s\n", fe.In(cfg.Names()))
 			return exitUsage
 		}
+		fmt.Fprintf(stderr, "vtepd: %v\n", err)
 		return exitError
 	}
 	sig, err := wait(d, sigs)
 	for err == nil && sig == syscall.SIGHUP {
-		reloadFrom(d, cfg.Path, log)
+		reloadFrom(d.node, cfg.Path, log)
 		sig, err = wait(d, sigs)
 	}
 	if err != nil {
@@ -82,19 +85,77 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// daemon is the node and the listeners that serve it.
+type daemon struct {
+	node    *node.Node
+	server  *control.Server
+	metrics *control.MetricsServer
+	served  chan struct{} // closed when the control API stops serving
+}
+
+// start brings up the node cfg describes and serves it: the control API,
+// and metrics when asked for. On error nothing it made is left.
+func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
+	n, err := node.Start(cfg, node.Linux(), log)
+	if err != nil {
+		return nil, err
+	}
+	d = &daemon{node: n}
+	defer func() {
+		if err != nil {
+			if cerr := d.Close(); cerr != nil {
+				log.Error("cleaning up after a failed start", zap.Error(cerr))
+			}
+			d = nil
+		}
+	}()
+	if cfg.Metrics != "" {
+		if d.metrics, err = control.ListenMetrics(cfg.Metrics, n.Stats, log); err != nil {
+			return d, control.Refused("metrics", err)
+		}
+		log.Info("metrics listening", zap.String("addr", d.metrics.Addr()))
+	}
+	srv := control.NewServer(n, log)
+	if err := srv.Listen(cfg.Control); err != nil {
+		return d, control.Refused("control", err)
+	}
+	d.server, d.served = srv, make(chan struct{})
+	go func() {
+		defer close(d.served)
+		if err := srv.Serve(); err != nil {
+			log.Error("control API stopped", zap.Error(err))
+		}
+	}()
+	log.Info("vtepd running", zap.String("control", cfg.Control))
+	return d, nil
+}
+
+// Close stops serving, then stops the node, removing what it made.
+func (d *daemon) Close() error {
+	var errs []error
+	if d.server != nil {
+		errs = append(errs, d.server.Close())
+		<-d.served
+	}
+	if d.metrics != nil {
+		errs = append(errs, d.metrics.Close())
+	}
+	return errors.Join(append(errs, d.node.Close())...)
+}
+
 // wait returns the next signal, or the error the daemon has to stop over.
 func wait(d *daemon, sigs <-chan os.Signal) (os.Signal, error) {
 	select {
 	case sig := <-sigs:
 		return sig, nil
-	case err := <-d.failed():
+	case err := <-d.node.Failed():
 		return nil, err
 	}
 }
 
 // reloadFrom reads the config file again and applies what changed; a file
 // that does not parse changes nothing.
-func reloadFrom(d *daemon, path string, log *zap.Logger) {
+func reloadFrom(n *node.Node, path string, log *zap.Logger) {
 	if path == "" {
 		log.Warn("SIGHUP: nothing to reload, vtepd was started from flags, not --config")
 		return
@@ -104,9 +165,9 @@ func reloadFrom(d *daemon, path string, log *zap.Logger) {
 		log.Error("SIGHUP: config not reloaded", zap.Error(err))
 		return
 	}
-	if err := d.reload(next); err != nil {
+	if err := n.Reload(next); err != nil {
 		msg := "SIGHUP: reload incomplete"
-		if errors.Is(err, errReloadRefused) {
+		if errors.Is(err, node.ErrReloadRefused) {
 			msg = "SIGHUP: config refused"
 		}
 		log.Error(msg, zap.Error(err))

@@ -83,7 +83,7 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 		code  int
 		want  string
 	}{
-		{"local address not on this host", nil, append([]string{"--local", "10.0.0.9"}, base...), exitUsage, "underlay.local: 10.0.0.9 is not an address of this host"},
+		{"local address not on this host", nil, append([]string{"--local", "10.0.0.9"}, base...), exitUsage, "--local: 10.0.0.9 is not an address of this host"},
 		{"device name taken", func(t *testing.T) {
 			ns.Run(t, "ip", "link", "add", "vx42", "type", "bridge")
 			t.Cleanup(func() { ns.Try("ip", "link", "del", "vx42") })

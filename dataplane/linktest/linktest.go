@@ -14,6 +14,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/vtepd/vtepd/encap"
 )
@@ -34,7 +35,17 @@ type Link struct {
 	once sync.Once
 	// FailWrites makes Write fail, as a device gone away would.
 	FailWrites atomic.Bool
+	lost       chan struct{}
+	loseOnce   sync.Once
 }
+
+// errLost is what reads and writes of a device deleted under its reader
+// return: the kernel's EBADFD, which the dataplane takes for a lost device.
+var errLost = &os.PathError{Op: "read", Path: "/dev/net/tun", Err: syscall.EBADFD}
+
+// Lose makes the device behave as one deleted under vtepd (`ip link del`):
+// every read and write fails with EBADFD from then on.
+func (l *Link) Lose() { l.loseOnce.Do(func() { close(l.lost) }) }
 
 // NewLink returns an open fake device.
 func NewLink(name string) *Link {
@@ -43,6 +54,7 @@ func NewLink(name string) *Link {
 		in:   make(chan []byte, queueLen),
 		out:  make(chan []byte, queueLen),
 		done: make(chan struct{}),
+		lost: make(chan struct{}),
 	}
 }
 
@@ -66,6 +78,8 @@ func (l *Link) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		sizes[0] = copy(bufs[0][offset:], f)
 	case <-l.done:
 		return 0, os.ErrClosed
+	case <-l.lost:
+		return 0, errLost
 	}
 	n := 1
 	for n < len(bufs) {
@@ -85,6 +99,8 @@ func (l *Link) Write(bufs [][]byte, offset int) (int, error) {
 	select {
 	case <-l.done:
 		return 0, os.ErrClosed
+	case <-l.lost:
+		return 0, errLost
 	default:
 	}
 	if l.FailWrites.Load() {

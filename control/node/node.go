@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -15,17 +15,6 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
-// configError is a configuration that this host cannot honour (an address
-// it does not have, a device name in use): like a bad flag, it names the
-// field, exits with the usage code and leaves nothing behind.
-type configError struct {
-	field string
-	err   error
-}
-
-func (e *configError) Error() string { return e.field + ": " + e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
 // dfMode turns the config's df words into the encap package's modes.
 func dfMode(df string) int8 {
 	switch df {
@@ -41,101 +30,95 @@ func dfMode(df string) int8 {
 func deviceError(err error) error {
 	var de *dataplane.DeviceError
 	if errors.As(err, &de) {
-		return &configError{de.Field, err}
+		return control.Refused(de.Field, err)
 	}
 	return err
 }
 
-// daemon is a running vtepd: the underlays, the networks and the control API.
-type daemon struct {
+// Node is a running vtepd: the underlays and the networks, served to the
+// control API as its control.Backend.
+type Node struct {
 	log      *zap.Logger
+	host     Host
 	local    netip.Addr
 	underMTU int
-	server   *control.Server
-	metrics  *control.MetricsServer
 
 	// mu guards everything below. Network changes (the control API, a
 	// reload) hold it for their whole length, so they apply one at a time.
-	mu       sync.Mutex
-	cfg      *control.Config          // as running: Networks matches the two lists below
-	underlay *dataplane.Underlay      // VXLAN, opened with the first VXLAN network
-	ipip     *dataplane.IPIPUnderlay  // IPIP, opened with the first IPIP network
-	nets     []*dataplane.Network     // VXLAN networks
-	tnets    []*dataplane.IPIPNetwork // IPIP networks
+	mu        sync.Mutex
+	cfg       *control.Config          // as running: Networks matches the two lists below
+	underlay  *dataplane.Underlay      // VXLAN, opened with the first VXLAN network
+	ipip      *dataplane.IPIPUnderlay  // IPIP, opened with the first IPIP network
+	vxlanNets []*dataplane.Network     // VXLAN networks
+	ipipNets  []*dataplane.IPIPNetwork // IPIP networks
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	loss deviceLoss // devices deleted under vtepd (devloss.go)
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	losses lossEvents // devices deleted under vtepd (devloss.go)
+	tracer tracerSlot // the live trace, while anyone traces (trace.go)
 }
 
-// start brings up everything cfg describes. On error, whatever it created is
-// removed again before it returns.
-func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
-	d = &daemon{log: log, local: cfg.Underlay.Local, stop: make(chan struct{}), loss: newDeviceLoss()}
-	running := *cfg
-	running.Networks = nil
-	d.cfg = &running
+var _ control.Backend = (*Node)(nil)
+
+// Start brings up every network cfg describes on host, with the loops
+// that age FDB entries and handle lost devices. An error of a value the
+// host cannot honour (an address it does not have, a device name in use)
+// is a *control.FieldError naming the field; whatever Start created is
+// removed again before it returns an error. log may be nil.
+func Start(cfg *control.Config, host Host, log *zap.Logger) (n *Node, err error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	n = newNode(cfg, host, log)
 	defer func() {
 		if err != nil {
-			if cerr := d.Close(); cerr != nil {
+			if cerr := n.Close(); cerr != nil {
 				log.Error("cleaning up after a failed start", zap.Error(cerr))
 			}
-			d = nil
+			n = nil
 		}
 	}()
 
-	if d.underMTU, err = dataplane.UnderlayMTU(cfg.Underlay.Local); err != nil {
-		return d, &configError{"underlay.local", err}
+	if n.underMTU, err = n.host.UnderlayMTU(cfg.Underlay.Local); err != nil {
+		return n, control.Refused("underlay.local", err)
 	}
-	d.mu.Lock()
-	for i, n := range cfg.Networks {
-		if err = d.addNetworkLocked(n); err != nil {
-			d.mu.Unlock()
-			var ce *configError
-			if errors.As(err, &ce) {
-				ce.field = fmt.Sprintf("networks[%d].%s", i, ce.field)
-				return d, ce
+	n.mu.Lock()
+	for i, nc := range cfg.Networks {
+		if err = n.addNetworkLocked(nc); err != nil {
+			n.mu.Unlock()
+			var fe *control.FieldError
+			if errors.As(err, &fe) {
+				at := *fe
+				at.Path = fmt.Sprintf("networks[%d].%s", i, fe.Path)
+				return n, &at
 			}
-			return d, fmt.Errorf("networks[%d] (%s): %w", i, n.Name, err)
+			return n, fmt.Errorf("networks[%d] (%s): %w", i, nc.Name, err)
 		}
 	}
-	d.mu.Unlock()
+	n.mu.Unlock()
 
-	d.wg.Add(1)
-	go d.ageLoop()
-	d.wg.Add(1)
-	go d.lossLoop()
+	n.wg.Add(2)
+	go n.ageLoop()
+	go n.lossLoop()
+	return n, nil
+}
 
-	if cfg.Metrics != "" {
-		if d.metrics, err = control.ListenMetrics(cfg.Metrics, d.Stats, log); err != nil {
-			return d, &configError{"metrics", err}
-		}
-		log.Info("metrics listening", zap.String("addr", d.metrics.Addr()))
-	}
-	d.server = control.NewServer(d, log)
-	if err := d.server.Listen(cfg.Control); err != nil {
-		d.server = nil
-		return d, &configError{"control", err}
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.server.Serve(); err != nil {
-			log.Error("control API stopped", zap.Error(err))
-		}
-	}()
-	log.Info("vtepd running", zap.String("control", cfg.Control))
-	return d, nil
+// newNode is a node of cfg's daemon settings with no network yet.
+func newNode(cfg *control.Config, host Host, log *zap.Logger) *Node {
+	running := *cfg
+	running.Networks = nil
+	return &Node{log: log, host: host.withDefaults(), local: cfg.Underlay.Local, cfg: &running,
+		stop: make(chan struct{}), losses: newLossEvents()}
 }
 
 // vxlanUnderlayLocked returns the VXLAN underlay, opening its sockets with
 // the first VXLAN network.
-func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
+func (d *Node) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 	if d.underlay != nil {
 		return d.underlay, nil
 	}
 	u := d.cfg.Underlay
-	conn, err := dataplane.ListenUDPOffload(u.Local, u.Port, dataplane.UDPOffload{
+	conn, err := d.host.ListenUDP(u.Local, u.Port, dataplane.UDPOffload{
 		// GSO trains are cut from super-frames: without TSO there are none.
 		GSO: u.Offload.GSO && u.Offload.TSO, GRO: u.Offload.GRO,
 		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax, TTL: u.TTL,
@@ -149,6 +132,7 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 		SrcPortMin: u.SrcPortMin, SrcPortMax: u.SrcPortMax,
 		TTL: u.TTL, McastTTL: u.McastTTL, UDPChecksum: u.UDPCsum,
 		AcceptPeers: u.Accept == control.AcceptPeers, Allow: u.Allow,
+		OpenGroup: d.host.OpenGroup,
 	}, conn, d.log)
 	if err != nil {
 		conn.Close()
@@ -160,18 +144,18 @@ func (d *daemon) vxlanUnderlayLocked() (*dataplane.Underlay, error) {
 
 // ipipUnderlayLocked returns the IPIP underlay, opening its sockets with the
 // first IPIP network.
-func (d *daemon) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
+func (d *Node) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	if d.ipip != nil {
 		return d.ipip, nil
 	}
-	conn, err := dataplane.ListenIPIP(d.local)
+	conn, err := d.host.ListenIPIP(d.local)
 	if err != nil {
 		return nil, err
 	}
 	d.ipip, err = dataplane.NewIPIPUnderlay(d.local, conn, d.log)
 	if err != nil {
 		conn.Close()
-		return nil, &configError{"underlay.local", err}
+		return nil, control.Refused("underlay.local", err)
 	}
 	d.ipip.Start()
 	return d.ipip, nil
@@ -179,7 +163,7 @@ func (d *daemon) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 
 // queues is how many device queues and receiving sockets each network and
 // the VXLAN underlay get: the config's, or the default for this host.
-func (d *daemon) queues() int {
+func (d *Node) queues() int {
 	if q := d.cfg.Underlay.Queues; q > 0 {
 		return q
 	}
@@ -187,7 +171,7 @@ func (d *daemon) queues() int {
 }
 
 // addNetworkLocked starts one network and records it in the running config.
-func (d *daemon) addNetworkLocked(n control.Network) error {
+func (d *Node) addNetworkLocked(n control.Network) error {
 	var err error
 	if n.Kind == control.KindIPIP {
 		err = d.startIPIPLocked(n)
@@ -201,17 +185,17 @@ func (d *daemon) addNetworkLocked(n control.Network) error {
 }
 
 // removeNetworkLocked stops the named network, removing its device.
-func (d *daemon) removeNetworkLocked(name string) error {
-	for i, n := range d.nets {
+func (d *Node) removeNetworkLocked(name string) error {
+	for i, n := range d.vxlanNets {
 		if n.Name() == name {
-			d.nets = append(d.nets[:i:i], d.nets[i+1:]...)
+			d.vxlanNets = append(d.vxlanNets[:i:i], d.vxlanNets[i+1:]...)
 			d.forgetLocked(name)
 			return d.underlay.RemoveNetwork(n.VNI())
 		}
 	}
-	for i, n := range d.tnets {
+	for i, n := range d.ipipNets {
 		if n.Name() == name {
-			d.tnets = append(d.tnets[:i:i], d.tnets[i+1:]...)
+			d.ipipNets = append(d.ipipNets[:i:i], d.ipipNets[i+1:]...)
 			d.forgetLocked(name)
 			return d.ipip.RemoveNetwork(name)
 		}
@@ -219,7 +203,7 @@ func (d *daemon) removeNetworkLocked(name string) error {
 	return control.Errorf(control.ErrNotFound, "network %q: no such network", name)
 }
 
-func (d *daemon) forgetLocked(name string) {
+func (d *Node) forgetLocked(name string) {
 	nets := d.cfg.Networks[:0:0]
 	for _, n := range d.cfg.Networks {
 		if n.Name != name {
@@ -231,7 +215,7 @@ func (d *daemon) forgetLocked(name string) {
 }
 
 // startVXLANLocked creates the TAP of one VXLAN network and starts forwarding.
-func (d *daemon) startVXLANLocked(n control.Network) error {
+func (d *Node) startVXLANLocked(n control.Network) error {
 	u, err := d.vxlanUnderlayLocked()
 	if err != nil {
 		return err
@@ -244,7 +228,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = d.underMTU - overhead
 	}
-	link, err := dataplane.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
+	link, err := d.host.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
 		MAC: deviceMAC(d.local, n.Name), Queues: d.queues(), BusyPoll: d.cfg.Underlay.BusyPoll})
 	if err != nil {
 		return deviceError(err)
@@ -270,9 +254,9 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 		if n.Group.IsValid() {
 			field = "group"
 		}
-		return &configError{field, err}
+		return control.Refused(field, err)
 	}
-	d.nets = append(d.nets, nw)
+	d.vxlanNets = append(d.vxlanNets, nw)
 	d.watchDevice(nw)
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
@@ -287,7 +271,7 @@ func (d *daemon) startVXLANLocked(n control.Network) error {
 
 // startIPIPLocked creates the TUN of one IPIP network, starts forwarding and
 // points the kernel's routes for the network's prefixes at the device.
-func (d *daemon) startIPIPLocked(n control.Network) error {
+func (d *Node) startIPIPLocked(n control.Network) error {
 	u, err := d.ipipUnderlayLocked()
 	if err != nil {
 		return err
@@ -297,7 +281,7 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = pathMTU
 	}
-	link, err := dataplane.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
+	link, err := d.host.CreateTUN(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
 		Queues: d.queues(), BusyPoll: d.cfg.Underlay.BusyPoll})
 	if err != nil {
 		return deviceError(err)
@@ -319,12 +303,12 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	}, link)
 	if err != nil {
 		link.Close()
-		return &configError{"routes", err}
+		return control.Refused("routes", err)
 	}
-	d.tnets = append(d.tnets, nw)
+	d.ipipNets = append(d.ipipNets, nw)
 	d.watchDevice(nw)
 	for _, r := range n.Routes {
-		if err := dataplane.AddDeviceRoute(n.Name, r.Prefix); err != nil {
+		if err := d.host.AddRoute(n.Name, r.Prefix); err != nil {
 			return err
 		}
 	}
@@ -334,20 +318,10 @@ func (d *daemon) startIPIPLocked(n control.Network) error {
 	return nil
 }
 
-// Close stops the control API, the networks (removing their devices) and the
-// underlay sockets. It is safe on a partly started daemon.
-func (d *daemon) Close() error {
+// Close stops the networks (removing their devices) and the underlay
+// sockets. It is safe on a partly started node and more than once.
+func (d *Node) Close() error {
 	var errs []error
-	if d.server != nil {
-		if err := d.server.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if d.metrics != nil {
-		if err := d.metrics.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	select {
 	case <-d.stop:
 	default:
@@ -355,7 +329,7 @@ func (d *daemon) Close() error {
 	}
 	d.mu.Lock()
 	under, ipip := d.underlay, d.ipip
-	d.underlay, d.ipip, d.nets, d.tnets = nil, nil, nil, nil
+	d.underlay, d.ipip, d.vxlanNets, d.ipipNets = nil, nil, nil, nil
 	d.mu.Unlock()
 	if under != nil {
 		if err := under.Close(); err != nil {
@@ -373,7 +347,7 @@ func (d *daemon) Close() error {
 
 // ageLoop expires learnt entries once a second, so an entry outlives its
 // ageing time by at most that (the kernel's vxlan sweeps every ten).
-func (d *daemon) ageLoop() {
+func (d *Node) ageLoop() {
 	defer d.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func TestTraceEventOfDataplaneEvent(t *testing.T) {
 }
 
 func TestTraceRefusalsAndRelease(t *testing.T) {
-	d := &daemon{log: zap.NewNop()}
+	d := newNode(testConfig(), newFakeHost().host(), zap.NewNop())
 	_, err := d.Trace(control.TraceRequest{Match: "icmp and hots 10.1.1.1"})
 	if !errors.Is(err, control.ErrInvalid) || !strings.Contains(err.Error(), `"hots"`) {
 		t.Errorf("bad match: got %v, want ErrInvalid naming \"hots\"", err)
@@ -93,10 +93,10 @@ func TestTraceRefusalsAndRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracers.Lock()
-	tr := tracers.m[d]
+	d.tracer.Lock()
+	tr := d.tracer.tr
 	users, subs := tr.users, tr.hub.Subscribers()
-	tracers.Unlock()
+	d.tracer.Unlock()
 	if users != 2 || subs != 2 {
 		t.Errorf("two traces: got %d users and %d hub subscribers, want 2 and 2", users, subs)
 	}
@@ -107,16 +107,16 @@ func TestTraceRefusalsAndRelease(t *testing.T) {
 	}
 	a.Close()
 	a.Close()
-	tracers.Lock()
+	d.tracer.Lock()
 	users, subs = tr.users, tr.hub.Subscribers()
-	tracers.Unlock()
+	d.tracer.Unlock()
 	if users != 1 || subs != 1 {
 		t.Errorf("after one Close (twice): got %d users and %d subscribers, want 1 and 1", users, subs)
 	}
 	b.Close()
-	tracers.Lock()
-	_, held := tracers.m[d]
-	tracers.Unlock()
+	d.tracer.Lock()
+	held := d.tracer.tr != nil
+	d.tracer.Unlock()
 	if held || tr.hub.Subscribers() != 0 {
 		t.Errorf("after the last Close: daemon still traced %v, %d subscribers; want neither", held, tr.hub.Subscribers())
 	}

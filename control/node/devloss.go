@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"fmt"
@@ -16,15 +16,16 @@ import (
 // address, MTU, routes and static FDB entries included, or it exits with
 // status 1 so that a supervisor can restart it whole.
 
-// deviceLoss carries lost devices from the transmit loops to lossLoop, and
-// from lossLoop to run the error vtepd is to exit with.
-type deviceLoss struct {
+// lossEvents carries lost devices from the transmit loops to lossLoop, and
+// from lossLoop to whoever waits on Failed the error the node is to stop
+// with.
+type lossEvents struct {
 	events chan lostDevice
 	fatal  chan error
 }
 
-func newDeviceLoss() deviceLoss {
-	return deviceLoss{events: make(chan lostDevice), fatal: make(chan error, 1)}
+func newLossEvents() lossEvents {
+	return lossEvents{events: make(chan lostDevice), fatal: make(chan error, 1)}
 }
 
 // lostDevice is one device found deleted. link tells which network it was:
@@ -42,34 +43,35 @@ type lossReporter interface {
 
 // watchDevice has the loss of nw's device reported to lossLoop. It is
 // called as the network is added.
-func (d *daemon) watchDevice(nw lossReporter) {
+func (d *Node) watchDevice(nw lossReporter) {
 	link := nw.Link()
 	nw.OnDeviceLoss(func(err error) {
 		// The transmit loop must not wait for the daemon, which may be
 		// busy under its lock (a reload) or stopping.
 		go func() {
 			select {
-			case d.loss.events <- lostDevice{link, err}:
+			case d.losses.events <- lostDevice{link, err}:
 			case <-d.stop:
 			}
 		}()
 	})
 }
 
-// failed delivers the error of a lost device that vtepd is to exit over.
-func (d *daemon) failed() <-chan error { return d.loss.fatal }
+// Failed delivers the error of a lost device that vtepd is to exit over
+// (on_device_loss: exit, or a device that could not be made again).
+func (d *Node) Failed() <-chan error { return d.losses.fatal }
 
 // lossLoop handles lost devices one at a time until the daemon stops.
-func (d *daemon) lossLoop() {
+func (d *Node) lossLoop() {
 	defer d.wg.Done()
 	for {
 		select {
 		case <-d.stop:
 			return
-		case ev := <-d.loss.events:
+		case ev := <-d.losses.events:
 			if err := d.deviceLost(ev); err != nil {
 				select {
-				case d.loss.fatal <- err:
+				case d.losses.fatal <- err:
 				default: // one reason to exit is enough
 				}
 			}
@@ -79,7 +81,7 @@ func (d *daemon) lossLoop() {
 
 // deviceLost does what on_device_loss says about one lost device. It
 // returns an error when vtepd is to exit.
-func (d *daemon) deviceLost(ev lostDevice) error {
+func (d *Node) deviceLost(ev lostDevice) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	select {
@@ -92,12 +94,12 @@ func (d *daemon) deviceLost(ev lostDevice) error {
 		ipip *dataplane.IPIPNetwork
 		name string
 	)
-	for _, n := range d.nets {
+	for _, n := range d.vxlanNets {
 		if n.Link() == ev.link {
 			vx, name = n, n.Name()
 		}
 	}
-	for _, n := range d.tnets {
+	for _, n := range d.ipipNets {
 		if n.Link() == ev.link {
 			ipip, name = n, n.Name()
 		}
@@ -130,16 +132,16 @@ func (d *daemon) deviceLost(ev lostDevice) error {
 
 // recreateVXLANLocked stops n, whose device is gone, and starts its network
 // again from spec, with the static FDB entries n had.
-func (d *daemon) recreateVXLANLocked(n *dataplane.Network, spec control.Network) error {
+func (d *Node) recreateVXLANLocked(n *dataplane.Network, spec control.Network) error {
 	var statics []fdb.Entry
 	for _, e := range n.Table().Entries() {
 		if e.Static {
 			statics = append(statics, e)
 		}
 	}
-	for i, o := range d.nets {
+	for i, o := range d.vxlanNets {
 		if o == n {
-			d.nets = append(d.nets[:i:i], d.nets[i+1:]...)
+			d.vxlanNets = append(d.vxlanNets[:i:i], d.vxlanNets[i+1:]...)
 			break
 		}
 	}
@@ -149,7 +151,7 @@ func (d *daemon) recreateVXLANLocked(n *dataplane.Network, spec control.Network)
 	if err := d.startVXLANLocked(spec); err != nil {
 		return err
 	}
-	nw := d.nets[len(d.nets)-1]
+	nw := d.vxlanNets[len(d.vxlanNets)-1]
 	for _, e := range statics {
 		if err := nw.Table().Add(e.MAC, e.Remote, true); err != nil {
 			d.log.Warn("static fdb entry not restored", zap.String("network", n.Name()),
@@ -162,10 +164,10 @@ func (d *daemon) recreateVXLANLocked(n *dataplane.Network, spec control.Network)
 // recreateIPIPLocked stops n, whose device is gone, and starts its network
 // again from spec: the routes as they run, the kernel's routes to the
 // device with them.
-func (d *daemon) recreateIPIPLocked(n *dataplane.IPIPNetwork, spec control.Network) error {
-	for i, o := range d.tnets {
+func (d *Node) recreateIPIPLocked(n *dataplane.IPIPNetwork, spec control.Network) error {
+	for i, o := range d.ipipNets {
 		if o == n {
-			d.tnets = append(d.tnets[:i:i], d.tnets[i+1:]...)
+			d.ipipNets = append(d.ipipNets[:i:i], d.ipipNets[i+1:]...)
 			break
 		}
 	}

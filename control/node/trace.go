@@ -1,8 +1,7 @@
-package main
+package node
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -27,44 +26,41 @@ type observable interface {
 // it started (the control API, a reload), to watch them too.
 const traceResync = time.Second
 
-// tracer is a daemon's live trace.
+// tracer is a node's live trace.
 type tracer struct {
-	d        *daemon
+	d        *Node
 	hub      *dataplane.Hub
 	users    int
 	attached map[observable]bool
 	stop     chan struct{}
 }
 
-// tracers holds the tracer of each daemon that has trace clients; the
-// lock also guards every tracer's fields. Lock order: tracers, then d.mu.
-var tracers = struct {
+// tracerSlot holds a node's tracer while it has trace clients; its lock
+// also guards the tracer's fields. Lock order: the slot, then Node.mu.
+type tracerSlot struct {
 	sync.Mutex
-	m map[*daemon]*tracer
-}{m: map[*daemon]*tracer{}}
+	tr *tracer
+}
 
 // Trace implements control.Backend.
-func (d *daemon) Trace(req control.TraceRequest) (control.TraceStream, error) {
+func (d *Node) Trace(req control.TraceRequest) (control.TraceStream, error) {
 	f, err := dataplane.ParseFilter(req.Match)
 	if err != nil {
 		return nil, control.Errorf(control.ErrInvalid, "%v", err)
 	}
 	d.mu.Lock()
-	obs, known := d.observablesLocked(req.Network)
+	_, known := d.observablesLocked(req.Network)
 	d.mu.Unlock()
-	switch {
-	case req.Network != "" && !known:
+	if req.Network != "" && !known {
 		return nil, control.Errorf(control.ErrNotFound, "network %q: no such network", req.Network)
-	case known && len(obs) == 0:
-		return nil, errors.New("trace: this vtepd's dataplane has no observer point to trace with")
 	}
 
-	tracers.Lock()
-	defer tracers.Unlock()
-	tr := tracers.m[d]
+	d.tracer.Lock()
+	defer d.tracer.Unlock()
+	tr := d.tracer.tr
 	if tr == nil {
 		tr = &tracer{d: d, hub: dataplane.NewHub(), attached: map[observable]bool{}, stop: make(chan struct{})}
-		tracers.m[d] = tr
+		d.tracer.tr = tr
 		go tr.resync(tr.stop)
 	}
 	tr.users++
@@ -74,43 +70,44 @@ func (d *daemon) Trace(req control.TraceRequest) (control.TraceStream, error) {
 	return s, nil
 }
 
+// Every network and underlay has an observer point.
+var (
+	_ observable = (*dataplane.Network)(nil)
+	_ observable = (*dataplane.IPIPNetwork)(nil)
+	_ observable = (*dataplane.Underlay)(nil)
+	_ observable = (*dataplane.IPIPUnderlay)(nil)
+)
+
 // observablesLocked returns what the trace of network ("" for all) watches,
 // and whether there is anything of that name (or anything at all).
-func (d *daemon) observablesLocked(network string) (obs []observable, known bool) {
-	add := func(name string, x any) {
-		if network != "" && name != network {
-			return
-		}
-		known = true
-		if o, ok := x.(observable); ok {
+func (d *Node) observablesLocked(network string) (obs []observable, known bool) {
+	add := func(name string, o observable) {
+		if network == "" || name == network {
+			known = true
 			obs = append(obs, o)
 		}
 	}
-	for _, n := range d.nets {
+	for _, n := range d.vxlanNets {
 		add(n.Name(), n)
 	}
-	for _, n := range d.tnets {
+	for _, n := range d.ipipNets {
 		add(n.Name(), n)
 	}
 	if network == "" {
 		// The underlays' drops (unknown VNI, unknown sender) belong to no
 		// network; only a trace of every network sees them.
 		if d.underlay != nil {
-			if o, ok := any(d.underlay).(observable); ok {
-				obs = append(obs, o)
-			}
+			obs = append(obs, d.underlay)
 		}
 		if d.ipip != nil {
-			if o, ok := any(d.ipip).(observable); ok {
-				obs = append(obs, o)
-			}
+			obs = append(obs, d.ipip)
 		}
 	}
 	return obs, known
 }
 
 // attachLocked points every observer point of the daemon at the hub and
-// forgets the ones that are gone. tracers is held.
+// forgets the ones that are gone. The tracer slot is held.
 func (tr *tracer) attachLocked() {
 	tr.d.mu.Lock()
 	obs, _ := tr.d.observablesLocked("")
@@ -140,21 +137,21 @@ func (tr *tracer) resync(stop chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			tracers.Lock()
+			tr.d.tracer.Lock()
 			select {
 			case <-stop:
 			default:
 				tr.attachLocked()
 			}
-			tracers.Unlock()
+			tr.d.tracer.Unlock()
 		}
 	}
 }
 
 // release drops one client; the last one detaches the hub everywhere.
 func (tr *tracer) release() {
-	tracers.Lock()
-	defer tracers.Unlock()
+	tr.d.tracer.Lock()
+	defer tr.d.tracer.Unlock()
 	if tr.users--; tr.users > 0 {
 		return
 	}
@@ -163,7 +160,7 @@ func (tr *tracer) release() {
 		o.SetObserver(nil)
 	}
 	tr.attached = nil
-	delete(tracers.m, tr.d)
+	tr.d.tracer.tr = nil
 	tr.d.log.Debug("last trace subscriber left: observer points detached")
 }
 

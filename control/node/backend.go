@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -19,14 +19,14 @@ import (
 // holds the daemon's lock for its length: they are rare, and the packet path
 // never takes that lock.
 
-func (d *daemon) networks() []*dataplane.Network {
+func (d *Node) networks() []*dataplane.Network {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]*dataplane.Network(nil), d.nets...)
+	return append([]*dataplane.Network(nil), d.vxlanNets...)
 }
 
-func (d *daemon) networkLocked(vni uint32) (*dataplane.Network, error) {
-	for _, n := range d.nets {
+func (d *Node) networkLocked(vni uint32) (*dataplane.Network, error) {
+	for _, n := range d.vxlanNets {
 		if n.VNI() == vni {
 			return n, nil
 		}
@@ -35,7 +35,7 @@ func (d *daemon) networkLocked(vni uint32) (*dataplane.Network, error) {
 }
 
 // specLocked returns the running config of the named network.
-func (d *daemon) specLocked(name string) control.Network {
+func (d *Node) specLocked(name string) control.Network {
 	for _, n := range d.cfg.Networks {
 		if n.Name == name {
 			return n
@@ -44,11 +44,11 @@ func (d *daemon) specLocked(name string) control.Network {
 	return control.Network{}
 }
 
-func (d *daemon) Networks() []control.NetworkInfo {
+func (d *Node) Networks() []control.NetworkInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []control.NetworkInfo
-	for _, n := range d.nets {
+	for _, n := range d.vxlanNets {
 		c := n.Config()
 		fc := n.Table().Config()
 		info := control.NetworkInfo{
@@ -67,7 +67,7 @@ func (d *daemon) Networks() []control.NetworkInfo {
 		}
 		out = append(out, info)
 	}
-	for _, n := range d.tnets {
+	for _, n := range d.ipipNets {
 		c := n.Config()
 		info := control.NetworkInfo{
 			Name: c.Name, Kind: control.KindIPIP,
@@ -81,10 +81,10 @@ func (d *daemon) Networks() []control.NetworkInfo {
 	return out
 }
 
-func (d *daemon) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
+func (d *Node) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nets := append([]*dataplane.Network(nil), d.nets...)
+	nets := append([]*dataplane.Network(nil), d.vxlanNets...)
 	if !all {
 		n, err := d.networkLocked(vni)
 		if err != nil {
@@ -119,7 +119,7 @@ func (d *daemon) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 	return out, nil
 }
 
-func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+func (d *Node) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if mac.IsZero() {
 		return d.PeerAdd(vni, dst)
 	}
@@ -133,7 +133,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 		return control.Errorf(control.ErrInvalid, "dst %s: %v", dst, err)
 	}
 	if err := n.Table().Add(mac, dst, true); err != nil {
-		return mapFDBErr(err, mac.String())
+		return mapFDBErr(err)
 	}
 	// With accept peers, a static entry's destination may send at once. A
 	// failure (the group device's addresses unreadable) is retried by the
@@ -142,7 +142,7 @@ func (d *daemon) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	return nil
 }
 
-func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+func (d *Node) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	if mac.IsZero() {
 		if !dst.IsValid() {
 			return control.Errorf(control.ErrInvalid, "dst: required to delete a flood entry (00:00:00:00:00:00)")
@@ -159,16 +159,16 @@ func (d *daemon) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 		return control.Errorf(control.ErrNotFound, "%s dst %s: the entry points at %s", mac, dst, r)
 	}
 	if err := n.Table().Del(mac); err != nil {
-		return mapFDBErr(err, mac.String())
+		return mapFDBErr(err)
 	}
 	_ = n.RefreshAccept()
 	return nil
 }
 
-func (d *daemon) FDBFlush(vni uint32, all bool) (int, error) {
+func (d *Node) FDBFlush(vni uint32, all bool) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nets := d.nets
+	nets := d.vxlanNets
 	if !all {
 		n, err := d.networkLocked(vni)
 		if err != nil {
@@ -184,7 +184,7 @@ func (d *daemon) FDBFlush(vni uint32, all bool) (int, error) {
 	return flushed, nil
 }
 
-func (d *daemon) PeerAdd(vni uint32, peer netip.Addr) error {
+func (d *Node) PeerAdd(vni uint32, peer netip.Addr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, err := d.networkLocked(vni)
@@ -195,13 +195,13 @@ func (d *daemon) PeerAdd(vni uint32, peer netip.Addr) error {
 		return control.Errorf(control.ErrInvalid, "peer %s: %v", peer, err)
 	}
 	if err := n.Table().AddFlood(peer); err != nil {
-		return mapFDBErr(err, "peer "+peer.String())
+		return mapFDBErr(err)
 	}
 	d.setRemotesLocked(n)
 	return nil
 }
 
-func (d *daemon) PeerDel(vni uint32, peer netip.Addr) error {
+func (d *Node) PeerDel(vni uint32, peer netip.Addr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, err := d.networkLocked(vni)
@@ -209,7 +209,7 @@ func (d *daemon) PeerDel(vni uint32, peer netip.Addr) error {
 		return err
 	}
 	if err := n.Table().DelFlood(peer); err != nil {
-		return mapFDBErr(err, "peer "+peer.String())
+		return mapFDBErr(err)
 	}
 	d.setRemotesLocked(n)
 	return nil
@@ -217,7 +217,7 @@ func (d *daemon) PeerDel(vni uint32, peer netip.Addr) error {
 
 // setRemotesLocked records a network's flood list in the running config, so
 // a reload compares against what runs.
-func (d *daemon) setRemotesLocked(n *dataplane.Network) {
+func (d *Node) setRemotesLocked(n *dataplane.Network) {
 	for i := range d.cfg.Networks {
 		if d.cfg.Networks[i].Name == n.Name() {
 			d.cfg.Networks[i].Remotes = append([]netip.Addr(nil), n.Table().Flood()...)
@@ -225,7 +225,7 @@ func (d *daemon) setRemotesLocked(n *dataplane.Network) {
 	}
 }
 
-func (d *daemon) NetworkAdd(n control.Network) error {
+func (d *Node) NetworkAdd(n control.Network) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range d.cfg.Networks {
@@ -238,34 +238,41 @@ func (d *daemon) NetworkAdd(n control.Network) error {
 	}
 	// The whole config must stay valid with the new network in it: that
 	// checks its addresses against the underlay's family, among the rest.
+	// The user gave one network: errors speak of its fields and of the
+	// daemon's underlay.
 	next := *d.cfg
 	next.Networks = append(append([]control.Network(nil), d.cfg.Networks...), n)
+	names := d.apiNames(len(d.cfg.Networks))
 	if err := next.Validate(); err != nil {
-		// The error names the field in the whole config; the user gave one
-		// network, so speak of its fields and of the daemon's underlay.
-		msg := strings.Replace(err.Error(), fmt.Sprintf("networks[%d].", len(d.cfg.Networks)), "", 1)
-		msg = strings.ReplaceAll(msg, "underlay.local", "the daemon's local address "+d.local.String())
-		return control.Errorf(control.ErrInvalid, "%s", msg)
+		return control.Rename(err, names)
 	}
 	if err := d.addNetworkLocked(n); err != nil {
-		var ce *configError
-		if errors.As(err, &ce) {
-			return control.Errorf(control.ErrInvalid, "%s: %v", ce.field, ce.err)
-		}
-		return err
+		return control.Rename(err, names)
 	}
 	return nil
 }
 
-func (d *daemon) NetworkDel(name string) error {
+// apiNames speaks of the fields of the config's network i as the API's
+// request names them, and of the underlay as the daemon's.
+func (d *Node) apiNames(i int) control.Names {
+	prefix := fmt.Sprintf("networks[%d].", i)
+	return func(path string) string {
+		if path == "underlay.local" {
+			return "the daemon's local address " + d.local.String()
+		}
+		return strings.TrimPrefix(path, prefix)
+	}
+}
+
+func (d *Node) NetworkDel(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.removeNetworkLocked(name)
 }
 
-// mapFDBErr turns fdb errors into the control API's kinds. The fdb's
-// messages already name the entry; what is said only when they do not.
-func mapFDBErr(err error, what string) error {
+// mapFDBErr gives fdb errors the control API's kinds; their text already
+// names the entry.
+func mapFDBErr(err error) error {
 	kind := control.ErrInvalid
 	switch {
 	case err == nil:
@@ -275,14 +282,10 @@ func mapFDBErr(err error, what string) error {
 	case errors.Is(err, fdb.ErrExists):
 		kind = control.ErrExists
 	}
-	msg := err.Error()
-	if !strings.Contains(msg, what) {
-		msg = what + ": " + msg
-	}
-	return control.Errorf(kind, "%s", msg)
+	return control.Errorf(kind, "%v", err)
 }
 
-func (d *daemon) Stats() []control.NetworkStats {
+func (d *Node) Stats() []control.NetworkStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []control.NetworkStats
@@ -293,7 +296,7 @@ func (d *daemon) Stats() []control.NetworkStats {
 	if d.ipip != nil {
 		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
 	}
-	for _, n := range d.tnets {
+	for _, n := range d.ipipNets {
 		c := n.Counters.Load()
 		out = append(out, control.NetworkStats{
 			Name: n.Name(), Kind: control.KindIPIP,
@@ -304,7 +307,7 @@ func (d *daemon) Stats() []control.NetworkStats {
 			Queues:  queueStats(n.QueueStats()),
 		})
 	}
-	for _, n := range d.nets {
+	for _, n := range d.vxlanNets {
 		c := n.Counters.Load()
 		fc := n.Table().Counters()
 		out = append(out, control.NetworkStats{
@@ -343,18 +346,18 @@ func offloadStats(o dataplane.OffloadStats) control.OffloadStats {
 }
 
 // ipipNetworkLocked finds an IPIP network by name; "" means the only one.
-func (d *daemon) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) {
+func (d *Node) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) {
 	if name == "" {
-		switch len(d.tnets) {
+		switch len(d.ipipNets) {
 		case 0:
 			return nil, control.Errorf(control.ErrNotFound, "no ipip network")
 		case 1:
-			return d.tnets[0], nil
+			return d.ipipNets[0], nil
 		default:
-			return nil, control.Errorf(control.ErrInvalid, "dev: required, %d ipip networks run here", len(d.tnets))
+			return nil, control.Errorf(control.ErrInvalid, "dev: required, %d ipip networks run here", len(d.ipipNets))
 		}
 	}
-	for _, n := range d.tnets {
+	for _, n := range d.ipipNets {
 		if n.Name() == name {
 			return n, nil
 		}
@@ -370,12 +373,12 @@ func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
 	return out
 }
 
-func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) {
+func (d *Node) RouteShow(network string) ([]control.RouteInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := []control.RouteInfo{}
 	if network == "" {
-		for _, n := range d.tnets {
+		for _, n := range d.ipipNets {
 			out = append(out, routeInfos(n)...)
 		}
 		return out, nil
@@ -387,7 +390,7 @@ func (d *daemon) RouteShow(network string) ([]control.RouteInfo, error) {
 	return append(out, routeInfos(n)...), nil
 }
 
-func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
+func (d *Node) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, err := d.ipipNetworkLocked(network)
@@ -397,11 +400,11 @@ func (d *daemon) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) e
 	return d.routeAddLocked(n, fdb.Route{Prefix: prefix.Masked(), Via: via})
 }
 
-func (d *daemon) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route) error {
+func (d *Node) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route) error {
 	if err := n.AddRoute(r); err != nil {
-		return mapFDBErr(err, "route "+r.String())
+		return mapFDBErr(err)
 	}
-	if err := dataplane.AddDeviceRoute(n.Name(), r.Prefix); err != nil {
+	if err := d.host.AddRoute(n.Name(), r.Prefix); err != nil {
 		_ = n.DelRoute(r.Prefix)
 		return err
 	}
@@ -410,7 +413,7 @@ func (d *daemon) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route) error {
 	return nil
 }
 
-func (d *daemon) RouteDel(network string, prefix netip.Prefix) error {
+func (d *Node) RouteDel(network string, prefix netip.Prefix) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n, err := d.ipipNetworkLocked(network)
@@ -420,11 +423,11 @@ func (d *daemon) RouteDel(network string, prefix netip.Prefix) error {
 	return d.routeDelLocked(n, prefix.Masked())
 }
 
-func (d *daemon) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) error {
+func (d *Node) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) error {
 	if err := n.DelRoute(prefix); err != nil {
-		return mapFDBErr(err, "route "+prefix.String())
+		return mapFDBErr(err)
 	}
-	if err := dataplane.DelDeviceRoute(n.Name(), prefix); err != nil {
+	if err := d.host.DelRoute(n.Name(), prefix); err != nil {
 		return err
 	}
 	d.setRoutesLocked(n)
@@ -434,7 +437,7 @@ func (d *daemon) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) e
 
 // setRoutesLocked records an IPIP network's explicit routes in the running
 // config (the point-to-point default route stays implied by Remote).
-func (d *daemon) setRoutesLocked(n *dataplane.IPIPNetwork) {
+func (d *Node) setRoutesLocked(n *dataplane.IPIPNetwork) {
 	for i := range d.cfg.Networks {
 		c := &d.cfg.Networks[i]
 		if c.Name != n.Name() {

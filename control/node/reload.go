@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
-// errReloadRefused is a reload that changed nothing because the config asks
+// ErrReloadRefused is a reload that changed nothing because the config asks
 // for what only a restart can do.
-var errReloadRefused = errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
+var ErrReloadRefused = errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
 
-// reload makes the running networks those of next, touching only what
+// Reload makes the running networks those of next, touching only what
 // differs: a network whose settings are the same goes on untouched, one
 // whose flood list or routes alone changed gets just those changes, one
 // changed otherwise is restarted, and networks come and go as listed.
@@ -24,11 +24,11 @@ var errReloadRefused = errors.New("underlay: changed; restart vtepd to apply it 
 // reload holds. The underlay cannot change under running networks: such a
 // config is refused whole. What flags set over the file at start (like
 // --on-device-loss) still holds. An error leaves what did apply in place.
-func (d *daemon) reload(next *control.Config) error {
+func (d *Node) Reload(next *control.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !sameUnderlay(next.Underlay, d.cfg.Underlay) {
-		return errReloadRefused
+		return ErrReloadRefused
 	}
 	d.cfg.KeepFlags(next)
 	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
@@ -94,11 +94,11 @@ func sameNetwork(a, b control.Network) bool {
 }
 
 // updatePeersLocked brings a VXLAN network's flood list from cur to next.
-func (d *daemon) updatePeersLocked(cur, next control.Network) error {
+func (d *Node) updatePeersLocked(cur, next control.Network) error {
 	if next.Kind != control.KindVXLAN || slices.Equal(cur.Remotes, next.Remotes) {
 		return nil
 	}
-	for _, n := range d.nets {
+	for _, n := range d.vxlanNets {
 		if n.Name() == next.Name {
 			n.Table().SetFlood(next.Remotes)
 			d.setRemotesLocked(n)
@@ -109,7 +109,7 @@ func (d *daemon) updatePeersLocked(cur, next control.Network) error {
 }
 
 // updateRoutesLocked brings an IPIP network's routes from cur to next.
-func (d *daemon) updateRoutesLocked(cur, next control.Network) error {
+func (d *Node) updateRoutesLocked(cur, next control.Network) error {
 	if next.Kind != control.KindIPIP || slices.Equal(cur.Routes, next.Routes) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -6,59 +6,28 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/dataplane"
-	"github.com/vtepd/vtepd/dataplane/linktest"
 )
 
-// reloadDaemon is a daemon as start leaves it, running cfg, with one VXLAN
-// network, vx42, on a fake underlay and a fake device: no root, no device,
-// no socket.
-func reloadDaemon(t *testing.T, cfg control.Config) (*daemon, *observer.ObservedLogs) {
+// reloadDaemon is a node as Start leaves it, running cfg with one VXLAN
+// network, vx42, on a fake host: no root, no device, no socket.
+func reloadDaemon(t *testing.T, cfg control.Config) (*Node, *observer.ObservedLogs) {
 	t.Helper()
-	core, logs := observer.New(zap.InfoLevel)
-	log := zap.New(core)
-	d := &daemon{log: log, local: cfg.Underlay.Local, stop: make(chan struct{}), loss: newDeviceLoss()}
-	wire := linktest.NewWire()
-	u, err := dataplane.NewUnderlay(dataplane.UnderlayConfig{Local: cfg.Underlay.Local, Port: cfg.Underlay.Port},
-		wire.Conn(netip.AddrPortFrom(cfg.Underlay.Local, cfg.Underlay.Port)), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Start()
-	d.underlay = u
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("closing the daemon: %v", err)
-		}
-	})
-	spec := control.Network{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, Learning: true,
-		Ageing: control.DefaultAgeing, Limit: control.DefaultLimit}
-	nw, err := u.AddNetwork(dataplane.NetworkConfig{Name: spec.Name, VNI: spec.VNI, MTU: 1450}, linktest.NewLink(spec.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.nets = append(d.nets, nw)
-	cfg.Networks = []control.Network{spec}
-	d.cfg = &cfg
-	return d, logs
+	cfg.Networks = []control.Network{vxlanNet("vx42", 42)}
+	n, _, logs := startNode(t, &cfg)
+	return n, logs
 }
 
 // reloadConfig is cfg as the file would give it again, with other values
 // of on_device_loss and log_level.
 func reloadConfig(cfg control.Config, onDeviceLoss, logLevel string) *control.Config {
 	next := cfg
-	next.Networks = []control.Network{{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, Learning: true,
-		Ageing: control.DefaultAgeing, Limit: control.DefaultLimit}}
+	next.Networks = []control.Network{vxlanNet("vx42", 42)}
 	next.OnDeviceLoss, next.LogLevel, next.Flags = onDeviceLoss, logLevel, nil
 	return &next
-}
-
-func logged(logs *observer.ObservedLogs, msg string) bool {
-	return logs.FilterMessage(msg).Len() > 0
 }
 
 // TestReloadOnDeviceLoss: a SIGHUP reload applies a changed on_device_loss
@@ -69,7 +38,7 @@ func TestReloadOnDeviceLoss(t *testing.T) {
 	base := control.Config{
 		Underlay: control.Underlay{Local: netip.MustParseAddr("10.0.0.1"), Port: control.DefaultPort,
 			SrcPortMin: control.DefaultSrcPortMin, SrcPortMax: control.DefaultSrcPortMax,
-			TTL: control.DefaultTTL, McastTTL: control.DefaultMcastTTL, Accept: control.AcceptAny},
+			TTL: control.DefaultTTL, McastTTL: control.DefaultMcastTTL, Accept: control.AcceptAny, Queues: 1},
 		Control: control.DefaultControl, LogLevel: control.DefaultLogLevel, Path: "/etc/vtepd/vtepd.yaml",
 	}
 	withFlags := func(c control.Config, onDeviceLoss string, flags ...string) control.Config {
@@ -101,12 +70,12 @@ func TestReloadOnDeviceLoss(t *testing.T) {
 			c := reloadConfig(base, control.DeviceLossExit, "info")
 			c.Underlay.Port = 4790
 			return c
-		}(), errReloadRefused, "", false, false},
+		}(), ErrReloadRefused, "", false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, logs := reloadDaemon(t, tc.running)
-			if err := d.reload(tc.file); !errors.Is(err, tc.wantErr) {
+			if err := d.Reload(tc.file); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("reload: got error %v, want %v", err, tc.wantErr)
 			}
 			if got := d.cfg.OnDeviceLoss; got != tc.want {
@@ -123,7 +92,7 @@ func TestReloadOnDeviceLoss(t *testing.T) {
 			if !tc.wantExits || d.cfg.OnDeviceLoss != control.DeviceLossExit {
 				return
 			}
-			err := d.deviceLost(lostDevice{link: d.nets[0].Link(), err: dataplane.ErrDeviceLost})
+			err := d.deviceLost(lostDevice{link: d.vxlanNets[0].Link(), err: dataplane.ErrDeviceLost})
 			if err == nil || !strings.Contains(err.Error(), `network "vx42"`) || !strings.Contains(err.Error(), "exiting (on_device_loss: exit)") {
 				t.Errorf("device of vx42 lost after the reload: got %v, want an error naming vx42 and on_device_loss: exit", err)
 			}
@@ -138,11 +107,11 @@ func TestReloadKeepsDaemonFlags(t *testing.T) {
 	running := control.Config{
 		Underlay: control.Underlay{Local: netip.MustParseAddr("10.0.0.1"), Port: control.DefaultPort,
 			SrcPortMin: control.DefaultSrcPortMin, SrcPortMax: control.DefaultSrcPortMax,
-			TTL: control.DefaultTTL, McastTTL: control.DefaultMcastTTL, Accept: control.AcceptAny},
+			TTL: control.DefaultTTL, McastTTL: control.DefaultMcastTTL, Accept: control.AcceptAny, Queues: 1},
 		Control: control.DefaultControl, LogLevel: "debug", Flags: []string{"log-level"},
 	}
 	d, logs := reloadDaemon(t, running)
-	if err := d.reload(reloadConfig(running, "", control.DefaultLogLevel)); err != nil {
+	if err := d.Reload(reloadConfig(running, "", control.DefaultLogLevel)); err != nil {
 		t.Fatalf("reload: got error %v, want none", err)
 	}
 	if got := d.cfg.LogLevel; got != "debug" {

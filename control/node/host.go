@@ -1,0 +1,75 @@
+package node
+
+import (
+	"net/netip"
+
+	"github.com/vtepd/vtepd/dataplane"
+)
+
+// Host makes the devices, sockets and kernel routes a node runs on. Linux
+// returns the real ones; tests give in-memory fakes (dataplane/linktest),
+// so that reload, device loss and the control API's mapping run without
+// root. A nil field is Linux's.
+type Host struct {
+	// UnderlayMTU is the MTU of the device that holds the local address:
+	// what a network's MTU is taken from when the config gives none.
+	UnderlayMTU func(local netip.Addr) (int, error)
+	// ListenUDP opens the VXLAN underlay's sockets.
+	ListenUDP func(local netip.Addr, port uint16, o dataplane.UDPOffload) (dataplane.Conn, error)
+	// ListenIPIP opens the IPIP underlay's raw socket.
+	ListenIPIP func(local netip.Addr) (dataplane.Conn, error)
+	// OpenGroup joins a VXLAN network's multicast group.
+	OpenGroup func(group netip.Addr, dev string, port uint16) (dataplane.Conn, error)
+	// CreateTAP and CreateTUN make a network's device.
+	CreateTAP func(dataplane.DeviceConfig) (dataplane.Link, error)
+	CreateTUN func(dataplane.DeviceConfig) (dataplane.Link, error)
+	// AddRoute and DelRoute point the kernel's route for a prefix at an
+	// IPIP network's device, and take it away.
+	AddRoute func(dev string, p netip.Prefix) error
+	DelRoute func(dev string, p netip.Prefix) error
+}
+
+// withDefaults is h with every nil field Linux's.
+func (h Host) withDefaults() Host {
+	l := Linux()
+	if h.UnderlayMTU == nil {
+		h.UnderlayMTU = l.UnderlayMTU
+	}
+	if h.ListenUDP == nil {
+		h.ListenUDP = l.ListenUDP
+	}
+	if h.ListenIPIP == nil {
+		h.ListenIPIP = l.ListenIPIP
+	}
+	if h.OpenGroup == nil {
+		h.OpenGroup = l.OpenGroup
+	}
+	if h.CreateTAP == nil {
+		h.CreateTAP = l.CreateTAP
+	}
+	if h.CreateTUN == nil {
+		h.CreateTUN = l.CreateTUN
+	}
+	if h.AddRoute == nil {
+		h.AddRoute = l.AddRoute
+	}
+	if h.DelRoute == nil {
+		h.DelRoute = l.DelRoute
+	}
+	return h
+}
+
+// Linux is the host vtepd runs on: TAP and TUN devices, UDP and raw
+// sockets, routes through netlink.
+func Linux() Host {
+	return Host{
+		UnderlayMTU: dataplane.UnderlayMTU,
+		ListenUDP:   dataplane.ListenUDPOffload,
+		ListenIPIP:  dataplane.ListenIPIP,
+		OpenGroup:   dataplane.ListenGroup,
+		CreateTAP:   dataplane.CreateTAP,
+		CreateTUN:   dataplane.CreateTUN,
+		AddRoute:    dataplane.AddDeviceRoute,
+		DelRoute:    dataplane.DelDeviceRoute,
+	}
+}
