@@ -14,7 +14,32 @@ import (
 
 // Usage is vtepd's help text.
 func Usage() string {
-	return `Usage:
+	var b strings.Builder
+	b.WriteString(usageHead)
+	for _, d := range flagDocs {
+		b.WriteString(d.text)
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
+
+// NetworkFlagsUsage is the help of the flags that describe one network,
+// for a network added to a running vtepd (vtepctl network add): the same
+// lines as vtepd's, but for --ttl, which is the daemon's for vxlan.
+func NetworkFlagsUsage() string {
+	var b strings.Builder
+	for _, d := range flagDocs {
+		switch {
+		case d.flag == "ttl":
+			b.WriteString(ipipTTLDoc)
+		case slices.Contains(networkFlags, d.flag) && !slices.Contains(daemonFlags, d.flag):
+			b.WriteString(d.text)
+		}
+	}
+	return b.String()
+}
+
+const usageHead = `Usage:
   vtepd --config FILE [--control PATH] [--metrics ADDR] [--log-level LEVEL]
   vtepd --local IP --vni N [--remote IP]... [options]         one VXLAN network
   vtepd --mode ipip --local IP --name NAME [--remote IP] [--route PREFIX=VIA]... [options]
@@ -25,56 +50,9 @@ describes any number of them and cannot be combined with the network flags.
 override the file, on a reload (SIGHUP) too.
 
 Options:
-  --config FILE          YAML config file
-  --mode vxlan|ipip      network kind (default vxlan)
-  --local IP             source address of outer packets (required)
-  --vni N                VXLAN network identifier 0..16777215 (vxlan, required)
-  --remote IP            vxlan: add a flood-list peer (repeatable);
-                         ipip: the point-to-point peer (at most once)
-  --name NAME            interface to create (default vx<VNI>; required for ipip)
-  --addr CIDR            address of the interface, like 192.168.42.1/24
-  --mtu N                interface MTU 68..65535 (default: from the underlay)
-  --dstport N            VXLAN UDP port (default 4789)
-  --srcport MIN-MAX      outer UDP source port range
-                         (default: net.ipv4.ip_local_port_range)
-  --ttl N|inherit        outer TTL (default 64; inherit is for ipip)
-  --udpcsum              compute outer UDP checksums over IPv4
-  --offload on|off|LIST  offloads, like tso=off,gso=on,gro=on (default on):
-                         tso  TCP super-frames through the TAP/TUN device
-                         gso  a super-frame's datagrams in one UDP GSO send
-                         gro  coalesced datagram trains on receive (UDP_GRO)
-  --queues N             device queues and receiving sockets, a worker each,
-                         1..64 (default: the CPUs vtepd may use, at most 8;
-                         1 is one reader per device and per socket)
-  --busy-poll DURATION   keep reading without waiting this long after each
-                         batch, like 50us, before sleeping (default 0): lower
-                         latency for a core per busy worker
-  --learning=true|false  learn source MACs (default true)
-  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)
-  --limit N              most learnt MACs (default 16384)
-  --group IP             multicast group for flooding (vxlan; needs --dev)
-  --dev IFNAME           underlay device for --group
-  --mcast-ttl N          outer TTL of packets to the group (default 1)
-  --accept any|peers     vxlan: take packets from any source, as the kernel
-                         does (default), or only from each network's peers:
-                         its --remote list and peers added at run time, its
-                         static fdb entries' dst, --allow, and with --group
-                         the subnets of --dev; others are dropped unlearnt
-  --allow PREFIX         with --accept peers: accept PREFIX too (repeatable)
-  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond
-                         which its frames are dropped (default 0: no limit)
-  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames
-                         flooded a second, burst N (default 0: no limit)
-  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
-  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)
-  --control PATH         control socket (default /run/vtepd/vtepd.sock)
-  --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470
-  --log-level LEVEL      debug, info, warn or error (default info)
-  --on-device-loss recreate|exit
-                         when a network's device is deleted under vtepd:
-                         make it again with its address and MTU (default),
-                         or exit with status 1
+`
 
+const usageTail = `
 Examples:
   vtepd --local 10.0.0.1 --vni 42 --remote 10.0.0.2 --remote 10.0.0.3 \
         --addr 192.168.42.1/24
@@ -83,6 +61,44 @@ Examples:
         --route 10.244.1.0/24=10.0.0.2
   vtepd --config /etc/vtepd/vtepd.yaml --log-level debug
 `
+
+// ipipTTLDoc is --ttl for a network added at run time.
+const ipipTTLDoc = "  --ttl N|inherit        ipip: outer TTL (default 64)\n"
+
+// flagDocs are vtepd's flags, each with its lines of help, in the order
+// the help lists them.
+var flagDocs = []struct{ flag, text string }{
+	{"config", "  --config FILE          YAML config file\n"},
+	{"mode", "  --mode vxlan|ipip      network kind (default vxlan)\n"},
+	{"local", "  --local IP             source address of outer packets (required)\n"},
+	{"vni", "  --vni N                VXLAN network identifier 0..16777215 (vxlan, required)\n"},
+	{"remote", "  --remote IP            vxlan: add a flood-list peer (repeatable);\n                         ipip: the point-to-point peer (at most once)\n"},
+	{"name", "  --name NAME            interface to create (default vx<VNI>; required for ipip)\n"},
+	{"addr", "  --addr CIDR            address of the interface, like 192.168.42.1/24\n"},
+	{"mtu", "  --mtu N                interface MTU 68..65535 (default: from the underlay)\n"},
+	{"dstport", "  --dstport N            VXLAN UDP port (default 4789)\n"},
+	{"srcport", "  --srcport MIN-MAX      outer UDP source port range\n                         (default: net.ipv4.ip_local_port_range)\n"},
+	{"ttl", "  --ttl N|inherit        outer TTL (default 64; inherit is for ipip)\n"},
+	{"udpcsum", "  --udpcsum              compute outer UDP checksums over IPv4\n"},
+	{"offload", "  --offload on|off|LIST  offloads, like tso=off,gso=on,gro=on (default on):\n                         tso  TCP super-frames through the TAP/TUN device\n                         gso  a super-frame's datagrams in one UDP GSO send\n                         gro  coalesced datagram trains on receive (UDP_GRO)\n"},
+	{"queues", "  --queues N             device queues and receiving sockets, a worker each,\n                         1..64 (default: the CPUs vtepd may use, at most 8;\n                         1 is one reader per device and per socket)\n"},
+	{"busy-poll", "  --busy-poll DURATION   keep reading without waiting this long after each\n                         batch, like 50us, before sleeping (default 0): lower\n                         latency for a core per busy worker\n"},
+	{"learning", "  --learning=true|false  learn source MACs (default true)\n"},
+	{"ageing", "  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)\n"},
+	{"limit", "  --limit N              most learnt MACs (default 16384)\n"},
+	{"group", "  --group IP             multicast group for flooding (vxlan; needs --dev)\n"},
+	{"dev", "  --dev IFNAME           underlay device for --group\n"},
+	{"mcast-ttl", "  --mcast-ttl N          outer TTL of packets to the group (default 1)\n"},
+	{"accept", "  --accept any|peers     vxlan: take packets from any source, as the kernel\n                         does (default), or only from each network's peers:\n                         its --remote list and peers added at run time, its\n                         static fdb entries' dst, --allow, and with --group\n                         the subnets of --dev; others are dropped unlearnt\n"},
+	{"allow", "  --allow PREFIX         with --accept peers: accept PREFIX too (repeatable)\n"},
+	{"mac-moves", "  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond\n                         which its frames are dropped (default 0: no limit)\n"},
+	{"flood-rate", "  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames\n                         flooded a second, burst N (default 0: no limit)\n"},
+	{"route", "  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)\n"},
+	{"df", "  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)\n"},
+	{"control", "  --control PATH         control socket (default /run/vtepd/vtepd.sock)\n"},
+	{"metrics", "  --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470\n"},
+	{"log-level", "  --log-level LEVEL      debug, info, warn or error (default info)\n"},
+	{"on-device-loss", "  --on-device-loss recreate|exit\n                         when a network's device is deleted under vtepd:\n                         make it again with its address and MTU (default),\n                         or exit with status 1\n"},
 }
 
 // networkFlags are the flags that describe the network; a config file
@@ -307,150 +323,73 @@ func (fv *flagValues) bad(f, want string) error {
 	return fmt.Errorf("--%s: want %s, got %q", f, want, *fv.str[f])
 }
 
-// network reads the flags that describe the network itself, applying the
-// defaults; a vxlan network's --ttl is the underlay's and is left to
-// underlay.
+// network reads the flags that describe the network itself into the
+// network's values and decodes them as the config file's and the API's
+// are; a vxlan network's --ttl is the underlay's and is left to underlay.
 func (fv *flagValues) network() (Network, error) {
 	set, str := fv.set, fv.str
-	n := Network{Kind: KindVXLAN}
+	kind := KindVXLAN
 	if set["mode"] {
-		n.Kind = *str["mode"]
-		if n.Kind != KindVXLAN && n.Kind != KindIPIP {
+		kind = *str["mode"]
+		if kind != KindVXLAN && kind != KindIPIP {
 			return Network{}, fv.bad("mode", KindVXLAN+" or "+KindIPIP)
 		}
 	}
 	wrong, other := vxlanFlags, KindVXLAN
-	if n.Kind == KindVXLAN {
+	if kind == KindVXLAN {
 		wrong, other = ipipFlags, KindIPIP
 	}
 	for _, f := range wrong {
 		if set[f] {
-			return Network{}, fmt.Errorf("--%s: only with --mode %s, this network is %s", f, other, n.Kind)
+			return Network{}, fmt.Errorf("--%s: only with --mode %s, this network is %s", f, other, kind)
 		}
+	}
+	if kind == KindIPIP && !set["name"] {
+		return Network{}, fmt.Errorf("--name: required with --mode %s (the TUN device to create)", KindIPIP)
 	}
 
-	n.Name = *str["name"]
-	if set["addr"] {
-		p, err := netip.ParsePrefix(*str["addr"])
-		if err != nil {
-			return Network{}, fv.bad("addr", "an address with prefix length like 192.168.42.1/24")
-		}
-		n.Address = p
+	at := func(f string) string { return "networks[0]." + f }
+	flag := func(field, name string) value { return textValue(at(field), set[name], *str[name]) }
+	v := &networkValues{
+		kind: textValue(at("kind"), true, kind), name: flag("name", "name"),
+		address: flag("address", "addr"), mtu: flag("mtu", "mtu"),
+		group: flag("group", "group"), dev: flag("dev", "dev"),
+		learning: textValue(at("learning"), set["learning"], string(fv.learning)),
+		ageing:   flag("ageing", "ageing"), limit: flag("limit", "limit"),
+		macMoves: flag("mac_moves", "mac-moves"), floodRate: flag("flood_rate", "flood-rate"),
+		df: flag("df", "df"), routesPath: at("routes"), routesGiven: len(fv.routes) > 0,
 	}
-	if set["mtu"] {
-		v, err := strconv.ParseInt(*str["mtu"], 10, 32)
-		if err != nil {
-			return Network{}, fv.bad("mtu", fmt.Sprintf("an integer %d..%d", minMTU, maxMTU))
+	if kind == KindVXLAN {
+		if !set["vni"] {
+			return Network{}, fmt.Errorf("--vni: required with --mode %s (0..%d)", KindVXLAN, MaxVNI)
 		}
-		n.MTU = int(v)
-	}
-	var peers []netip.Addr
-	for _, s := range fv.remotes {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return Network{}, fmt.Errorf("--remote: want an IP address, got %q", s)
-		}
-		peers = append(peers, a)
-	}
-
-	if n.Kind == KindIPIP {
-		n.DF = DFInherit
-		if set["df"] {
-			n.DF = *str["df"]
-			if checkDF(n.DF) != nil {
-				return Network{}, fv.bad("df", `inherit, set or unset`)
+		v.vni = flag("vni", "vni")
+		if len(fv.remotes) > 0 {
+			v.remotes = value{path: at("remotes"), kind: valueList}
+			for i, r := range fv.remotes {
+				v.remotes.items = append(v.remotes.items, textValue(fmt.Sprintf("%s[%d]", at("remotes"), i), true, r))
 			}
 		}
-		n.TTL = DefaultTTL
-		if set["ttl"] {
-			if *str["ttl"] == "inherit" {
-				n.TTL = 0
-			} else {
-				v, err := strconv.ParseUint(*str["ttl"], 10, 8)
-				if err != nil || v == 0 {
-					return Network{}, fv.bad("ttl", wantIPIPTTL)
-				}
-				n.TTL = uint8(v)
-			}
-		}
-		if len(peers) > 1 {
-			return Network{}, fmt.Errorf("--remote: want at most one peer with --mode %s, got %d", KindIPIP, len(peers))
-		}
-		if len(peers) == 1 {
-			n.Remote = peers[0]
-		}
-		for _, s := range fv.routes {
-			ps, vs, ok := strings.Cut(s, "=")
-			p, err1 := netip.ParsePrefix(ps)
-			via, err2 := netip.ParseAddr(vs)
-			if !ok || err1 != nil || err2 != nil {
-				return Network{}, fmt.Errorf("--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got %q", s)
-			}
-			n.Routes = append(n.Routes, Route{Prefix: p, Via: via})
-		}
-		if n.Name == "" {
-			return Network{}, fmt.Errorf("--name: required with --mode %s (the TUN device to create)", KindIPIP)
-		}
-		return n, nil
-	}
-
-	if !set["vni"] {
-		return Network{}, fmt.Errorf("--vni: required with --mode %s (0..%d)", KindVXLAN, MaxVNI)
-	}
-	v, err := strconv.ParseUint(*str["vni"], 10, 32)
-	if err != nil || v > MaxVNI {
-		return Network{}, fv.bad("vni", fmt.Sprintf("an integer 0..%d", MaxVNI))
-	}
-	n.VNI = uint32(v)
-	if n.Name == "" {
-		n.Name = "vx" + strconv.FormatUint(v, 10)
-	}
-	n.Remotes = peers
-	if set["group"] {
-		if n.Group, err = netip.ParseAddr(*str["group"]); err != nil {
-			return Network{}, fv.bad("group", "an IP address")
+	} else {
+		v.ttl = flag("ttl", "ttl")
+		switch len(fv.remotes) {
+		case 0:
+		case 1:
+			v.remote = textValue(at("remote"), true, fv.remotes[0])
+		default:
+			return Network{}, fmt.Errorf("--remote: want at most one peer with --mode %s, got %d", KindIPIP, len(fv.remotes))
 		}
 	}
-	n.Dev = *str["dev"]
-	if set["dev"] && n.Dev == "" {
-		// Validate takes an empty dev for none given.
-		return Network{}, fmt.Errorf("--dev: %v", ifNameError(n.Dev))
-	}
-	n.Learning = true
-	if set["learning"] {
-		if n.Learning, err = strconv.ParseBool(string(fv.learning)); err != nil {
-			return Network{}, fmt.Errorf("--learning: want true or false, got %q", string(fv.learning))
+	for i, r := range fv.routes {
+		ps, vs, ok := strings.Cut(r, "=")
+		if !ok {
+			return Network{}, fmt.Errorf("--route: want PREFIX=VIA like 10.244.1.0/24=10.0.0.2, got %q", r)
 		}
+		rp := fmt.Sprintf("%s[%d]", at("routes"), i)
+		v.routes = append(v.routes, routeValues{textValue(rp+".prefix", true, ps), textValue(rp+".via", true, vs)})
 	}
-	n.Ageing = DefaultAgeing
-	if set["ageing"] {
-		var ok bool
-		if n.Ageing, ok = parseDuration(*str["ageing"]); !ok {
-			return Network{}, fv.bad("ageing", "a duration like 300s (0 = never age)")
-		}
-	}
-	n.Limit = DefaultLimit
-	if set["limit"] {
-		v, err := strconv.ParseInt(*str["limit"], 10, 64)
-		if err != nil || v < 1 || v > maxLimit {
-			return Network{}, fv.bad("limit", fmt.Sprintf("an integer 1..%d", maxLimit))
-		}
-		n.Limit = int(v)
-	}
-	for _, f := range []struct {
-		name string
-		to   *int
-	}{{"mac-moves", &n.MACMoves}, {"flood-rate", &n.FloodRate}} {
-		if !set[f.name] {
-			continue
-		}
-		v, err := strconv.ParseInt(*str[f.name], 10, 64)
-		if err != nil || v < 0 || v > maxLimit {
-			return Network{}, fv.bad(f.name, fmt.Sprintf("an integer 0..%d (0 = no limit)", maxLimit))
-		}
-		*f.to = int(v)
-	}
-	return n, nil
+	n, err := v.network()
+	return n, Rename(err, flagPath)
 }
 
 // underlay reads the flags of the outer side, with their defaults, for a

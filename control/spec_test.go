@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -226,3 +227,67 @@ func FuzzNetworkSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestFrontEndsAgree: the same network given as YAML, as vtepd's flags and
+// as an API request decodes to the same Network, defaults included, and a
+// bad value is the same FieldError in each front end's words.
+func TestFrontEndsAgree(t *testing.T) {
+	tests := []struct {
+		name  string
+		yaml  string
+		flags []string
+		spec  string
+	}{
+		{"vxlan defaults", `{vni: 42}`, []string{"--vni", "42"}, `{"vni":42}`},
+		{"vxlan every field",
+			`{name: ov7, vni: 7, address: 192.168.7.1/24, mtu: 1400, remotes: [10.0.0.2, 10.0.0.3], learning: false, ageing: 90s, limit: 5, mac_moves: 3, flood_rate: 100}`,
+			[]string{"--name", "ov7", "--vni", "7", "--addr", "192.168.7.1/24", "--mtu", "1400", "--remote", "10.0.0.2", "--remote", "10.0.0.3",
+				"--learning=false", "--ageing", "90s", "--limit", "5", "--mac-moves", "3", "--flood-rate", "100"},
+			`{"name":"ov7","vni":7,"address":"192.168.7.1/24","mtu":1400,"remotes":["10.0.0.2","10.0.0.3"],"learning":false,"ageing":"90s","limit":5,"mac_moves":3,"flood_rate":100}`},
+		{"ipip", `{kind: ipip, name: t0, remote: 10.0.0.2, ttl: inherit, df: set, routes: [{prefix: 10.244.1.0/24, via: 10.0.0.3}]}`,
+			[]string{"--mode", "ipip", "--name", "t0", "--remote", "10.0.0.2", "--ttl", "inherit", "--df", "set", "--route", "10.244.1.0/24=10.0.0.3"},
+			`{"kind":"ipip","name":"t0","remote":"10.0.0.2","ttl":"inherit","df":"set","routes":[{"prefix":"10.244.1.0/24","via":"10.0.0.3"}]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := control.Parse([]byte("underlay: {local: 10.0.0.1}\nnetworks: [" + tc.yaml + "]\n"))
+			if err != nil {
+				t.Fatalf("yaml: %v", err)
+			}
+			fromFlags, err := control.ParseNetworkFlags(tc.flags)
+			if err != nil {
+				t.Fatalf("flags: %v", err)
+			}
+			var spec control.NetworkSpec
+			if err := json.Unmarshal([]byte(tc.spec), &spec); err != nil {
+				t.Fatal(err)
+			}
+			fromJSON, err := spec.Network()
+			if err != nil {
+				t.Fatalf("json: %v", err)
+			}
+			if !reflect.DeepEqual(c.Networks[0], fromFlags) || !reflect.DeepEqual(fromFlags, fromJSON) {
+				t.Errorf("yaml  %+v\nflags %+v\njson  %+v\nwant all three the same", c.Networks[0], fromFlags, fromJSON)
+			}
+		})
+	}
+
+	_, yerr := control.Parse([]byte("underlay: {local: 10.0.0.1}\nnetworks: [{vni: 7, limit: 0}]\n"))
+	_, ferr := control.ParseNetworkFlags([]string{"--vni", "7", "--limit", "0"})
+	_, jerr := control.NetworkSpec{VNI: ptr(uint32(7)), Limit: ptr(0)}.Network()
+	for _, e := range []struct {
+		err  error
+		want string
+	}{
+		{yerr, "networks[0].limit: want an integer 1..2147483647, got 0"},
+		{ferr, `--limit: want an integer 1..2147483647, got "0"`},
+		{jerr, "limit: want an integer 1..2147483647, got 0"},
+	} {
+		var fe *control.FieldError
+		if !errors.As(e.err, &fe) || e.err.Error() != e.want {
+			t.Errorf("got %v, want the FieldError %q", e.err, e.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -31,7 +31,7 @@ const (
 	exitUsage = 2 // the command line is wrong; nothing was sent
 )
 
-const usage = `Usage: vtepctl [--control SOCK] COMMAND
+var usage = `Usage: vtepctl [--control SOCK] COMMAND
 
 Commands:
   fdb show [--vni N] [--json]         list forwarding entries
@@ -89,26 +89,7 @@ Trace and capture:
   (their TTL and identification, hence header checksum, are made up).
 
 Flags of network add (as vtepd's; the underlay is the running daemon's):
-  --mode vxlan|ipip      network kind (default vxlan)
-  --vni N                VXLAN network identifier 0..16777215 (vxlan, required)
-  --name NAME            interface to create (default vx<VNI>; required for ipip)
-  --remote IP            vxlan: add a flood-list peer (repeatable);
-                         ipip: the point-to-point peer (at most once)
-  --addr CIDR            address of the interface, like 192.168.43.1/24
-  --mtu N                interface MTU 68..65535 (default: from the underlay)
-  --learning=true|false  learn source MACs (default true)
-  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)
-  --limit N              most learnt MACs (default 16384)
-  --group IP             multicast group for flooding (vxlan; needs --dev)
-  --dev IFNAME           underlay device for --group
-  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond
-                         which its frames are dropped (default 0: no limit)
-  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames
-                         flooded a second, burst N (default 0: no limit)
-  --ttl N|inherit        ipip: outer TTL (default 64)
-  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)
-  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)
-
+` + control.NetworkFlagsUsage() + `
 Examples:
   vtepctl fdb show --vni 42
   vtepctl fdb add 00:00:00:00:00:00 dst 10.0.0.4 vni 42
