@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vtepd/vtepd/dataplane"
 	"github.com/vtepd/vtepd/fdb"
 )
 
@@ -226,33 +227,33 @@ type TraceEvent struct {
 	Bytes []byte `json:"bytes"`
 }
 
-// Stages of TraceEvent.Stage and At, in the order a frame meets them.
+// Stages of TraceEvent.Stage and At, in the order a frame meets them: the
+// dataplane's names.
 const (
-	StageDeviceIn  = "device-in"
-	StageLookup    = "lookup"
-	StageEncap     = "encap"
-	StageSocketOut = "socket-out"
-	StageSocketIn  = "socket-in"
-	StageDecap     = "decap"
-	StageLearn     = "learn"
-	StageDeviceOut = "device-out"
-	StageDrop      = "drop"
+	StageDeviceIn  = dataplane.NameDeviceIn
+	StageLookup    = dataplane.NameLookup
+	StageEncap     = dataplane.NameEncap
+	StageSocketOut = dataplane.NameSocketOut
+	StageSocketIn  = dataplane.NameSocketIn
+	StageDecap     = dataplane.NameDecap
+	StageLearn     = dataplane.NameLearn
+	StageDeviceOut = dataplane.NameDeviceOut
+	StageDrop      = dataplane.NameDrop
 )
 
-// Results of TraceEvent.Lookup.
+// Results of TraceEvent.Lookup: the dataplane's.
 const (
-	LookupHit     = "hit"      // the FDB knows the destination MAC
-	LookupMiss    = "miss"     // unknown unicast, flooded to Remotes
-	LookupFlood   = "flood"    // broadcast or multicast, flooded to Remotes
-	LookupRoute   = "route"    // an IPIP route to Peer
-	LookupNoRoute = "no-route" // no IPIP route
+	LookupHit     = dataplane.LookupHit     // the FDB knows the destination MAC
+	LookupMiss    = dataplane.LookupMiss    // unknown unicast, flooded to Remotes
+	LookupFlood   = dataplane.LookupFlood   // broadcast or multicast, flooded to Remotes
+	LookupRoute   = dataplane.LookupRoute   // an IPIP route to Peer
+	LookupNoRoute = dataplane.LookupNoRoute // no IPIP route
 )
 
-// Drop reasons the trace's frame count tells apart: a refused send ends one
-// copy of a frame, not the frame; a full FDB refuses learning, not the frame.
+// Drop reasons the trace's frame count tells apart (see dataplane).
 const (
-	DropSendError = "send_error"
-	DropFDBFull   = "fdb_full"
+	DropSendError = dataplane.NameSendError
+	DropFDBFull   = dataplane.NameFDBFull
 )
 
 // Request bodies and the error body, shared by server and client.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vtepd/vtepd/encap"
 )
 
 // Network kinds. The kind is an explicit switch in the config; each one is a
@@ -26,12 +28,11 @@ const (
 const (
 	DefaultControl = "/run/vtepd/vtepd.sock"
 
-	// DefaultPort is the IANA-assigned VXLAN UDP port (RFC 7348 s5).
-	DefaultPort = 4789
+	// DefaultPort is the IANA-assigned VXLAN UDP port (encap).
+	DefaultPort = encap.DefaultVXLANPort
 
-	// DefaultTTL is the outer TTL; 64 is Linux's net.ipv4.ip_default_ttl and
-	// the value RFC 1700 recommends.
-	DefaultTTL = 64
+	// DefaultTTL is the outer TTL (encap).
+	DefaultTTL = encap.DefaultTTL
 
 	// DefaultMcastTTL is the outer TTL of packets sent to a multicast group:
 	// 1, as Linux's vxlan uses when no ttl is set, keeps them on the link.
@@ -64,17 +65,15 @@ const (
 	// source MACs cannot grow the table without end.
 	DefaultLimit = 16384
 
-	// DefaultSrcPortMin and DefaultSrcPortMax are Linux's default
-	// net.ipv4.ip_local_port_range, the kernel vxlan driver's source port range
-	// when none is configured.
-	DefaultSrcPortMin = 32768
-	DefaultSrcPortMax = 60999
+	// DefaultSrcPortMin and DefaultSrcPortMax are the outer source ports
+	// when ip_local_port_range cannot be read (encap).
+	DefaultSrcPortMin = encap.DefaultSourcePortMin
+	DefaultSrcPortMax = encap.DefaultSourcePortMax
 
 	DefaultLogLevel = "info"
 
-	// MaxVNI is the largest VXLAN Network Identifier: the field is 24 bits
-	// wide (RFC 7348 s5).
-	MaxVNI = 1<<24 - 1
+	// MaxVNI is the largest VXLAN Network Identifier (encap).
+	MaxVNI = encap.MaxVNI
 )
 
 // Limits the validator enforces.

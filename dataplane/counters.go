@@ -54,14 +54,22 @@ const (
 	numDrops
 )
 
+// Names of the drops the trace's frame count tells apart: a refused send
+// ends one copy of a frame, not the frame; a full FDB refuses learning,
+// not the frame.
+const (
+	NameSendError = "send_error"
+	NameFDBFull   = "fdb_full"
+)
+
 var dropNames = [numDrops]string{
 	DropMalformed:      "malformed",
 	DropUnknownVNI:     "unknown_vni",
 	DropTooBig:         "too_big",
-	DropFDBFull:        "fdb_full",
-	DropLinkWrite:      "tap_write",
+	DropFDBFull:        NameFDBFull,
+	DropLinkWrite:      "tap_write", // "tun_write" on a TUN device
 	DropNoRemote:       "no_remote",
-	DropSend:           "send_error",
+	DropSend:           NameSendError,
 	DropUnknownSource:  "unknown_source",
 	DropStaticConflict: "static_conflict",
 	DropUnsupported:    "unsupported",
@@ -86,6 +94,7 @@ func (d Drop) String() string {
 type Counters struct {
 	shards []counterShard
 	logged [numDrops]atomic.Int64 // last log time per reason, unix nanoseconds
+	tun    bool                   // a TUN device's: DropLinkWrite is tun_write
 }
 
 // counterShard is one worker's counters, updated with atomic adds (per send
@@ -102,6 +111,7 @@ type counterShard struct {
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
 	logged  *[numDrops]atomic.Int64 // the Counters' own
+	tun     bool                    // the Counters' own
 	_       cpu.CacheLinePad
 }
 
@@ -111,6 +121,7 @@ func (c *Counters) init(n int) {
 	c.shards = make([]counterShard, max(n, 1))
 	for i := range c.shards {
 		c.shards[i].logged = &c.logged
+		c.shards[i].tun = c.tun
 	}
 }
 
@@ -127,15 +138,24 @@ type Stats struct {
 	Flooded            uint64
 	Offload            OffloadStats
 	drops              [numDrops]uint64
+	tun                bool
 }
 
 // Drops returns the drop counts by reason name, every reason included.
 func (s *Stats) Drops() map[string]uint64 {
 	m := make(map[string]uint64, numDrops)
 	for i, v := range s.drops {
-		m[dropNames[i]] = v
+		m[dropName(Drop(i), s.tun)] = v
 	}
 	return m
+}
+
+// dropName is d's name on a network whose device is a TUN (tun) or a TAP.
+func dropName(d Drop, tun bool) string {
+	if d == DropLinkWrite && tun {
+		return "tun_write"
+	}
+	return d.String()
 }
 
 // Drop returns the count for one reason.
@@ -156,7 +176,7 @@ func (s *Stats) add(sh *counterShard) {
 
 // Load sums every shard.
 func (c *Counters) Load() Stats {
-	var s Stats
+	s := Stats{tun: c.tun}
 	for i := range c.shards {
 		s.add(&c.shards[i])
 	}
@@ -167,6 +187,7 @@ func (c *Counters) Load() Stats {
 func (c *Counters) Shards() []Stats {
 	out := make([]Stats, len(c.shards))
 	for i := range c.shards {
+		out[i].tun = c.tun
 		out[i].add(&c.shards[i])
 	}
 	return out
@@ -264,7 +285,7 @@ func (c *counterShard) drop(log *zap.Logger, d Drop, n uint64, err error) {
 	if now-last < int64(dropLogInterval) || !c.logged[d].CompareAndSwap(last, now) {
 		return
 	}
-	fields := []zap.Field{zap.String("reason", d.String()), zap.Uint64("total", total)}
+	fields := []zap.Field{zap.String("reason", dropName(d, c.tun)), zap.Uint64("total", total)}
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}

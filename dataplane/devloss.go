@@ -15,7 +15,7 @@ import (
 // error that may pass, would only spin. The transmit loop ends instead and
 // reports the loss, once, to whoever asked with OnDeviceLoss; until the
 // network is stopped, what the receive loop has for the device is counted
-// as tap_write drops.
+// as tap_write (tun_write) drops.
 
 // ErrDeviceLost is wrapped by the error OnDeviceLoss reports.
 var ErrDeviceLost = errors.New("device deleted while in use")

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/encap"
 )
 
 // UDPOffload chooses the underlay socket offloads of ListenUDPOffload, and
@@ -43,10 +45,6 @@ type UDPOffload struct {
 // this many source ports instead of the whole range.
 const gsoSockets = 8
 
-// maxGSOSegments is the most datagrams one UDP_SEGMENT send may carry
-// (UDP_MAX_SEGMENTS, 64 before Linux 6.1 raised it to 128).
-const maxGSOSegments = 64
-
 // maxUDPPayload is the most a UDP datagram (or a GSO train) carries over
 // IPv4: the IPv4 total length limit minus the IP and UDP headers.
 const maxUDPPayload = 65535 - 20 - 8
@@ -67,11 +65,11 @@ type gsoPool struct {
 func openGSOPool(local netip.Addr, dport uint16, o UDPOffload) (*gsoPool, error) {
 	lo, hi := o.SrcPortMin, o.SrcPortMax
 	if lo == 0 && hi == 0 {
-		lo, hi = 32768, 61000
+		lo, hi = encap.DefaultSourcePortMin, encap.DefaultSourcePortMax
 	}
 	ttl := int(o.TTL)
 	if ttl == 0 {
-		ttl = 64
+		ttl = encap.DefaultTTL
 	}
 	p := &gsoPool{family: unix.AF_INET, dport: dport}
 	if !local.Is4() {
@@ -153,7 +151,7 @@ func (p *gsoPool) port(hash uint32) uint16 { return p.ports[hash%uint32(len(p.fd
 // control message and destination, reused so a send allocates nothing.
 type gsoWriter struct {
 	msg  unix.Msghdr
-	iovs [maxGSOSegments]unix.Iovec
+	iovs [encap.MaxUDPSegments]unix.Iovec
 	oob  [unix.SizeofCmsghdr + 8]byte
 	name unix.RawSockaddrInet6
 	one  [1][]byte
@@ -161,7 +159,7 @@ type gsoWriter struct {
 
 // send sends train to dst from the socket of hash: one datagram if segSize
 // is len(train) or more, else datagrams of segSize bytes (the last may be
-// shorter) in one UDP_SEGMENT call. The train must respect maxGSOSegments
+// shorter) in one UDP_SEGMENT call. The train must respect encap.MaxUDPSegments
 // and maxUDPPayload.
 func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, segSize int) error {
 	w.one[0] = train
@@ -171,7 +169,7 @@ func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, 
 }
 
 // sendParts is send for a train whose bytes lie in several buffers, parts
-// in order (at most maxGSOSegments of them): the kernel reads them as one
+// in order (at most encap.MaxUDPSegments of them): the kernel reads them as one
 // payload and cuts it every segSize bytes, wherever the parts begin.
 func (p *gsoPool) sendParts(w *gsoWriter, dst netip.Addr, hash uint32, parts [][]byte, segSize int) error {
 	fd := p.fds[hash%uint32(len(p.fds))]

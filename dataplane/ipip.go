@@ -104,6 +104,7 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		log:    u.baseLog.With(zap.String("network", cfg.Name)),
 	}
 	// A shard per transmit worker, then the receive loop's.
+	n.Counters.tun = true
 	n.Counters.init(len(n.queues) + 1)
 	for _, r := range cfg.Routes {
 		if err := n.checkVia(r.Via); err != nil {

@@ -93,12 +93,12 @@ func obsEth(dst, src [6]byte, etype uint16, payload []byte) []byte {
 
 // obsARP is an ARP request for IPv4 over Ethernet (RFC 826).
 func obsARP(sender, target string) []byte {
-	b := make([]byte, arpLen)
+	b := make([]byte, 28) // RFC 826 for IPv4 over Ethernet
 	binary.BigEndian.PutUint64(b, 1<<48|encap.EtherTypeIPv4<<32|6<<24|4<<16|1)
 	copy(b[8:], obsMACA[:])
 	s, t := netip.MustParseAddr(sender).As4(), netip.MustParseAddr(target).As4()
-	copy(b[arpSenderPA:], s[:])
-	copy(b[arpTargetPA:], t[:])
+	copy(b[14:], s[:]) // sender protocol address
+	copy(b[24:], t[:]) // target protocol address
 	return b
 }
 
@@ -559,7 +559,7 @@ func TestFilterMatch(t *testing.T) {
 		http  = obsEth(obsMACB, obsMACA, encap.EtherTypeIPv4, obsIPv4("10.1.1.1", "10.2.2.2", encap.ProtocolTCP, obsPorts(40000, 80)))
 		dns   = obsEth(obsMACB, obsMACA, encap.EtherTypeIPv4, obsIPv4("10.1.1.1", "10.2.2.2", encap.ProtocolUDP, obsPorts(5353, 53)))
 		arp   = obsEth([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, obsMACA, encap.EtherTypeARP, obsARP("10.1.1.1", "10.1.1.9"))
-		v6    = obsEth(obsMACB, obsMACA, encap.EtherTypeIPv6, obsIPv6("fd00::1", "fd00::2", protocolICMPv6, []byte{128, 0, 0, 0}))
+		v6    = obsEth(obsMACB, obsMACA, encap.EtherTypeIPv6, obsIPv6("fd00::1", "fd00::2", encap.ProtocolICMPv6, []byte{128, 0, 0, 0}))
 		vlan  = append(append(obsEth(obsMACB, obsMACA, encap.EtherTypeVLAN, nil), 0, 5, 0x08, 0x00), obsIPv4("10.1.1.1", "10.2.2.2", encap.ProtocolTCP, obsPorts(40000, 80))...)
 		ipip  = obsIPv4("10.244.0.5", "10.244.1.7", encap.ProtocolTCP, obsPorts(1234, 443))
 		short = []byte{1, 2, 3}

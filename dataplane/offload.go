@@ -145,7 +145,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 	train := make([]byte, trainSize)
 	out := make([][]byte, 0, linkBatch)
 	w := &gsoWriter{}
-	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
+	tr := &dgramTrain{parts: make([][]byte, 0, encap.MaxUDPSegments)}
 	pool := n.u.pool
 	for {
 		count, ok := n.readVnet(d, bufs, sizes, n.log)
@@ -228,7 +228,7 @@ func (n *vxlanTx) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameL
 	// no longer than that and no part before it was shorter.
 	if k := len(tr.parts); k > 0 && (remote != tr.remote || sock != tr.sock ||
 		len(part) > len(tr.parts[0]) || len(tr.parts[k-1]) < len(tr.parts[0]) ||
-		k == maxGSOSegments || tr.bytes+len(part) > maxUDPPayload) {
+		k == encap.MaxUDPSegments || tr.bytes+len(part) > maxUDPPayload) {
 		n.sendTrain(tr, w)
 	}
 	if len(tr.parts) == 0 {
@@ -294,7 +294,7 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 			encap.PutVXLAN(train[i*stride:], n.cfg.VNI)
 		}
 		total := (segs-1)*stride + headroom + lastLen
-		chunk := min(maxGSOSegments, maxUDPPayload/stride) * stride
+		chunk := min(encap.MaxUDPSegments, maxUDPPayload/stride) * stride
 		for off := 0; off < total; off += chunk {
 			end := min(total, off+chunk)
 			k := (end - off + stride - 1) / stride

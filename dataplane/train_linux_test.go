@@ -75,7 +75,7 @@ func TestDatagramTrains(t *testing.T) {
 		{remA, 100, 1},                         // the first flow, alone: the next one is
 		{remA, 100, other}, {remA, 100, other}, // another socket's, a train of 2
 	}
-	tr := &dgramTrain{parts: make([][]byte, 0, maxGSOSegments)}
+	tr := &dgramTrain{parts: make([][]byte, 0, encap.MaxUDPSegments)}
 	tx := n.txWorker(0)
 	w := &gsoWriter{}
 	var frames [][]byte

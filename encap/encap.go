@@ -74,6 +74,7 @@ const (
 	ProtocolTCP        = 6
 	ProtocolUDP        = 17
 	ProtocolIPv6inIPv4 = 41 // RFC 4213 section 3.5
+	ProtocolICMPv6     = 58 // RFC 4443
 	ProtocolSCTP       = 132
 )
 

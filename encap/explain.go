@@ -77,7 +77,7 @@ func Explain(frame []byte) ([]Field, error) {
 	explainIPv4(&fs, "inner IPv4", inner, off)
 	off += inner.HeaderLen()
 	if off < len(frame) {
-		fs = append(fs, Field{"inner payload", protocolName(inner.Protocol()), off, len(frame) - off, fmt.Sprintf("%d bytes", len(frame)-off)})
+		fs = append(fs, Field{"inner payload", nameOr(ProtocolName(inner.Protocol())), off, len(frame) - off, fmt.Sprintf("%d bytes", len(frame)-off)})
 	}
 	return fs, nil
 }
@@ -91,7 +91,7 @@ func explainEthernet(fs *[]Field, layer string, frame []byte, off int) (int, err
 	*fs = append(*fs,
 		Field{layer, "destination MAC", off + ethDst, 6, net.HardwareAddr(dst[:]).String()},
 		Field{layer, "source MAC", off + ethSrc, 6, net.HardwareAddr(src[:]).String()},
-		Field{layer, "EtherType", off + ethType, 2, fmt.Sprintf("%#04x (%s)", e.EtherType(), etherTypeName(e.EtherType()))},
+		Field{layer, "EtherType", off + ethType, 2, fmt.Sprintf("%#04x (%s)", e.EtherType(), nameOr(EtherTypeName(e.EtherType())))},
 	)
 	if e.EtherType() != EtherTypeIPv4 {
 		return off, ErrNotExplained
@@ -115,7 +115,7 @@ func explainIPv4(fs *[]Field, layer string, ip IPv4, off int) {
 		Field{layer, "identification", off + ipv4ID, 2, fmt.Sprintf("%d", ip.ID())},
 		Field{layer, "flags, fragment offset", off + ipv4FlagsFragOff, 2, fmt.Sprintf("%s, %d", df, ip.FragmentOffset())},
 		Field{layer, "TTL", off + ipv4TTL, 1, fmt.Sprintf("%d", ip.TTL())},
-		Field{layer, "protocol", off + ipv4Protocol, 1, fmt.Sprintf("%d (%s)", ip.Protocol(), protocolName(ip.Protocol()))},
+		Field{layer, "protocol", off + ipv4Protocol, 1, fmt.Sprintf("%d (%s)", ip.Protocol(), nameOr(ProtocolName(ip.Protocol())))},
 		Field{layer, "header checksum", off + ipv4Checksum, 2, fmt.Sprintf("%#04x (%s)", ip.Checksum(), sum)},
 		Field{layer, "source", off + ipv4Src, 4, ip.Src().String()},
 		Field{layer, "destination", off + ipv4Dst, 4, ip.Dst().String()},
@@ -132,32 +132,10 @@ func udpChecksumNote(sum uint16) string {
 	return fmt.Sprintf("%#04x", sum)
 }
 
-func etherTypeName(t uint16) string {
-	switch t {
-	case EtherTypeIPv4:
-		return "IPv4"
-	case EtherTypeIPv6:
-		return "IPv6"
-	case EtherTypeARP:
-		return "ARP"
-	case EtherTypeVLAN:
-		return "802.1Q VLAN"
+// nameOr is name, or "other" for a value without one.
+func nameOr(name string) string {
+	if name == "" {
+		return "other"
 	}
-	return "other"
-}
-
-func protocolName(p uint8) string {
-	switch p {
-	case ProtocolICMP:
-		return "ICMP"
-	case ProtocolIPIP:
-		return "IPv4 in IPv4, RFC 2003"
-	case ProtocolTCP:
-		return "TCP"
-	case ProtocolUDP:
-		return "UDP"
-	case ProtocolIPv6inIPv4:
-		return "IPv6 in IPv4"
-	}
-	return "other"
+	return name
 }

@@ -29,15 +29,7 @@ func FlowHash(frame []byte) uint32 {
 	if len(frame) < EthernetHeaderLen {
 		return 0
 	}
-	etype := binary.BigEndian.Uint16(frame[ethType:])
-	off := EthernetHeaderLen
-	for i := 0; i < 2 && (etype == EtherTypeVLAN || etype == EtherTypeQinQ); i++ {
-		if len(frame) < off+VLANTagLen {
-			break
-		}
-		etype = binary.BigEndian.Uint16(frame[off+2:])
-		off += VLANTagLen
-	}
+	etype, off, _, _ := SkipVLANs(frame)
 	l3 := frame[off:]
 	switch etype {
 	case EtherTypeIPv4:

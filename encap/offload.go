@@ -477,9 +477,10 @@ type Group struct {
 	Hdr          [VirtioNetHdrLen]byte
 }
 
-// MaxUDPSegments bounds the datagrams of one coalesced UDP super-frame: the
-// kernel's UDP_MAX_SEGMENTS was 64 until it grew to 128 in 6.x, and the
-// smaller bound holds on either.
+// MaxUDPSegments bounds the datagrams of one UDP super-frame, coalesced
+// on receive or sent with UDP_SEGMENT: the kernel's UDP_MAX_SEGMENTS was
+// 64 until recent kernels raised it to 128, and the smaller bound holds on
+// either.
 const MaxUDPSegments = 64
 
 // coalesceGroup is the state of the group Coalesce has open.

@@ -21,7 +21,7 @@ func TestExplain(t *testing.T) {
 			regexp.MustCompile(`^76-79\s+c0 a8 2a 01\s+inner IPv4\s+source\s+192\.168\.42\.1$`),
 		}, "= 50 bytes"},
 		{"ipip", []*regexp.Regexp{
-			regexp.MustCompile(`^23\s+04\s+outer IPv4\s+protocol\s+4 \(IPv4 in IPv4`),
+			regexp.MustCompile(`^23\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)`),
 			regexp.MustCompile(`^34\s+45\s+inner IPv4\s+version, IHL`),
 			regexp.MustCompile(`^50-53\s+0a f4 01 07\s+inner IPv4\s+destination\s+10\.244\.1\.7$`),
 		}, "= 20 bytes"},

@@ -150,104 +150,42 @@ func decodeInner(kind string, b []byte) *inner {
 	if b == nil {
 		return nil
 	}
-	in := &inner{Length: len(b)}
-	etype := uint16(0)
-	if kind == control.KindIPIP {
-		switch b[0] >> 4 {
-		case encap.IPv4Version:
-			etype = encap.EtherTypeIPv4
-		case encap.IPv6Version:
-			etype = encap.EtherTypeIPv6
+	d := encap.DecodeInner(b, kind == control.KindIPIP)
+	in := &inner{Length: d.Len, VLAN: int(d.VLAN)}
+	if d.Ethernet {
+		in.SrcMAC, in.DstMAC = net.HardwareAddr(d.SrcMAC[:]).String(), net.HardwareAddr(d.DstMAC[:]).String()
+		in.EtherType = encap.EtherTypeName(d.EtherType)
+		if in.EtherType == "" {
+			in.EtherType = fmt.Sprintf("%#04x", d.EtherType)
 		}
-	} else {
-		eth := encap.Ethernet(b)
-		if !eth.IsValid() {
-			return in
-		}
-		src, dst := eth.Src(), eth.Dst()
-		in.SrcMAC, in.DstMAC = net.HardwareAddr(src[:]).String(), net.HardwareAddr(dst[:]).String()
-		etype = eth.EtherType()
-		b = b[encap.EthernetHeaderLen:]
-		if etype == encap.EtherTypeVLAN && len(b) >= encap.VLANTagLen {
-			in.VLAN = int(binary.BigEndian.Uint16(b) & 0x0fff)
-			etype = binary.BigEndian.Uint16(b[2:])
-			b = b[encap.VLANTagLen:]
-		}
-		in.EtherType = etherTypeName(etype)
 	}
-	var l4 []byte
-	var proto uint8
-	switch etype {
-	case encap.EtherTypeIPv4:
-		ip := encap.IPv4(b)
-		if !ip.IsValid() {
-			return in
-		}
-		in.Src, in.Dst, in.TTL, in.IPLength, in.DF = ip.Src().String(), ip.Dst().String(), int(ip.TTL()), int(ip.TotalLength()), ip.DF()
-		proto = ip.Protocol()
-		if ip.FragmentOffset() == 0 {
-			l4 = b[ip.HeaderLen():ip.TotalLength()]
-		}
-	case encap.EtherTypeIPv6:
-		ip := encap.IPv6(b)
-		if !ip.IsValid() {
-			return in
-		}
-		in.Src, in.Dst, in.TTL, in.IPLength = ip.Src().String(), ip.Dst().String(), int(ip.HopLimit()), encap.IPv6HeaderLen+int(ip.PayloadLength())
-		proto = ip.NextHeader()
-		l4 = ip.Payload()
-	case encap.EtherTypeARP:
-		in.ARP = arpText(b)
-		return in
-	default:
+	if d.EtherType == encap.EtherTypeARP {
+		in.ARP = arpText(b[encap.EthernetHeaderLen+d.Tags*encap.VLANTagLen:])
 		return in
 	}
-	in.Protocol = protoName(proto)
-	switch proto {
-	case encap.ProtocolTCP, encap.ProtocolUDP, encap.ProtocolSCTP:
-		if len(l4) >= 4 {
-			in.SrcPort, in.DstPort = int(binary.BigEndian.Uint16(l4)), int(binary.BigEndian.Uint16(l4[2:]))
+	if !d.L3 {
+		return in
+	}
+	in.Src, in.Dst, in.TTL, in.IPLength, in.DF = d.Src.String(), d.Dst.String(), int(d.TTL), d.IPLen, d.DF
+	in.Protocol = protocolName(d.Protocol)
+	if d.Ports {
+		in.SrcPort, in.DstPort = int(d.SrcPort), int(d.DstPort)
+	}
+	switch d.Protocol {
+	case encap.ProtocolTCP:
+		if len(d.L4) >= 14 {
+			in.TCPFlags = tcpFlags(d.L4[13])
 		}
-		if proto == encap.ProtocolTCP && len(l4) >= 14 {
-			in.TCPFlags = tcpFlags(l4[13])
-		}
-	case encap.ProtocolICMP, protocolICMPv6:
-		in.ICMP = icmpText(proto, l4)
+	case encap.ProtocolICMP, encap.ProtocolICMPv6:
+		in.ICMP = icmpText(d.Protocol, d.L4)
 	}
 	return in
 }
 
-// protocolICMPv6 is ICMP for IPv6 (RFC 4443, IANA protocol 58).
-const protocolICMPv6 = 58
-
-func etherTypeName(t uint16) string {
-	switch t {
-	case encap.EtherTypeIPv4:
-		return "IPv4"
-	case encap.EtherTypeIPv6:
-		return "IPv6"
-	case encap.EtherTypeARP:
-		return "ARP"
-	case encap.EtherTypeVLAN:
-		return "802.1Q"
-	}
-	return fmt.Sprintf("%#04x", t)
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case encap.ProtocolICMP:
-		return "ICMP"
-	case encap.ProtocolTCP:
-		return "TCP"
-	case encap.ProtocolUDP:
-		return "UDP"
-	case encap.ProtocolSCTP:
-		return "SCTP"
-	case protocolICMPv6:
-		return "ICMPv6"
-	case encap.ProtocolIPIP:
-		return "IPIP"
+// protocolName is encap's name of IP protocol p, or its number.
+func protocolName(p uint8) string {
+	if name := encap.ProtocolName(p); name != "" {
+		return name
 	}
 	return fmt.Sprintf("protocol %d", p)
 }
@@ -276,7 +214,7 @@ func icmpText(proto uint8, b []byte) string {
 	if len(b) >= 8 {
 		idSeq = fmt.Sprintf(", id %d, seq %d", binary.BigEndian.Uint16(b[4:]), binary.BigEndian.Uint16(b[6:]))
 	}
-	if proto == protocolICMPv6 {
+	if proto == encap.ProtocolICMPv6 {
 		switch typ {
 		case 128:
 			return "echo request" + idSeq
@@ -403,7 +341,7 @@ func outerHeaders(e control.TraceEvent) []header {
 		hs = append(hs,
 			header{"outer IPv6", "version, class, flow", 0, 4, fmt.Sprintf("6, %#02x, %#05x", ip.TrafficClass(), ip.FlowLabel())},
 			header{"outer IPv6", "payload length", 4, 2, fmt.Sprintf("%d", ip.PayloadLength())},
-			header{"outer IPv6", "next header", 6, 1, fmt.Sprintf("%d (%s)", ip.NextHeader(), protoName(ip.NextHeader()))},
+			header{"outer IPv6", "next header", 6, 1, fmt.Sprintf("%d (%s)", ip.NextHeader(), protocolName(ip.NextHeader()))},
 			header{"outer IPv6", "hop limit", 7, 1, fmt.Sprintf("%d", ip.HopLimit())},
 			header{"outer IPv6", "source", 8, 16, ip.Src().String()},
 			header{"outer IPv6", "destination", 24, 16, ip.Dst().String()},
@@ -475,6 +413,7 @@ var dropNotes = map[string]string{
 	"too_big":         "larger than the network's MTU allows",
 	"fdb_full":        "its source MAC was not learnt (the frame itself goes on)",
 	"tap_write":       "the device refused it",
+	"tun_write":       "the device refused it",
 	"no_remote":       "nowhere to send it: no FDB entry and an empty flood list",
 	"send_error":      "the underlay socket refused it",
 	"unknown_source":  "its sender is no known remote",

@@ -82,7 +82,7 @@ func TestTraceRendersPings(t *testing.T) {
 			`^    ip 10\.244\.0\.5 > 10\.244\.1\.7, ttl 64, 84 bytes, DF$`,
 			`^    route: 10\.244\.1\.7 via 10\.0\.0\.2$`,
 			`^    20 bytes of headers in front of the inner packet:$`,
-			`^    9\s+04\s+outer IPv4\s+protocol\s+4 \(IPv4 in IPv4, RFC 2003\)$`,
+			`^    9\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)$`,
 			`^    20-103\s+inner packet\s+84 bytes`,
 			`^    received from 10\.0\.0\.2: the whole outer packet, as the raw socket gives it$`,
 			`^    outer IPv4 header off, the inner packet is 84 bytes$`,

@@ -15,34 +15,6 @@ import (
 	"github.com/vtepd/vtepd/dataplane"
 )
 
-// The control API's names are the dataplane's, which the daemon passes on
-// as they are.
-func TestTraceNamesAgree(t *testing.T) {
-	tests := []struct{ dataplane, control string }{
-		{dataplane.StageDeviceIn.String(), control.StageDeviceIn},
-		{dataplane.StageLookup.String(), control.StageLookup},
-		{dataplane.StageEncap.String(), control.StageEncap},
-		{dataplane.StageSocketOut.String(), control.StageSocketOut},
-		{dataplane.StageSocketIn.String(), control.StageSocketIn},
-		{dataplane.StageDecap.String(), control.StageDecap},
-		{dataplane.StageLearn.String(), control.StageLearn},
-		{dataplane.StageDeviceOut.String(), control.StageDeviceOut},
-		{dataplane.StageDrop.String(), control.StageDrop},
-		{dataplane.LookupHit, control.LookupHit},
-		{dataplane.LookupMiss, control.LookupMiss},
-		{dataplane.LookupFlood, control.LookupFlood},
-		{dataplane.LookupRoute, control.LookupRoute},
-		{dataplane.LookupNoRoute, control.LookupNoRoute},
-		{dataplane.DropSend.String(), control.DropSendError},
-		{dataplane.DropFDBFull.String(), control.DropFDBFull},
-	}
-	for _, tc := range tests {
-		if tc.dataplane != tc.control {
-			t.Errorf("dataplane says %q, control %q: want the same", tc.dataplane, tc.control)
-		}
-	}
-}
-
 func TestTraceEventOfDataplaneEvent(t *testing.T) {
 	at := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 	e := &dataplane.Event{
