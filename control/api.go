@@ -93,6 +93,9 @@ type OffloadStats struct {
 	GRODatagrams    uint64 `json:"gro_datagrams"`
 	CoalescedWrites uint64 `json:"coalesced_writes"`
 	CoalescedFrames uint64 `json:"coalesced_frames"`
+	// Fallbacks counts offloads turned off because the kernel refused
+	// them (GSO, GRO), at start or while forwarding.
+	Fallbacks uint64 `json:"fallbacks"`
 }
 
 // IsZero reports whether the offloads did nothing.

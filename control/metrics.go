@@ -51,11 +51,12 @@ var offloadMetrics = [...][2]string{
 	{"vtepd_offload_gro_datagrams_total", "Datagrams in the GRO trains."},
 	{"vtepd_offload_coalesced_writes_total", "TCP and UDP super-frames written to the device, made of received segments or datagrams coalesced in user space."},
 	{"vtepd_offload_coalesced_frames_total", "Received frames coalesced into those super-frames."},
+	{"vtepd_offload_fallbacks_total", "Offloads turned off because the kernel refused them, at start or while forwarding; traffic goes on without them."},
 }
 
 func offloadValues(o OffloadStats) [len(offloadMetrics)]uint64 {
 	return [...]uint64{o.TSOFrames, o.TSOSegments, o.GSOSends, o.GSODatagrams,
-		o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames}
+		o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames, o.Fallbacks}
 }
 
 func newStatsCollector(stats func() []NetworkStats) *statsCollector {

@@ -63,7 +63,7 @@ func firstStats() []control.NetworkStats {
 func secondStats() []control.NetworkStats {
 	return []control.NetworkStats{
 		{Name: "underlay", Kind: "underlay", Drops: drops(map[string]uint64{"malformed": 4, "unknown_vni": 9, "tap_write": 1}),
-			Offload: control.OffloadStats{GROTrains: 21, GRODatagrams: 22}},
+			Offload: control.OffloadStats{GROTrains: 21, GRODatagrams: 22, Fallbacks: 1}},
 		{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 7, RxBytes: 600, TxPackets: 8, TxBytes: 700,
 			Drops: drops(map[string]uint64{"too_big": 2}), Offload: control.OffloadStats{TSOFrames: 31, TSOSegments: 32, CoalescedWrites: 33, CoalescedFrames: 34}},
 		{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 1 << 40, RxBytes: 1<<40 + 17, TxPackets: 13, TxBytes: 1300,
@@ -176,6 +176,7 @@ func wantFamilies(second bool) map[string]family {
 		"vtepd_offload_gro_datagrams_total":    offload(22, 0, 0),
 		"vtepd_offload_coalesced_writes_total": offload(0, 33, 45),
 		"vtepd_offload_coalesced_frames_total": offload(0, 34, 46),
+		"vtepd_offload_fallbacks_total":        offload(1, 0, 0),
 		"vtepd_rx_packets_total":               {counter, map[string]float64{ipip: pick(5, 7), vx: pick(10, 1<<40)}},
 		"vtepd_rx_bytes_total":                 {counter, map[string]float64{ipip: pick(420, 600), vx: pick(980, 1<<40+17)}},
 		"vtepd_tx_packets_total":               {counter, map[string]float64{ipip: pick(6, 8), vx: pick(12, 13)}},

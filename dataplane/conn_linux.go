@@ -34,14 +34,19 @@ type udpConn struct {
 	more  []*rxSock
 	txfd  int
 	local netip.AddrPort
-	pool  *gsoPool // nil without UDPOffload.GSO
+	pool  *gsoPool // nil without UDPOffload.GSO or when it was refused
+	// refused are the offloads asked for that the kernel refused.
+	refused []error
 }
+
+func (c *udpConn) offloadsRefused() []error { return c.refused }
 
 // rxSock is one receiving UDP socket and its batch reader.
 type rxSock struct {
-	rx   *net.UDPConn
-	rxr  *mmsgReader
-	segs [connBatch]int // ReadBatch's scratch
+	rx     *net.UDPConn
+	rxr    *mmsgReader
+	groErr error          // UDP_GRO asked for and refused
+	segs   [connBatch]int // ReadBatch's scratch
 }
 
 // ReadBatch reads datagrams with one recvmmsg(2). With GRO on, a buffer
@@ -59,6 +64,15 @@ func (r *rxSock) ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort
 // udpReceiver is one further receiving socket of a udpConn as a Conn of
 // its own, for its receive worker: it sends through the udpConn, and
 // closing the udpConn closes it.
+// The underlay's sockets, and the capability the receive loops look for:
+// a signature that drifted would fail here, not quietly take the slow path.
+var (
+	_ Conn      = (*udpConn)(nil)
+	_ Conn      = udpReceiver{}
+	_ segReader = (*udpConn)(nil)
+	_ segReader = udpReceiver{}
+)
+
 type udpReceiver struct {
 	*rxSock
 	c *udpConn
@@ -152,9 +166,17 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 		return nil, err
 	}
 	if o.GSO {
+		// Without GSO sockets, trains go as single datagrams: slower, but
+		// no reason not to start.
 		if c.pool, err = openGSOPool(local, port, o); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("%w (turn the gso offload off?)", err)
+			c.pool = nil
+			c.refused = append(c.refused, fmt.Errorf("gso: %w", err))
+		}
+	}
+	for _, r := range append([]*rxSock{&c.rxSock}, c.more...) {
+		if r.groErr != nil {
+			c.refused = append(c.refused, fmt.Errorf("gro: %w", r.groErr))
+			break // one socket says it for all
 		}
 	}
 	return c, nil
@@ -188,9 +210,10 @@ func listenRx(network string, ap netip.AddrPort, reuse bool, o UDPOffload) (*rxS
 	}
 	r.rxr.poll.spin = o.BusyPoll
 	if o.GRO {
+		// A socket without GRO reads one datagram per buffer, as with
+		// the gro offload off.
 		if err := setsockopt(rx, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
-			rx.Close()
-			return nil, fmt.Errorf("UDP GRO (turn the gro offload off?): %w", err)
+			r.groErr = fmt.Errorf("UDP_GRO: %w", err)
 		}
 	}
 	return r, nil

@@ -226,6 +226,9 @@ type OffloadCounters struct {
 	// CoalescedWrites counts TCP and UDP super-frames written to the
 	// device and CoalescedFrames the received frames they were made of.
 	CoalescedWrites, CoalescedFrames atomic.Uint64
+	// Fallbacks counts offloads turned off because the kernel refused
+	// them, at start or at run time: the traffic goes on without.
+	Fallbacks atomic.Uint64
 }
 
 // OffloadStats is a copy of OffloadCounters at one moment.
@@ -234,6 +237,7 @@ type OffloadStats struct {
 	GSOSends, GSODatagrams           uint64
 	GROTrains, GRODatagrams          uint64
 	CoalescedWrites, CoalescedFrames uint64
+	Fallbacks                        uint64
 }
 
 // add adds o to s.
@@ -246,6 +250,7 @@ func (s *OffloadStats) add(o OffloadStats) {
 	s.GRODatagrams += o.GRODatagrams
 	s.CoalescedWrites += o.CoalescedWrites
 	s.CoalescedFrames += o.CoalescedFrames
+	s.Fallbacks += o.Fallbacks
 }
 
 // Load reads every offload counter.
@@ -255,6 +260,7 @@ func (o *OffloadCounters) Load() OffloadStats {
 		GSOSends: o.GSOSends.Load(), GSODatagrams: o.GSODatagrams.Load(),
 		GROTrains: o.GROTrains.Load(), GRODatagrams: o.GRODatagrams.Load(),
 		CoalescedWrites: o.CoalescedWrites.Load(), CoalescedFrames: o.CoalescedFrames.Load(),
+		Fallbacks: o.Fallbacks.Load(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/vtepd/vtepd/encap"
@@ -135,6 +136,45 @@ func (p *gsoPool) bindNear(local netip.Addr, lo uint16, span, start, ttl int) (i
 	}
 	unix.Close(fd)
 	return -1, 0, fmt.Errorf("bind a UDP GSO socket to %s in ports %d-%d: %w", local, lo, int(lo)+span-1, err)
+}
+
+// gsoConn is a Conn with GSO sockets (udpConn opened with
+// UDPOffload.GSO).
+type gsoConn interface {
+	Conn
+	gso() *gsoPool
+}
+
+// offloadReporter is a Conn that opened without an offload it was asked
+// for, because the kernel refused it: the underlay logs and counts each.
+type offloadReporter interface {
+	Conn
+	offloadsRefused() []error
+}
+
+var (
+	_ gsoConn         = (*udpConn)(nil)
+	_ offloadReporter = (*udpConn)(nil)
+)
+
+// gsoRefused turns GSO off for good when err, from a UDP_SEGMENT send from
+// pool, says the kernel or the device under it cannot segment (EIO: no
+// checksum offload; EINVAL, EOPNOTSUPP, ENOPROTOOPT: no UDP GSO there),
+// as wireguard-go does: the datagrams of the failed send are counted as
+// send_error drops, and every send from then on takes the one-datagram
+// path. It is logged and counted (Offload.Fallbacks) once. Other errors
+// (a full queue, no route) pass.
+func (u *Underlay) gsoRefused(pool *gsoPool, err error, c *counterShard) {
+	if !disablesGSO(err) || !u.gso.CompareAndSwap(pool, nil) {
+		return
+	}
+	c.Offload.Fallbacks.Add(1)
+	u.log.Warn("UDP GSO refused by the kernel; sending one datagram at a time from now on", zap.Error(err))
+}
+
+func disablesGSO(err error) bool {
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) ||
+		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT)
 }
 
 func (p *gsoPool) close() {

@@ -52,6 +52,8 @@ func ListenIPIP(local netip.Addr) (Conn, error) {
 	return c, nil
 }
 
+var _ Conn = (*ipipConn)(nil)
+
 func (c *ipipConn) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(c.local, 0) }
 
 // ReadBatch returns whole outer IPv4 packets, a batch per recvmmsg(2); the

@@ -146,12 +146,12 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 	out := make([][]byte, 0, linkBatch)
 	w := &gsoWriter{}
 	tr := &dgramTrain{parts: make([][]byte, 0, encap.MaxUDPSegments)}
-	pool := n.u.pool
 	for {
 		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
 			return
 		}
+		pool := n.u.gso.Load()
 		out = out[:0]
 		for i := 0; i < count; i++ {
 			buf := bufs[i]
@@ -165,7 +165,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 				if pool != nil {
 					if remote, ok := n.unicastHit(frame); ok && n.obs.on() == nil {
 						out = n.send(out) // in order: what came before goes first
-						n.queueDatagram(tr, w, buf, len(frame), remote)
+						n.queueDatagram(tr, w, pool, buf, len(frame), remote)
 						continue
 					}
 					n.sendTrain(tr, w)
@@ -179,7 +179,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 			}
 			n.sendTrain(tr, w) // in order: what came before goes first
 			out = n.send(out)
-			n.forwardSuper(frame, h, train, w, out)
+			n.forwardSuper(frame, h, train, w, pool, out)
 		}
 		n.sendTrain(tr, w)
 		n.send(out)
@@ -207,6 +207,7 @@ func (n *vxlanTx) unicastHit(frame []byte) (netip.Addr, bool) {
 // 64-byte UDP say, arrive that way. A transmit loop owns one; its parts
 // point into the loop's read buffers and are sent before the next read.
 type dgramTrain struct {
+	pool   *gsoPool // the GSO sockets it leaves by
 	parts  [][]byte // VXLAN header and inner frame, each in its own buffer
 	remote netip.Addr
 	sock   uint32 // which GSO socket: the flow hash modulo their number
@@ -219,20 +220,20 @@ type dgramTrain struct {
 // queueDatagram writes the VXLAN header in the headroom of the frame in
 // buf and adds the datagram to tr, sending what tr held first when the
 // datagram cannot join it.
-func (n *vxlanTx) queueDatagram(tr *dgramTrain, w *gsoWriter, buf []byte, frameLen int, remote netip.Addr) {
+func (n *vxlanTx) queueDatagram(tr *dgramTrain, w *gsoWriter, pool *gsoPool, buf []byte, frameLen int, remote netip.Addr) {
 	frame := buf[Headroom : Headroom+frameLen]
-	sock := encap.FlowHash(frame) % uint32(len(n.u.pool.fds))
+	sock := encap.FlowHash(frame) % uint32(len(pool.fds))
 	part := buf[Headroom-encap.VXLANHeaderLen : Headroom+frameLen]
 	encap.PutVXLAN(part, n.cfg.VNI)
 	// A train is cut every len(parts[0]) bytes: a part may join if it is
 	// no longer than that and no part before it was shorter.
-	if k := len(tr.parts); k > 0 && (remote != tr.remote || sock != tr.sock ||
+	if k := len(tr.parts); k > 0 && (pool != tr.pool || remote != tr.remote || sock != tr.sock ||
 		len(part) > len(tr.parts[0]) || len(tr.parts[k-1]) < len(tr.parts[0]) ||
 		k == encap.MaxUDPSegments || tr.bytes+len(part) > maxUDPPayload) {
 		n.sendTrain(tr, w)
 	}
 	if len(tr.parts) == 0 {
-		tr.remote, tr.sock, tr.first = remote, sock, buf
+		tr.pool, tr.remote, tr.sock, tr.first = pool, remote, sock, buf
 	}
 	tr.parts = append(tr.parts, part)
 	tr.bytes += len(part)
@@ -250,8 +251,8 @@ func (n *vxlanTx) sendTrain(tr *dgramTrain, w *gsoWriter) {
 		n.send(n.one)
 		n.one[0] = nil
 	default:
-		err := n.u.pool.sendParts(w, tr.remote, tr.sock, tr.parts, len(tr.parts[0]))
-		n.countGSO(k, err)
+		err := tr.pool.sendParts(w, tr.remote, tr.sock, tr.parts, len(tr.parts[0]))
+		n.gsoSent(tr.pool, k, err)
 		n.countTrain(k, tr.bytes-k*encap.VXLANHeaderLen, err)
 	}
 	clear(tr.parts)
@@ -263,8 +264,7 @@ func (n *vxlanTx) sendTrain(tr *dgramTrain, w *gsoWriter) {
 // sockets, else each segment the way forward sends a frame (which is also
 // the way while someone traces the network: every segment is seen at every
 // stage).
-func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, out [][]byte) {
-	pool := n.u.pool
+func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, pool *gsoPool, out [][]byte) {
 	t := n.obs.on()
 	dst := encap.Ethernet(frame).Dst()
 	var remote netip.Addr
@@ -299,7 +299,7 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 			end := min(total, off+chunk)
 			k := (end - off + stride - 1) / stride
 			err := pool.send(w, remote, hash, train[off:end], stride)
-			n.countGSO(k, err)
+			n.gsoSent(pool, k, err)
 			n.countTrain(k, end-off-k*headroom, err)
 		}
 		return
@@ -324,8 +324,12 @@ func (n *vxlanTx) countTrain(frames, bytes int, err error) {
 	n.c.tally(n.log, &n.c.TxPackets, &n.c.TxBytes, DropSend, frames, bytes, err)
 }
 
-// countGSO counts a UDP_SEGMENT send of k datagrams that went out.
-func (n *vxlanTx) countGSO(k int, err error) {
+// gsoSent counts a UDP_SEGMENT send of k datagrams from pool, and turns
+// GSO off when the kernel refused it (see Underlay.gsoRefused).
+func (n *vxlanTx) gsoSent(pool *gsoPool, k int, err error) {
+	if err != nil {
+		n.u.gsoRefused(pool, err, n.c)
+	}
 	if err == nil && k > 1 {
 		n.c.Offload.GSOSends.Add(1)
 		n.c.Offload.GSODatagrams.Add(uint64(k))

@@ -56,6 +56,11 @@ func Queues(l Link) []Link {
 	return []Link{l}
 }
 
+var (
+	_ Link = (*multiQueue)(nil)
+	_ Link = (*device)(nil)
+)
+
 // multiQueue is a device opened with IFF_MULTI_QUEUE: one descriptor per
 // queue. As a Link it reads and writes through its first queue; the
 // forwarding workers take each queue apart (Queues).

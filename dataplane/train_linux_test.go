@@ -4,16 +4,20 @@ package dataplane
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/vtepd/vtepd/dataplane/linktest"
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // TestDatagramTrains queues frames the way txLoopVnet does and checks, at
@@ -56,7 +60,8 @@ func TestDatagramTrains(t *testing.T) {
 		}
 		return f
 	}
-	socks := uint32(len(n.u.pool.fds))
+	pool := n.u.gso.Load()
+	socks := uint32(len(pool.fds))
 	other := byte(2)
 	for ; encap.FlowHash(frame(other, 100, 0))%socks == encap.FlowHash(frame(1, 100, 0))%socks; other++ {
 		if other == 0xff {
@@ -84,7 +89,7 @@ func TestDatagramTrains(t *testing.T) {
 		f := buf[Headroom:]
 		copy(f, frame(s.src, s.size, i))
 		frames = append(frames, append([]byte(nil), f...))
-		tx.queueDatagram(tr, w, buf, s.size, s.remote)
+		tx.queueDatagram(tr, w, pool, buf, s.size, s.remote)
 	}
 	tx.sendTrain(tr, w)
 
@@ -147,4 +152,98 @@ func listenGRO(t *testing.T, ap netip.AddrPort) *net.UDPConn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestGSOFallback: a UDP_SEGMENT send the kernel refuses (here: more
+// segments than UDP_MAX_SEGMENTS, EINVAL) turns GSO off once, logged and
+// counted, and what follows leaves one datagram at a time; a send refused
+// for another reason leaves GSO on. At start, GSO sockets that cannot be
+// had (every port of the range taken) are a fallback too, not a failure.
+func TestGSOFallback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
+	}
+	local, rem := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	rx := listenGRO(t, netip.AddrPortFrom(rem, 0))
+	port := uint16(rx.LocalAddr().(*net.UDPAddr).Port)
+	conn, err := ListenUDPOffload(local, port, UDPOffload{GSO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	u, err := NewUnderlay(UnderlayConfig{Local: local, Port: port}, conn, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	n, err := u.AddNetwork(NetworkConfig{Name: "vx42", VNI: 42, MTU: 1500}, linktest.NewLink("vx42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := n.txWorker(0)
+	pool := u.gso.Load()
+	if pool == nil {
+		t.Fatal("no GSO sockets at start")
+	}
+
+	tx.gsoSent(pool, 2, unix.ENOBUFS)
+	if u.gso.Load() != pool {
+		t.Fatal("GSO turned off by ENOBUFS, a full queue; want it kept")
+	}
+	// 300 segments of 8 bytes: over any kernel's UDP_MAX_SEGMENTS.
+	err = pool.send(&gsoWriter{}, rem, 0, make([]byte, 300*8), 8)
+	if !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("a send of 300 segments: got %v, want EINVAL from the kernel", err)
+	}
+	tx.gsoSent(pool, 300, err)
+	tx.gsoSent(pool, 300, err) // a second worker's failure, on the same pool
+	if u.gso.Load() != nil {
+		t.Fatal("GSO still on after the kernel refused a send")
+	}
+	if got := u.Counters.Load().Offload.Fallbacks + n.Counters.Load().Offload.Fallbacks; got != 1 {
+		t.Errorf("fallbacks: got %d, want 1", got)
+	}
+	if logs.FilterMessageSnippet("UDP GSO refused").Len() != 1 {
+		t.Errorf("want one warning about GSO, got %v", logs.All())
+	}
+
+	// With GSO off, a frame leaves by the one-packet path and arrives.
+	mac, _ := fdb.ParseMAC("02:00:00:00:00:02")
+	if err := n.Table().Add(mac, rem, true); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, Headroom+100)
+	copy(buf[Headroom:], []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	tx.send(tx.forward(buf, 100, nil))
+	if err := rx.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2048)
+	nb, err := rx.Read(got)
+	if err != nil || nb != encap.VXLANHeaderLen+100 {
+		t.Fatalf("after the fallback: read %d bytes, %v; want one datagram of %d", nb, err, encap.VXLANHeaderLen+100)
+	}
+
+	// At start: a source port range of one port, already taken.
+	taken, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := uint16(taken.LocalAddr().(*net.UDPAddr).Port)
+	conn2, err := ListenUDPOffload(local, 0, UDPOffload{GSO: true, SrcPortMin: busy, SrcPortMax: busy})
+	if err != nil {
+		t.Fatalf("start with GSO sockets unavailable: %v, want a start without them", err)
+	}
+	u2, err := NewUnderlay(UnderlayConfig{Local: local, Port: conn2.LocalAddr().Port()}, conn2, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2.Close()
+	if u2.gso.Load() != nil || u2.Counters.Load().Offload.Fallbacks != 1 {
+		t.Errorf("start without GSO sockets: gso %v, fallbacks %d; want none and 1", u2.gso.Load(), u2.Counters.Load().Offload.Fallbacks)
+	}
+	if logs.FilterMessageSnippet("offload refused").Len() != 1 {
+		t.Errorf("want one warning about the refused offload at start, got %v", logs.All())
+	}
 }

@@ -97,8 +97,9 @@ type Underlay struct {
 	hdrLen  int // outer IP + UDP + VXLAN header bytes
 	// baseLog is the logger networks derive theirs from.
 	baseLog *zap.Logger
-	// pool is conn's GSO sockets, nil without UDPOffload.GSO.
-	pool *gsoPool
+	// gso is conn's GSO sockets while GSO is in use: nil without
+	// UDPOffload.GSO, and from the first send the kernel refuses on.
+	gso atomic.Pointer[gsoPool]
 
 	// nets is an immutable VNI -> network map, replaced whole by the writer
 	// (mu) when a network is added or removed, read per batch without a lock.
@@ -158,11 +159,17 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 	if !cfg.Local.Is4() {
 		u.hdrLen = encap.VXLANIPv6HeadersLen
 	}
-	if g, ok := conn.(interface{ gso() *gsoPool }); ok {
-		u.pool = g.gso()
-	}
 	u.readers = receivers(conn)
 	u.Counters.init(len(u.readers) + 1)
+	if g, ok := conn.(gsoConn); ok {
+		u.gso.Store(g.gso())
+	}
+	if r, ok := conn.(offloadReporter); ok {
+		for _, err := range r.offloadsRefused() {
+			u.log.Warn("offload refused by the kernel; going on without it", zap.Error(err))
+			u.Counters.shard(0).Offload.Fallbacks.Add(1)
+		}
+	}
 	empty := map[uint32]*Network{}
 	u.nets.Store(&empty)
 	return u, nil

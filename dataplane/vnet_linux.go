@@ -28,6 +28,10 @@ const (
 // to 64 KiB that the reader segments, and a frame written can be one that
 // the kernel's stack takes whole (GRO's result, made in user space). With
 // UDP segmentation offload as well, the same holds for UDP.
+// vnetDevice is the one device with offloads; the transmit loops find it
+// by this interface.
+var _ vnetLink = (*vnetDevice)(nil)
+
 type vnetLink interface {
 	Link
 	// USO reports whether the device also moves UDP super-frames

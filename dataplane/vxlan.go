@@ -316,8 +316,8 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 // port of the socket the flow's trains leave from, so that every packet of
 // a flow carries one source port whichever way it is sent.
 func (u *Underlay) sourcePort(hash uint32) uint16 {
-	if u.pool != nil {
-		return u.pool.port(hash)
+	if p := u.gso.Load(); p != nil {
+		return p.port(hash)
 	}
 	return encap.SourcePort(hash, u.cfg.SrcPortMin, u.cfg.SrcPortMax)
 }

@@ -700,6 +700,9 @@ func (c *cli) stats(args []string) error {
 		if o := s.Offload; !o.IsZero() {
 			fmt.Fprintf(c.out, "    offload: tso %d frames %d segments, gso %d sends %d datagrams, gro %d trains %d datagrams, coalesced %d writes %d frames\n",
 				o.TSOFrames, o.TSOSegments, o.GSOSends, o.GSODatagrams, o.GROTrains, o.GRODatagrams, o.CoalescedWrites, o.CoalescedFrames)
+			if o.Fallbacks > 0 {
+				fmt.Fprintf(c.out, "    offload fallbacks: %d (refused by the kernel, turned off)\n", o.Fallbacks)
+			}
 		}
 		if perQueue {
 			for _, q := range s.Queues {

@@ -342,6 +342,7 @@ func offloadStats(o dataplane.OffloadStats) control.OffloadStats {
 		GSOSends: o.GSOSends, GSODatagrams: o.GSODatagrams,
 		GROTrains: o.GROTrains, GRODatagrams: o.GRODatagrams,
 		CoalescedWrites: o.CoalescedWrites, CoalescedFrames: o.CoalescedFrames,
+		Fallbacks: o.Fallbacks,
 	}
 }
 
