@@ -11,7 +11,7 @@ import (
 // A network's device can vanish while vtepd runs: `ip link del vx42`, or a
 // tool that sweeps interfaces it does not know. The kernel then detaches
 // the descriptor vtepd holds, and every read and write on it fails from
-// then on; no frame will come again. Retrying, as port.read does for an
+// then on; no frame will come again. Retrying, as netDevice.read does for an
 // error that may pass, would only spin. The transmit loop ends instead and
 // reports the loss, once, to whoever asked with OnDeviceLoss; until the
 // network is stopped, what the receive loop has for the device is counted
@@ -20,7 +20,7 @@ import (
 // ErrDeviceLost is wrapped by the error OnDeviceLoss reports.
 var ErrDeviceLost = errors.New("device deleted while in use")
 
-// deviceLoss is a port's record of its device being gone and of who is to
+// deviceLoss is a netDevice's record of its device being gone and of who is to
 // hear of it. The transmit loop writes err, OnDeviceLoss writes fn; the
 // second of the two to arrive calls fn, and told makes sure only one does.
 type deviceLoss struct {
@@ -35,7 +35,7 @@ type deviceLoss struct {
 // stays added until removed. f runs on the network's transmit goroutine (or
 // on the caller's, if the device is already gone) and must not block: it
 // should hand the news on and return.
-func (p *port) OnDeviceLoss(f func(err error)) {
+func (p *netDevice) OnDeviceLoss(f func(err error)) {
 	p.loss.fn.Store(&f)
 	p.loss.tell()
 }
@@ -43,7 +43,7 @@ func (p *port) OnDeviceLoss(f func(err error)) {
 // lostDevice reports whether err, from a read of the device, says the
 // device is gone; if so it records the loss, logs it and tells the
 // OnDeviceLoss callback.
-func (p *port) lostDevice(err error, log *zap.Logger) bool {
+func (p *netDevice) lostDevice(err error, log *zap.Logger) bool {
 	if !deviceGone(err) {
 		return false
 	}

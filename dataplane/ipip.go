@@ -97,11 +97,11 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		return nil, fmt.Errorf("network %q: DF mode %d, want -1 (copy), 0 (clear) or 1 (set)", cfg.Name, cfg.DF)
 	}
 	n := &IPIPNetwork{
-		cfg:    cfg,
-		u:      u,
-		port:   newPort(link),
-		routes: fdb.NewRouteTable(),
-		log:    u.baseLog.With(zap.String("network", cfg.Name)),
+		cfg:       cfg,
+		u:         u,
+		netDevice: newNetDevice(link),
+		routes:    fdb.NewRouteTable(),
+		log:       u.baseLog.With(zap.String("network", cfg.Name)),
 	}
 	// A shard per transmit worker, then the receive loop's.
 	n.Counters.tun = true
@@ -233,7 +233,7 @@ func (u *IPIPUnderlay) rxLoop() {
 // IPIPNetwork forwards packets between one TUN device and the underlay.
 type IPIPNetwork struct {
 	obs ObserverPoint // trace and capture (observe.go)
-	port
+	netDevice
 	cfg    IPIPConfig
 	u      *IPIPUnderlay
 	routes *fdb.RouteTable

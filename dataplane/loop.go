@@ -12,9 +12,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// port is what a VXLAN and an IPIP network share: the device the network
+// netDevice is what a VXLAN and an IPIP network share: the device the network
 // owns, the transmit workers reading its queues, and stopping them together.
-type port struct {
+type netDevice struct {
 	link     Link
 	queues   []Link // Queues(link): transmit worker i reads queues[i]
 	wg       sync.WaitGroup
@@ -23,10 +23,10 @@ type port struct {
 	loss     deviceLoss   // the device deleted under the network (devloss.go)
 }
 
-func newPort(link Link) port { return port{link: link, queues: Queues(link)} }
+func newNetDevice(link Link) netDevice { return netDevice{link: link, queues: Queues(link)} }
 
 // stop closes the device, which ends the transmit workers, and waits for them.
-func (p *port) stop() error {
+func (p *netDevice) stop() error {
 	if p.stopped.Swap(true) {
 		return nil
 	}
@@ -39,7 +39,7 @@ func (p *port) stop() error {
 // queue q. It returns false when the transmit worker is to end: the network
 // was stopped, the device closed or deleted. Other errors are logged and
 // retried after a pause; they stop no other queue.
-func (p *port) read(q Link, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
+func (p *netDevice) read(q Link, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	for {
 		n, err := q.Read(bufs, sizes, Headroom)
 		if err == nil {
@@ -63,7 +63,7 @@ type QueueStats struct {
 // queueStats splits c, whose first shards are the transmit workers' (one
 // per queue) and the rest receive workers' (worker r writes into queue
 // r mod queues), into per-queue figures.
-func (p *port) queueStats(c *Counters) []QueueStats {
+func (p *netDevice) queueStats(c *Counters) []QueueStats {
 	q := len(p.queues)
 	out := make([]QueueStats, q)
 	for i, s := range c.Shards() {

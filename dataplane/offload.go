@@ -117,7 +117,7 @@ func (q *rxQueue) count(frames, bytes int, err error) {
 // readVnet reads a batch of frames from an offloading device: frame i at
 // bufs[i][Headroom:], its virtio-net header in the bytes before. Like read,
 // it returns false when the transmit loop is to end.
-func (p *port) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
+func (p *netDevice) readVnet(d vnetLink, bufs [][]byte, sizes []int, log *zap.Logger) (int, bool) {
 	for {
 		n, err := d.ReadVnet(bufs, sizes, Headroom)
 		if err == nil {

@@ -41,7 +41,7 @@ type NetworkConfig struct {
 
 // Network forwards frames between one device and the underlay for one VNI.
 type Network struct {
-	port
+	netDevice
 	cfg      NetworkConfig
 	u        *Underlay
 	table    *fdb.Table
@@ -83,14 +83,14 @@ func (n *Network) rxShard(r int) *counterShard { return n.Counters.shard(len(n.q
 
 // rxQueue is the device queue receive worker r writes into: each its own
 // where there are as many queues as workers.
-func (p *port) rxQueue(r int) Link { return p.queues[r%len(p.queues)] }
+func (p *netDevice) rxQueue(r int) Link { return p.queues[r%len(p.queues)] }
 
 func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 	n := &Network{
-		cfg:   cfg,
-		u:     u,
-		port:  newPort(link),
-		table: fdb.NewTable(cfg.VNI, cfg.FDB),
+		cfg:       cfg,
+		u:         u,
+		netDevice: newNetDevice(link),
+		table:     fdb.NewTable(cfg.VNI, cfg.FDB),
 		// The outer headers and the frame must fit an IP packet's length
 		// field, whatever MTU the device was given.
 		maxFrame: min(cfg.MTU+encap.EthernetHeaderLen+vlanTagLen, maxPacket-u.hdrLen),
