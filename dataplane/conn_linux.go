@@ -464,7 +464,7 @@ func bindGroup(family int, ap netip.AddrPort) (*net.UDPConn, error) {
 func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
 	ifi, err := net.InterfaceByName(dev)
 	if err != nil {
-		return nil, fmt.Errorf("dev %q: %w", dev, err)
+		return nil, &DeviceError{Field: "dev", Err: fmt.Errorf("dev %q: %w", dev, err)}
 	}
 	family := unix.AF_INET
 	if !group.Is4() {

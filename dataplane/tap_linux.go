@@ -101,8 +101,9 @@ func closeQueue(l Link) error {
 	return l.Close()
 }
 
-// DeviceError is a device that could not be made as configured; Field names
-// the setting at fault: "name", "mtu" or "address".
+// DeviceError is a device that could not be made or used as configured;
+// Field names the network's setting at fault: "name", "mtu" or "address"
+// of its own device, "dev" of the device its multicast group is joined on.
 type DeviceError struct {
 	Field string
 	Err   error

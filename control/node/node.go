@@ -250,8 +250,12 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 	}, link)
 	if err != nil {
 		link.Close()
+		var de *dataplane.DeviceError
 		field := "vni"
-		if n.Group.IsValid() {
+		switch {
+		case errors.As(err, &de):
+			field = de.Field
+		case n.Group.IsValid():
 			field = "group"
 		}
 		return control.Refused(field, err)

@@ -401,3 +401,35 @@ func TestAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestStartErrorsInFlagWords: what the host refuses is named as the user
+// gave it: a group's device that does not exist is --dev on the command
+// line and networks[0].dev in a file, not the group.
+func TestStartErrorsInFlagWords(t *testing.T) {
+	cfg, err := control.ParseFlags([]string{"--local", "10.0.0.1", "--vni", "42", "--group", "239.1.1.1", "--dev", "nosuch0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeHost()
+	h := f.host()
+	h.OpenGroup = func(group netip.Addr, dev string, port uint16) (dataplane.Conn, error) {
+		return nil, &dataplane.DeviceError{Field: "dev", Err: errors.New(`dev "nosuch0": no such network interface`)}
+	}
+	_, err = Start(cfg, h, nil)
+	var fe *control.FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Start: got %v, want a FieldError", err)
+	}
+	if got := fe.In(cfg.Names()); !strings.HasPrefix(got, "--dev: ") || !strings.Contains(got, "no such network interface") {
+		t.Errorf("in flag words: got %q, want it to start with --dev:", got)
+	}
+	if got := fe.Error(); !strings.HasPrefix(got, "networks[0].dev: ") {
+		t.Errorf("in config words: got %q, want it to start with networks[0].dev:", got)
+	}
+	h.OpenGroup = nil
+	h.UnderlayMTU = func(netip.Addr) (int, error) { return 0, errors.New("10.0.0.1 is not an address of this host") }
+	_, err = Start(cfg, h, nil)
+	if !errors.As(err, &fe) || fe.In(cfg.Names()) != "--local: 10.0.0.1 is not an address of this host" {
+		t.Errorf("local address missing: got %v, want \"--local: 10.0.0.1 is not an address of this host\"", err)
+	}
+}
