@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +168,7 @@ func parseFlagValues(args []string) (*flagValues, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, flag.ErrHelp
 		}
-		return nil, flagError(err)
+		return nil, flagError(fs, args, err)
 	}
 	if fs.NArg() > 0 {
 		// "--learning false" parses as a bare boolean flag and a stray word.
@@ -301,21 +300,30 @@ func ParseNetworkFlags(args []string) (Network, error) {
 	return n, nil
 }
 
-var (
-	reFlagUnknown = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-	reFlagNoValue = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
-)
-
-// flagError rewrites the flag package's errors to name the flag first.
-func flagError(err error) error {
-	msg := err.Error()
-	if m := reFlagUnknown.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s: unknown flag (see --help)", m[1])
+// flagError is the error of a command line fs refused, naming the flag
+// first. The flag package's errors are text only, so the flag at fault is
+// found by reading args as it does: flags up to the first word that is
+// none, or "--".
+func flagError(fs *flag.FlagSet, args []string, err error) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) < 2 || a[0] != '-' || a == "--" {
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			return fmt.Errorf("--%s: unknown flag (see --help)", name)
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); hasValue || ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 == len(args) {
+			return fmt.Errorf("--%s: needs a value", name)
+		}
+		i++
 	}
-	if m := reFlagNoValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s: needs a value", m[1])
-	}
-	return errors.New(oneLine(msg))
+	return errors.New(oneLine(err.Error()))
 }
 
 // bad is the error of a flag whose value is not what it should be.
