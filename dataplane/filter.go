@@ -212,7 +212,8 @@ func (f *Filter) Match(e *Event) bool {
 	if f == nil || len(f.terms) == 0 {
 		return true
 	}
-	v := decodeInner(e)
+	var v encap.Inner
+	decodeInner(&v, e)
 	return f.match(&v)
 }
 
@@ -254,15 +255,16 @@ func (t *filterTerm) match(v *encap.Inner) bool {
 	return false
 }
 
-// decodeInner decodes the inner frame of e, if its bytes hold one.
-func decodeInner(e *Event) encap.Inner {
+// decodeInner decodes the inner frame of e into v, if its bytes hold one.
+func decodeInner(v *encap.Inner, e *Event) {
 	at := e.Stage
 	if at == StageDrop {
 		at = e.At
 	}
 	off := innerOffset(e.Kind, at, e.UDPPayload, e.Bytes)
 	if off < 0 {
-		return encap.Inner{}
+		*v = encap.Inner{}
+		return
 	}
-	return encap.DecodeInner(e.Bytes[off:], e.Kind == kindIPIP)
+	encap.DecodeInner(v, e.Bytes[off:], e.Kind == kindIPIP)
 }

@@ -91,7 +91,7 @@ func (h *Hub) Observe(e *Event) {
 		}
 		if s.filter != nil && len(s.filter.terms) > 0 {
 			if !decoded {
-				v = decodeInner(e)
+				decodeInner(&v, e)
 				decoded = true
 			}
 			if !s.filter.match(&v) {

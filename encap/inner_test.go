@@ -23,7 +23,7 @@ func TestDecodeInner(t *testing.T) {
 		l3       bool
 		etype    uint16
 		vlan     uint16
-		tags     int
+		tags     int8
 		src, dst string
 		proto    uint8
 		ports    bool
@@ -40,7 +40,8 @@ func TestDecodeInner(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := DecodeInner(tc.b, tc.ip)
+			var in Inner
+			DecodeInner(&in, tc.b, tc.ip)
 			if in.Len != len(tc.b) || in.L3 != tc.l3 || in.EtherType != tc.etype || in.VLAN != tc.vlan || in.Tags != tc.tags {
 				t.Errorf("got len %d l3 %v ethertype %#04x vlan %d tags %d, want %d %v %#04x %d %d",
 					in.Len, in.L3, in.EtherType, in.VLAN, in.Tags, len(tc.b), tc.l3, tc.etype, tc.vlan, tc.tags)
@@ -56,7 +57,8 @@ func TestDecodeInner(t *testing.T) {
 			}
 		})
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = DecodeInner(qinq, false) }); n != 0 {
+	var in Inner
+	if n := testing.AllocsPerRun(100, func() { DecodeInner(&in, qinq, false) }); n != 0 {
 		t.Errorf("DecodeInner: %v allocations, want 0", n)
 	}
 }
@@ -68,7 +70,8 @@ func FuzzDecodeInner(f *testing.F) {
 	f.Add(vlan(frame6("fd00::1", "fd00::2", ProtocolUDP, 1, 2, nil), 5), false)
 	f.Add(frame4("10.0.0.1", "10.0.0.2", ProtocolICMP, 0, 0, nil)[EthernetHeaderLen:], true)
 	f.Fuzz(func(t *testing.T, b []byte, ip bool) {
-		in := DecodeInner(b, ip)
+		var in Inner
+		DecodeInner(&in, b, ip)
 		if in.Len != len(b) || len(in.L4) > len(b) {
 			t.Fatalf("Len %d, L4 %d bytes, of a %d-byte input", in.Len, len(in.L4), len(b))
 		}

@@ -150,7 +150,8 @@ func decodeInner(kind string, b []byte) *inner {
 	if b == nil {
 		return nil
 	}
-	d := encap.DecodeInner(b, kind == control.KindIPIP)
+	var d encap.Inner
+	encap.DecodeInner(&d, b, kind == control.KindIPIP)
 	in := &inner{Length: d.Len, VLAN: int(d.VLAN)}
 	if d.Ethernet {
 		in.SrcMAC, in.DstMAC = net.HardwareAddr(d.SrcMAC[:]).String(), net.HardwareAddr(d.DstMAC[:]).String()
@@ -160,7 +161,7 @@ func decodeInner(kind string, b []byte) *inner {
 		}
 	}
 	if d.EtherType == encap.EtherTypeARP {
-		in.ARP = arpText(b[encap.EthernetHeaderLen+d.Tags*encap.VLANTagLen:])
+		in.ARP = arpText(b[encap.EthernetHeaderLen+int(d.Tags)*encap.VLANTagLen:])
 		return in
 	}
 	if !d.L3 {
