@@ -265,38 +265,36 @@ func (s value) prefix(masked bool) (netip.Prefix, error) {
 }
 
 func (s value) addrList() ([]netip.Addr, error) {
-	if !s.present() {
-		return nil, nil
-	}
-	if s.kind != valueList {
-		return nil, s.errorf("want a list of IP addresses, got %s", s.got())
-	}
-	out := make([]netip.Addr, 0, len(s.items))
-	for _, e := range s.items {
-		a, err := e.addr()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return listOf(s, "a list of IP addresses", value.addr)
 }
 
 func (s value) prefixList() ([]netip.Prefix, error) {
+	return listOf(s, "a list of prefixes like [10.0.0.0/24]", func(e value) (netip.Prefix, error) {
+		v, ok := e.plainString()
+		p, good := parseAllow(v)
+		if !ok || !good {
+			return p, e.errorf("want %s, got %s", wantAllow, e.got())
+		}
+		return p, nil
+	})
+}
+
+// listOf reads a list (want, when it is something else) whose items item
+// reads; not given, it is none.
+func listOf[T any](s value, want string, item func(value) (T, error)) ([]T, error) {
 	if !s.present() {
 		return nil, nil
 	}
 	if s.kind != valueList {
-		return nil, s.errorf("want a list of prefixes like [10.0.0.0/24], got %s", s.got())
+		return nil, s.errorf("want %s, got %s", want, s.got())
 	}
-	out := make([]netip.Prefix, 0, len(s.items))
+	out := make([]T, 0, len(s.items))
 	for _, e := range s.items {
-		v, ok := e.plainString()
-		p, good := parseAllow(v)
-		if !ok || !good {
-			return nil, e.errorf("want %s, got %s", wantAllow, e.got())
+		v, err := item(e)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, p)
+		out = append(out, v)
 	}
 	return out, nil
 }

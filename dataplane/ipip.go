@@ -135,7 +135,8 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		if d, ok := w.queue.(vnetLink); ok {
 			go w.txLoopVnet(d)
 		} else {
-			go w.txLoop()
+			// Packets are routed to a remote, encapsulated and sent.
+			go w.txLoop(w.queue, w.log, w.forward, w.send)
 		}
 	}
 	return n, nil
@@ -320,26 +321,6 @@ func (n *IPIPNetwork) refreshRemotes() {
 		m[r.Unmap()] = struct{}{}
 	}
 	n.remotes.Store(&m)
-}
-
-// txLoop reads IP packets from the device queue, routes them to a remote,
-// encapsulates and sends them.
-func (n *ipipTx) txLoop() {
-	defer n.wg.Done()
-	bufs := newBuffers(linkBatch, Headroom+maxPacket)
-	sizes := make([]int, linkBatch)
-	out := make([][]byte, 0, linkBatch)
-	for {
-		count, ok := n.read(n.queue, bufs, sizes, n.log)
-		if !ok {
-			return
-		}
-		out = out[:0]
-		for i := 0; i < count; i++ {
-			out = n.forward(bufs[i], sizes[i], out)
-		}
-		n.send(out)
-	}
 }
 
 // forward routes the packet at buf[Headroom:Headroom+pktLen], encapsulates

@@ -52,6 +52,28 @@ func (p *netDevice) read(q Link, bufs [][]byte, sizes []int, log *zap.Logger) (i
 	}
 }
 
+// txLoop is a transmit worker of a device without offloads: it reads
+// batches from queue q until the device is closed or lost, hands each
+// frame to forward, which encapsulates it in place and appends it to the
+// batch to send (or sends or drops it itself), and sends the batch.
+func (p *netDevice) txLoop(q Link, log *zap.Logger, forward func(buf []byte, size int, out [][]byte) [][]byte, send func([][]byte)) {
+	defer p.wg.Done()
+	bufs := newBuffers(linkBatch, Headroom+maxPacket)
+	sizes := make([]int, linkBatch)
+	out := make([][]byte, 0, linkBatch)
+	for {
+		count, ok := p.read(q, bufs, sizes, log)
+		if !ok {
+			return
+		}
+		out = out[:0]
+		for i := 0; i < count; i++ {
+			out = forward(bufs[i], sizes[i], out)
+		}
+		send(out)
+	}
+}
+
 // QueueStats is the traffic of one device queue: frames read from it and
 // sent to the underlay (Tx), and frames written into it (Rx), as its
 // workers counted them.

@@ -34,19 +34,7 @@ func TestDatagramTrains(t *testing.T) {
 	rxA := listenGRO(t, netip.AddrPortFrom(remA, 0))
 	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
 	rxB := listenGRO(t, netip.AddrPortFrom(remB, port))
-	conn, err := ListenUDPOffload(local, port, UDPOffload{GSO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := NewUnderlay(UnderlayConfig{Local: local, Port: port}, conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	n, err := u.AddNetwork(NetworkConfig{Name: "vx42", VNI: 42, MTU: 1500}, linktest.NewLink("vx42"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, n := gsoNetwork(t, local, port, nil)
 
 	// One flow (same MACs, same hash, same GSO socket); the frame sizes
 	// and remotes decide the trains.
@@ -140,6 +128,26 @@ func TestDatagramTrains(t *testing.T) {
 	}
 }
 
+// gsoNetwork is a VXLAN underlay on local:port with GSO sockets, and its
+// network vx42 on a fake device, closed when the test ends.
+func gsoNetwork(t *testing.T, local netip.Addr, port uint16, log *zap.Logger) (*Underlay, *Network) {
+	t.Helper()
+	conn, err := ListenUDPOffload(local, port, UDPOffload{GSO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewUnderlay(UnderlayConfig{Local: local, Port: port}, conn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	n, err := u.AddNetwork(NetworkConfig{Name: "vx42", VNI: 42, MTU: 1500}, linktest.NewLink("vx42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, n
+}
+
 // listenGRO opens a UDP socket on ap that takes GRO trains whole.
 func listenGRO(t *testing.T, ap netip.AddrPort) *net.UDPConn {
 	t.Helper()
@@ -166,20 +174,8 @@ func TestGSOFallback(t *testing.T) {
 	local, rem := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
 	rx := listenGRO(t, netip.AddrPortFrom(rem, 0))
 	port := uint16(rx.LocalAddr().(*net.UDPAddr).Port)
-	conn, err := ListenUDPOffload(local, port, UDPOffload{GSO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	core, logs := observer.New(zap.WarnLevel)
-	u, err := NewUnderlay(UnderlayConfig{Local: local, Port: port}, conn, zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
-	n, err := u.AddNetwork(NetworkConfig{Name: "vx42", VNI: 42, MTU: 1500}, linktest.NewLink("vx42"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, n := gsoNetwork(t, local, port, zap.New(core))
 	tx := n.txWorker(0)
 	pool := u.gso.Load()
 	if pool == nil {
@@ -191,7 +187,7 @@ func TestGSOFallback(t *testing.T) {
 		t.Fatal("GSO turned off by ENOBUFS, a full queue; want it kept")
 	}
 	// 300 segments of 8 bytes: over any kernel's UDP_MAX_SEGMENTS.
-	err = pool.send(&gsoWriter{}, rem, 0, make([]byte, 300*8), 8)
+	err := pool.send(&gsoWriter{}, rem, 0, make([]byte, 300*8), 8)
 	if !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("a send of 300 segments: got %v, want EINVAL from the kernel", err)
 	}

@@ -130,28 +130,10 @@ func (n *Network) start() {
 			go w.txLoopVnet(d)
 			continue
 		}
-		go w.txLoop()
-	}
-}
-
-// txLoop reads frames from the device queue, looks their destination up in
-// the FDB, encapsulates them and sends them: to one remote on a hit, to
-// every flood-list entry for broadcast, multicast and unknown unicast.
-func (n *vxlanTx) txLoop() {
-	defer n.wg.Done()
-	bufs := newBuffers(linkBatch, Headroom+maxPacket)
-	sizes := make([]int, linkBatch)
-	out := make([][]byte, 0, linkBatch)
-	for {
-		count, ok := n.read(n.queue, bufs, sizes, n.log)
-		if !ok {
-			return
-		}
-		out = out[:0]
-		for i := 0; i < count; i++ {
-			out = n.forward(bufs[i], sizes[i], out)
-		}
-		n.send(out)
+		// Frames are looked up in the FDB, encapsulated and sent: to one
+		// remote on a hit, to every flood-list entry for broadcast,
+		// multicast and unknown unicast.
+		go w.txLoop(w.queue, w.log, w.forward, func(out [][]byte) { w.send(out) })
 	}
 }
 

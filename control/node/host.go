@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/netip"
+	"reflect"
 
 	"github.com/vtepd/vtepd/dataplane"
 )
@@ -31,30 +32,11 @@ type Host struct {
 
 // withDefaults is h with every nil field Linux's.
 func (h Host) withDefaults() Host {
-	l := Linux()
-	if h.UnderlayMTU == nil {
-		h.UnderlayMTU = l.UnderlayMTU
-	}
-	if h.ListenUDP == nil {
-		h.ListenUDP = l.ListenUDP
-	}
-	if h.ListenIPIP == nil {
-		h.ListenIPIP = l.ListenIPIP
-	}
-	if h.OpenGroup == nil {
-		h.OpenGroup = l.OpenGroup
-	}
-	if h.CreateTAP == nil {
-		h.CreateTAP = l.CreateTAP
-	}
-	if h.CreateTUN == nil {
-		h.CreateTUN = l.CreateTUN
-	}
-	if h.AddRoute == nil {
-		h.AddRoute = l.AddRoute
-	}
-	if h.DelRoute == nil {
-		h.DelRoute = l.DelRoute
+	v, l := reflect.ValueOf(&h).Elem(), reflect.ValueOf(Linux())
+	for i := range v.NumField() {
+		if v.Field(i).IsNil() {
+			v.Field(i).Set(l.Field(i))
+		}
 	}
 	return h
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -197,3 +198,19 @@ func logged(logs *observer.ObservedLogs, msg string) bool {
 
 // waitTimeout fires after five seconds.
 func waitTimeout() <-chan time.Time { return time.After(5 * time.Second) }
+
+// TestHostDefaults: a Host's nil fields are Linux's, and the ones given
+// stay.
+func TestHostDefaults(t *testing.T) {
+	mtu := func(netip.Addr) (int, error) { return 9000, nil }
+	h := Host{UnderlayMTU: mtu}.withDefaults()
+	v := reflect.ValueOf(h)
+	for i := range v.NumField() {
+		if v.Field(i).IsNil() {
+			t.Errorf("%s: nil after withDefaults", v.Type().Field(i).Name)
+		}
+	}
+	if got, _ := h.UnderlayMTU(netip.Addr{}); got != 9000 {
+		t.Errorf("UnderlayMTU: got %d, want the given one's 9000", got)
+	}
+}

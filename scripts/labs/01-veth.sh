@@ -9,12 +9,8 @@
 #
 # Run as root from anywhere:   sudo scripts/labs/01-veth.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/labs/lib.sh
-. scripts/labs/lib.sh
-trap cleanup EXIT
-need_root
-need_ping
+. "$(dirname "$0")/lib.sh"
 
 # The pid in every name keeps two runs apart.
 RED=lab01-red-$$

@@ -9,12 +9,8 @@
 #
 # Run as root from anywhere:   sudo scripts/labs/02-bridge.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/labs/lib.sh
-. scripts/labs/lib.sh
-trap cleanup EXIT
-need_root
-need_ping
+. "$(dirname "$0")/lib.sh"
 
 HOST=lab02-host-$$ # holds the bridge, as the host holds docker0
 C1=lab02-c1-$$     # two containers

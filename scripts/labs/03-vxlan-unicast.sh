@@ -15,13 +15,8 @@
 #
 # Run as root from anywhere:   sudo scripts/labs/03-vxlan-unicast.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/labs/lib.sh
-. scripts/labs/lib.sh
-trap cleanup EXIT
-need_root
-need_ping
-need_vtepd
+. "$(dirname "$0")/lib.sh" vtepd
 
 A=lab03-a-$$
 B=lab03-b-$$

@@ -15,13 +15,8 @@
 #
 # Run as root from anywhere:   sudo scripts/labs/04-vxlan-multicast.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/labs/lib.sh
-. scripts/labs/lib.sh
-trap cleanup EXIT
-need_root
-need_ping
-need_vtepd
+. "$(dirname "$0")/lib.sh" vtepd
 
 HUB=lab04-hub-$$ # the underlay switch
 H1=lab04-h1-$$

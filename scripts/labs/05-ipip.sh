@@ -14,13 +14,8 @@
 #
 # Run as root from anywhere:   sudo scripts/labs/05-ipip.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/labs/lib.sh
-. scripts/labs/lib.sh
-trap cleanup EXIT
-need_root
-need_ping
-need_vtepd
+. "$(dirname "$0")/lib.sh" vtepd
 
 A=lab05-a-$$
 B=lab05-b-$$

@@ -1,11 +1,19 @@
-# lib.sh: what the labs share. Sourced by each lab, never run on its own.
+# lib.sh: what the labs share. Sourced by each lab, never run on its own:
+#
+#   . "$(dirname "$0")/lib.sh" [vtepd]
+#
+# Sourcing it moves to the top of the repository (where bin/ is), checks
+# that the lab can run (root, iproute2, ping, and with "vtepd" the built
+# binaries) and installs cleanup on exit.
 #
 # A lab shows every command it runs ("+ ip netns exec ..."), explains each
 # step before it, checks what it claims ("ok: ...") and stops with
 # "<lab>: FAILED: <why>" when a check does not hold. Everything it makes is
-# registered here and removed by cleanup, which the lab installs with
-# `trap cleanup EXIT`, so a failed or interrupted lab leaves nothing behind.
+# registered here and removed by cleanup, so a failed or interrupted lab
+# leaves nothing behind.
 # shellcheck shell=bash
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 LAB=$(basename "$0" .sh)
 VTEPD=${VTEPD:-bin/vtepd}
@@ -184,3 +192,12 @@ cleanup() {
 }
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# --- start -----------------------------------------------------------------------
+
+trap cleanup EXIT
+need_root
+need_ping
+if [ "${1:-}" = vtepd ]; then
+  need_vtepd
+fi
