@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -302,7 +303,8 @@ func Parse(data []byte) (*Config, error) {
 	return c, nil
 }
 
-// decodeYAML decodes one document into raw, refusing unknown fields.
+// decodeYAML decodes one document into raw, refusing unknown fields,
+// keys given twice and values of the wrong shape (checkShape).
 func decodeYAML(data []byte, raw *rawConfig) (err error) {
 	// yaml.v3 can panic on odd merge keys ("<<") instead of returning an
 	// error; a config file must never take the daemon down.
@@ -312,13 +314,22 @@ func decodeYAML(data []byte, raw *rawConfig) (err error) {
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(raw); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(data, err)
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s", oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return errors.New("config: want one YAML document, got more")
+	}
+	if err := checkShape(&doc, reflect.TypeOf(*raw)); err != nil {
+		return err
+	}
+	if doc.Kind == 0 {
+		return nil // an empty file: every field left out
+	}
+	if err := doc.Decode(raw); err != nil {
+		return fmt.Errorf("config: %s", oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
 	return nil
 }

@@ -1,149 +1,176 @@
 package control
 
 import (
-	"errors"
 	"fmt"
-	"regexp"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// yaml.v3 reports decode problems by line and Go type, several to an error.
-// These patterns pick its messages apart so the user sees the first problem on
-// one line, by field path.
-var (
-	// A key is written into the message as it is: it may be empty or span
-	// lines.
-	reUnknownField = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type `)
-	reWrongType    = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
-	// Here the key is quoted, in Go syntax.
-	reDuplicateKey = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
-)
+// checkShape walks a parsed YAML document against the raw types it is to
+// be decoded into (rawConfig) and returns the first problem the decoder
+// would meet, as a FieldError naming its path and line: a key given twice
+// in one mapping, a key the type has no field for, or a mapping or list
+// where the other (or a scalar) was wanted. yaml.v3 reports these only as
+// text; reading the document ourselves, in the order the decoder does,
+// names them without parsing its messages. Scalars are the raw types'
+// yaml.Node leaves and are checked later, field by field (value).
+func checkShape(doc *yaml.Node, t reflect.Type) error {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	return shape(doc.Content[0], t, "")
+}
 
-// yamlError turns a yaml.v3 error into one line naming the field path.
-func yamlError(data []byte, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) || len(te.Errors) == 0 {
-		return fmt.Errorf("config: %s", oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
-	}
-	var doc yaml.Node
-	_ = yaml.Unmarshal(data, &doc) // for paths only; it decoded once already
-	msg := te.Errors[0]
+var nodeType = reflect.TypeOf(yaml.Node{})
 
-	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		if p, ok := findKey(&doc, line, m[2]); ok {
-			return fmt.Errorf("%s: unknown field (line %d)", p, line)
-		}
-		return fmt.Errorf("%s: unknown field (line %d)", fieldName(m[2]), line)
+// shape checks n, at path ("" for the document), against t.
+func shape(n *yaml.Node, t reflect.Type, path string) error {
+	n = resolve(n)
+	if t == nodeType || isNull(n) {
+		return nil
 	}
-	if m := reDuplicateKey.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		key, err := strconv.Unquote(m[2])
-		if err != nil {
-			key = m[2]
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return wrongKind(n, path, "a mapping")
 		}
-		if p, ok := findKey(&doc, line, key); ok {
-			return fmt.Errorf("%s: given twice (line %s and line %d)", p, m[3], line)
+		return mappingShape(n, t, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return wrongKind(n, path, "a list")
 		}
-		return fmt.Errorf("%s: given twice (line %s and line %d)", fieldName(key), m[3], line)
+		for i, c := range n.Content {
+			if err := shape(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
 	}
-	if m := reWrongType.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		want := "a mapping"
-		if strings.HasPrefix(m[4], "[]") {
-			want = "a list"
+	return nil
+}
+
+// mappingShape checks the keys of mapping n against the fields of struct
+// t: a key given twice first, as the decoder does, then each key in turn.
+// A merge key (<<) brings the keys of the mappings it names in.
+func mappingShape(n *yaml.Node, t reflect.Type, path string) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		for j := i + 2; j+1 < len(n.Content); j += 2 {
+			ki, kj := n.Content[i], n.Content[j]
+			if ki.Kind == kj.Kind && ki.Value == kj.Value {
+				return &FieldError{Path: join(path, fieldName(keyValue(kj))),
+					Msg: fmt.Sprintf("given twice (line %d and line %d)", ki.Line, kj.Line)}
+			}
 		}
-		var got string
-		switch m[2] {
-		case "!!map":
-			got = "a mapping"
-		case "!!seq":
-			got = "a list"
-		case "!!str", "!!binary":
-			got = strconv.Quote(m[3])
-		default:
-			got = m[3]
+	}
+	// The decoder sets the keys given first, then merges (the last merge
+	// key only), keeping what was set; a null key it skips.
+	var merge *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMergeKey(k) {
+			merge = v
+			continue
 		}
-		p, ok := findValue(&doc, line, m[2])
+		if isNull(resolve(k)) {
+			continue
+		}
+		key := keyValue(k)
+		f, ok := yamlField(t, key)
 		if !ok {
-			p = "config"
+			return &FieldError{Path: join(path, fieldName(key)), Msg: fmt.Sprintf("unknown field (line %d)", k.Line)}
 		}
-		return fmt.Errorf("%s: want %s, got %s (line %d)", p, want, got, line)
+		if err := shape(v, f.Type, join(path, key)); err != nil {
+			return err
+		}
 	}
-	return fmt.Errorf("config: %s", oneLine(msg))
+	if merge != nil {
+		return mergeShape(merge, t, path)
+	}
+	return nil
+}
+
+// isMergeKey is the merge key, <<, plain or tagged !!merge.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge")
+}
+
+// mergeShape checks what a merge key names: a mapping, or a list of them.
+func mergeShape(v *yaml.Node, t reflect.Type, path string) error {
+	v = resolve(v)
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, m := range items {
+		m = resolve(m)
+		if m.Kind != yaml.MappingNode {
+			return wrongKind(m, join(path, `"<<"`), "a mapping to merge")
+		}
+		if err := mappingShape(m, t, path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlField is the field of struct t that key decodes into.
+func yamlField(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// wrongKind is the error of n, at path, where want was wanted.
+func wrongKind(n *yaml.Node, path, want string) error {
+	if path == "" {
+		path = "config"
+	}
+	var got string
+	switch n.Kind {
+	case yaml.MappingNode:
+		got = "a mapping"
+	case yaml.SequenceNode:
+		got = "a list"
+	default:
+		switch n.ShortTag() {
+		case "!!str", "!!binary":
+			got = strconv.Quote(n.Value)
+		default:
+			got = n.Value
+		}
+	}
+	return &FieldError{Path: path, Msg: fmt.Sprintf("want %s, got %s (line %d)", want, got, n.Line)}
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// walk visits every value in the document with its field path and, for
-// mapping values, its key. A key that does not read as a field name is
-// quoted in the path (fieldName).
-func walk(n *yaml.Node, path string, visit func(path string, key, val *yaml.Node) bool) bool {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if !visit("config", nil, c) || !walk(c, "", visit) {
-				return false
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := fieldName(keyValue(k))
-			if path != "" {
-				p = path + "." + p
-			}
-			if !visit(p, k, v) || !walk(v, p, visit) {
-				return false
-			}
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			if !visit(p, nil, c) || !walk(c, p, visit) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // keyValue is the text of a mapping key, the anchored one for an alias
 // (`*k: 1`), as the decoder saw it.
 func keyValue(k *yaml.Node) string {
-	for k.Kind == yaml.AliasNode && k.Alias != nil {
-		k = k.Alias
-	}
-	return k.Value
-}
-
-// findKey finds the path of the mapping key name written on line.
-func findKey(doc *yaml.Node, line int, name string) (string, bool) {
-	var found string
-	walk(doc, "", func(p string, k, _ *yaml.Node) bool {
-		if k != nil && k.Line == line && keyValue(k) == name {
-			found = p
-			return false
-		}
-		return true
-	})
-	return found, found != ""
-}
-
-// findValue finds the path of the value with the given tag written on line.
-func findValue(doc *yaml.Node, line int, tag string) (string, bool) {
-	var found string
-	walk(doc, "", func(p string, _, v *yaml.Node) bool {
-		if v.Line == line && v.ShortTag() == tag {
-			found = p
-			return false
-		}
-		return true
-	})
-	return found, found != ""
+	return resolve(k).Value
 }
