@@ -51,12 +51,16 @@ func decodeIperf(data []byte) (*iperfOutput, error) {
 }
 
 // retryable reports whether an iperf3 client's failed output says the
-// server was only not ready: busy with the previous test, or refusing or
+// test never started: the server busy with the previous test, refusing or
 // resetting the connection while it sets up its listening socket again
-// between tests. Anything else is a real failure.
+// between tests, or a UDP stream whose one setup datagram or its answer
+// was lost ("unable to read from stream socket"; iperf3 does not send it
+// again, esnet/iperf#862), as happens when the previous run's flood is
+// still draining. Anything else is a real failure.
 func retryable(out []byte) bool {
 	s := string(out)
-	return strings.Contains(s, "busy") || strings.Contains(s, "unable to connect to server")
+	return strings.Contains(s, "busy") || strings.Contains(s, "unable to connect to server") ||
+		strings.Contains(s, "unable to read from stream socket")
 }
 
 // runIperf runs an iperf3 client with run, up to five times, each run cut

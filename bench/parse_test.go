@@ -111,6 +111,7 @@ func TestRetryable(t *testing.T) {
 		{`{"start": {}, "intervals": [], "end": {}, "error": "the server is busy running a test. try again later"}`, true},
 		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to connect to server: Connection reset by peer"}`, true},
 		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to connect to server: Connection refused"}`, true},
+		{`{"start": {}, "intervals": [], "end": {}, "error": "error - unable to read from stream socket: Resource temporarily unavailable"}`, true},
 		{`{"start": {}, "intervals": [], "end": {}, "error": "error - control socket has closed unexpectedly"}`, false},
 		{`{"start": {}, "intervals": [], "end": {}, "error": "unable to set socket buffer size: Invalid argument"}`, false},
 	} {
