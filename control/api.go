@@ -61,6 +61,10 @@ type NetworkStats struct {
 	Moved      uint64            `json:"moved"`
 	Aged       uint64            `json:"aged"`
 	Flooded    uint64            `json:"flooded"`
+	// CsumCompleted counts received packets whose TCP or UDP checksum the
+	// sender had left for offload and vtepd finished before delivering
+	// them (a kernel vxlan peer behind a veth sends such packets).
+	CsumCompleted uint64 `json:"csum_completed"`
 	// Offload is the work the offloads did; all zero with them off.
 	Offload OffloadStats `json:"offload"`
 	// Queues is the traffic of each of the network's device queues, so

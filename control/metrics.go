@@ -34,6 +34,7 @@ type statsCollector struct {
 	fdbEntries         *prometheus.Desc
 	learnt, moved      *prometheus.Desc
 	aged, flooded      *prometheus.Desc
+	csumCompleted      *prometheus.Desc
 	offload            [len(offloadMetrics)]*prometheus.Desc
 	// queuePackets is each device queue's share of the traffic, by
 	// direction (rx, tx): how evenly the workers are loaded.
@@ -84,6 +85,8 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 			"Learnt MAC addresses that moved to another remote endpoint."),
 		aged: desc("vtepd_fdb_aged_total",
 			"Learnt forwarding entries removed because they were not refreshed within the ageing time."),
+		csumCompleted: desc("vtepd_csum_completed_total",
+			"Received packets whose TCP or UDP checksum the sender left for offload (the pseudo-header sum only) and vtepd finished before delivering them."),
 		flooded: desc("vtepd_flood_replications_total",
 			"Copies of broadcast, unknown-unicast and multicast frames sent by head-end replication, one per flood-list remote or multicast group."),
 	}
@@ -101,7 +104,7 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
-		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded, c.queuePackets,
+		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded, c.queuePackets, c.csumCompleted,
 	} {
 		ch <- d
 	}
@@ -139,6 +142,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rxBytes, s.RxBytes)
 		counter(c.txPackets, s.TxPackets)
 		counter(c.txBytes, s.TxBytes)
+		counter(c.csumCompleted, s.CsumCompleted)
 		for _, q := range s.Queues {
 			n := strconv.Itoa(q.Queue)
 			ch <- prometheus.MustNewConstMetric(c.queuePackets, prometheus.CounterValue, float64(q.RxPackets),

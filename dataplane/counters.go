@@ -107,6 +107,9 @@ type counterShard struct {
 	TxPackets, TxBytes atomic.Uint64
 	// Flooded counts copies sent by head-end replication (one per remote).
 	Flooded atomic.Uint64
+	// CsumCompleted counts received packets whose TCP or UDP checksum the
+	// sender left for offload and vtepd finished (encap.FinishPartialChecksum).
+	CsumCompleted atomic.Uint64
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
@@ -136,6 +139,7 @@ type Stats struct {
 	RxPackets, RxBytes uint64
 	TxPackets, TxBytes uint64
 	Flooded            uint64
+	CsumCompleted      uint64
 	Offload            OffloadStats
 	drops              [numDrops]uint64
 	tun                bool
@@ -168,6 +172,7 @@ func (s *Stats) add(sh *counterShard) {
 	s.TxPackets += sh.TxPackets.Load()
 	s.TxBytes += sh.TxBytes.Load()
 	s.Flooded += sh.Flooded.Load()
+	s.CsumCompleted += sh.CsumCompleted.Load()
 	s.Offload.add(sh.Offload.Load())
 	for i := range sh.drops {
 		s.drops[i] += sh.drops[i].Load()

@@ -408,8 +408,12 @@ func (n *ipipTx) send(pkts [][]byte) {
 
 // receive queues one decapsulated packet for the device.
 func (n *IPIPNetwork) receive(pkt []byte, q *rxQueue) {
+	c := n.Counters.shard(len(n.queues))
+	if encap.FinishPartialChecksum(pkt, 0) {
+		c.CsumCompleted.Add(1)
+	}
 	if t := n.obs.on(); t != nil {
 		t.deviceOut(pkt)
 	}
-	q.add(n.rxQueue(q.worker), n.Counters.shard(len(n.queues)), n.log, 0, pkt)
+	q.add(n.rxQueue(q.worker), c, n.log, 0, pkt)
 }

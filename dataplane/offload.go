@@ -37,6 +37,10 @@ type rxQueue struct {
 	one    [][]byte
 	w      *vnetWriter
 	zero   [encap.VirtioNetHdrLen]byte
+	// super describes a received super-frame, and segs holds it cut into
+	// segments (addSuper); made at the first one.
+	super [encap.VirtioNetHdrLen]byte
+	segs  []byte
 }
 
 func newRxQueue(worker int) *rxQueue {
@@ -61,6 +65,37 @@ func (q *rxQueue) add(link Link, c *counterShard, log *zap.Logger, l3 int, frame
 	if len(q.frames) == cap(q.frames) {
 		q.flush()
 	}
+}
+
+// superFrame reports whether frame, too long for a device of mtu, is a
+// TCP super-frame whose sender left segmentation and the checksum to the
+// device (encap.DescribeSuperFrame), and if so describes it for addSuper.
+func (q *rxQueue) superFrame(frame []byte, l3, mtu int) bool {
+	return encap.DescribeSuperFrame(frame, l3, mtu, q.super[:])
+}
+
+// addSuper cuts the super-frame superFrame described into segments that
+// fit the device, each checksum complete, and writes them as add would,
+// counting each as a checksum completed. A device with offloads gets them
+// coalesced again.
+func (q *rxQueue) addSuper(link Link, c *counterShard, log *zap.Logger, l3 int, frame []byte) {
+	if q.segs == nil {
+		q.segs = make([]byte, 2*maxPacket)
+	}
+	segs, segLen, lastLen, err := encap.GSOSplit(frame, q.super[:], l3, q.segs, 0)
+	if err != nil {
+		c.drop(log, DropMalformed, 1, err)
+		return
+	}
+	for i := range segs {
+		l := segLen
+		if i == segs-1 {
+			l = lastLen
+		}
+		q.add(link, c, log, l3, q.segs[i*segLen:i*segLen+l])
+	}
+	q.flush() // before the next super-frame reuses segs
+	c.CsumCompleted.Add(uint64(segs))
 }
 
 // flush writes every queued frame and counts it.

@@ -269,9 +269,12 @@ func (u *Underlay) outer(buf []byte, frameLen int, vni uint32, remote netip.Addr
 func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue) {
 	t := n.obs.on()
 	c := n.rxShard(q.worker)
+	super := false
 	if len(frame) > n.maxFrame {
-		n.dropped(c, t, DropTooBig, StageDecap, frame, nil)
-		return
+		if super = q.superFrame(frame, encap.EthernetHeaderLen, n.cfg.MTU); !super {
+			n.dropped(c, t, DropTooBig, StageDecap, frame, nil)
+			return
+		}
 	}
 	res := n.table.Learn(encap.Ethernet(frame).Src(), remote, now)
 	if t != nil {
@@ -287,8 +290,15 @@ func (n *Network) receive(frame []byte, remote netip.Addr, now int64, q *rxQueue
 		n.dropped(c, t, DropMACFlap, StageLearn, frame, nil)
 		return
 	}
+	if !super && encap.FinishPartialChecksum(frame, encap.EthernetHeaderLen) {
+		c.CsumCompleted.Add(1)
+	}
 	if t != nil {
 		t.deviceOut(frame)
+	}
+	if super {
+		q.addSuper(n.rxQueue(q.worker), c, n.log, encap.EthernetHeaderLen, frame)
+		return
 	}
 	q.add(n.rxQueue(q.worker), c, n.log, encap.EthernetHeaderLen, frame)
 }

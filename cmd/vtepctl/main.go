@@ -696,6 +696,9 @@ func (c *cli) stats(args []string) error {
 		if s.Kind == control.KindVXLAN {
 			fmt.Fprintf(c.out, "    fdb: learnt %d moved %d aged %d flooded %d\n", s.Learnt, s.Moved, s.Aged, s.Flooded)
 		}
+		if s.CsumCompleted > 0 {
+			fmt.Fprintf(c.out, "    checksums: %d completed (left for offload by the sender)\n", s.CsumCompleted)
+		}
 		fmt.Fprintf(c.out, "    drops:%s\n", drops(s.Drops))
 		if o := s.Offload; !o.IsZero() {
 			fmt.Fprintf(c.out, "    offload: tso %d frames %d segments, gso %d sends %d datagrams, gro %d trains %d datagrams, coalesced %d writes %d frames\n",

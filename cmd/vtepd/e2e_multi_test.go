@@ -539,9 +539,6 @@ func TestE2EMultiKernelGroup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoHosts(t)
 			startGroup(t, bin, a, 42, a.over+"/24", tc.flags...)
-			// See kernelVXLAN for why the kernel's host has tx checksum
-			// offload off.
-			b.ns.SetTxChecksum(t, "eth0", false)
 			b.ns.Run(t, "ip", "link", "add", "vxk", "type", "vxlan", "id", vni, "group", mcastGroup,
 				"dev", "eth0", "dstport", strconv.Itoa(vxlanPort), "local", b.under)
 			b.ns.Run(t, "ip", "addr", "add", b.over+"/24", "dev", "vxk")

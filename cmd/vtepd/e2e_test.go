@@ -9,6 +9,7 @@ package main
 // skip without it; select them with -run E2E.
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -368,15 +369,11 @@ func TestE2EVtepdToVtepd(t *testing.T) {
 // kernelVXLAN makes the kernel's vxlan device vxk on h, as ip-link would for
 // a peer of vtepd: same VNI and port, flooding to remote. It returns vxk's MAC.
 //
-// h's veth gets transmit checksum offload switched off. With it on, the
-// kernel leaves the inner TCP checksum of what vxk sends unfinished and the
-// veth carries it so to the other namespace, where vtepd reads it as plain
-// bytes from its UDP socket and the peer's TCP drops every segment
-// (TcpInCsumErrors). A real NIC finishes the checksum on the wire; offload
-// off makes the kernel finish it before the veth, as for such a NIC.
+// h's veth keeps its transmit checksum offload, as a user's would: the
+// kernel then leaves the inner TCP and UDP checksums of what vxk sends
+// unfinished, the pseudo-header sum alone, and vtepd finishes them.
 func kernelVXLAN(t *testing.T, h *host, remote string) string {
 	t.Helper()
-	h.ns.SetTxChecksum(t, "eth0", false)
 	h.ns.Run(t, "ip", "link", "add", "vxk", "type", "vxlan", "id", vni, "dstport", "4789",
 		"local", h.under, "remote", remote, "dev", "eth0")
 	h.ns.Run(t, "ip", "addr", "add", h.over+"/24", "dev", "vxk")
@@ -417,12 +414,66 @@ func TestE2EKernelVXLAN(t *testing.T) {
 				t.Errorf("bridge fdb show dev vxk, line for %s: got %q, want %q\nfull output:\n%s", vtepdMAC, got, want, kernelFDB)
 			}
 
-			if tc.vtepdFirst {
-				transfer(t, bin, a.ns, b.ns, b.over, 2)
-			} else {
-				transfer(t, bin, b.ns, a.ns, a.over, 3)
+			// TCP and UDP both ways, with the kernel's checksums left for
+			// offload: vtepd finishes them, and no receiver counts one bad.
+			before := csumErrors(t, a.ns)
+			transfer(t, bin, a.ns, b.ns, b.over, 2)
+			transfer(t, bin, b.ns, a.ns, a.over, 3)
+			udpTransfer(t, bin, a.ns, b.ns, b.over, udpBurst{count: 300, size: 600, burst: 1})
+			udpTransfer(t, bin, b.ns, a.ns, a.over, udpBurst{count: 300, size: 600, burst: 1})
+			if after := csumErrors(t, a.ns); after != before {
+				t.Errorf("TCP and UDP checksum errors on vtepd's host: %d before, %d after; want none", before, after)
+			}
+			if got := a.stats(t, bin).CsumCompleted; got < 300 {
+				t.Errorf("csum_completed: got %d, want at least the 300 UDP datagrams the kernel sent", got)
+			}
+			if !tc.vtepdFirst {
+				return
+			}
+			// A checksum that is really wrong is passed on as it is, and
+			// the receiver drops the datagram, as it would over the kernel.
+			completed, udpErrs := a.stats(t, bin).CsumCompleted, mib(t, a.ns, "/proc/net/snmp", "Udp")["InCsumErrors"]
+			sendBadUDP(t, b.ns, b.over, a.over)
+			netnstest.WaitFor(t, 5*time.Second, "UdpInCsumErrors on vtepd's host", func() bool {
+				return mib(t, a.ns, "/proc/net/snmp", "Udp")["InCsumErrors"] > udpErrs
+			})
+			if got := a.stats(t, bin).CsumCompleted; got != completed {
+				t.Errorf("csum_completed after a wrong checksum: got %d, want %d as before", got, completed)
 			}
 		})
+	}
+}
+
+// csumErrors is TcpInCsumErrors plus UdpInCsumErrors in ns.
+func csumErrors(t *testing.T, ns *netnstest.NS) uint64 {
+	t.Helper()
+	return mib(t, ns, "/proc/net/snmp", "Tcp")["InCsumErrors"] + mib(t, ns, "/proc/net/snmp", "Udp")["InCsumErrors"]
+}
+
+// sendBadUDP sends, from ns, one UDP datagram from src to dst port 9 whose
+// checksum is wrong (and not the pseudo-header sum an offloading sender
+// leaves): a raw socket writes the UDP header as given.
+func sendBadUDP(t *testing.T, ns *netnstest.NS, src, dst string) {
+	t.Helper()
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	pkt := make([]byte, 20+8+16)
+	pkt[0], pkt[8], pkt[9] = 0x45, 64, 17 // IPv4, TTL 64, UDP
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	copy(pkt[12:], s[:])
+	copy(pkt[16:], d[:])
+	binary.BigEndian.PutUint16(pkt[20:], 40000)
+	binary.BigEndian.PutUint16(pkt[22:], 9)
+	binary.BigEndian.PutUint16(pkt[24:], 8+16)
+	binary.BigEndian.PutUint16(pkt[26:], 0x1234) // wrong
+	if err := ns.Do(t, func() error {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd)
+		return syscall.Sendto(fd, pkt, 0, &syscall.SockaddrInet4{Addr: d})
+	}); err != nil {
+		t.Fatalf("sending a datagram with a wrong checksum: %v", err)
 	}
 }
 

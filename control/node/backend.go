@@ -302,9 +302,10 @@ func (d *Node) Stats() []control.NetworkStats {
 			Name: n.Name(), Kind: control.KindIPIP,
 			RxPackets: c.RxPackets, RxBytes: c.RxBytes,
 			TxPackets: c.TxPackets, TxBytes: c.TxBytes,
-			Drops:   c.Drops(),
-			Offload: offloadStats(c.Offload),
-			Queues:  queueStats(n.QueueStats()),
+			Drops:         c.Drops(),
+			CsumCompleted: c.CsumCompleted,
+			Offload:       offloadStats(c.Offload),
+			Queues:        queueStats(n.QueueStats()),
 		})
 	}
 	for _, n := range d.vxlanNets {
@@ -316,7 +317,7 @@ func (d *Node) Stats() []control.NetworkStats {
 			TxPackets: c.TxPackets, TxBytes: c.TxBytes,
 			Drops:      c.Drops(),
 			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
-			Flooded: c.Flooded,
+			Flooded: c.Flooded, CsumCompleted: c.CsumCompleted,
 			Offload: offloadStats(c.Offload),
 			Queues:  queueStats(n.QueueStats()),
 		})
