@@ -33,7 +33,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/vtepd ./cmd/vtepctl
+	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/vtepd ./cmd/vtepctl
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

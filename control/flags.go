@@ -49,6 +49,7 @@ describes any number of them and cannot be combined with the network flags.
 override the file, on a reload (SIGHUP) too.
 
 Options:
+  --version              print the version and exit
 `
 
 const usageTail = `

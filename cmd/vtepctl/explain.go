@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -13,8 +15,12 @@ import (
 // it, with every byte range named: what a VTEP adds to a frame, and what
 // that costs the MTU.
 func explain(args []string, w io.Writer) error {
+	asJSON := false
+	if len(args) == 2 && args[1] == "--json" {
+		asJSON, args = true, args[:1]
+	}
 	if len(args) != 1 || (args[0] != "vxlan" && args[0] != "ipip") {
-		return usagef("explain: want explain vxlan or explain ipip")
+		return usagef("explain: want explain vxlan or explain ipip, then maybe --json")
 	}
 	var (
 		pkt              []byte
@@ -72,6 +78,17 @@ func explain(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if asJSON {
+		out := explained{Kind: args[0], Intro: strings.ReplaceAll(intro, "\n", " "), Bytes: len(pkt),
+			Overhead: overheadBytes, UnderlayMTU: underlayMTU, MaxInner: underlayMTU - overheadBytes}
+		for _, f := range fields {
+			out.Fields = append(out.Fields, explainedField{Offset: f.Off, Length: f.Len,
+				Hex: hex.EncodeToString(pkt[f.Off : f.Off+f.Len]), Layer: f.Layer, Name: f.Name, Value: f.Value})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
 	fmt.Fprintf(w, "%s\n\n", intro)
 	fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", "bytes", "hex", "layer", "field", "value")
 	for _, f := range fields {
@@ -82,6 +99,27 @@ func explain(args []string, w io.Writer) error {
 		"MTU vtepd gives the device by default (the underlay's minus %d). A larger packet with\n"+
 		"DF set cannot cross the tunnel whole.\n", underlayMTU, underlayMTU-overheadBytes, overheadBytes)
 	return nil
+}
+
+// explained is explain --json: the packet's fields, each with its bytes
+// (offsets from the start of the packet, outer Ethernet header included).
+type explained struct {
+	Kind        string           `json:"kind"`
+	Intro       string           `json:"intro"`
+	Bytes       int              `json:"bytes"`
+	Fields      []explainedField `json:"fields"`
+	Overhead    int              `json:"overhead"`
+	UnderlayMTU int              `json:"underlay_mtu"`
+	MaxInner    int              `json:"max_inner"`
+}
+
+type explainedField struct {
+	Offset int    `json:"offset"`
+	Length int    `json:"length"`
+	Hex    string `json:"hex"`
+	Layer  string `json:"layer"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
 }
 
 // samplePing is the IPv4 ICMP echo request ping(8) sends: identifier 1,

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ Commands:
   fdb show [--vni N] [--json]         list forwarding entries
   fdb add MAC dst IP vni N            add a static entry; MAC 00:00:00:00:00:00
                                       appends IP to the flood list
+  fdb append 00:00:00:00:00:00 dst IP vni N
+                                      append IP to the flood list, as
+                                      bridge fdb append does
   fdb del MAC vni N [dst IP]          remove an entry (dst is required for
                                       00:00:00:00:00:00)
   fdb flush [--vni N]                 forget learnt entries, of every network
@@ -59,12 +63,14 @@ Commands:
                                       block per frame and stage (below)
   capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR]
                                       write a network's frames to pcap files
-  explain vxlan|ipip                  an encapsulated packet, byte by byte
+  explain vxlan|ipip [--json]         an encapsulated packet, byte by byte
                                       (needs no daemon)
-  help                                this text
+  help [COMMAND]                      this text, or one command's; so does
+                                      COMMAND --help
 
 Options:
   --control SOCK   vtepd's control socket (default /run/vtepd/vtepd.sock)
+  --version        print the version and exit
 
 Trace and capture:
   trace shows each frame at each stage: device-in (the inner headers),
@@ -135,6 +141,9 @@ func dispatch(args []string, stdout io.Writer) error {
 		case "h", "help":
 			fmt.Fprint(stdout, usage)
 			return nil
+		case "version":
+			fmt.Fprintln(stdout, control.Version("vtepctl"))
+			return nil
 		case "control":
 			if !hasValue {
 				if len(args) < 2 {
@@ -156,6 +165,17 @@ func dispatch(args []string, stdout io.Writer) error {
 	}
 	c := &cli{client: control.NewClient(socket), out: stdout}
 	cmd, rest := args[0], args[1:]
+	if cmd == "help" && len(rest) > 0 {
+		cmd, rest = rest[0], []string{"--help"}
+	}
+	if cmd != "help" && slices.ContainsFunc(rest, isHelp) {
+		u, ok := commandUsage(cmd)
+		if !ok {
+			return usagef("%q: unknown command (want %s)", cmd, commands)
+		}
+		fmt.Fprint(stdout, u)
+		return nil
+	}
 	switch cmd {
 	case "help":
 		fmt.Fprint(stdout, usage)
@@ -181,6 +201,48 @@ func dispatch(args []string, stdout io.Writer) error {
 }
 
 const commands = "fdb, peer, route, network, stats, trace, capture, explain or help"
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
+// commandUsage is the part of the usage that speaks of cmd: its lines of
+// the command list, and the sections that belong to it alone.
+func commandUsage(cmd string) (string, bool) {
+	if cmd == "networks" {
+		cmd = "network"
+	}
+	var b strings.Builder
+	b.WriteString("Usage: vtepctl [--control SOCK] " + cmd + " ...\n\n")
+	list := usage[strings.Index(usage, "Commands:"):strings.Index(usage, "\nOptions:")]
+	in, found := false, false
+	for _, line := range strings.Split(list, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   "):
+			f := strings.Fields(line)
+			in = f[0] == cmd
+			found = found || in
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	if !found {
+		return "", false
+	}
+	section := func(title string) {
+		rest := usage[strings.Index(usage, title):]
+		if end := strings.Index(rest, "\n\n"); end >= 0 {
+			rest = rest[:end+1]
+		}
+		b.WriteString("\n" + rest)
+	}
+	switch cmd {
+	case "network":
+		section("Flags of network add")
+	case "trace", "capture":
+		section("Trace and capture:")
+	}
+	return b.String(), true
+}
 
 type cli struct {
 	client *control.Client

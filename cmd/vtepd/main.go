@@ -30,7 +30,21 @@ const (
 	exitUsage = 2 // bad flags or config: nothing was created
 )
 
+// shortUsage is what vtepd says when run with nothing.
+const shortUsage = `usage: vtepd --local IP --vni N [--remote IP]... [options]
+       vtepd --config FILE
+vtepd --help lists every option.
+`
+
 func run(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, shortUsage)
+		return exitUsage
+	case len(args) == 1 && (args[0] == "--version" || args[0] == "-version"):
+		fmt.Fprintln(stdout, control.Version("vtepd"))
+		return exitOK
+	}
 	cfg, err := control.ParseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, control.Usage())

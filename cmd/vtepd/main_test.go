@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,20 @@ func TestAgeingForgetsIdleMACs(t *testing.T) {
 	}
 	if aged := a.stats(t, bin).Aged; aged < 1 {
 		t.Errorf("aged counter %d, want >= 1", aged)
+	}
+}
+
+// TestNoArgsAndVersion: vtepd alone prints a short usage naming what it
+// needs, exit 2; --version prints its version, exit 0.
+func TestNoArgsAndVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(nil, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "--local IP --vni N") ||
+		!strings.Contains(errb.String(), "--config FILE") || !strings.Contains(errb.String(), "--help") {
+		t.Errorf("no arguments: exit %d, stderr %q; want %d and a usage naming --local, --vni, --config and --help", code, errb.String(), exitUsage)
+	}
+	out.Reset()
+	if code := run([]string{"--version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "vtepd ") ||
+		!strings.Contains(out.String(), runtime.Version()) {
+		t.Errorf("--version: exit %d, got %q; want 0 and vtepd's version with %s", code, out.String(), runtime.Version())
 	}
 }
