@@ -522,6 +522,32 @@ func TestListen(t *testing.T) {
 		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("got %v after Close, want the socket file gone", err)
 		}
+		// Both directories Listen made go too; the one it found stays.
+		for _, d := range []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))} {
+			if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("directory %s after Close: %v, want it removed", d, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Dir(filepath.Dir(filepath.Dir(path)))); err != nil {
+			t.Errorf("the directory that was there before: %v, want it kept", err)
+		}
+	})
+	t.Run("a directory made and then shared is kept", func(t *testing.T) {
+		path := filepath.Join(filepath.Dir(controltest.SocketPath(t)), "shared", "vtepd.sock")
+		s := control.NewServer(newBackend(), nil)
+		if err := s.Listen(path); err != nil {
+			t.Fatal(err)
+		}
+		other := filepath.Join(filepath.Dir(path), "other")
+		if err := os.WriteFile(other, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(other); err != nil {
+			t.Errorf("a file someone else put in the directory: %v, want it kept", err)
+		}
 	})
 	t.Run("a stale socket is replaced", func(t *testing.T) {
 		path := controltest.SocketPath(t)

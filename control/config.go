@@ -303,6 +303,17 @@ func Parse(data []byte) (*Config, error) {
 	return c, nil
 }
 
+// tabIndent returns the first line whose indentation holds a tab.
+func tabIndent(data []byte) (int, bool) {
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 && len(bytes.TrimSpace(line)) > 0 {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
 // decodeYAML decodes one document into raw, refusing unknown fields,
 // keys given twice and values of the wrong shape (checkShape).
 func decodeYAML(data []byte, raw *rawConfig) (err error) {
@@ -316,6 +327,11 @@ func decodeYAML(data []byte, raw *rawConfig) (err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		// YAML indents with spaces only; a tab there is the usual cause,
+		// which the parser's message does not name.
+		if line, ok := tabIndent(data); ok {
+			return fmt.Errorf("config: line %d: a tab in the indentation (YAML indents with spaces only)", line)
+		}
 		return fmt.Errorf("config: %s", oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
 	var extra yaml.Node

@@ -410,6 +410,7 @@ func TestParseErrors(t *testing.T) {
 		{"routes a number", base + "networks: [{kind: ipip, name: t, routes: 5}]\n", "networks[0].routes: want a list, got 5 (line 2)"},
 		{"document a number", "5\n", "config: want a mapping, got 5 (line 1)"},
 		{"syntax error", "underlay: {local: 10.0.0.1\n", "config: line 1: did not find expected ',' or '}'"},
+		{"a tab indents", "underlay:\n\tlocal: 10.0.0.1\nnetworks: [{vni: 1}]\n", "config: line 2: a tab in the indentation (YAML indents with spaces only)"},
 		{"two documents", base + "networks: [{vni: 1}]\n---\nunderlay: {}\n", "config: want one YAML document, got more"},
 	}
 	for _, tc := range tests {

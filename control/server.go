@@ -41,6 +41,7 @@ type Server struct {
 	mu     sync.Mutex
 	ln     net.Listener
 	path   string
+	made   []string // directories Listen made for path, deepest first
 	closed bool
 }
 
@@ -58,13 +59,20 @@ func NewServer(b Backend, log *zap.Logger) *Server {
 	return s
 }
 
-// Listen creates the socket at path, making its directory (0755) if needed.
-// A socket file left by a vtepd that is gone is replaced; one that still
+// Listen creates the socket at path, making its directory (0755) if needed:
+// the directories it made are removed again by Close, as the socket is. A
+// socket file left by a vtepd that is gone is replaced; one that still
 // answers is an error. The socket is made mode 0660.
-func (s *Server) Listen(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+func (s *Server) Listen(path string) (err error) {
+	made, err := mkdirs(filepath.Dir(path))
+	if err != nil {
 		return fmt.Errorf("control socket %s: %w", path, err)
 	}
+	defer func() {
+		if err != nil {
+			rmdirs(made)
+		}
+	}()
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeSocket == 0 {
 			return fmt.Errorf("control socket %s: exists and is not a socket", path)
@@ -98,8 +106,33 @@ func (s *Server) Listen(path string) error {
 		_ = ln.Close()
 		return fmt.Errorf("control socket %s: server is closed", path)
 	}
-	s.ln, s.path = ln, path
+	s.ln, s.path, s.made = ln, path, made
 	return nil
+}
+
+// mkdirs makes dir and the directories above it that are missing, and
+// returns the ones it made, deepest first.
+func mkdirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+// rmdirs removes the directories mkdirs made, those that are empty.
+func rmdirs(made []string) {
+	for _, d := range made {
+		if os.Remove(d) != nil {
+			return // not empty: someone else's now, and so are those above
+		}
+	}
 }
 
 // Serve answers requests until Close; it returns nil after Close.
@@ -131,6 +164,7 @@ func (s *Server) Close() error {
 		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr
 		}
+		rmdirs(s.made)
 	}
 	return err
 }

@@ -357,6 +357,10 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 // sendmmsg batch, which may leave in part).
 func (n *vxlanTx) countTrain(frames, bytes int, err error) {
 	n.c.tally(n.log, &n.c.TxPackets, &n.c.TxBytes, DropSend, frames, bytes, err)
+	if err == nil {
+		n.uc.TxPackets.Add(uint64(frames))
+		n.uc.TxBytes.Add(uint64(bytes + frames*encap.VXLANHeaderLen))
+	}
 }
 
 // gsoSent counts a UDP_SEGMENT send of k datagrams from pool, and turns

@@ -160,7 +160,9 @@ func NewUnderlay(cfg UnderlayConfig, conn Conn, log *zap.Logger) (*Underlay, err
 		u.hdrLen = encap.VXLANIPv6HeadersLen
 	}
 	u.readers = receivers(conn)
-	u.Counters.init(len(u.readers) + 1)
+	// One shard per receive worker, one for the multicast groups' loops,
+	// and one per transmit queue index for what the networks send.
+	u.Counters.init(2*len(u.readers) + 1)
 	if g, ok := conn.(gsoConn); ok {
 		u.gso.Store(g.gso())
 	}
@@ -394,13 +396,17 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool, w int) {
 		}
 		now := fdb.Now()
 		nets := *u.nets.Load()
+		var dgrams, bytes uint64
 		for i := 0; i < n; i++ {
 			data := r.bufs[i][:r.sizes[i]]
 			seg := r.segs[i]
+			bytes += uint64(len(data))
 			if seg <= 0 || seg >= len(data) {
+				dgrams++
 				u.deliver(nets, data, r.srcs[i], now, q)
 				continue
 			}
+			dgrams += uint64((len(data) + seg - 1) / seg)
 			// A GRO train: datagrams of seg bytes, the last maybe shorter.
 			c.Offload.GROTrains.Add(1)
 			c.Offload.GRODatagrams.Add(uint64((len(data) + seg - 1) / seg))
@@ -408,7 +414,15 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool, w int) {
 				u.deliver(nets, data[off:min(off+seg, len(data))], r.srcs[i], now, q)
 			}
 		}
+		c.RxPackets.Add(dgrams)
+		c.RxBytes.Add(bytes)
 	}
+}
+
+// txShard is the underlay's shard for what transmit workers of queue i,
+// of every network, send.
+func (u *Underlay) txShard(i int) *counterShard {
+	return u.Counters.shard(len(u.readers) + 1 + i%len(u.readers))
 }
 
 // deliver decapsulates one datagram and queues its frame for the network

@@ -70,12 +70,24 @@ type vxlanTx struct {
 	*Network
 	queue Link
 	c     *counterShard
-	one   [][]byte // the one-packet batch, for flooding
+	uc    *counterShard // the underlay's, for what leaves by its sockets
+	one   [][]byte      // the one-packet batch, for flooding
+}
+
+// countUnderlay counts sent, whole outer packets as the underlay's TX:
+// datagrams and their UDP payload bytes (what follows outer bytes).
+func (n *vxlanTx) countUnderlay(sent [][]byte, outer int) {
+	var bytes uint64
+	for _, p := range sent {
+		bytes += uint64(len(p) - outer)
+	}
+	n.uc.TxPackets.Add(uint64(len(sent)))
+	n.uc.TxBytes.Add(bytes)
 }
 
 // txWorker returns transmit worker i's state.
 func (n *Network) txWorker(i int) *vxlanTx {
-	return &vxlanTx{Network: n, queue: n.queues[i], c: n.Counters.shard(i), one: make([][]byte, 1)}
+	return &vxlanTx{Network: n, queue: n.queues[i], c: n.Counters.shard(i), uc: n.u.txShard(i), one: make([][]byte, 1)}
 }
 
 // rxShard is the shard receive worker r of the underlay counts into.
@@ -197,6 +209,7 @@ func (n *vxlanTx) sendOn(conn Conn, pkts [][]byte) [][]byte {
 		t.sent(pkts, sent)
 	}
 	countSent(n.c, n.log, pkts, n.u.hdrLen, sent, err)
+	n.countUnderlay(pkts[:sent], n.u.hdrLen-encap.VXLANHeaderLen)
 	return pkts[:0]
 }
 

@@ -513,6 +513,15 @@ func TestCountersCountInnerBytes(t *testing.T) {
 	if na.Counters.Load().TxPackets != 1 || nb.Counters.Load().RxPackets != 1 {
 		t.Errorf("tx %d rx %d packets, want 1 and 1", na.Counters.Load().TxPackets, nb.Counters.Load().RxPackets)
 	}
+	// The underlays count datagrams and their UDP payload: VXLAN header
+	// and frame.
+	waitFor(t, "the underlays' counters", func() bool {
+		return a.u.Counters.Load().TxPackets >= 1 && b.u.Counters.Load().RxPackets >= 1
+	})
+	ua, ub := a.u.Counters.Load(), b.u.Counters.Load()
+	if want := uint64(encap.VXLANHeaderLen + len(f)); ua.TxPackets != 1 || ua.TxBytes != want || ub.RxPackets != 1 || ub.RxBytes != want {
+		t.Errorf("underlays: tx %d packets %d bytes, rx %d packets %d bytes; want 1 and %d both", ua.TxPackets, ua.TxBytes, ub.RxPackets, ub.RxBytes, want)
+	}
 }
 
 func TestSendErrorCounted(t *testing.T) {

@@ -1192,6 +1192,9 @@ func TestE2EMultiMetrics(t *testing.T) {
 
 	const pings = 10
 	pingAll(t, a.ns, b.over, pings)
+	if n := strings.Count(a.vtepd.Output(), "metrics listening"); n != 1 || !strings.Contains(a.vtepd.Output(), `"address": "`+metricsAddr+`"`) {
+		t.Errorf("the metrics address logged %d times, want once with one key, address:\n%s", n, a.vtepd.Output())
+	}
 
 	vx42 := map[string]string{"network": tapName, "kind": "vxlan", "vni": vni}
 	figures := []struct {

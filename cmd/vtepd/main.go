@@ -127,7 +127,6 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 		if d.metrics, err = control.ListenMetrics(cfg.Metrics, n.Stats, log); err != nil {
 			return d, control.Refused("metrics", err)
 		}
-		log.Info("metrics listening", zap.String("addr", d.metrics.Addr()))
 	}
 	srv := control.NewServer(n, log)
 	if err := srv.Listen(cfg.Control); err != nil {

@@ -290,8 +290,10 @@ func (d *Node) Stats() []control.NetworkStats {
 	defer d.mu.Unlock()
 	var out []control.NetworkStats
 	if d.underlay != nil {
-		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay", Drops: d.underlay.Counters.Drops(),
-			Offload: offloadStats(d.underlay.Counters.Load().Offload)})
+		c := d.underlay.Counters.Load()
+		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay",
+			RxPackets: c.RxPackets, RxBytes: c.RxBytes, TxPackets: c.TxPackets, TxBytes: c.TxBytes,
+			Drops: c.Drops(), Offload: offloadStats(c.Offload)})
 	}
 	if d.ipip != nil {
 		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})

@@ -387,9 +387,21 @@ func TestAPI(t *testing.T) {
 	if err != nil || len(nets) != 2 {
 		t.Fatalf("networks: got %v %v, want vx42 and ipip0", nets, err)
 	}
-	stats, err := c.Stats()
-	if err != nil {
-		t.Fatal(err)
+	// A broadcast from vx42's device leaves by the underlay, which counts
+	// it: the datagram and its UDP payload (VXLAN header and frame).
+	bcast := make([]byte, 60)
+	copy(bcast, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	f.device(t, "vx42").link.Inject(bcast)
+	var stats []control.NetworkStats
+	waitFor(t, "the underlay to count the broadcast", func() bool {
+		var err error
+		if stats, err = c.Stats(); err != nil {
+			t.Fatal(err)
+		}
+		return len(stats) > 0 && stats[0].Name == "underlay" && stats[0].TxPackets >= 2
+	})
+	if u := stats[0]; u.TxPackets != 2 || u.TxBytes != 2*(8+60) {
+		t.Errorf("underlay: tx %d packets %d bytes, want 2 copies (10.0.0.2, 10.0.0.5) of %d bytes", u.TxPackets, u.TxBytes, 8+60)
 	}
 	var names []string
 	for _, s := range stats {
