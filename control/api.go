@@ -20,6 +20,11 @@ type FDBEntry struct {
 	Network    string  `json:"network"`
 	Static     bool    `json:"static"`
 	AgeSeconds float64 `json:"age_seconds"`
+	// UsedSeconds and UpdatedSeconds are how long ago a frame was last
+	// sent by the entry (to the second) and the entry last added or
+	// refreshed, static entries included; 0 for flood entries.
+	UsedSeconds    float64 `json:"used_seconds"`
+	UpdatedSeconds float64 `json:"updated_seconds"`
 }
 
 // NetworkInfo describes one running network.
@@ -138,6 +143,10 @@ type Backend interface {
 	FDB(vni uint32, all bool) ([]FDBEntry, error)
 	// FDBAdd adds a static entry; the zero MAC appends dst to the flood list.
 	FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error
+	// FDBReplace adds a static entry or points the existing one for mac at
+	// dst (`bridge fdb replace`); the zero MAC appends dst to the flood list
+	// unless it is there already.
+	FDBReplace(vni uint32, mac fdb.MAC, dst netip.Addr) error
 	// FDBDel removes an entry; the zero MAC needs dst (the flood-list entry
 	// to remove), any other MAC takes dst as optional.
 	FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error
@@ -265,9 +274,10 @@ const (
 
 // Request bodies and the error body, shared by server and client.
 type fdbRequest struct {
-	MAC string  `json:"mac"`
-	Dst string  `json:"dst"`
-	VNI *uint32 `json:"vni"`
+	MAC     string  `json:"mac"`
+	Dst     string  `json:"dst"`
+	VNI     *uint32 `json:"vni"`
+	Replace bool    `json:"replace,omitempty"`
 }
 
 type routeRequest struct {

@@ -248,7 +248,7 @@ func TestAPIStatusesAndErrors(t *testing.T) {
 		want                       string // the whole body
 	}{
 		{"empty list is [] not null", "GET", "/v1/fdb?vni=7", "", 200,
-			`[{"mac":"02:00:00:00:00:07","dst":"10.0.0.3","vni":7,"network":"vx7","static":true,"age_seconds":0}]`},
+			`[{"mac":"02:00:00:00:00:07","dst":"10.0.0.3","vni":7,"network":"vx7","static":true,"age_seconds":0,"used_seconds":0,"updated_seconds":0}]`},
 		{"added", "POST", "/v1/fdb", `{"mac":"02:00:00:00:00:01","dst":"10.0.0.5","vni":42}`, 204, ""},
 		{"mac not a mac", "POST", "/v1/fdb", `{"mac":"zz","dst":"10.0.0.5","vni":42}`, 400,
 			`{"error":"mac: want aa:bb:cc:dd:ee:ff, got \"zz\""}`},

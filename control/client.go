@@ -150,6 +150,11 @@ func (c *Client) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	return c.do(http.MethodPost, "/v1/fdb", nil, fdbRequest{MAC: mac.String(), Dst: addrString(dst), VNI: &vni}, nil)
 }
 
+// FDBReplace adds a static entry or points the one for mac at dst.
+func (c *Client) FDBReplace(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	return c.do(http.MethodPost, "/v1/fdb", nil, fdbRequest{MAC: mac.String(), Dst: addrString(dst), VNI: &vni, Replace: true}, nil)
+}
+
 // FDBDel removes an entry; dst may be the zero Addr unless mac is zero.
 func (c *Client) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	q := url.Values{"mac": {mac.String()}, "vni": {strconv.FormatUint(uint64(vni), 10)}}

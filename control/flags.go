@@ -137,13 +137,18 @@ var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll"}
+	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll", "version"}
+
+// ErrVersion is what ParseFlags returns for --version: print the version
+// (Version) and exit.
+var ErrVersion = errors.New("version asked for")
 
 // flagValues is a command line as the flag package parsed it, before any
 // value is checked: vtepd's and vtepctl network add's share it.
 type flagValues struct {
 	str               map[string]*string
 	learning, udpcsum boolValue
+	version           boolValue
 	remotes, routes   listValue
 	allow             listValue
 	set               map[string]bool // the flags given
@@ -161,6 +166,7 @@ func parseFlagValues(args []string) (*flagValues, error) {
 	}
 	fs.Var(&fv.learning, "learning", "")
 	fs.Var(&fv.udpcsum, "udpcsum", "")
+	fs.Var(&fv.version, "version", "")
 	fs.Var(&fv.remotes, "remote", "")
 	fs.Var(&fv.routes, "route", "")
 	fs.Var(&fv.allow, "allow", "")
@@ -192,6 +198,9 @@ func ParseFlags(args []string) (*Config, error) {
 	fv, err := parseFlagValues(args)
 	if err != nil {
 		return nil, err
+	}
+	if fv.set["version"] {
+		return nil, ErrVersion
 	}
 	set, str := fv.set, fv.str
 

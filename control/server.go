@@ -541,7 +541,11 @@ func (s *Server) postFDB(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.b.FDBAdd(vni, mac, dst); err != nil {
+	add := s.b.FDBAdd
+	if req.Replace {
+		add = s.b.FDBReplace
+	}
+	if err := add(vni, mac, dst); err != nil {
 		return nil, err
 	}
 	s.log.Info("fdb entry added", zap.Uint32("vni", vni), zap.Stringer("mac", mac), zap.Stringer("dst", dst))

@@ -96,6 +96,9 @@ type Entry struct {
 	Static bool
 	// Updated is when the entry was added or last refreshed, on the Now clock.
 	Updated int64
+	// Used is when a lookup last found it, to the second Expire runs at
+	// (or when it was added), on the Now clock.
+	Used int64
 }
 
 // Counters are a table's statistics. All but Entries only grow.
@@ -147,6 +150,11 @@ type Table struct {
 
 	floodMu sync.Mutex
 	flood   atomic.Pointer[[]netip.Addr]
+
+	// tick is the Now time of the last Expire (once a second in vtepd): a
+	// hit marks its entry used at tick, not at the exact time, so that a
+	// lookup costs no clock read and at most one store a second.
+	tick atomic.Int64
 }
 
 const (
@@ -181,6 +189,7 @@ type entry struct {
 	moves     uint32
 	moveStart int64
 	updated   atomic.Int64
+	used      atomic.Int64 // the last tick a lookup hit it (Table.tick)
 }
 
 // deleted marks a slot whose entry was removed; probes continue past it. Its
@@ -263,6 +272,9 @@ func (t *Table) Lookup(mac MAC) (remote netip.Addr, ok bool) {
 	k := mac.key()
 	h := t.hash(k)
 	if _, e := t.shardOf(h).tab.Load().find(k, h); e != nil {
+		if tick := t.tick.Load(); e.used.Load() < tick {
+			e.used.Store(tick)
+		}
 		return e.remote, true
 	}
 	return netip.Addr{}, false
@@ -350,6 +362,7 @@ func (t *Table) learnSlow(s *shard, k, h uint64, remote netip.Addr, now int64) L
 func newEntry(k uint64, remote netip.Addr, static bool, now int64) *entry {
 	e := &entry{key: k, remote: remote, static: static}
 	e.updated.Store(now)
+	e.used.Store(now)
 	return e
 }
 
@@ -515,6 +528,7 @@ func (t *Table) Flush(includeStatic bool) int {
 // of now (an entry refreshed at u goes once now-u >= ageing, as the kernel
 // does). It returns how many it removed; with a negative ageing, none.
 func (t *Table) Expire(now int64) int {
+	t.tick.Store(now)
 	if t.ageing < 0 {
 		return 0
 	}
@@ -574,6 +588,7 @@ func (t *Table) Entries() []Entry {
 				Remote:  e.remote,
 				Static:  e.static,
 				Updated: e.updated.Load(),
+				Used:    e.used.Load(),
 			})
 		}
 	}

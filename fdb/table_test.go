@@ -639,3 +639,38 @@ func TestNowMonotonic(t *testing.T) {
 		t.Errorf("Now() after sleeping 1ms: got %d later, want at least %d", b-a, int64(time.Millisecond))
 	}
 }
+
+// TestUsed: a lookup marks its entry used at the time of the last Expire;
+// an entry nobody looks up keeps the time it was added.
+func TestUsed(t *testing.T) {
+	tb := NewTable(42, Config{Ageing: -1})
+	a, b := MAC{0x02, 0, 0, 0, 0, 1}, MAC{0x02, 0, 0, 0, 0, 2}
+	remote := netip.MustParseAddr("10.0.0.2")
+	if err := tb.Add(a, remote, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Add(b, remote, true); err != nil {
+		t.Fatal(err)
+	}
+	added := map[MAC]int64{}
+	for _, e := range tb.Entries() {
+		added[e.MAC] = e.Used
+	}
+	later := added[b] + int64(5*time.Second)
+	tb.Expire(later)
+	if _, ok := tb.Lookup(a); !ok {
+		t.Fatal("lookup missed")
+	}
+	for _, e := range tb.Entries() {
+		want := added[e.MAC]
+		if e.MAC == a {
+			want = later
+		}
+		if e.Used != want {
+			t.Errorf("%s: used %d, want %d", e.MAC, e.Used, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { tb.Lookup(a) }); n != 0 {
+		t.Errorf("Lookup: %v allocations, want 0", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"slices"
@@ -35,13 +36,18 @@ const (
 var usage = `Usage: vtepctl [--control SOCK] COMMAND
 
 Commands:
-  fdb show [--vni N] [--json]         list forwarding entries
-  fdb add MAC dst IP vni N            add a static entry; MAC 00:00:00:00:00:00
+  fdb show [dev NAME] [vni N] [-s] [--json]
+                                      list forwarding entries as bridge fdb
+                                      show does; -s adds the seconds since
+                                      each was used and updated
+  fdb add MAC dst IP dev NAME|vni N   add a static entry; MAC 00:00:00:00:00:00
                                       appends IP to the flood list
-  fdb append 00:00:00:00:00:00 dst IP vni N
+  fdb append 00:00:00:00:00:00 dst IP dev NAME|vni N
                                       append IP to the flood list, as
                                       bridge fdb append does
-  fdb del MAC vni N [dst IP]          remove an entry (dst is required for
+  fdb replace MAC dst IP dev NAME|vni N
+                                      add the entry, or point it at IP
+  fdb del MAC dev NAME|vni N [dst IP] remove an entry (dst is required for
                                       00:00:00:00:00:00)
   fdb flush [--vni N]                 forget learnt entries, of every network
                                       unless --vni is given; static entries
@@ -97,8 +103,8 @@ Trace and capture:
 Flags of network add (as vtepd's; the underlay is the running daemon's):
 ` + control.NetworkFlagsUsage() + `
 Examples:
-  vtepctl fdb show --vni 42
-  vtepctl fdb add 00:00:00:00:00:00 dst 10.0.0.4 vni 42
+  vtepctl fdb show dev vx42
+  vtepctl fdb add 00:00:00:00:00:00 dst 10.0.0.4 dev vx42
   vtepctl fdb del aa:bb:cc:dd:ee:ff vni 42
   vtepctl fdb flush --vni 42
   vtepctl peer add 10.0.0.4 vni 42
@@ -366,29 +372,76 @@ func optionalVNI(cmd, s string) (vni uint32, all bool, err error) {
 
 func (c *cli) fdb(args []string) error {
 	sub := "show"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "dev" && args[0] != "vni" {
 		sub, args = args[0], args[1:]
 	}
 	switch sub {
 	case "show", "list":
 		return c.fdbShow(args)
-	case "add", "append":
-		return c.fdbAdd(args)
+	case "add", "append", "replace":
+		return c.fdbAdd("fdb "+sub, args)
 	case "del", "delete":
 		return c.fdbDel(args)
 	case "flush":
 		return c.fdbFlush(args)
 	}
-	return usagef("fdb: %q: unknown command (want show, add, del or flush)", sub)
+	return usagef("fdb: %q: unknown command (want show, add, append, replace, del or flush)", sub)
 }
 
+// bridgeEntry is an entry as `bridge -j [-s] fdb show` prints one.
+type bridgeEntry struct {
+	MAC     string   `json:"mac"`
+	IfName  string   `json:"ifname,omitempty"`
+	Dst     string   `json:"dst"`
+	VNI     *uint32  `json:"vni,omitempty"`
+	Used    *float64 `json:"used,omitempty"`
+	Updated *float64 `json:"updated,omitempty"`
+	Flags   []string `json:"flags"`
+	State   string   `json:"state"`
+}
+
+// fdbShow prints the entries as `bridge fdb show` does for a vxlan device:
+// MAC, dev, dst, the VNI only where it is not the device's (never, for
+// vtepd's), with -s the seconds since the entry was used and updated,
+// then self and the state.
 func (c *cli) fdbShow(args []string) error {
-	var vniText string
-	var asJSON bool
-	if err := options("fdb show", args, map[string]*string{"vni": &vniText}, &asJSON); err != nil {
-		return err
+	const cmd = "fdb show"
+	var dev, vniText string
+	var stats, asJSON bool
+	for len(args) > 0 {
+		a := args[0]
+		args = args[1:]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case a == "-s" || a == "--stats" || a == "-statistics":
+			stats = true
+			continue
+		case a == "--json" || a == "-j":
+			asJSON = true
+			continue
+		case name != "dev" && name != "vni":
+			return usagef("%s: %q is not an option (want dev NAME, vni N, -s or --json)", cmd, a)
+		}
+		word := name // as given: --vni, or iproute2's vni
+		if strings.HasPrefix(a, "-") {
+			word = "--" + name
+		}
+		if !hasValue {
+			if len(args) == 0 {
+				return usagef("%s: %s: needs a value", cmd, word)
+			}
+			value, args = args[0], args[1:]
+		}
+		if value == "" {
+			return usagef("%s: %s: needs a value", cmd, word)
+		}
+		if name == "dev" {
+			dev = value
+		} else {
+			vniText = value
+		}
 	}
-	vni, all, err := optionalVNI("fdb show", vniText)
+	vni, all, err := optionalVNI(cmd, vniText)
 	if err != nil {
 		return err
 	}
@@ -396,13 +449,49 @@ func (c *cli) fdbShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printList(c, entries)
+	if dev != "" {
+		known := false
+		nets, err := c.client.Networks()
+		if err != nil {
+			return err
+		}
+		for _, n := range nets {
+			known = known || n.Name == dev
+		}
+		if !known {
+			return fmt.Errorf("%s: dev %s: no such network", cmd, dev)
+		}
+		entries = slices.DeleteFunc(entries, func(e control.FDBEntry) bool { return e.Network != dev })
 	}
+	out := make([]bridgeEntry, 0, len(entries))
 	for _, e := range entries {
-		line := fmt.Sprintf("%s dst %s vni %d self", e.MAC, e.Dst, e.VNI)
+		b := bridgeEntry{MAC: e.MAC, IfName: e.Network, Dst: e.Dst, Flags: []string{"self"}}
 		if e.Static {
-			line += " permanent"
+			b.State = "permanent"
+		}
+		if stats {
+			used, updated := math.Round(e.UsedSeconds), math.Round(e.UpdatedSeconds)
+			b.Used, b.Updated = &used, &updated
+		}
+		out = append(out, b)
+	}
+	if asJSON {
+		if dev != "" {
+			// bridge -j fdb show dev NAME leaves out what it was asked for.
+			for i := range out {
+				out[i].IfName = ""
+			}
+		}
+		return printList(c, out)
+	}
+	for _, b := range out {
+		line := fmt.Sprintf("%s dev %s dst %s", b.MAC, b.IfName, b.Dst)
+		if stats {
+			line += fmt.Sprintf(" used %d/%d", int64(*b.Used), int64(*b.Updated))
+		}
+		line += " self"
+		if b.State != "" {
+			line += " " + b.State
 		}
 		fmt.Fprintln(c.out, line)
 	}
@@ -421,28 +510,66 @@ func macArg(cmd string, args []string) (fdb.MAC, []string, error) {
 	return m, args[1:], nil
 }
 
-func (c *cli) fdbAdd(args []string) error {
-	const cmd = "fdb add"
+// vniOf is the VNI an fdb command names: by vni N, or by dev NAME, the
+// network's, as the device says it to bridge(8); both must agree.
+func (c *cli) vniOf(cmd string, kw map[string]string) (uint32, error) {
+	text, hasVNI := kw["vni"]
+	dev, hasDev := kw["dev"]
+	var vni uint32
+	var err error
+	if hasVNI {
+		if vni, err = parseVNI(cmd, text); err != nil {
+			return 0, err
+		}
+	}
+	if !hasDev {
+		if !hasVNI {
+			return 0, usagef("%s: dev or vni: required (want dev NAME or vni N)", cmd)
+		}
+		return vni, nil
+	}
+	nets, err := c.client.Networks()
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range nets {
+		if n.Name != dev {
+			continue
+		}
+		if n.Kind != control.KindVXLAN {
+			return 0, usagef("%s: dev %s: an %s network, which has no fdb", cmd, dev, n.Kind)
+		}
+		if hasVNI && n.VNI != vni {
+			return 0, usagef("%s: vni %d: dev %s is vni %d", cmd, vni, dev, n.VNI)
+		}
+		return n.VNI, nil
+	}
+	return 0, fmt.Errorf("%s: dev %s: no such network", cmd, dev)
+}
+
+// fdbAdd is fdb add, append and replace.
+func (c *cli) fdbAdd(cmd string, args []string) error {
 	mac, args, err := macArg(cmd, args)
 	if err != nil {
 		return err
 	}
-	kw, err := keywords(cmd, args, "dst", "vni")
+	kw, err := keywords(cmd, args, "dst", "vni", "dev")
 	if err != nil {
 		return err
 	}
-	for _, w := range []string{"dst", "vni"} {
-		if _, ok := kw[w]; !ok {
-			return usagef("%s: %s: required (want fdb add MAC dst IP vni N)", cmd, w)
-		}
+	if _, ok := kw["dst"]; !ok {
+		return usagef("%s: dst: required (want %s MAC dst IP dev NAME|vni N)", cmd, cmd)
 	}
 	dst, err := parseAddr(cmd, "dst", kw["dst"])
 	if err != nil {
 		return err
 	}
-	vni, err := parseVNI(cmd, kw["vni"])
+	vni, err := c.vniOf(cmd, kw)
 	if err != nil {
 		return err
+	}
+	if cmd == "fdb replace" {
+		return c.client.FDBReplace(vni, mac, dst)
 	}
 	return c.client.FDBAdd(vni, mac, dst)
 }
@@ -453,14 +580,11 @@ func (c *cli) fdbDel(args []string) error {
 	if err != nil {
 		return err
 	}
-	kw, err := keywords(cmd, args, "vni", "dst")
+	kw, err := keywords(cmd, args, "vni", "dst", "dev")
 	if err != nil {
 		return err
 	}
-	if _, ok := kw["vni"]; !ok {
-		return usagef("%s: vni: required (want fdb del MAC vni N [dst IP])", cmd)
-	}
-	vni, err := parseVNI(cmd, kw["vni"])
+	vni, err := c.vniOf(cmd, kw)
 	if err != nil {
 		return err
 	}

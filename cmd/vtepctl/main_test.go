@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,15 +55,15 @@ func TestShowCommands(t *testing.T) {
 		want string
 	}{
 		{"fdb show", []string{"fdb", "show"}, "" +
-			"aa:bb:cc:dd:ee:ff dst 10.0.0.2 vni 42 self\n" +
-			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
-			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+			"aa:bb:cc:dd:ee:ff dev vx42 dst 10.0.0.2 self\n" +
+			"00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent\n" +
+			"02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n"},
 		{"fdb alone shows", []string{"fdb"}, "" +
-			"aa:bb:cc:dd:ee:ff dst 10.0.0.2 vni 42 self\n" +
-			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
-			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
-		{"fdb show of one vni", []string{"fdb", "show", "--vni", "7"}, "02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
-		{"fdb show --vni=", []string{"fdb", "show", "-vni=7"}, "02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"},
+			"aa:bb:cc:dd:ee:ff dev vx42 dst 10.0.0.2 self\n" +
+			"00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent\n" +
+			"02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n"},
+		{"fdb show of one vni", []string{"fdb", "show", "--vni", "7"}, "02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n"},
+		{"fdb show --vni=", []string{"fdb", "show", "-vni=7"}, "02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n"},
 		{"stats", []string{"stats"}, "" +
 			"underlay:\n" +
 			"    RX: packets 0 bytes 0\n" +
@@ -115,7 +116,11 @@ func TestJSONOutputParsesBack(t *testing.T) {
 		into any
 		want any
 	}{
-		{"fdb", []string{"fdb", "show", "--json"}, &[]control.FDBEntry{}, &want.Entries},
+		{"fdb", []string{"fdb", "show", "--json"}, &[]bridgeEntry{}, &[]bridgeEntry{
+			{MAC: "aa:bb:cc:dd:ee:ff", IfName: "vx42", Dst: "10.0.0.2", Flags: []string{"self"}},
+			{MAC: "00:00:00:00:00:00", IfName: "vx42", Dst: "10.0.0.2", Flags: []string{"self"}, State: "permanent"},
+			{MAC: "02:00:00:00:00:07", IfName: "vx7", Dst: "10.0.0.3", Flags: []string{"self"}, State: "permanent"},
+		}},
 		{"stats", []string{"stats", "--json"}, &[]control.NetworkStats{}, &want.Counts},
 		{"network", []string{"network", "show", "--json"}, &[]control.NetworkInfo{}, &want.Nets},
 		{"route", []string{"route", "show", "--json"}, &[]routeLine{},
@@ -215,7 +220,7 @@ func TestChangesReachTheBackend(t *testing.T) {
 	})
 	t.Run("the added entry shows", func(t *testing.T) {
 		_, out, _ := ctl(socket, "fdb", "show", "--vni", "7")
-		if !strings.Contains(out, "02:aa:bb:cc:dd:02 dst fd00::2 vni 7 self permanent\n") {
+		if !strings.Contains(out, "02:aa:bb:cc:dd:02 dev vx7 dst fd00::2 self permanent\n") {
 			t.Errorf("got\n%s\nwant the added entry among the lines", out)
 		}
 	})
@@ -248,8 +253,8 @@ func TestFDBFlush(t *testing.T) {
 	t.Run("the static entries stay", func(t *testing.T) {
 		_, out, _ := ctl(socket, "fdb", "show")
 		want := "" +
-			"00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent\n" +
-			"02:00:00:00:00:07 dst 10.0.0.3 vni 7 self permanent\n"
+			"00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent\n" +
+			"02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n"
 		if out != want {
 			t.Errorf("got\n%s\nwant\n%s", out, want)
 		}
@@ -312,27 +317,27 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, peer, route, network, stats, trace, capture, explain or help)`},
 		{"unknown option", []string{"--colour", "fdb"}, true, `vtepctl: "--colour": unknown option (want --control SOCK)`},
 		{"control without value", []string{"--control"}, true, `vtepctl: --control: needs a value (the socket path)`},
-		{"unknown fdb command", []string{"fdb", "purge"}, false, `vtepctl: fdb: "purge": unknown command (want show, add, del or flush)`},
-		{"fdb show bad option", []string{"fdb", "show", "--all"}, false, `vtepctl: fdb show: "--all" is not an option (want --json or --vni VNI)`},
+		{"unknown fdb command", []string{"fdb", "purge"}, false, `vtepctl: fdb: "purge": unknown command (want show, add, append, replace, del or flush)`},
+		{"fdb show bad option", []string{"fdb", "show", "--all"}, false, `vtepctl: fdb show: "--all" is not an option (want dev NAME, vni N, -s or --json)`},
 		{"fdb show vni a word", []string{"fdb", "show", "--vni", "x"}, false, `vtepctl: fdb show: vni: want an integer 0..16777215, got "x"`},
 		{"fdb show vni without value", []string{"fdb", "show", "--vni"}, false, `vtepctl: fdb show: --vni: needs a value`},
 		{"fdb add without MAC", []string{"fdb", "add"}, false, `vtepctl: fdb add: MAC: required`},
 		{"fdb add bad MAC", []string{"fdb", "add", "zz", "dst", "10.0.0.2", "vni", "1"}, false,
 			`vtepctl: fdb add: MAC: want aa:bb:cc:dd:ee:ff, got "zz"`},
 		{"fdb add without dst", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "vni", "1"}, false,
-			`vtepctl: fdb add: dst: required (want fdb add MAC dst IP vni N)`},
+			`vtepctl: fdb add: dst: required (want fdb add MAC dst IP dev NAME|vni N)`},
 		{"fdb add bad dst", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst", "host", "vni", "1"}, false,
 			`vtepctl: fdb add: dst: want an IP address, got "host"`},
 		{"fdb add vni too big", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst", "10.0.0.2", "vni", "16777216"}, false,
 			`vtepctl: fdb add: vni: want an integer 0..16777215, got "16777216"`},
 		{"fdb add unknown keyword", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "via", "10.0.0.2"}, false,
-			`vtepctl: fdb add: "via" is not a keyword (want dst or vni)`},
+			`vtepctl: fdb add: "via" is not a keyword (want dst or vni or dev)`},
 		{"fdb add keyword twice", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "vni", "1", "vni", "2"}, false,
 			`vtepctl: fdb add: vni: given twice`},
 		{"fdb add keyword without value", []string{"fdb", "add", "aa:bb:cc:dd:ee:01", "dst"}, false,
 			`vtepctl: fdb add: dst: needs a value`},
 		{"fdb del without vni", []string{"fdb", "del", "aa:bb:cc:dd:ee:01"}, false,
-			`vtepctl: fdb del: vni: required (want fdb del MAC vni N [dst IP])`},
+			`vtepctl: fdb del: dev or vni: required (want dev NAME or vni N)`},
 		{"route add without prefix", []string{"route", "add"}, false,
 			`vtepctl: route add: PREFIX: required (want route add PREFIX via IP [dev NETWORK])`},
 		{"route add prefix with host bits", []string{"route", "add", "10.1.2.3/16", "via", "10.0.0.2"}, false,
@@ -441,6 +446,60 @@ func TestUsageNamesEveryNetworkFlag(t *testing.T) {
 	for _, cmd := range []string{"network add", "network del NAME", "peer add IP vni N", "peer del IP vni N", "fdb flush [--vni N]"} {
 		if !strings.Contains(usage, "  "+cmd) {
 			t.Errorf("got usage without %q, want every command listed", cmd)
+		}
+	}
+}
+
+// TestFDBAsBridge: fdb speaks bridge(8)'s words: dev NAME instead of (or
+// with) vni N, dev in the output, -s with the used and updated seconds,
+// replace, and JSON shaped like bridge -j -s fdb show.
+func TestFDBAsBridge(t *testing.T) {
+	b := newBackend()
+	b.Entries[0].UsedSeconds, b.Entries[0].UpdatedSeconds = 3.4, 12.5
+	socket := controltest.Start(t, b)
+
+	if _, out, _ := ctl(socket, "fdb", "show", "dev", "vx7"); out != "02:00:00:00:00:07 dev vx7 dst 10.0.0.3 self permanent\n" {
+		t.Errorf("fdb show dev vx7: got %q", out)
+	}
+	if _, out, _ := ctl(socket, "fdb", "show", "dev", "vx42", "-s"); !strings.HasPrefix(out, "aa:bb:cc:dd:ee:ff dev vx42 dst 10.0.0.2 used 3/13 self\n") {
+		t.Errorf("fdb show dev vx42 -s: got %q, want used 3/13 on the learnt entry", out)
+	}
+	_, out, _ := ctl(socket, "fdb", "show", "-s", "--json")
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 3 {
+		t.Fatalf("fdb show -s --json: %v\n%s", err, out)
+	}
+	want := map[string]any{"mac": "aa:bb:cc:dd:ee:ff", "ifname": "vx42", "dst": "10.0.0.2", "used": 3.0, "updated": 13.0,
+		"flags": []any{"self"}, "state": ""}
+	if !reflect.DeepEqual(got[0], want) {
+		t.Errorf("fdb show -s --json, first entry: got %v, want %v", got[0], want)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		call string
+	}{
+		{[]string{"fdb", "add", "02:00:00:00:00:09", "dst", "10.0.0.4", "dev", "vx42"}, "FDBAdd 42 02:00:00:00:00:09 10.0.0.4"},
+		{[]string{"fdb", "replace", "02:00:00:00:00:09", "dst", "10.0.0.5", "dev", "vx42"}, "FDBReplace 42 02:00:00:00:00:09 10.0.0.5"},
+		{[]string{"fdb", "append", "00:00:00:00:00:00", "dst", "10.0.0.6", "vni", "7", "dev", "vx7"}, "FDBAdd 7 00:00:00:00:00:00 10.0.0.6"},
+		{[]string{"fdb", "del", "02:00:00:00:00:09", "dev", "vx42"}, "FDBDel 42 02:00:00:00:00:09 invalid IP"},
+	} {
+		if code, _, errOut := ctl(socket, tc.args...); code != 0 || !slices.Contains(b.Calls(), tc.call) {
+			t.Errorf("%q: exit %d (%s), calls %q; want %q among them", tc.args, code, errOut, b.Calls(), tc.call)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"fdb", "add", "02:00:00:00:00:09", "dst", "10.0.0.4", "dev", "vx42", "vni", "7"}, 2, "fdb add: vni 7: dev vx42 is vni 42"},
+		{[]string{"fdb", "add", "02:00:00:00:00:09", "dst", "10.0.0.4", "dev", "nosuch"}, 1, "fdb add: dev nosuch: no such network"},
+		{[]string{"fdb", "add", "02:00:00:00:00:09", "dst", "10.0.0.4", "dev", "ipip0"}, 2, "fdb add: dev ipip0: an ipip network, which has no fdb"},
+		{[]string{"fdb", "show", "dev", "nosuch"}, 1, "fdb show: dev nosuch: no such network"},
+	} {
+		if code, _, errOut := ctl(socket, tc.args...); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d saying %q", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}
 }

@@ -277,7 +277,7 @@ func TestE2EFaultDeviceLoss(t *testing.T) {
 			t.Errorf("recreated %s: got MTU %d, MAC %s, want 1450 and %s as before", tapName, got.MTU, got.Address, mac)
 		}
 		show := b.ctl(t, bin, "fdb", "show")
-		if want := fmt.Sprintf("%s dst %s vni %s self permanent", staticMAC, a.under, vni); fdbLine(show, staticMAC) != want {
+		if want := fmt.Sprintf("%s dev %s dst %s self permanent", staticMAC, tapName, a.under); fdbLine(show, staticMAC) != want {
 			t.Errorf("vtepctl fdb show on %s after the device was made again, line for %s: got %q, want %q\n%s",
 				b.under, staticMAC, fdbLine(show, staticMAC), want, show)
 		}

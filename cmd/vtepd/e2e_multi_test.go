@@ -494,7 +494,7 @@ func TestE2EMultiGroup(t *testing.T) {
 	wantFDB(t, bin, h1, showLink(t, h2.ns, tapName).Address, h2.under)
 	wantFDB(t, bin, h2, showLink(t, h1.ns, tapName).Address, h1.under)
 	show := h1.ctl(t, bin, "fdb", "show")
-	if want := "00:00:00:00:00:00 dst " + mcastGroup + " vni 42 self permanent"; !hasFDBLine(show, want) {
+	if want := "00:00:00:00:00:00 dev vx42 dst " + mcastGroup + " self permanent"; !hasFDBLine(show, want) {
 		t.Errorf("vtepctl fdb show on %s: got\n%s\nwant a line %q", h1.under, show, want)
 	}
 
@@ -657,7 +657,7 @@ func TestE2EMultiConfigNetworks(t *testing.T) {
 			if tc.vniMAC == 0 {
 				return
 			}
-			want := fmt.Sprintf("%s dst %s vni %d self", macB, b.under, tc.vniMAC)
+			want := fmt.Sprintf("%s dev vx%d dst %s self", macB, tc.vniMAC, b.under)
 			if got, show := fdbVNILine(t, bin, a, tc.vniMAC, macB); got != want {
 				t.Errorf("vtepctl fdb show --vni %d on %s, line for %s: got %q, want %q\nfull output:\n%s", tc.vniMAC, a.under, macB, got, want, show)
 			}
@@ -779,7 +779,7 @@ func TestE2EMultiReload(t *testing.T) {
 			t.Errorf("remotes of vx42 in vtepctl network show --json on %s after the reload: got %q, want %q", a.under, n.Remotes, want)
 		}
 	}
-	if show, want := a.ctl(t, bin, "fdb", "show"), "00:00:00:00:00:00 dst "+extra+" vni 42 self permanent"; !hasFDBLine(show, want) {
+	if show, want := a.ctl(t, bin, "fdb", "show"), "00:00:00:00:00:00 dev vx42 dst "+extra+" self permanent"; !hasFDBLine(show, want) {
 		t.Errorf("vtepctl fdb show on %s after the reload: got\n%s\nwant a line %q", a.under, show, want)
 	}
 
@@ -911,7 +911,7 @@ func TestE2EMultiRuntime(t *testing.T) {
 
 	t.Run("peer add and del", func(t *testing.T) {
 		const frames = 5
-		floodLine := fmt.Sprintf("00:00:00:00:00:00 dst %s vni %s self permanent", h3.under, vni)
+		floodLine := fmt.Sprintf("00:00:00:00:00:00 dev %s dst %s self permanent", tapName, h3.under)
 		for _, tc := range []struct {
 			name    string
 			cmd     []string // run on 1 first
@@ -972,10 +972,10 @@ func TestE2EMultiRuntime(t *testing.T) {
 		mac43 := showLink(t, h2.ns, "vx43").Address
 		pinNeighbor(t, h1.ns, "vx43", "192.168.43.2", mac43)
 		pinNeighbor(t, h2.ns, "vx43", "192.168.43.1", showLink(t, h1.ns, "vx43").Address)
-		learnt42 := fmt.Sprintf("%s dst %s vni 42 self", mac2, h2.under)
-		learnt43 := fmt.Sprintf("%s dst %s vni 43 self", mac43, h2.under)
-		flood42 := fmt.Sprintf("00:00:00:00:00:00 dst %s vni 42 self permanent", h2.under)
-		flood43 := fmt.Sprintf("00:00:00:00:00:00 dst %s vni 43 self permanent", h2.under)
+		learnt42 := fmt.Sprintf("%s dev vx42 dst %s self", mac2, h2.under)
+		learnt43 := fmt.Sprintf("%s dev vx43 dst %s self", mac43, h2.under)
+		flood42 := fmt.Sprintf("00:00:00:00:00:00 dev vx42 dst %s self permanent", h2.under)
+		flood43 := fmt.Sprintf("00:00:00:00:00:00 dev vx43 dst %s self permanent", h2.under)
 		for _, tc := range []struct {
 			name    string
 			args    []string

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -251,7 +252,7 @@ func fdbLine(show, mac string) string {
 func wantFDB(t *testing.T, bin binaries, h *host, mac, dst string) {
 	t.Helper()
 	show := h.ctl(t, bin, "fdb", "show")
-	want := fmt.Sprintf("%s dst %s vni %s self", mac, dst, vni)
+	want := fmt.Sprintf("%s dev %s dst %s self", mac, tapName, dst)
 	if got := fdbLine(show, mac); got != want {
 		t.Errorf("vtepctl fdb show on %s, line for %s: got %q, want %q\nfull output:\n%s", h.under, mac, got, want, show)
 	}
@@ -330,13 +331,13 @@ func TestE2EVtepdToVtepd(t *testing.T) {
 	wantFDB(t, bin, a, macB, b.under)
 	wantFDB(t, bin, b, showLink(t, a.ns, tapName).Address, a.under)
 
-	// The same entry as JSON, the form scripts read.
+	// The same entry as JSON, the form scripts read: bridge -j fdb show's.
 	var entries []struct {
-		MAC     string `json:"mac"`
-		Dst     string `json:"dst"`
-		VNI     uint32 `json:"vni"`
-		Network string `json:"network"`
-		Static  bool   `json:"static"`
+		MAC    string   `json:"mac"`
+		IfName string   `json:"ifname"`
+		Dst    string   `json:"dst"`
+		Flags  []string `json:"flags"`
+		State  string   `json:"state"`
 	}
 	out := a.ctl(t, bin, "fdb", "show", "--json")
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
@@ -346,8 +347,8 @@ func TestE2EVtepdToVtepd(t *testing.T) {
 	for _, e := range entries {
 		if e.MAC == macB {
 			found = true
-			if e.Dst != b.under || e.VNI != 42 || e.Network != tapName || e.Static {
-				t.Errorf("fdb show --json entry for %s: got %+v, want dst %s, vni 42, network %s, not static", macB, e, b.under, tapName)
+			if e.Dst != b.under || e.IfName != tapName || e.State != "" || len(e.Flags) != 1 || e.Flags[0] != "self" {
+				t.Errorf("fdb show --json entry for %s: got %+v, want dst %s, ifname %s, flags [self], state \"\"", macB, e, b.under, tapName)
 			}
 		}
 	}
@@ -413,6 +414,8 @@ func TestE2EKernelVXLAN(t *testing.T) {
 			if got, want := fdbLine(kernelFDB, vtepdMAC), vtepdMAC+" dst "+a.under+" self"; got != want {
 				t.Errorf("bridge fdb show dev vxk, line for %s: got %q, want %q\nfull output:\n%s", vtepdMAC, got, want, kernelFDB)
 			}
+			sameFDBShape(t, b.ns.Run(t, "bridge", "-j", "-s", "fdb", "show", "dev", "vxk"), vtepdMAC,
+				a.ctl(t, bin, "fdb", "show", "dev", tapName, "-s", "--json"), kernelMAC)
 
 			// TCP and UDP both ways, with the kernel's checksums left for
 			// offload: vtepd finishes them, and no receiver counts one bad.
@@ -441,6 +444,43 @@ func TestE2EKernelVXLAN(t *testing.T) {
 				t.Errorf("csum_completed after a wrong checksum: got %d, want %d as before", got, completed)
 			}
 		})
+	}
+}
+
+// sameFDBShape checks that the learnt entry for kernelSide in `bridge -j -s
+// fdb show` of a kernel vxlan and the one for vtepdSide in `vtepctl fdb
+// show -s --json` have the same keys with values of the same types, and
+// that both flood entries do too: a script written for the one reads the
+// other.
+func sameFDBShape(t *testing.T, kernel, kernelSide, vtepd, vtepdSide string) {
+	t.Helper()
+	shape := func(what, out, mac string) map[string]string {
+		var entries []map[string]any
+		if err := json.Unmarshal([]byte(out), &entries); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+		for _, e := range entries {
+			if e["mac"] != mac {
+				continue
+			}
+			m := map[string]string{}
+			for k, v := range e {
+				// viaIf is the underlay device a kernel entry names
+				// (ip link add ... dev eth0); vtepd's entries name none.
+				if k != "viaIf" {
+					m[k] = fmt.Sprintf("%T", v)
+				}
+			}
+			return m
+		}
+		t.Fatalf("%s: no entry for %s in\n%s", what, mac, out)
+		return nil
+	}
+	for _, mac := range [][2]string{{kernelSide, vtepdSide}, {"00:00:00:00:00:00", "00:00:00:00:00:00"}} {
+		k, v := shape("bridge -j -s fdb show", kernel, mac[0]), shape("vtepctl fdb show -s --json", vtepd, mac[1])
+		if !reflect.DeepEqual(k, v) {
+			t.Errorf("entry %s: the kernel's has keys %v, vtepd's %v; want the same", mac[1], k, v)
+		}
 	}
 }
 
@@ -504,9 +544,9 @@ func TestE2EThreeHosts(t *testing.T) {
 
 	show := h1.ctl(t, bin, "fdb", "show")
 	for _, want := range []string{
-		fmt.Sprintf("%s dst %s vni %s self", showLink(t, h2.ns, tapName).Address, h2.under, vni),
-		fmt.Sprintf("00:00:00:00:00:00 dst %s vni %s self permanent", h2.under, vni),
-		fmt.Sprintf("00:00:00:00:00:00 dst %s vni %s self permanent", h3.under, vni),
+		fmt.Sprintf("%s dev %s dst %s self", showLink(t, h2.ns, tapName).Address, tapName, h2.under),
+		fmt.Sprintf("00:00:00:00:00:00 dev %s dst %s self permanent", tapName, h2.under),
+		fmt.Sprintf("00:00:00:00:00:00 dev %s dst %s self permanent", tapName, h3.under),
 	} {
 		found := false
 		for _, line := range strings.Split(show, "\n") {

@@ -37,15 +37,15 @@ vtepd --help lists every option.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
-	switch {
-	case len(args) == 0:
+	if len(args) == 0 {
 		fmt.Fprint(stderr, shortUsage)
 		return exitUsage
-	case len(args) == 1 && (args[0] == "--version" || args[0] == "-version"):
+	}
+	cfg, err := control.ParseFlags(args)
+	if errors.Is(err, control.ErrVersion) {
 		fmt.Fprintln(stdout, control.Version("vtepd"))
 		return exitOK
 	}
-	cfg, err := control.ParseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, control.Usage())
 		return exitOK

@@ -145,7 +145,7 @@ func TestAgeingForgetsIdleMACs(t *testing.T) {
 		return fdbLine(a.ctl(t, bin, "fdb", "show"), macB) == ""
 	})
 	show := a.ctl(t, bin, "fdb", "show")
-	if !strings.Contains(show, "00:00:00:00:00:00 dst "+b.under+" vni 42 self permanent") {
+	if !strings.Contains(show, "00:00:00:00:00:00 dev vx42 dst "+b.under+" self permanent") {
 		t.Errorf("fdb show after ageing: got\n%s\nwant the flood entry kept", show)
 	}
 	if aged := a.stats(t, bin).Aged; aged < 1 {

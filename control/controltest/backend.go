@@ -138,6 +138,28 @@ func (b *Backend) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	return nil
 }
 
+// FDBReplace implements control.Backend.
+func (b *Backend) FDBReplace(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("FDBReplace %d %s %s", vni, mac, dst)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	i, err := b.netIndex(vni)
+	if err != nil {
+		return err
+	}
+	for j, e := range b.Entries {
+		if e.VNI == vni && e.MAC == mac.String() && (!mac.IsZero() || e.Dst == dst.String()) {
+			b.Entries[j].Dst, b.Entries[j].Static = dst.String(), true
+			return nil
+		}
+	}
+	b.Entries = append(b.Entries, control.FDBEntry{MAC: mac.String(), Dst: dst.String(), VNI: vni, Network: b.Nets[i].Name, Static: true})
+	return nil
+}
+
 // FDBDel implements control.Backend.
 func (b *Backend) FDBDel(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	b.mu.Lock()

@@ -104,6 +104,8 @@ func (d *Node) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 			if !e.Static {
 				fe.AgeSeconds = float64(now-e.Updated) / float64(time.Second)
 			}
+			fe.UpdatedSeconds = float64(now-e.Updated) / float64(time.Second)
+			fe.UsedSeconds = float64(max(now-e.Used, 0)) / float64(time.Second)
 			out = append(out, fe)
 		}
 		floods := n.Table().Flood()
@@ -138,6 +140,30 @@ func (d *Node) FDBAdd(vni uint32, mac fdb.MAC, dst netip.Addr) error {
 	// With accept peers, a static entry's destination may send at once. A
 	// failure (the group device's addresses unreadable) is retried by the
 	// once-a-second refresh; the entry itself is in.
+	_ = n.RefreshAccept()
+	return nil
+}
+
+func (d *Node) FDBReplace(vni uint32, mac fdb.MAC, dst netip.Addr) error {
+	if mac.IsZero() {
+		err := d.PeerAdd(vni, dst)
+		if errors.Is(err, control.ErrExists) {
+			return nil
+		}
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.networkLocked(vni)
+	if err != nil {
+		return err
+	}
+	if err := d.underlay.CheckRemote(dst); err != nil {
+		return control.Errorf(control.ErrInvalid, "dst %s: %v", dst, err)
+	}
+	if err := n.Table().Replace(mac, dst, true); err != nil {
+		return mapFDBErr(err)
+	}
 	_ = n.RefreshAccept()
 	return nil
 }

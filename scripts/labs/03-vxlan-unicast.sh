@@ -55,7 +55,7 @@ ctl a fdb show
 explain "One entry: the all-zero MAC, 'permanent', is the flood list. Anything vtepd has" \
   "no better entry for goes to each VTEP listed there (head-end replication)."
 fdb=$(ctl_quiet a fdb show)
-grep -qx "00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent" <<<"$fdb" ||
+grep -qx "00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent" <<<"$fdb" ||
   die "no flood entry to 10.0.0.2 in $A's fdb: $fdb"
 if grep -q "^$B_MAC " <<<"$fdb"; then die "$A knows $B's vx42 ($B_MAC) before any traffic: $fdb"; fi
 ok "$A floods to 10.0.0.2 and knows no MAC yet"
@@ -70,7 +70,7 @@ explain "The ARP request for 192.168.42.2 was a broadcast: vtepd on $A flooded i
   "vtepd on $B learnt $A's MAC from it (outer source 10.0.0.1) and sent the answer" \
   "straight back; from that answer $A learnt '$B_MAC dst 10.0.0.2'," \
   "the MAC of $B's vx42. The echo requests that followed went to 10.0.0.2 alone."
-grep -qx "$B_MAC dst 10.0.0.2 vni 42 self" <<<"$(ctl_quiet a fdb show)" ||
+grep -qx "$B_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet a fdb show)" ||
   die "$A did not learn $B_MAC at 10.0.0.2: $(ctl_quiet a fdb show)"
 ok "$A learnt $B_MAC dst 10.0.0.2"
 
@@ -147,7 +147,7 @@ ping_ok "$A" 192.168.42.2
 ping_ok "$B" 192.168.42.1
 ctl a2 fdb show
 on "$B" bridge fdb show dev vx42
-grep -qx "$B_MAC dst 10.0.0.2 vni 42 self" <<<"$(ctl_quiet a2 fdb show)" ||
+grep -qx "$B_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet a2 fdb show)" ||
   die "vtepd on $A did not learn the kernel's $B_MAC at 10.0.0.2: $(ctl_quiet a2 fdb show)"
 ok "vtepd on $A learnt the kernel's vx42 ($B_MAC) at 10.0.0.2"
 fdb=$(ip netns exec "$B" bridge fdb show dev vx42)

@@ -69,7 +69,7 @@ ok "$H1 joined $GROUP on eth0"
 
 step "Host 1's forwarding database: the flood entry is the group"
 ctl v1 fdb show
-grep -qx "00:00:00:00:00:00 dst $GROUP vni 42 self permanent" <<<"$(ctl_quiet v1 fdb show)" ||
+grep -qx "00:00:00:00:00:00 dev vx42 dst $GROUP self permanent" <<<"$(ctl_quiet v1 fdb show)" ||
   die "the flood entry of $H1 is not $GROUP: $(ctl_quiet v1 fdb show)"
 ok "$H1 floods to $GROUP"
 
@@ -84,7 +84,7 @@ ping_ok "$H1" 192.168.42.2
 ctl v1 fdb show
 explain "The ARP request went to $GROUP and reached both other hosts. Host 2 answered" \
   "unicast, and host 1 learnt '$H2_MAC dst 10.0.0.2' from the answer."
-grep -qx "$H2_MAC dst 10.0.0.2 vni 42 self" <<<"$(ctl_quiet v1 fdb show)" ||
+grep -qx "$H2_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet v1 fdb show)" ||
   die "$H1 did not learn $H2_MAC at 10.0.0.2: $(ctl_quiet v1 fdb show)"
 ok "$H1 learnt $H2_MAC dst 10.0.0.2 without being told of host 2"
 

@@ -352,11 +352,11 @@ func TestLabs(t *testing.T) {
 			fdbA := `/a\.sock fdb show$`
 			bLink := "ip netns exec " + b + " ip -br link show vx42"
 			vtepdB := r.mac(t, bLink, 1)
-			if got := r.block(t, fdbA, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dst 10.0.0.2 vni 42 self permanent" {
+			if got := r.block(t, fdbA, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent" {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to 10.0.0.2", a, got)
 			}
 			r.ping(t, a, "192.168.42.2", 1)
-			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dst 10\.0\.0\.2 vni 42 self$`)
+			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dev vx42 dst 10\.0\.0\.2 self$`)
 			stats := `/a\.sock stats$`
 			if got := r.number(t, stats, 1, "vx42:", "learnt"); got != 1 {
 				t.Errorf("learnt on %s's vx42: got %d, want 1 (%s's MAC)", a, got, b)
@@ -381,7 +381,7 @@ func TestLabs(t *testing.T) {
 			kernelB = r.mac(t, bLink, 3)
 			r.ping(t, a, "192.168.42.2", 3)
 			r.ping(t, b, "192.168.42.1", 1)
-			r.wantLine(t, `/a2\.sock fdb show$`, 1, `^`+kernelB+` dst 10\.0\.0\.2 vni 42 self$`)
+			r.wantLine(t, `/a2\.sock fdb show$`, 1, `^`+kernelB+` dev vx42 dst 10\.0\.0\.2 self$`)
 			r.wantLine(t, "ip netns exec "+b+" bridge fdb show dev vx42", 1, `^`+vtepdA+` dst 10\.0\.0\.1 self`)
 		}},
 		{"04-vxlan-multicast.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
@@ -389,12 +389,12 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+inet\s+239\.1\.1\.1$`)
 			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+link\s+01:00:5e:01:01:01$`)
 			fdb1 := `/v1\.sock fdb show$`
-			if got := r.block(t, fdb1, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dst 239.1.1.1 vni 42 self permanent" {
+			if got := r.block(t, fdb1, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dev vx42 dst 239.1.1.1 self permanent" {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to the group", h1, got)
 			}
 			h2Link := "ip netns exec " + h2 + " ip -br link show vx42"
 			r.ping(t, h1, "192.168.42.2", 1)
-			r.wantLine(t, fdb1, 2, `^`+r.mac(t, h2Link, 1)+` dst 10\.0\.0\.2 vni 42 self$`)
+			r.wantLine(t, fdb1, 2, `^`+r.mac(t, h2Link, 1)+` dev vx42 dst 10\.0\.0\.2 self$`)
 			stats3 := `/v3\.sock stats$`
 			if got := r.number(t, stats3, 1, "underlay:", "unknown_vni"); got < 1 {
 				t.Errorf("unknown_vni drops on %s (VNI 43): got %d, want at least 1 (the ARP request of VNI 42)", h3, got)
