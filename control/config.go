@@ -262,7 +262,10 @@ type Network struct {
 	// ipip only.
 	Remote netip.Addr // point-to-point peer (a default route); zero if absent
 	TTL    uint8      // 0 = inherit from the inner packet
-	DF     string     // DFInherit (copy the inner packet's), DFSet or DFUnset
+	// DF is the outer DF bit: DFInherit (copy the inner packet's), DFSet
+	// or DFUnset; for vxlan, "" is unset, and for ipip the default is
+	// DFInherit.
+	DF     string
 	Routes []Route
 }
 

@@ -364,7 +364,7 @@ func TestParseErrors(t *testing.T) {
 		{"ipip ttl zero", base + "networks: [{kind: ipip, name: t, ttl: 0}]", `networks[0].ttl: want an integer 1..255 or "inherit", got 0`},
 		{"ipip ttl a word", base + "networks: [{kind: ipip, name: t, ttl: forever}]", `networks[0].ttl: want an integer 1..255 or "inherit", got "forever"`},
 		{"ipip df a word", base + "networks: [{kind: ipip, name: t, df: sometimes}]", `networks[0].df: want "inherit", "set" or "unset", got "sometimes"`},
-		{"df on vxlan", base + "networks: [{vni: 1, df: set}]", `networks[0].df: only for ipip networks, this one is vxlan`},
+		{"df a word on vxlan", base + "networks: [{vni: 1, df: maybe}]", `networks[0].df: want "inherit", "set" or "unset", got "maybe"`},
 		{"ipip remote is local", base + "networks: [{kind: ipip, name: t, remote: 10.0.0.1}]",
 			"networks[0].remote: is underlay.local itself (10.0.0.1); want another endpoint's address"},
 		{"route without prefix", base + "networks: [{kind: ipip, name: t, routes: [{via: 10.0.0.2}]}]",

@@ -94,7 +94,7 @@ var flagDocs = []struct{ flag, text string }{
 	{"mac-moves", "  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond\n                         which its frames are dropped (default 0: no limit)\n"},
 	{"flood-rate", "  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames\n                         flooded a second, burst N (default 0: no limit)\n"},
 	{"route", "  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)\n"},
-	{"df", "  --df inherit|set|unset ipip: outer DF bit (default inherit: the inner packet's)\n"},
+	{"df", "  --df set|unset|inherit outer DF bit: vxlan default unset (a packet over\n                         the underlay's MTU is fragmented), ipip default\n                         inherit (the inner packet's)\n"},
 	{"control", "  --control PATH         control socket (default /run/vtepd/vtepd.sock)\n"},
 	{"metrics", "  --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470\n"},
 	{"log-level", "  --log-level LEVEL      debug, info, warn or error (default info)\n"},
@@ -111,7 +111,7 @@ var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcpor
 var (
 	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl",
 		"accept", "allow", "mac-moves", "flood-rate"}
-	ipipFlags = []string{"route", "df"}
+	ipipFlags = []string{"route"}
 )
 
 // listValue collects a repeatable flag.

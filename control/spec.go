@@ -40,7 +40,7 @@ func (v *networkValues) network() (Network, error) {
 
 	// A field of the other kind is a mistake worth stopping for: it would
 	// otherwise be silently ignored. The first one given is named.
-	foreign, other := []value{v.remote, v.ttl, v.df}, KindIPIP
+	foreign, other := []value{v.remote, v.ttl}, KindIPIP
 	if n.Kind == KindIPIP {
 		foreign = []value{v.vni, v.remotes, v.group, v.dev, v.learning, v.ageing, v.limit, v.macMoves, v.floodRate}
 		other = KindVXLAN
@@ -112,8 +112,27 @@ func (v *networkValues) vxlan(n *Network) error {
 	if n.MACMoves, err = asInt(v.macMoves.integerOr(0, maxLimit, 0, "(0 = no limit)")); err != nil {
 		return err
 	}
-	n.FloodRate, err = asInt(v.floodRate.integerOr(0, maxLimit, 0, "(0 = no limit)"))
-	return err
+	if n.FloodRate, err = asInt(v.floodRate.integerOr(0, maxLimit, 0, "(0 = no limit)")); err != nil {
+		return err
+	}
+	// Left out (""), unset, as the kernel's vxlan: a packet over the
+	// underlay's MTU is fragmented.
+	if !v.df.present() {
+		return nil
+	}
+	return v.readDF(n, "")
+}
+
+// readDF reads the outer DF setting, def when left out.
+func (v *networkValues) readDF(n *Network, def string) error {
+	var err error
+	if n.DF, err = v.df.str(def); err != nil {
+		return err
+	}
+	if err := checkDF(n.DF); err != nil {
+		return v.df.errorf("%v, got %s", err, v.df.got())
+	}
+	return nil
 }
 
 func (v *networkValues) ipip(n *Network) error {
@@ -123,11 +142,8 @@ func (v *networkValues) ipip(n *Network) error {
 			return err
 		}
 	}
-	if n.DF, err = v.df.str(DFInherit); err != nil {
+	if err := v.readDF(n, DFInherit); err != nil {
 		return err
-	}
-	if err := checkDF(n.DF); err != nil {
-		return v.df.errorf("%v, got %s", err, v.df.got())
 	}
 	n.TTL = DefaultTTL
 	if v.ttl.present() {
@@ -205,7 +221,7 @@ type NetworkSpec struct {
 	// ipip only.
 	Remote string      `json:"remote,omitempty"`
 	TTL    string      `json:"ttl,omitempty"` // "1".."255" or "inherit"; default "64"
-	DF     string      `json:"df,omitempty"`  // "inherit" (default), "set" or "unset"
+	DF     string      `json:"df,omitempty"`  // "set", "unset" or "inherit"; default "inherit" (ipip), "unset" (vxlan)
 	Routes []RouteInfo `json:"routes,omitempty"`
 }
 
@@ -235,7 +251,7 @@ func SpecOf(n Network) NetworkSpec {
 	for _, r := range n.Remotes {
 		s.Remotes = append(s.Remotes, addrString(r))
 	}
-	s.Group, s.Dev = addrString(n.Group), n.Dev
+	s.Group, s.Dev, s.DF = addrString(n.Group), n.Dev, n.DF
 	s.Ageing = n.Ageing.String()
 	return s
 }

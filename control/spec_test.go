@@ -240,10 +240,10 @@ func TestFrontEndsAgree(t *testing.T) {
 	}{
 		{"vxlan defaults", `{vni: 42}`, []string{"--vni", "42"}, `{"vni":42}`},
 		{"vxlan every field",
-			`{name: ov7, vni: 7, address: 192.168.7.1/24, mtu: 1400, remotes: [10.0.0.2, 10.0.0.3], learning: false, ageing: 90s, limit: 5, mac_moves: 3, flood_rate: 100}`,
+			`{name: ov7, vni: 7, address: 192.168.7.1/24, mtu: 1400, remotes: [10.0.0.2, 10.0.0.3], learning: false, ageing: 90s, limit: 5, mac_moves: 3, flood_rate: 100, df: set}`,
 			[]string{"--name", "ov7", "--vni", "7", "--addr", "192.168.7.1/24", "--mtu", "1400", "--remote", "10.0.0.2", "--remote", "10.0.0.3",
-				"--learning=false", "--ageing", "90s", "--limit", "5", "--mac-moves", "3", "--flood-rate", "100"},
-			`{"name":"ov7","vni":7,"address":"192.168.7.1/24","mtu":1400,"remotes":["10.0.0.2","10.0.0.3"],"learning":false,"ageing":"90s","limit":5,"mac_moves":3,"flood_rate":100}`},
+				"--learning=false", "--ageing", "90s", "--limit", "5", "--mac-moves", "3", "--flood-rate", "100", "--df", "set"},
+			`{"name":"ov7","vni":7,"address":"192.168.7.1/24","mtu":1400,"remotes":["10.0.0.2","10.0.0.3"],"learning":false,"ageing":"90s","limit":5,"mac_moves":3,"flood_rate":100,"df":"set"}`},
 		{"ipip", `{kind: ipip, name: t0, remote: 10.0.0.2, ttl: inherit, df: set, routes: [{prefix: 10.244.1.0/24, via: 10.0.0.3}]}`,
 			[]string{"--mode", "ipip", "--name", "t0", "--remote", "10.0.0.2", "--ttl", "inherit", "--df", "set", "--route", "10.244.1.0/24=10.0.0.3"},
 			`{"kind":"ipip","name":"t0","remote":"10.0.0.2","ttl":"inherit","df":"set","routes":[{"prefix":"10.244.1.0/24","via":"10.0.0.3"}]}`},

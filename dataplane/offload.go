@@ -198,7 +198,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 					continue
 				}
 				if pool != nil {
-					if remote, ok := n.unicastHit(frame); ok && n.obs.on() == nil {
+					if remote, ok := n.unicastHit(frame); ok && n.obs.on() == nil && n.fits(len(frame)) {
 						out = n.send(out) // in order: what came before goes first
 						n.queueDatagram(tr, w, pool, buf, len(frame), remote)
 						continue
@@ -304,7 +304,7 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 	dst := encap.Ethernet(frame).Dst()
 	var remote netip.Addr
 	hit := false
-	if dst[0]&1 == 0 && pool != nil && t == nil {
+	if dst[0]&1 == 0 && pool != nil && t == nil && n.fits(int(h.HdrLen())+int(h.GSOSize())) {
 		remote, hit = n.table.Lookup(dst)
 	}
 	headroom := Headroom

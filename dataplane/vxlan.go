@@ -37,6 +37,16 @@ type NetworkConfig struct {
 	// it makes), with a burst of as many; a frame over the rate is dropped
 	// as flood_limit. 0 means no limit.
 	FloodRate int
+	// PathMTU is the largest outer packet the underlay carries, its
+	// device's MTU; 0 leaves outer packets as they are. Over IPv4, a
+	// larger one is cut into fragments, as Linux's vxlan does with df
+	// unset, or with the outer DF bit set, dropped as too_big and an inner
+	// IPv4 packet with DF answered with ICMP "fragmentation needed".
+	PathMTU int
+	// DF is the outer DF bit: encap.IPIPDFClear (the default, as the
+	// kernel's df unset), encap.IPIPDFSet or encap.IPIPDFCopy (inherit
+	// the inner IPv4 packet's).
+	DF int8
 }
 
 // Network forwards frames between one device and the underlay for one VNI.
@@ -72,6 +82,9 @@ type vxlanTx struct {
 	c     *counterShard
 	uc    *counterShard // the underlay's, for what leaves by its sockets
 	one   [][]byte      // the one-packet batch, for flooding
+	// frag holds the fragments of one outer packet (fragment.go), made
+	// at the first.
+	frag *fragmenter
 }
 
 // countUnderlay counts sent, whole outer packets as the underlay's TX:
@@ -203,6 +216,9 @@ func (n *vxlanTx) send(pkts [][]byte) [][]byte { return n.sendOn(n.u.conn, pkts)
 func (n *vxlanTx) sendOn(conn Conn, pkts [][]byte) [][]byte {
 	if len(pkts) == 0 {
 		return pkts
+	}
+	if n.oversized(pkts) {
+		return n.sendOversized(conn, pkts)
 	}
 	sent, err := conn.WriteBatch(pkts)
 	if t := n.obs.on(); t != nil {

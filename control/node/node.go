@@ -15,6 +15,14 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
+// vxlanDF is dfMode for a VXLAN network, whose default is unset.
+func vxlanDF(df string) int8 {
+	if df == "" {
+		return encap.IPIPDFClear
+	}
+	return dfMode(df)
+}
+
 // dfMode turns the config's df words into the encap package's modes.
 func dfMode(df string) int8 {
 	switch df {
@@ -228,6 +236,14 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 	if mtu == 0 {
 		mtu = d.underMTU - overhead
 	}
+	if mtu+overhead > d.underMTU {
+		what := "fragmented (df unset)"
+		if n.DF == control.DFSet || n.DF == control.DFInherit {
+			what = "dropped as too_big where the outer DF bit is set, with ICMP fragmentation needed to IPv4 senders"
+		}
+		d.log.Warn("the device's MTU plus VXLAN overhead exceeds the underlay's MTU: larger packets are "+what,
+			zap.String("network", n.Name), zap.Int("mtu", mtu), zap.Int("overhead", overhead), zap.Int("underlay_mtu", d.underMTU))
+	}
 	link, err := d.host.CreateTAP(dataplane.DeviceConfig{Name: n.Name, MTU: mtu, Address: n.Address, Offload: d.cfg.Underlay.Offload.TSO,
 		MAC: deviceMAC(d.local, n.Name), Queues: d.queues(), BusyPoll: d.cfg.Underlay.BusyPoll})
 	if err != nil {
@@ -247,6 +263,8 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 		Group:     n.Group,
 		Dev:       n.Dev,
 		FloodRate: n.FloodRate,
+		PathMTU:   d.underMTU,
+		DF:        vxlanDF(n.DF),
 	}, link)
 	if err != nil {
 		link.Close()

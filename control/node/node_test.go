@@ -445,3 +445,16 @@ func TestStartErrorsInFlagWords(t *testing.T) {
 		t.Errorf("local address missing: got %v, want \"--local: 10.0.0.1 is not an address of this host\"", err)
 	}
 }
+
+// TestWarnMTUOverUnderlay: a device MTU that with the VXLAN overhead
+// exceeds the underlay's is warned about at start, saying what happens
+// to the larger packets.
+func TestWarnMTUOverUnderlay(t *testing.T) {
+	vx := vxlanNet("vx42", 42)
+	vx.MTU = 9000
+	_, _, logs := startNode(t, testConfig(vx, vxlanNet("vx43", 43)))
+	warned := logs.FilterMessageSnippet("exceeds the underlay's MTU").All()
+	if len(warned) != 1 || warned[0].ContextMap()["network"] != "vx42" || !strings.Contains(warned[0].Message, "fragmented") {
+		t.Errorf("warnings: got %v, want one for vx42 saying its packets are fragmented", warned)
+	}
+}
