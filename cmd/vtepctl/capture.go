@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -48,6 +50,75 @@ func (p *pcapFile) write(e control.TraceEvent, data []byte) error {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	p.packets++
+	return nil
+}
+
+// captureWindow is how long capture holds events before writing them, so
+// that it can write them in the order of their timestamps: each of vtepd's
+// workers hands its events over as they come, and a receive worker's
+// event (an ACK) can reach vtepctl before the transmit worker's event of
+// the data it acknowledges, although it crossed the socket after it.
+const captureWindow = 250 * time.Millisecond
+
+// held is one packet waiting to be written, in arrival order seq.
+type held struct {
+	to   *pcapFile
+	e    control.TraceEvent
+	data []byte
+	seq  int
+}
+
+// reorder writes held packets in timestamp order once they are window
+// older than the newest event seen; flush writes the rest.
+type reorder struct {
+	window time.Duration
+	newest time.Time
+	heap   []held
+	seq    int
+}
+
+func (r *reorder) less(i, j int) bool {
+	a, b := r.heap[i], r.heap[j]
+	if !a.e.Time.Equal(b.e.Time) {
+		return a.e.Time.Before(b.e.Time)
+	}
+	return a.seq < b.seq
+}
+
+func (r *reorder) Len() int           { return len(r.heap) }
+func (r *reorder) Less(i, j int) bool { return r.less(i, j) }
+func (r *reorder) Swap(i, j int)      { r.heap[i], r.heap[j] = r.heap[j], r.heap[i] }
+func (r *reorder) Push(x any)         { r.heap = append(r.heap, x.(held)) }
+func (r *reorder) Pop() any {
+	x := r.heap[len(r.heap)-1]
+	r.heap = r.heap[:len(r.heap)-1]
+	return x
+}
+
+// add holds a packet for to and writes those whose time has come.
+func (r *reorder) add(to *pcapFile, e control.TraceEvent, data []byte) error {
+	r.seq++
+	heap.Push(r, held{to: to, e: e, data: data, seq: r.seq})
+	if e.Time.After(r.newest) {
+		r.newest = e.Time
+	}
+	for len(r.heap) > 0 && !r.heap[0].e.Time.After(r.newest.Add(-r.window)) {
+		h := heap.Pop(r).(held)
+		if err := h.to.write(h.e, h.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush writes every packet still held, in order.
+func (r *reorder) flush() error {
+	for len(r.heap) > 0 {
+		h := heap.Pop(r).(held)
+		if err := h.to.write(h.e, h.data); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -121,12 +192,13 @@ func (c *cli) capture(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rebuilt, lost := 0, uint64(0)
+	order := &reorder{window: captureWindow}
 	err = c.client.Trace(ctx, control.TraceRequest{Network: network, Match: match, Count: count}, func(e control.TraceEvent) error {
 		lost = e.Lost
 		switch e.Stage {
 		case control.StageDeviceIn, control.StageDeviceOut:
 			if in != nil {
-				return in.write(e, e.Bytes)
+				return order.add(in, e, e.Bytes)
 			}
 		case control.StageSocketOut, control.StageSocketIn:
 			if out == nil {
@@ -139,12 +211,15 @@ func (c *cli) capture(args []string) error {
 				}
 				rebuilt++
 			}
-			return out.write(e, pkt)
+			return order.add(out, e, pkt)
 		}
 		return nil
 	})
 	if errors.Is(err, context.Canceled) {
 		err = nil // Ctrl-C: the end the user asked for
+	}
+	if ferr := order.flush(); err == nil {
+		err = ferr
 	}
 	if cerr := closeAll(); err == nil {
 		err = cerr

@@ -199,3 +199,31 @@ func TestCaptureRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureOrdersByTime: events that reach vtepctl out of the order in
+// which they crossed the device and the socket (the reply's before the
+// request's, as two workers may hand them over) are written in the order
+// of their timestamps.
+func TestCaptureOrdersByTime(t *testing.T) {
+	events := controltest.VXLANPing()
+	// The reply's frame first: socket-in ... device-out, then the request.
+	events = append(events[4:], events[:4]...)
+	socket := controltest.Start(t, traceBackend(events))
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "vx42.pcap"), filepath.Join(dir, "underlay.pcap")
+	if code, _, errs := ctl(socket, "capture", "--network", "vx42", "--inner", in, "--outer", out, "--count", "2"); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	for _, name := range []string{in, out} {
+		_, pkts := readPcap(t, name)
+		if len(pkts) != 2 {
+			t.Fatalf("%s: %d packets, want 2", name, len(pkts))
+		}
+		if got := []string{icmpOf(pkts[0]), icmpOf(pkts[1])}; got[0] != "echo request" || got[1] != "echo reply" {
+			t.Errorf("%s: got %v, want the request first, as their timestamps say", filepath.Base(name), got)
+		}
+		if !pkts[0].Metadata().Timestamp.Before(pkts[1].Metadata().Timestamp) {
+			t.Errorf("%s: timestamps %v then %v, want increasing", filepath.Base(name), pkts[0].Metadata().Timestamp, pkts[1].Metadata().Timestamp)
+		}
+	}
+}

@@ -98,7 +98,13 @@ Trace and capture:
   and after encapsulation. A VXLAN socket hands vtepd only the UDP payload
   of what it receives: the outer IP and UDP headers of received packets in
   --outer are rebuilt from the sender's and vtepd's addresses and ports
-  (their TTL and identification, hence header checksum, are made up).
+  (their TTL and identification, hence header checksum, are made up). Sent
+  packets are as vtepd handed them to its raw socket: identification 0,
+  which the kernel fills in on the way out with the header checksum, so
+  those two fields differ from the wire (but for fragments, which carry
+  vtepd's own identification). capture holds packets a quarter of a
+  second to write them in the order of their timestamps, whichever of
+  vtepd's workers reported them first.
 
 Flags of network add (as vtepd's; the underlay is the running daemon's):
 ` + control.NetworkFlagsUsage() + `
