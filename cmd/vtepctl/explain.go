@@ -78,11 +78,15 @@ func explain(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Bytes count from the outer IP header, where the packet vtepd writes
+	// begins, as vtepctl trace counts them: the outer Ethernet header,
+	// the kernel's, comes before byte 0.
+	const eth = encap.EthernetHeaderLen
 	if asJSON {
-		out := explained{Kind: args[0], Intro: strings.ReplaceAll(intro, "\n", " "), Bytes: len(pkt),
+		out := explained{Kind: args[0], Intro: strings.ReplaceAll(intro, "\n", " "), Bytes: len(pkt) - eth,
 			Overhead: overheadBytes, UnderlayMTU: underlayMTU, MaxInner: underlayMTU - overheadBytes}
 		for _, f := range fields {
-			out.Fields = append(out.Fields, explainedField{Offset: f.Off, Length: f.Len,
+			out.Fields = append(out.Fields, explainedField{Offset: f.Off - eth, Length: f.Len,
 				Hex: hex.EncodeToString(pkt[f.Off : f.Off+f.Len]), Layer: f.Layer, Name: f.Name, Value: f.Value})
 		}
 		enc := json.NewEncoder(w)
@@ -90,11 +94,18 @@ func explain(args []string, w io.Writer) error {
 		return enc.Encode(out)
 	}
 	fmt.Fprintf(w, "%s\n\n", intro)
+	fmt.Fprintf(w, "Bytes count from the outer IP header, as vtepctl trace counts them; the outer\n"+
+		"Ethernet header (eth) is the kernel's, in front of it.\n\n")
 	fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", "bytes", "hex", "layer", "field", "value")
 	for _, f := range fields {
-		fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", byteRange(f), hexOf(pkt[f.Off:f.Off+f.Len]), f.Layer, f.Name, f.Value)
+		at := "eth " + byteRange(f)
+		if f.Off >= eth {
+			at = byteRange(encap.Field{Off: f.Off - eth, Len: f.Len})
+		}
+		fmt.Fprintf(w, "%-9s %-24s %-15s %-24s %s\n", at, hexOf(pkt[f.Off:f.Off+f.Len]), f.Layer, f.Name, f.Value)
 	}
-	fmt.Fprintf(w, "\n%d bytes on the wire. Overhead on top of the inner IP packet: %s.\n", len(pkt), overhead)
+	fmt.Fprintf(w, "\n%d bytes on the wire, %d of them the packet vtepd writes. Overhead on top of the inner IP packet: %s.\n",
+		len(pkt), len(pkt)-eth, overhead)
 	fmt.Fprintf(w, "On a %d-byte underlay MTU the inner packet can be at most %d bytes: that is the\n"+
 		"MTU vtepd gives the device by default (the underlay's minus %d). A larger packet with\n"+
 		"DF set cannot cross the tunnel whole.\n", underlayMTU, underlayMTU-overheadBytes, overheadBytes)

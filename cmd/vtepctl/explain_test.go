@@ -14,16 +14,18 @@ func TestExplain(t *testing.T) {
 		sum   string
 	}{
 		{"vxlan", []*regexp.Regexp{
-			regexp.MustCompile(`^36-37\s+12 b5\s+UDP\s+destination port\s+4789 `),
-			regexp.MustCompile(`^42\s+08\s+VXLAN\s+flags\s+0x08 `),
-			regexp.MustCompile(`^46-48\s+00 00 2a\s+VXLAN\s+VNI\s+42 `),
-			regexp.MustCompile(`^50-55\s+.*inner Ethernet\s+destination MAC`),
-			regexp.MustCompile(`^76-79\s+c0 a8 2a 01\s+inner IPv4\s+source\s+192\.168\.42\.1$`),
+			regexp.MustCompile(`^eth 0-5\s+.*outer Ethernet\s+destination MAC`),
+			regexp.MustCompile(`^0\s+45\s+outer IPv4\s+version, IHL`),
+			regexp.MustCompile(`^22-23\s+12 b5\s+UDP\s+destination port\s+4789 `),
+			regexp.MustCompile(`^28\s+08\s+VXLAN\s+flags\s+0x08 `),
+			regexp.MustCompile(`^32-34\s+00 00 2a\s+VXLAN\s+VNI\s+42 `),
+			regexp.MustCompile(`^36-41\s+.*inner Ethernet\s+destination MAC`),
+			regexp.MustCompile(`^62-65\s+c0 a8 2a 01\s+inner IPv4\s+source\s+192\.168\.42\.1$`),
 		}, "= 50 bytes"},
 		{"ipip", []*regexp.Regexp{
-			regexp.MustCompile(`^23\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)`),
-			regexp.MustCompile(`^34\s+45\s+inner IPv4\s+version, IHL`),
-			regexp.MustCompile(`^50-53\s+0a f4 01 07\s+inner IPv4\s+destination\s+10\.244\.1\.7$`),
+			regexp.MustCompile(`^9\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)`),
+			regexp.MustCompile(`^20\s+45\s+inner IPv4\s+version, IHL`),
+			regexp.MustCompile(`^36-39\s+0a f4 01 07\s+inner IPv4\s+destination\s+10\.244\.1\.7$`),
 		}, "= 20 bytes"},
 	}
 	for _, tc := range tests {

@@ -64,7 +64,7 @@ func TestExplainJSON(t *testing.T) {
 		if e.Kind != kind || len(e.Fields) == 0 || e.MaxInner != e.UnderlayMTU-e.Overhead {
 			t.Errorf("explain %s --json: got %+v", kind, e)
 		}
-		next := 0
+		next := -14 // the outer Ethernet header, before byte 0
 		for _, f := range e.Fields {
 			if f.Offset < next || len(f.Hex) != 2*f.Length {
 				t.Errorf("explain %s --json: field %s %s at %d+%d, hex %q, after byte %d", kind, f.Layer, f.Name, f.Offset, f.Length, f.Hex, next)
