@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,12 +24,15 @@ import (
 // as tcpdump's default does.
 const captureSnaplen = 262144
 
-// pcapFile is one pcap file being written.
+// pcapFile is one pcap file being written; a name ending in .pcapng gets
+// pcapng, which can say where events were lost.
 type pcapFile struct {
 	name    string
 	f       *os.File
 	w       *pcapgo.Writer
+	ng      *pcapgo.NgWriter
 	packets int
+	lost    uint64 // trace events lost before the last packet written
 }
 
 func createPcap(name string, link layers.LinkType) (*pcapFile, error) {
@@ -36,21 +40,58 @@ func createPcap(name string, link layers.LinkType) (*pcapFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(captureSnaplen, link); err != nil {
+	p := &pcapFile{name: name, f: f}
+	if strings.HasSuffix(name, ".pcapng") {
+		p.ng, err = pcapgo.NewNgWriterInterface(f, pcapgo.NgInterface{Name: "vtepd", LinkType: link, SnapLength: captureSnaplen},
+			pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "vtepctl capture"}})
+	} else {
+		p.w = pcapgo.NewWriter(f)
+		err = p.w.WriteFileHeader(captureSnaplen, link)
+	}
+	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &pcapFile{name: name, f: f, w: w}, nil
+	return p, nil
 }
 
-func (p *pcapFile) write(e control.TraceEvent, data []byte) error {
+// write writes one packet. lost is how many trace events vtepd could not
+// hand over so far: in pcapng, the first packet after a loss carries how
+// many (its drop count, and a comment Wireshark shows).
+func (p *pcapFile) write(e control.TraceEvent, data []byte, lost uint64) error {
 	ci := gopacket.CaptureInfo{Timestamp: e.Time, CaptureLength: len(data), Length: len(data)}
-	if err := p.w.WritePacket(ci, data); err != nil {
+	var err error
+	if p.ng != nil {
+		var opts pcapgo.NgPacketOptions
+		if lost > p.lost {
+			n := lost - p.lost
+			opts.DropCount = &n
+			opts.Comments = []string{fmt.Sprintf("vtepctl: %d trace events lost before this packet (vtepd never waits for a capture)", n)}
+			p.lost = lost
+		}
+		err = p.ng.WritePacketWithOptions(ci, data, opts)
+	} else {
+		err = p.w.WritePacket(ci, data)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	p.packets++
 	return nil
+}
+
+// finish writes what a pcapng file says at its end, the events lost in
+// all (isb_ifdrop), and flushes it.
+func (p *pcapFile) finish(lost uint64) error {
+	if p.ng == nil {
+		return nil
+	}
+	err := p.ng.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{LastUpdate: time.Now(), PacketsDropped: lost,
+		PacketsReceived: pcapgo.NgNoValue64})
+	if ferr := p.ng.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // captureWindow is how long capture holds events before writing them, so
@@ -75,6 +116,7 @@ type reorder struct {
 	newest time.Time
 	heap   []held
 	seq    int
+	lost   uint64 // events lost so far, as the stream says
 }
 
 func (r *reorder) less(i, j int) bool {
@@ -104,7 +146,7 @@ func (r *reorder) add(to *pcapFile, e control.TraceEvent, data []byte) error {
 	}
 	for len(r.heap) > 0 && !r.heap[0].e.Time.After(r.newest.Add(-r.window)) {
 		h := heap.Pop(r).(held)
-		if err := h.to.write(h.e, h.data); err != nil {
+		if err := h.to.write(h.e, h.data, r.lost); err != nil {
 			return err
 		}
 	}
@@ -115,7 +157,7 @@ func (r *reorder) add(to *pcapFile, e control.TraceEvent, data []byte) error {
 func (r *reorder) flush() error {
 	for len(r.heap) > 0 {
 		h := heap.Pop(r).(held)
-		if err := h.to.write(h.e, h.data); err != nil {
+		if err := h.to.write(h.e, h.data, r.lost); err != nil {
 			return err
 		}
 	}
@@ -195,6 +237,7 @@ func (c *cli) capture(args []string) error {
 	order := &reorder{window: captureWindow}
 	err = c.client.Trace(ctx, control.TraceRequest{Network: network, Match: match, Count: count}, func(e control.TraceEvent) error {
 		lost = e.Lost
+		order.lost = max(order.lost, e.Lost)
 		switch e.Stage {
 		case control.StageDeviceIn, control.StageDeviceOut:
 			if in != nil {
@@ -221,6 +264,11 @@ func (c *cli) capture(args []string) error {
 	if ferr := order.flush(); err == nil {
 		err = ferr
 	}
+	for _, p := range files {
+		if ferr := p.finish(lost); err == nil {
+			err = ferr
+		}
+	}
 	if cerr := closeAll(); err == nil {
 		err = cerr
 	}
@@ -238,7 +286,8 @@ func (c *cli) capture(args []string) error {
 		fmt.Fprintln(c.out)
 	}
 	if lost > 0 {
-		fmt.Fprintf(c.out, "%d events lost: vtepctl wrote too slowly, and vtepd never waits for a capture\n", lost)
+		fmt.Fprintf(c.out, "%d events lost: vtepctl wrote too slowly, and vtepd never waits for a capture"+
+			" (a .pcapng file records where)\n", lost)
 	}
 	return nil
 }

@@ -227,3 +227,42 @@ func TestCaptureOrdersByTime(t *testing.T) {
 		}
 	}
 }
+
+// TestCapturePcapngSaysWhatWasLost: to a .pcapng file, capture writes
+// pcapng, and the trace events vtepd could not hand over are in the file:
+// as the first packet's drop count and comment, and in the interface
+// statistics at its end.
+func TestCapturePcapngSaysWhatWasLost(t *testing.T) {
+	b := traceBackend(controltest.VXLANPing())
+	b.TraceLost = 5
+	socket := controltest.Start(t, b)
+	name := filepath.Join(t.TempDir(), "vx42.pcapng")
+	code, stdout, errs := ctl(socket, "capture", "--network", "vx42", "--inner", name, "--count", "2")
+	if code != exitOK || !strings.Contains(stdout, "5 events lost") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and the loss said", code, stdout, errs)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatalf("not pcapng: %v", err)
+	}
+	n := 0
+	for {
+		if _, _, err := r.ReadPacketData(); err != nil {
+			break
+		}
+		n++
+	}
+	if n != 2 || r.LinkType() != layers.LinkTypeEthernet {
+		t.Errorf("got %d packets of %s, want 2 of Ethernet", n, r.LinkType())
+	}
+	if !bytes.Contains(data, []byte("5 trace events lost before this packet")) {
+		t.Error("the first packet's comment does not say what was lost before it")
+	}
+	if intf, err := r.Interface(0); err != nil || intf.Statistics.PacketsDropped != 5 {
+		t.Errorf("interface statistics: %+v, %v; want 5 dropped", intf.Statistics, err)
+	}
+}

@@ -69,6 +69,8 @@ Commands:
                                       block per frame and stage (below)
   capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR]
                                       write a network's frames to pcap files
+                                      (pcapng for a FILE ending in .pcapng,
+                                      which records events lost, and where)
   explain vxlan|ipip [--json]         an encapsulated packet, byte by byte
                                       (needs no daemon)
   help [COMMAND]                      this text, or one command's; so does
