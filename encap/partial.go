@@ -23,6 +23,9 @@ import "encoding/binary"
 // computed again to the same value, so finishing never harms one. A UDP
 // checksum of 0 (none, over IPv4) is left alone.
 func FinishPartialChecksum(frame []byte, l3 int) bool {
+	if !mayBePartial(frame, l3) {
+		return false
+	}
 	p, err := parseL4(frame, l3)
 	if err != nil {
 		return false
@@ -47,6 +50,44 @@ func FinishPartialChecksum(frame []byte, l3 int) bool {
 	}
 	binary.BigEndian.PutUint16(l4[field:], sum)
 	return true
+}
+
+// mayBePartial is the cheap look every received frame gets: false when
+// frame is plainly no IPv4 TCP or UDP packet whose checksum field holds
+// the pseudo-header sum. IPv4 with options and IPv6 take the full look.
+func mayBePartial(frame []byte, l3 int) bool {
+	if len(frame) < l3+IPv4MinHeaderLen {
+		return false
+	}
+	if l3 == EthernetHeaderLen && Ethernet(frame).EtherType() != EtherTypeIPv4 {
+		return Ethernet(frame).EtherType() == EtherTypeIPv6
+	}
+	ip := frame[l3:]
+	switch {
+	case ip[ipv4VersionIHL]>>4 == IPv6Version:
+		return true
+	case ip[ipv4VersionIHL] != IPv4Version<<4|5:
+		return ip[ipv4VersionIHL]>>4 == IPv4Version // options: the full look
+	}
+	proto := ip[ipv4Protocol]
+	field := tcpChecksum
+	switch proto {
+	case ProtocolTCP:
+	case ProtocolUDP:
+		field = udpChecksum
+	default:
+		return false
+	}
+	total := int(binary.BigEndian.Uint16(ip[ipv4TotalLength:]))
+	if total > len(ip) || total < IPv4MinHeaderLen+field+2 ||
+		binary.BigEndian.Uint16(ip[ipv4FlagsFragOff:])&(ipv4MFBit|ipv4FragOffMask) != 0 {
+		return false
+	}
+	sum := uint32(proto) + uint32(total-IPv4MinHeaderLen)
+	for i := ipv4Src; i < ipv4Dst+4; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	return binary.BigEndian.Uint16(ip[IPv4MinHeaderLen+field:]) == ^FoldChecksum(sum)
 }
 
 // DescribeSuperFrame recognises, in frame (its IP header at l3), a TCP

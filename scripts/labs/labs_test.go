@@ -364,7 +364,7 @@ func TestLabs(t *testing.T) {
 			if got := r.number(t, stats, 1, "vx42:", "flooded"); got < 1 {
 				t.Errorf("flooded on %s's vx42: got %d, want at least 1 (the ARP request)", a, got)
 			}
-			r.wantLine(t, "explain vxlan$", 1, `^46-48\s+00 00 2a\s+VXLAN\s+VNI\s+42\b`)
+			r.wantLine(t, "explain vxlan$", 1, `^32-34\s+00 00 2a\s+VXLAN\s+VNI\s+42\b`)
 
 			// The kernel's vxlan at both ends.
 			kernelB := r.mac(t, bLink, 2)
