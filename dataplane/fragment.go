@@ -95,7 +95,8 @@ func innerIPv4(frame []byte) (encap.IPv4, bool) {
 
 // fragNeeded answers an inner IPv4 packet with DF set that the tunnel
 // cannot carry with ICMP "fragmentation needed" (RFC 1191), written into
-// the device as an Ethernet frame from the packet's destination, so that
+// the device as an Ethernet frame from the device's own address (which
+// has accept_local) or, without one, from the packet's destination, so that
 // the sender's kernel learns the path MTU as it would behind a router: the
 // underlay's less the VXLAN overhead (outer headers and inner Ethernet).
 func (n *vxlanTx) fragNeeded(inner []byte) {
@@ -111,7 +112,11 @@ func (n *vxlanTx) fragNeeded(inner []byte) {
 	eth.SetDst(encap.Ethernet(inner).Src())
 	eth.SetSrc(encap.Ethernet(inner).Dst())
 	eth.SetEtherType(encap.EtherTypeIPv4)
-	m, err := encap.PutICMPFragNeeded(b[encap.EthernetHeaderLen:], ip.Dst(), inner[encap.EthernetHeaderLen:],
+	src := n.cfg.Address
+	if !src.Is4() {
+		src = ip.Dst()
+	}
+	m, err := encap.PutICMPFragNeeded(b[encap.EthernetHeaderLen:], src, inner[encap.EthernetHeaderLen:],
 		uint16(n.cfg.PathMTU-n.u.hdrLen-encap.EthernetHeaderLen))
 	if err != nil {
 		return

@@ -24,6 +24,9 @@ type IPIPConfig struct {
 	// minus the 20-byte outer header. A larger packet with DF set is
 	// answered with ICMP "fragmentation needed" carrying this value.
 	PathMTU int
+	// Address is the device's own address, the source of those ICMP
+	// messages; when invalid, they come from the packet's destination.
+	Address netip.Addr
 	// TTL of the outer header; 0 copies the inner packet's TTL.
 	TTL uint8
 	// DF of the outer header: encap.IPIPDFCopy (the default, from the
@@ -357,14 +360,17 @@ func (n *ipipTx) forward(buf []byte, pktLen int, out [][]byte) [][]byte {
 		n.dropped(ob, DropTooBig, StageLookup, pkt, nil)
 		if ip.DF() {
 			// As a router would (RFC 1191 section 4): tell the sender the
-			// largest packet this tunnel carries. The answer is written
-			// into the device as if from the packet's destination: the
-			// kernel drops a packet that arrives bearing one of its own
-			// addresses as source (a martian), and the destination is
-			// routed through this device, so reverse-path filtering
-			// accepts it too. The sender keys the new path MTU on the
-			// quoted header's destination.
-			if m, err := encap.PutICMPFragNeeded(n.icmp, ip.Dst(), pkt, uint16(n.cfg.PathMTU)); err == nil {
+			// largest packet this tunnel carries, from the tunnel's own
+			// address (the device has accept_local, or the kernel would
+			// drop it as a martian), or without one from the packet's
+			// destination, which is routed through this device. The
+			// sender keys the new path MTU on the quoted header's
+			// destination.
+			src := n.cfg.Address
+			if !src.IsValid() {
+				src = ip.Dst()
+			}
+			if m, err := encap.PutICMPFragNeeded(n.icmp, src, pkt, uint16(n.cfg.PathMTU)); err == nil {
 				n.one[0] = n.icmp[:m]
 				if _, err := n.queue.Write(n.one, 0); err != nil {
 					n.c.drop(n.log, DropLinkWrite, 1, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -222,10 +223,29 @@ func configure(name string, cfg DeviceConfig) error {
 			return &DeviceError{"address", fmt.Errorf("device %q: add address %s: %w", name, cfg.Address, err)}
 		}
 	}
+	if cfg.Address.IsValid() && cfg.Address.Addr().Is4() {
+		// vtepd answers a packet the tunnel cannot carry with ICMP from the
+		// device's own address, as a router on the path would be one:
+		// the kernel takes such a packet from this device only with
+		// accept_local (else it is a martian, from one of its own addresses).
+		// Where /proc/sys is read-only, AcceptsLocal says so and the ICMP
+		// comes from elsewhere.
+		_ = os.WriteFile(acceptLocalPath(name), []byte("1"), 0)
+	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("device %q: set up: %w", name, err)
 	}
 	return nil
+}
+
+func acceptLocalPath(dev string) string { return "/proc/sys/net/ipv4/conf/" + dev + "/accept_local" }
+
+// AcceptsLocal reports whether the kernel takes packets from dev that
+// bear one of its own addresses as source (accept_local), as vtepd asks
+// for a device with an address.
+func AcceptsLocal(dev string) bool {
+	b, err := os.ReadFile(acceptLocalPath(dev))
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 func (d *device) Name() string { return d.name }

@@ -47,6 +47,9 @@ type NetworkConfig struct {
 	// kernel's df unset), encap.IPIPDFSet or encap.IPIPDFCopy (inherit
 	// the inner IPv4 packet's).
 	DF int8
+	// Address is the device's own IPv4 address, the source of ICMP
+	// "fragmentation needed"; when invalid, the packet's destination.
+	Address netip.Addr
 }
 
 // Network forwards frames between one device and the underlay for one VNI.

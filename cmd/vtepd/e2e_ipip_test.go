@@ -664,8 +664,13 @@ func TestE2EIPIPFragNeeded(t *testing.T) {
 			t.Errorf("quoted packet in the fragmentation-needed message: got % x, want an IPv4 header %s > %s and 8 bytes more", q, a.over, b.over)
 		}
 
-		// What the sender sees.
+		// From the tunnel's own address, as a router on the path would
+		// send it (the device has accept_local).
 		src := ips[0].SrcIP.String()
+		if src != a.over {
+			t.Errorf("source of the fragmentation-needed message: got %s, want the tunnel's own address %s", src, a.over)
+		}
+		// What the sender sees.
 		if icmp == nil {
 			why := ""
 			if src == a.over || src == a.under {

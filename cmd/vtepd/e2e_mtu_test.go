@@ -48,8 +48,8 @@ func TestE2EMTUOverUnderlay(t *testing.T) {
 		pingAll(t, a.ns, b.over, 2) // small packets pass
 		ip, icmp := probeDF(t, a.ns, b.over, 8000, 0x4d56, 2*time.Second)
 		want := layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded)
-		if icmp == nil || icmp.TypeCode != want || icmp.Seq != 1450 {
-			t.Errorf("an 8000-byte echo request with DF: got %v from %v, want fragmentation needed, mtu 1450", icmp, ip)
+		if icmp == nil || icmp.TypeCode != want || icmp.Seq != 1450 || ip.SrcIP.String() != a.over {
+			t.Errorf("an 8000-byte echo request with DF: got %v from %v, want fragmentation needed, mtu 1450, from the tunnel's own %s", icmp, ip, a.over)
 		}
 		if st := a.stats(t, bin); st.Drops["too_big"] != 1 {
 			t.Errorf("too_big on %s: got %d, want the one request counted", a.under, st.Drops["too_big"])

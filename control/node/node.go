@@ -15,6 +15,16 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
+// icmpSource is the address a network's ICMP errors come from: its
+// device's, where the kernel accepts them (accept_local), else none, and
+// the dataplane answers from the packet's destination.
+func icmpSource(n control.Network) netip.Addr {
+	if n.Address.IsValid() && dataplane.AcceptsLocal(n.Name) {
+		return n.Address.Addr()
+	}
+	return netip.Addr{}
+}
+
 // vxlanDF is dfMode for a VXLAN network, whose default is unset.
 func vxlanDF(df string) int8 {
 	if df == "" {
@@ -265,6 +275,7 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 		FloodRate: n.FloodRate,
 		PathMTU:   d.underMTU,
 		DF:        vxlanDF(n.DF),
+		Address:   icmpSource(n),
 	}, link)
 	if err != nil {
 		link.Close()
@@ -319,7 +330,7 @@ func (d *Node) startIPIPLocked(n control.Network) error {
 		routes = append(routes, fdb.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: n.Remote})
 	}
 	nw, err := u.AddNetwork(dataplane.IPIPConfig{
-		Name: n.Name, MTU: mtu, PathMTU: pathMTU,
+		Name: n.Name, MTU: mtu, PathMTU: pathMTU, Address: icmpSource(n),
 		TTL: n.TTL, DF: dfMode(n.DF),
 		Routes: routes,
 	}, link)
