@@ -170,9 +170,10 @@ func (r *reorder) flush() error {
 func (c *cli) capture(args []string) error {
 	const cmd = "capture"
 	var network, innerName, outerName, countText, match string
+	var asJSON bool
 	err := options(cmd, args, map[string]*string{
 		"network": &network, "inner": &innerName, "outer": &outerName, "count": &countText, "match": &match,
-	}, nil)
+	}, &asJSON)
 	if err != nil {
 		return err
 	}
@@ -274,6 +275,25 @@ func (c *cli) capture(args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		type file struct {
+			Name    string `json:"name"`
+			Packets int    `json:"packets"`
+		}
+		sum := struct {
+			Inner   *file  `json:"inner,omitempty"`
+			Outer   *file  `json:"outer,omitempty"`
+			Rebuilt int    `json:"rebuilt"`
+			Lost    uint64 `json:"lost"`
+		}{Rebuilt: rebuilt, Lost: lost}
+		if in != nil {
+			sum.Inner = &file{in.name, in.packets}
+		}
+		if out != nil {
+			sum.Outer = &file{out.name, out.packets}
+		}
+		return c.printJSON(sum)
 	}
 	if in != nil {
 		fmt.Fprintf(c.out, "%s: %d packets at the device (%s)\n", in.name, in.packets, linkName(innerLink))

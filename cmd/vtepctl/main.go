@@ -49,7 +49,7 @@ Commands:
                                       add the entry, or point it at IP
   fdb del MAC dev NAME|vni N [dst IP] remove an entry (dst is required for
                                       00:00:00:00:00:00)
-  fdb flush [--vni N]                 forget learnt entries, of every network
+  fdb flush [--vni N] [--json]        forget learnt entries, of every network
                                       unless --vni is given; static entries
                                       and the flood list stay
   peer add IP vni N                   add IP to the flood list of VNI N
@@ -67,7 +67,7 @@ Commands:
   trace [--network N] [--count K] [--match EXPR] [--json]
                                       follow frames live through vtepd, one
                                       block per frame and stage (below)
-  capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR]
+  capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR] [--json]
                                       write a network's frames to pcap files
                                       (pcapng for a FILE ending in .pcapng,
                                       which records events lost, and where)
@@ -608,7 +608,8 @@ func (c *cli) fdbDel(args []string) error {
 func (c *cli) fdbFlush(args []string) error {
 	const cmd = "fdb flush"
 	var vniText string
-	if err := options(cmd, args, map[string]*string{"vni": &vniText}, nil); err != nil {
+	var asJSON bool
+	if err := options(cmd, args, map[string]*string{"vni": &vniText}, &asJSON); err != nil {
 		return err
 	}
 	vni, all, err := optionalVNI(cmd, vniText)
@@ -618,6 +619,11 @@ func (c *cli) fdbFlush(args []string) error {
 	n, err := c.client.FDBFlush(vni, all)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		return c.printJSON(struct {
+			Flushed int `json:"flushed"`
+		}{n})
 	}
 	fmt.Fprintf(c.out, "flushed %d entries\n", n)
 	return nil
