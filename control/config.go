@@ -115,6 +115,35 @@ type Config struct {
 	// "on-device-loss": they override the file, and KeepFlags carries
 	// them over to the file read again.
 	Flags []string
+	// BGP is the embedded BGP speaker; nil runs none.
+	BGP *BGP
+}
+
+// BGP configures the embedded BGP speaker, which exchanges EVPN routes
+// (RFC 7432, RFC 8365) for the networks with EVPN on.
+type BGP struct {
+	ASN uint32
+	// RouterID defaults to the underlay's local address.
+	RouterID netip.Addr
+	// ListenPort is where peers may connect (DefaultBGPPort); -1 only
+	// dials out.
+	ListenPort int
+	Neighbors  []Neighbor
+}
+
+// DefaultBGPPort is BGP's port (RFC 4271 section 8.2.1).
+const DefaultBGPPort = 179
+
+// Neighbor is one BGP peer.
+type Neighbor struct {
+	Address netip.Addr
+	// ASN defaults to the speaker's own: iBGP.
+	ASN uint32
+	// Port is the peer's BGP port, DefaultBGPPort when left out.
+	Port     uint16
+	Password string
+	// Passive waits for the peer to connect instead of dialling it.
+	Passive bool
 }
 
 // Underlay holds what all networks share on the outer side.
@@ -258,6 +287,9 @@ type Network struct {
 	// multicast, unknown unicast), with a burst of as many; more are
 	// dropped (flood_limit). 0 means no limit.
 	FloodRate int
+	// EVPN announces the network over BGP (type 3 routes) and fills its
+	// flood list from the peers' (Config.BGP).
+	EVPN bool
 
 	// ipip only.
 	Remote netip.Addr // point-to-point peer (a default route); zero if absent
@@ -363,6 +395,7 @@ type rawConfig struct {
 	LogLevel yaml.Node    `yaml:"log_level"`
 	// on_device_loss: recreate or exit.
 	OnDeviceLoss yaml.Node `yaml:"on_device_loss"`
+	BGP          *rawBGP   `yaml:"bgp"`
 }
 
 type rawUnderlay struct {
@@ -393,6 +426,7 @@ type rawNetwork struct {
 	Limit    yaml.Node  `yaml:"limit"`
 	MACMoves yaml.Node  `yaml:"mac_moves"`
 	Flood    yaml.Node  `yaml:"flood_rate"`
+	EVPN     yaml.Node  `yaml:"evpn"`
 	Remote   yaml.Node  `yaml:"remote"`
 	TTL      yaml.Node  `yaml:"ttl"`
 	DF       yaml.Node  `yaml:"df"`
@@ -429,7 +463,84 @@ func (r *rawConfig) config() (*Config, error) {
 	if c.OnDeviceLoss, err = field("on_device_loss", &r.OnDeviceLoss).str(""); err != nil {
 		return nil, err
 	}
+	if r.BGP != nil {
+		if c.BGP, err = r.BGP.decode(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+type rawBGP struct {
+	ASN        yaml.Node     `yaml:"asn"`
+	RouterID   yaml.Node     `yaml:"router_id"`
+	ListenPort yaml.Node     `yaml:"listen_port"`
+	Neighbors  []rawNeighbor `yaml:"neighbors"`
+}
+
+type rawNeighbor struct {
+	Address  yaml.Node `yaml:"address"`
+	ASN      yaml.Node `yaml:"asn"`
+	Port     yaml.Node `yaml:"port"`
+	Password yaml.Node `yaml:"password"`
+	Passive  yaml.Node `yaml:"passive"`
+}
+
+func (r *rawBGP) decode() (*BGP, error) {
+	b := &BGP{}
+	asn := field("bgp.asn", &r.ASN)
+	if !asn.present() {
+		return nil, asn.errorf("required (the speaker's AS number)")
+	}
+	v, err := asn.integer(1, 1<<32-1, 0)
+	if err != nil {
+		return nil, err
+	}
+	b.ASN = uint32(v)
+	if id := field("bgp.router_id", &r.RouterID); id.present() {
+		if b.RouterID, err = id.addr(); err != nil {
+			return nil, err
+		}
+	}
+	lp := field("bgp.listen_port", &r.ListenPort)
+	port, err := lp.integerOr(0, 65535, DefaultBGPPort, "(0 = only dial out)")
+	if err != nil {
+		return nil, err
+	}
+	b.ListenPort = int(port)
+	if lp.present() && port == 0 {
+		b.ListenPort = -1
+	}
+	for i := range r.Neighbors {
+		p := fmt.Sprintf("bgp.neighbors[%d]", i)
+		rn := &r.Neighbors[i]
+		var n Neighbor
+		a := field(p+".address", &rn.Address)
+		if !a.present() {
+			return nil, a.errorf("required (the peer's address)")
+		}
+		if n.Address, err = a.addr(); err != nil {
+			return nil, err
+		}
+		v, err := field(p+".asn", &rn.ASN).integer(1, 1<<32-1, int64(b.ASN))
+		if err != nil {
+			return nil, err
+		}
+		n.ASN = uint32(v)
+		pv, err := field(p+".port", &rn.Port).integer(1, 65535, DefaultBGPPort)
+		if err != nil {
+			return nil, err
+		}
+		n.Port = uint16(pv)
+		if n.Password, err = field(p+".password", &rn.Password).str(""); err != nil {
+			return nil, err
+		}
+		if n.Passive, err = field(p+".passive", &rn.Passive).boolean(false); err != nil {
+			return nil, err
+		}
+		b.Neighbors = append(b.Neighbors, n)
+	}
+	return b, nil
 }
 
 func (r *rawUnderlay) decode(u *Underlay) error {

@@ -93,6 +93,9 @@ var flagDocs = []struct{ flag, text string }{
 	{"allow", "  --allow PREFIX         with --accept peers: accept PREFIX too (repeatable)\n"},
 	{"mac-moves", "  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond\n                         which its frames are dropped (default 0: no limit)\n"},
 	{"flood-rate", "  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames\n                         flooded a second, burst N (default 0: no limit)\n"},
+	{"evpn", "  --evpn                 vxlan: announce the network over BGP EVPN and take\n                         the flood list from the peers' announcements\n"},
+	{"bgp-asn", "  --bgp-asn N            run a BGP speaker of AS N (for --evpn)\n"},
+	{"bgp-neighbor", "  --bgp-neighbor IP      a BGP peer of the same AS, port 179 (repeatable)\n"},
 	{"route", "  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)\n"},
 	{"df", "  --df set|unset|inherit outer DF bit: vxlan default unset (a packet over\n                         the underlay's MTU is fragmented), ipip default\n                         inherit (the inner packet's)\n"},
 	{"control", "  --control PATH         control socket (default /run/vtepd/vtepd.sock)\n"},
@@ -105,11 +108,11 @@ var flagDocs = []struct{ flag, text string }{
 // replaces all of them.
 var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcport", "name",
 	"addr", "mtu", "learning", "ageing", "limit", "ttl", "df", "mcast-ttl", "udpcsum", "route", "group", "dev",
-	"accept", "allow", "mac-moves", "flood-rate"}
+	"accept", "allow", "mac-moves", "flood-rate", "evpn", "bgp-asn", "bgp-neighbor"}
 
 // vxlanFlags mean nothing to an ipip network; ipipFlags nothing to vxlan.
 var (
-	vxlanFlags = []string{"vni", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl",
+	vxlanFlags = []string{"vni", "evpn", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl",
 		"accept", "allow", "mac-moves", "flood-rate"}
 	ipipFlags = []string{"route"}
 )
@@ -132,12 +135,13 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // --udpcsum are booleans, --remote, --route and --allow repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
 	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload",
-	"accept", "mac-moves", "flood-rate", "on-device-loss", "queues", "busy-poll"}
+	"accept", "mac-moves", "flood-rate", "on-device-loss", "queues", "busy-poll", "bgp-asn"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll", "version"}
+	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll", "version",
+	"bgp-asn", "bgp-neighbor"}
 
 // ErrVersion is what ParseFlags returns for --version: print the version
 // (Version) and exit.
@@ -151,6 +155,8 @@ type flagValues struct {
 	version           boolValue
 	remotes, routes   listValue
 	allow             listValue
+	bgpNeighbors      listValue
+	evpn              boolValue
 	set               map[string]bool // the flags given
 }
 
@@ -170,6 +176,8 @@ func parseFlagValues(args []string) (*flagValues, error) {
 	fs.Var(&fv.remotes, "remote", "")
 	fs.Var(&fv.routes, "route", "")
 	fs.Var(&fv.allow, "allow", "")
+	fs.Var(&fv.bgpNeighbors, "bgp-neighbor", "")
+	fs.Var(&fv.evpn, "evpn", "")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -221,6 +229,9 @@ func ParseFlags(args []string) (*Config, error) {
 		}
 		c = &Config{Networks: []Network{n}, Control: DefaultControl, LogLevel: DefaultLogLevel}
 		if c.Underlay, err = fv.underlay(n.Kind); err != nil {
+			return nil, err
+		}
+		if c.BGP, err = fv.bgp(); err != nil {
 			return nil, err
 		}
 	}
@@ -375,7 +386,8 @@ func (fv *flagValues) network() (Network, error) {
 		learning: textValue(at("learning"), set["learning"], string(fv.learning)),
 		ageing:   flag("ageing", "ageing"), limit: flag("limit", "limit"),
 		macMoves: flag("mac_moves", "mac-moves"), floodRate: flag("flood_rate", "flood-rate"),
-		df: flag("df", "df"), routesPath: at("routes"), routesGiven: len(fv.routes) > 0,
+		evpn: textValue(at("evpn"), set["evpn"], string(fv.evpn)),
+		df:   flag("df", "df"), routesPath: at("routes"), routesGiven: len(fv.routes) > 0,
 	}
 	if kind == KindVXLAN {
 		if !set["vni"] {
@@ -408,6 +420,30 @@ func (fv *flagValues) network() (Network, error) {
 	}
 	n, err := v.network()
 	return n, Rename(err, flagPath)
+}
+
+// bgp reads --bgp-asn and --bgp-neighbor: a speaker of that AS whose
+// neighbors are iBGP peers on BGP's port.
+func (fv *flagValues) bgp() (*BGP, error) {
+	if !fv.set["bgp-asn"] {
+		if len(fv.bgpNeighbors) > 0 {
+			return nil, errors.New("--bgp-neighbor: needs --bgp-asn (the AS both speakers are in)")
+		}
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(*fv.str["bgp-asn"], 10, 32)
+	if err != nil || v == 0 {
+		return nil, fv.bad("bgp-asn", "an integer 1..4294967295")
+	}
+	b := &BGP{ASN: uint32(v), ListenPort: DefaultBGPPort}
+	for _, s := range fv.bgpNeighbors {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--bgp-neighbor: want an IP address, got %q", s)
+		}
+		b.Neighbors = append(b.Neighbors, Neighbor{Address: a, ASN: b.ASN, Port: DefaultBGPPort})
+	}
+	return b, nil
 }
 
 // underlay reads the flags of the outer side, with their defaults, for a

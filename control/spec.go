@@ -17,6 +17,7 @@ type networkValues struct {
 	routes                                                            []routeValues
 	routesPath                                                        string
 	routesGiven                                                       bool
+	evpn                                                              value
 }
 
 type routeValues struct{ prefix, via value }
@@ -42,7 +43,7 @@ func (v *networkValues) network() (Network, error) {
 	// otherwise be silently ignored. The first one given is named.
 	foreign, other := []value{v.remote, v.ttl}, KindIPIP
 	if n.Kind == KindIPIP {
-		foreign = []value{v.vni, v.remotes, v.group, v.dev, v.learning, v.ageing, v.limit, v.macMoves, v.floodRate}
+		foreign = []value{v.vni, v.remotes, v.group, v.dev, v.learning, v.ageing, v.limit, v.macMoves, v.floodRate, v.evpn}
 		other = KindVXLAN
 	}
 	for _, s := range foreign {
@@ -113,6 +114,9 @@ func (v *networkValues) vxlan(n *Network) error {
 		return err
 	}
 	if n.FloodRate, err = asInt(v.floodRate.integerOr(0, maxLimit, 0, "(0 = no limit)")); err != nil {
+		return err
+	}
+	if n.EVPN, err = v.evpn.boolean(false); err != nil {
 		return err
 	}
 	// Left out (""), unset, as the kernel's vxlan: a packet over the
@@ -187,8 +191,8 @@ func (r *rawNetwork) values(path string) *networkValues {
 		remotes: field(at("remotes"), &r.Remotes), group: field(at("group"), &r.Group), dev: field(at("dev"), &r.Dev),
 		learning: field(at("learning"), &r.Learning), ageing: field(at("ageing"), &r.Ageing),
 		limit: field(at("limit"), &r.Limit), macMoves: field(at("mac_moves"), &r.MACMoves),
-		floodRate: field(at("flood_rate"), &r.Flood),
-		remote:    field(at("remote"), &r.Remote), ttl: field(at("ttl"), &r.TTL), df: field(at("df"), &r.DF),
+		floodRate: field(at("flood_rate"), &r.Flood), evpn: field(at("evpn"), &r.EVPN),
+		remote: field(at("remote"), &r.Remote), ttl: field(at("ttl"), &r.TTL), df: field(at("df"), &r.DF),
 		routesPath: at("routes"), routesGiven: len(r.Routes) > 0,
 	}
 	for i := range r.Routes {
@@ -217,6 +221,7 @@ type NetworkSpec struct {
 	Limit     *int     `json:"limit,omitempty"`
 	MACMoves  *int     `json:"mac_moves,omitempty"`  // moves a second per MAC; 0 = no limit
 	FloodRate *int     `json:"flood_rate,omitempty"` // frames flooded a second; 0 = no limit
+	EVPN      *bool    `json:"evpn,omitempty"`       // announce and learn peers over BGP
 
 	// ipip only.
 	Remote string      `json:"remote,omitempty"`
@@ -252,6 +257,10 @@ func SpecOf(n Network) NetworkSpec {
 		s.Remotes = append(s.Remotes, addrString(r))
 	}
 	s.Group, s.Dev, s.DF = addrString(n.Group), n.Dev, n.DF
+	if n.EVPN {
+		evpn := true
+		s.EVPN = &evpn
+	}
 	s.Ageing = n.Ageing.String()
 	return s
 }
@@ -267,6 +276,7 @@ func (s NetworkSpec) Network() (Network, error) {
 		group: jsonString("group", s.Group), dev: jsonString("dev", s.Dev), learning: jsonBool("learning", s.Learning),
 		ageing: jsonString("ageing", s.Ageing), limit: jsonInt("limit", s.Limit),
 		macMoves: jsonInt("mac_moves", s.MACMoves), floodRate: jsonInt("flood_rate", s.FloodRate),
+		evpn:   jsonBool("evpn", s.EVPN),
 		remote: jsonString("remote", s.Remote), df: jsonString("df", s.DF), routesPath: "routes",
 	}
 	if s.MTU != 0 {

@@ -291,3 +291,63 @@ func TestFrontEndsAgree(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestBGPConfig: the bgp block and its flags, and an evpn network without
+// a speaker refused naming the field.
+func TestBGPConfig(t *testing.T) {
+	c, err := control.Parse([]byte(`underlay: {local: 10.0.0.1}
+bgp:
+  asn: 65000
+  neighbors:
+    - {address: 10.0.0.3}
+    - {address: 10.0.1.1, asn: 65001, password: s3cret, passive: true, port: 1790}
+networks: [{vni: 42, evpn: true}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &control.BGP{ASN: 65000, ListenPort: control.DefaultBGPPort, Neighbors: []control.Neighbor{
+		{Address: netip.MustParseAddr("10.0.0.3"), ASN: 65000, Port: 179},
+		{Address: netip.MustParseAddr("10.0.1.1"), ASN: 65001, Port: 1790, Password: "s3cret", Passive: true},
+	}}
+	if !reflect.DeepEqual(c.BGP, want) || !c.Networks[0].EVPN {
+		t.Errorf("got %+v, evpn %v; want %+v and evpn", c.BGP, c.Networks[0].EVPN, want)
+	}
+	f, err := control.ParseFlags([]string{"--local", "10.0.0.1", "--vni", "42", "--evpn", "--bgp-asn", "65000", "--bgp-neighbor", "10.0.0.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.BGP == nil || f.BGP.ASN != 65000 || len(f.BGP.Neighbors) != 1 || f.BGP.Neighbors[0].ASN != 65000 || !f.Networks[0].EVPN {
+		t.Errorf("from flags: got %+v, evpn %v", f.BGP, f.Networks[0].EVPN)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{func() error {
+			_, err := control.Parse([]byte("underlay: {local: 10.0.0.1}\nnetworks: [{vni: 42, evpn: true}]\n"))
+			return err
+		}(),
+			"networks[0].evpn: needs a BGP speaker"},
+		{func() error {
+			_, err := control.ParseFlags([]string{"--local", "10.0.0.1", "--vni", "42", "--evpn"})
+			return err
+		}(), "--evpn: needs a BGP speaker"},
+		{func() error {
+			_, err := control.Parse([]byte("underlay: {local: 10.0.0.1}\nbgp: {neighbors: []}\nnetworks: [{vni: 42}]\n"))
+			return err
+		}(), "bgp.asn: required"},
+		{func() error {
+			_, err := control.ParseFlags([]string{"--local", "10.0.0.1", "--vni", "42", "--bgp-asn", "x"})
+			return err
+		}(), `--bgp-asn: want an integer 1..4294967295, got "x"`},
+		{func() error {
+			_, err := control.ParseFlags([]string{"--mode", "ipip", "--name", "t", "--local", "10.0.0.1", "--evpn"})
+			return err
+		}(), "--evpn: only with --mode vxlan"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", tc.err, tc.want)
+		}
+	}
+}

@@ -48,6 +48,20 @@ func (c *Config) Validate() error {
 			vnis[n.VNI] = i
 		}
 	}
+	for i, n := range c.Networks {
+		if n.EVPN && c.BGP == nil {
+			v.fail(fmt.Sprintf("networks[%d].evpn", i), "needs a BGP speaker: bgp with an asn and neighbors (--bgp-asn, --bgp-neighbor)")
+			return v.error()
+		}
+	}
+	if c.BGP != nil {
+		for i, nb := range c.BGP.Neighbors {
+			if nb.Address.IsUnspecified() || nb.Address.IsMulticast() {
+				v.fail(fmt.Sprintf("bgp.neighbors[%d].address", i), "want a unicast address, got %q", nb.Address)
+				return v.error()
+			}
+		}
+	}
 	v.top(c)
 	return v.error()
 }

@@ -74,6 +74,7 @@ type Node struct {
 	wg     sync.WaitGroup
 	losses lossEvents // devices deleted under vtepd (devloss.go)
 	tracer tracerSlot // the live trace, while anyone traces (trace.go)
+	evpn   evpnState  // the BGP speaker and what it learnt (evpn.go)
 }
 
 var _ control.Backend = (*Node)(nil)
@@ -99,6 +100,9 @@ func Start(cfg *control.Config, host Host, log *zap.Logger) (n *Node, err error)
 
 	if n.underMTU, err = n.host.UnderlayMTU(cfg.Underlay.Local); err != nil {
 		return n, control.Refused("underlay.local", err)
+	}
+	if err = n.startEVPN(cfg); err != nil {
+		return n, err
 	}
 	n.mu.Lock()
 	for i, nc := range cfg.Networks {
@@ -208,6 +212,7 @@ func (d *Node) removeNetworkLocked(name string) error {
 		if n.Name() == name {
 			d.vxlanNets = append(d.vxlanNets[:i:i], d.vxlanNets[i+1:]...)
 			d.forgetLocked(name)
+			d.withdrawLocked(n.VNI())
 			return d.underlay.RemoveNetwork(n.VNI())
 		}
 	}
@@ -290,6 +295,9 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 		return control.Refused(field, err)
 	}
 	d.vxlanNets = append(d.vxlanNets, nw)
+	if err := d.announceLocked(n); err != nil {
+		d.log.Warn("bgp: vni not announced", zap.String("network", n.Name), zap.Error(err))
+	}
 	d.watchDevice(nw)
 	d.log.Info("network up", zap.String("name", n.Name), zap.String("kind", "vxlan"), zap.Uint32("vni", n.VNI),
 		zap.Int("mtu", mtu), zap.Stringer("local", d.local),
@@ -359,6 +367,9 @@ func (d *Node) Close() error {
 	case <-d.stop:
 	default:
 		close(d.stop)
+	}
+	if err := d.closeEVPN(); err != nil {
+		errs = append(errs, err)
 	}
 	d.mu.Lock()
 	under, ipip := d.underlay, d.ipip
