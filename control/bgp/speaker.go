@@ -50,6 +50,9 @@ type Speaker struct {
 	mu     sync.Mutex
 	routes map[uint32]uuid.UUID // VNI -> the path we announce for it
 	cancel context.CancelFunc
+	// heard are the peers' type 3 routes in force, by NLRI: a withdrawal
+	// may come without the attributes that said its VNI and endpoint.
+	heard map[string]IMET
 }
 
 // Start runs a speaker of cfg whose VXLAN endpoint is local, and hands
@@ -71,7 +74,8 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 	level.Set(slog.LevelWarn)
 	s := server.NewBgpServer(server.LoggerOption(slog.New(zapslog.NewHandler(log.Core())), level))
 	go s.Serve()
-	sp := &Speaker{s: s, log: log, local: local, id: id, asn: cfg.ASN, routes: map[uint32]uuid.UUID{}}
+	sp := &Speaker{s: s, log: log, local: local, id: id, asn: cfg.ASN, routes: map[uint32]uuid.UUID{},
+		heard: map[string]IMET{}}
 	port := int32(cfg.ListenPort)
 	if port == 0 {
 		port = control.DefaultBGPPort
@@ -87,7 +91,7 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 	err := s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 			for _, p := range paths {
-				if r, ok := sp.imet(p); ok {
+				for _, r := range sp.imets(p) {
 					report(r)
 				}
 			}
@@ -125,22 +129,34 @@ func (sp *Speaker) addPeer(n control.Neighbor) error {
 	return sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p})
 }
 
-// imet reads a peer's type 3 route from p, false for anything else: our
-// own, another route type or family, or one without a usable VNI or
-// endpoint.
-func (sp *Speaker) imet(p *apiutil.Path) (IMET, bool) {
+// imets reads what a best-path change p says of the peers' type 3 routes:
+// nothing for our own, another route type or family, or one without a
+// usable VNI or endpoint; a withdrawal of what the route said before.
+func (sp *Speaker) imets(p *apiutil.Path) []IMET {
 	if p.Family != bgp.RF_EVPN || !p.PeerAddress.IsValid() {
-		return IMET{}, false // not EVPN, or our own
+		return nil // not EVPN, or our own
 	}
 	nlri, ok := p.Nlri.(*bgp.EVPNNLRI)
 	if !ok || nlri.RouteType != bgp.EVPN_INCLUSIVE_MULTICAST_ETHERNET_TAG {
-		return IMET{}, false
+		return nil
 	}
 	route, ok := nlri.RouteTypeData.(*bgp.EVPNMulticastEthernetTagRoute)
 	if !ok {
-		return IMET{}, false
+		return nil
 	}
-	r := IMET{Endpoint: route.IPAddress, Withdrawn: p.Withdrawal}
+	key := nlri.String()
+	if p.Withdrawal {
+		sp.mu.Lock()
+		r, ok := sp.heard[key]
+		delete(sp.heard, key)
+		sp.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		r.Withdrawn = true
+		return []IMET{r}
+	}
+	r := IMET{Endpoint: route.IPAddress}
 	vni, haveVNI := uint32(0), false
 	for _, a := range p.Attrs {
 		switch a := a.(type) {
@@ -159,10 +175,19 @@ func (sp *Speaker) imet(p *apiutil.Path) (IMET, bool) {
 		}
 	}
 	if vni > control.MaxVNI || !r.Endpoint.IsValid() || r.Endpoint == sp.local {
-		return IMET{}, false
+		return nil
 	}
 	r.VNI = vni
-	return r, true
+	sp.mu.Lock()
+	old, had := sp.heard[key]
+	sp.heard[key] = r
+	sp.mu.Unlock()
+	if had && old != r {
+		// The same route now says another VNI or endpoint: the old goes.
+		old.Withdrawn = true
+		return []IMET{old, r}
+	}
+	return []IMET{r}
 }
 
 // AnnounceVNI announces our type 3 route for vni; index numbers the
