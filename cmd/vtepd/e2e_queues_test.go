@@ -59,7 +59,7 @@ func parallelFlows(t *testing.T, bin binaries, client, server *netnstest.NS, dst
 			defer wg.Done()
 			addr := net.JoinHostPort(dst, strconv.Itoa(5100+i))
 			outs[i], errs[i] = client.Try(bin.udpxfer, "-connect", addr, "-count", strconv.Itoa(count),
-				"-size", "200", "-burst", "8", "-gap", "100us", "-seed", strconv.Itoa(i+1))
+				"-size", "200", "-burst", "8", "-gap", "1ms", "-seed", strconv.Itoa(i+1))
 		}()
 	}
 	wg.Wait()
