@@ -110,6 +110,10 @@ type counterShard struct {
 	// CsumCompleted counts received packets whose TCP or UDP checksum the
 	// sender left for offload and vtepd finished (encap.FinishPartialChecksum).
 	CsumCompleted atomic.Uint64
+	// ARPSuppressed counts ARP requests from the device answered for a
+	// neighbour a control plane named (local.go); ARPFlooded those for an
+	// address it did not name, which went on to be flooded.
+	ARPSuppressed, ARPFlooded atomic.Uint64
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
@@ -140,6 +144,8 @@ type Stats struct {
 	TxPackets, TxBytes uint64
 	Flooded            uint64
 	CsumCompleted      uint64
+	ARPSuppressed      uint64
+	ARPFlooded         uint64
 	Offload            OffloadStats
 	drops              [numDrops]uint64
 	tun                bool
@@ -173,6 +179,8 @@ func (s *Stats) add(sh *counterShard) {
 	s.TxBytes += sh.TxBytes.Load()
 	s.Flooded += sh.Flooded.Load()
 	s.CsumCompleted += sh.CsumCompleted.Load()
+	s.ARPSuppressed += sh.ARPSuppressed.Load()
+	s.ARPFlooded += sh.ARPFlooded.Load()
 	s.Offload.add(sh.Offload.Load())
 	for i := range sh.drops {
 		s.drops[i] += sh.drops[i].Load()

@@ -231,6 +231,9 @@ func (n *vxlanTx) unicastHit(frame []byte) (netip.Addr, bool) {
 	if dst[0]&1 != 0 {
 		return netip.Addr{}, false
 	}
+	if n.local != nil {
+		n.noteLocal(frame) // forward does it for the rest
+	}
 	return n.table.Lookup(dst)
 }
 

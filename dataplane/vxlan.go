@@ -50,6 +50,10 @@ type NetworkConfig struct {
 	// Address is the device's own IPv4 address, the source of ICMP
 	// "fragmentation needed"; when invalid, the packet's destination.
 	Address netip.Addr
+	// TrackLocal keeps what the device shows of the hosts behind it
+	// (Network.Local), for a control plane to announce, and answers ARP
+	// for the neighbours it names (Network.SetNeighbors): an EVPN network.
+	TrackLocal bool
 }
 
 // Network forwards frames between one device and the underlay for one VNI.
@@ -65,6 +69,7 @@ type Network struct {
 	// floodBudget is FloodRate's token bucket, shared by the transmit
 	// workers.
 	floodBudget *tokenBucket
+	neighborState
 
 	// accept is the accept list with UnderlayConfig.AcceptPeers; acceptMu
 	// orders RefreshAccept calls (see underlay.go).
@@ -88,6 +93,8 @@ type vxlanTx struct {
 	// frag holds the fragments of one outer packet (fragment.go), made
 	// at the first.
 	frag *fragmenter
+	// reply is an ARP reply's frame (local.go), made at the first.
+	reply []byte
 }
 
 // countUnderlay counts sent, whole outer packets as the underlay's TX:
@@ -125,6 +132,9 @@ func newNetwork(u *Underlay, cfg NetworkConfig, link Link) *Network {
 		log:      u.baseLog.With(zap.String("network", cfg.Name), zap.Uint32("vni", cfg.VNI)),
 	}
 	n.Counters.init(len(n.queues) + u.receivers() + 1)
+	if cfg.TrackLocal {
+		n.local = newLocal(cfg.VNI, cfg.FDB)
+	}
 	n.table.SetFlood(cfg.Remotes)
 	n.floodBudget = newTokenBucket(cfg.FloodRate, fdb.Now())
 	n.accept.Store(newAcceptList(n.table.Flood(), nil, u.cfg.Allow, nil))
@@ -181,6 +191,9 @@ func (n *vxlanTx) forward(buf []byte, frameLen int, out [][]byte) [][]byte {
 	}
 	if len(frame) > n.maxFrame {
 		n.dropped(n.c, t, DropTooBig, StageDeviceIn, frame, nil)
+		return out
+	}
+	if n.local != nil && n.seeLocal(frame, t) {
 		return out
 	}
 	dst := encap.Ethernet(frame).Dst()

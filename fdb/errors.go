@@ -10,4 +10,7 @@ var (
 	ErrFull     = errors.New("fdb: table is at its limit")
 	ErrBadMAC   = errors.New("fdb: invalid MAC address")
 	ErrBadAddr  = errors.New("fdb: invalid address")
+	// ErrStatic: a static entry holds the MAC, and a control plane's
+	// route does not replace it.
+	ErrStatic = errors.New("fdb: a static entry holds it")
 )

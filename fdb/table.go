@@ -69,6 +69,10 @@ const (
 	// used up Config.MoveLimit moves in the current window; it stays at its
 	// remote and Counters.FlapHeld counts the attempt.
 	LearnFlapHeld
+	// LearnExtern: the MAC has an entry a control plane installed (EVPN)
+	// at another remote; the entry is kept, as the kernel keeps its
+	// extern_learn entries, and Counters.ExternKept counts the frame.
+	LearnExtern
 )
 
 var learnResultNames = [...]string{
@@ -80,6 +84,7 @@ var learnResultNames = [...]string{
 	LearnDisabled:  "disabled",
 	LearnIgnored:   "ignored",
 	LearnFlapHeld:  "flap held",
+	LearnExtern:    "extern",
 }
 
 func (r LearnResult) String() string {
@@ -94,6 +99,10 @@ type Entry struct {
 	MAC    MAC
 	Remote netip.Addr
 	Static bool
+	// Extern marks an entry a control plane installed (AddExtern): it
+	// never ages, learning never moves it, and only DelExtern or Del
+	// removes it. iproute2 shows such entries as extern_learn.
+	Extern bool
 	// Updated is when the entry was added or last refreshed, on the Now clock.
 	Updated int64
 	// Used is when a lookup last found it, to the second Expire runs at
@@ -121,6 +130,9 @@ type Counters struct {
 	StaticKept uint64
 	// FlapHeld counts moves refused by Config.MoveLimit (LearnFlapHeld).
 	FlapHeld uint64
+	// ExternKept counts frames whose source MAC has an extern entry at
+	// another remote (LearnExtern); the entry was kept.
+	ExternKept uint64
 }
 
 // Table is one VNI's L2 forwarding table, MAC -> remote endpoint, plus its
@@ -174,8 +186,8 @@ type shard struct {
 	live int // entries in tab (writer only)
 	used int // non-nil slots in tab, live or deleted (writer only)
 
-	learnt, moved, refreshed, full, aged, staticKept, flapHeld atomic.Uint64
-	_                                                          [40]byte
+	learnt, moved, refreshed, full, aged, staticKept, flapHeld, externKept atomic.Uint64
+	_                                                                      [32]byte
 }
 
 // entry is immutable except for updated. Moving a MAC publishes a new entry,
@@ -184,6 +196,7 @@ type entry struct {
 	key    uint64
 	remote netip.Addr
 	static bool
+	extern bool
 	// moves is how many moves led here since moveStart, the first move of
 	// the current window; both stay zero without a move limit.
 	moves     uint32
@@ -245,6 +258,7 @@ func NewTable(vni uint32, cfg Config) *Table {
 	}
 	empty := []netip.Addr{}
 	t.flood.Store(&empty)
+	t.tick.Store(Now())
 	return t
 }
 
@@ -326,6 +340,10 @@ func (s *shard) learnKnown(e *entry, remote netip.Addr, now int64) (LearnResult,
 	if e.static {
 		s.staticKept.Add(1)
 		return LearnStatic, true
+	}
+	if e.extern {
+		s.externKept.Add(1)
+		return LearnExtern, true
 	}
 	return 0, false
 }
@@ -519,9 +537,65 @@ func (t *Table) Del(mac MAC) error {
 }
 
 // Flush removes all learnt entries, and the static ones too if includeStatic.
-// It returns how many it removed. The flood list is not touched.
+// It returns how many it removed. The flood list is not touched, nor are
+// extern entries: they go when the control plane withdraws them.
 func (t *Table) Flush(includeStatic bool) int {
-	return t.sweep(func(e *entry) bool { return includeStatic || !e.static }, nil)
+	return t.sweep(func(e *entry) bool { return !e.extern && (includeStatic || !e.static) }, nil)
+}
+
+// AddExtern installs an entry on a control plane's word (an EVPN type 2
+// route), as the kernel's extern_learn entries: it replaces a learnt or
+// extern entry for mac, never ages and is never moved by learning. A
+// static entry wins: AddExtern leaves it and returns ErrStatic.
+func (t *Table) AddExtern(mac MAC, remote netip.Addr) error {
+	if err := checkMAC(mac); err != nil {
+		return err
+	}
+	remote, err := checkRemote("remote", remote)
+	if err != nil {
+		return fmt.Errorf("fdb entry %s: %w", mac, err)
+	}
+	k := mac.key()
+	h := t.hash(k)
+	s := t.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tab.Load()
+	e := newEntry(k, remote, false, Now())
+	e.extern = true
+	if i, old := sl.find(k, h); i >= 0 {
+		if old.static {
+			return fmt.Errorf("fdb entry %s: %w", mac, ErrStatic)
+		}
+		sl.s[i].Store(e)
+		return nil
+	}
+	if !t.reserve() {
+		return fmt.Errorf("fdb entry %s: %w (limit %d)", mac, ErrFull, t.limit)
+	}
+	t.insertLocked(s, e, h)
+	return nil
+}
+
+// DelExtern removes mac's extern entry if it still points at remote, and
+// reports whether it did: a later route may have moved the MAC since, and
+// a static or learnt entry is not the control plane's to remove.
+func (t *Table) DelExtern(mac MAC, remote netip.Addr) bool {
+	k := mac.key()
+	h := t.hash(k)
+	s := t.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tab.Load()
+	i, e := sl.find(k, h)
+	if i < 0 || !e.extern || e.remote != remote.Unmap() {
+		return false
+	}
+	sl.s[i].Store(deleted)
+	s.live--
+	t.count.Add(-1)
+	t.compactLocked(s)
+	return true
 }
 
 // Expire removes learnt entries not refreshed for the table's ageing time as
@@ -534,7 +608,7 @@ func (t *Table) Expire(now int64) int {
 	}
 	age := int64(t.ageing)
 	return t.sweep(func(e *entry) bool {
-		return !e.static && now-e.updated.Load() >= age
+		return !e.static && !e.extern && now-e.updated.Load() >= age
 	}, func(s *shard, n int) { s.aged.Add(uint64(n)) })
 }
 
@@ -569,6 +643,10 @@ func (t *Table) sweep(remove func(*entry) bool, counted func(*shard, int)) int {
 	return total
 }
 
+// Tick is the time of the last Expire (of NewTable before the first): a
+// clock to the second for callers that learn without reading the time.
+func (t *Table) Tick() int64 { return t.tick.Load() }
+
 // Len returns the number of entries, learnt and static.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
@@ -587,6 +665,7 @@ func (t *Table) Entries() []Entry {
 				MAC:     macFromKey(e.key),
 				Remote:  e.remote,
 				Static:  e.static,
+				Extern:  e.extern,
 				Updated: e.updated.Load(),
 				Used:    e.used.Load(),
 			})
@@ -610,6 +689,7 @@ func (t *Table) Counters() Counters {
 		c.Aged += s.aged.Load()
 		c.StaticKept += s.staticKept.Load()
 		c.FlapHeld += s.flapHeld.Load()
+		c.ExternKept += s.externKept.Load()
 	}
 	return c
 }

@@ -1,0 +1,88 @@
+package dataplane_test
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/vtepd/vtepd/dataplane"
+	"github.com/vtepd/vtepd/dataplane/linktest"
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// arpFrame is an ARP request (op 1) or reply (op 2) from src, who has
+// from, about target.
+func arpFrame(dst, src [6]byte, op uint16, from, target netip.Addr) []byte {
+	f := make([]byte, encap.ARPFrameLen)
+	e := encap.Ethernet(f)
+	e.SetDst(dst)
+	e.SetSrc(src)
+	e.SetEtherType(encap.EtherTypeARP)
+	a := f[encap.EthernetHeaderLen:]
+	binary.BigEndian.PutUint64(a, 1<<48|encap.EtherTypeIPv4<<32|6<<24|4<<16|uint64(op))
+	copy(a[8:], src[:])
+	copy(a[14:], from.AsSlice())
+	copy(a[24:], target.AsSlice())
+	return f
+}
+
+// TestTrackLocalAndSuppressARP: on a network that tracks its hosts (EVPN),
+// the source MACs read from the device and the addresses their ARP shows
+// are kept for the control plane; an ARP request for a neighbour the
+// control plane named is answered from the device and not flooded, one
+// for another address is flooded; both are counted.
+func TestTrackLocalAndSuppressARP(t *testing.T) {
+	w := linktest.NewWire()
+	a, b := newHost(t, w, "10.0.0.1"), newHost(t, w, "10.0.0.2")
+	la := linktest.NewLink("vx")
+	n, err := a.u.AddNetwork(dataplane.NetworkConfig{Name: "vx", VNI: 42, MTU: 1450, TrackLocal: true,
+		Remotes: []netip.Addr{b.addr}, FDB: fdb.Config{}}, la)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := b.addNet(t, 42, fdb.Config{}, a)
+	ipA, ipB, ipC := netip.MustParseAddr("192.168.42.1"), netip.MustParseAddr("192.168.42.2"), netip.MustParseAddr("192.168.42.3")
+
+	// No neighbours yet: the request is flooded, and A is noted.
+	req := arpFrame(bcast, macA, encap.ARPRequest, ipA, ipB)
+	la.Inject(req)
+	recv(t, lb)
+	loc := n.Local()
+	waitFor(t, "A's MAC and address noted", func() bool {
+		r, ok := loc.IPv4.Lookup(macA)
+		return ok && r == ipA
+	})
+	if r, ok := loc.MACs.Lookup(macA); !ok || r != a.addr {
+		t.Errorf("local MACs: got %v, %v; want A at %v", r, ok, a.addr)
+	}
+	if s := n.Counters.Load(); s.ARPSuppressed != 0 || s.ARPFlooded != 0 {
+		t.Errorf("without neighbours: suppressed %d, flooded %d; want 0, 0 (nothing to suppress with)", s.ARPSuppressed, s.ARPFlooded)
+	}
+
+	// B named: A's request is answered on A's own device, as B would.
+	n.SetNeighbors(dataplane.Neighbors{ipB: macB})
+	la.Inject(req)
+	got := recv(t, la)
+	want := arpFrame(macA, macB, encap.ARPReply, ipB, ipA)
+	copy(want[encap.EthernetHeaderLen+18:], macA[:]) // target hardware address: the asker
+	if string(got) != string(want) {
+		t.Errorf("reply:\n got % x\nwant % x", got, want)
+	}
+	none(t, lb, "a suppressed request")
+	// C is nobody's: flooded and counted as such.
+	la.Inject(arpFrame(bcast, macA, encap.ARPRequest, ipA, ipC))
+	recv(t, lb)
+	waitFor(t, "the counters", func() bool {
+		s := n.Counters.Load()
+		return s.ARPSuppressed == 1 && s.ARPFlooded == 1
+	})
+	// A probe (sender 0.0.0.0) gives no address; a unicast frame from C's
+	// MAC is noted as local.
+	la.Inject(frame(macB, macC, 1, 2, "x"))
+	recv(t, lb)
+	waitFor(t, "C's MAC noted", func() bool { _, ok := loc.MACs.Lookup(macC); return ok })
+	if _, ok := loc.IPv4.Lookup(macC); ok {
+		t.Error("C has an address without having shown one")
+	}
+}
