@@ -144,6 +144,9 @@ type Neighbor struct {
 	Password string
 	// Passive waits for the peer to connect instead of dialling it.
 	Passive bool
+	// MaxPrefixes is how many routes the peer may have in force; the rest
+	// are ignored and counted. 0: no limit.
+	MaxPrefixes int
 }
 
 // Underlay holds what all networks share on the outer side.
@@ -484,6 +487,7 @@ type rawNeighbor struct {
 	Port     yaml.Node `yaml:"port"`
 	Password yaml.Node `yaml:"password"`
 	Passive  yaml.Node `yaml:"passive"`
+	MaxPfx   yaml.Node `yaml:"max_prefixes"`
 }
 
 func (r *rawBGP) decode() (*BGP, error) {
@@ -536,6 +540,9 @@ func (r *rawBGP) decode() (*BGP, error) {
 			return nil, err
 		}
 		if n.Passive, err = field(p+".passive", &rn.Passive).boolean(false); err != nil {
+			return nil, err
+		}
+		if n.MaxPrefixes, err = asInt(field(p+".max_prefixes", &rn.MaxPfx).integerOr(0, maxLimit, 0, "(0 = no limit)")); err != nil {
 			return nil, err
 		}
 		b.Neighbors = append(b.Neighbors, n)

@@ -83,7 +83,7 @@ var flagDocs = []struct{ flag, text string }{
 	{"offload", "  --offload on|off|LIST  offloads, like tso=off,gso=on,gro=on (default on):\n                         tso  TCP super-frames through the TAP/TUN device\n                         gso  a super-frame's datagrams in one UDP GSO send\n                         gro  coalesced datagram trains on receive (UDP_GRO)\n"},
 	{"queues", "  --queues N             device queues and receiving sockets, a worker each,\n                         1..64 (default: the CPUs vtepd may use, at most 8;\n                         1 is one reader per device and per socket)\n"},
 	{"busy-poll", "  --busy-poll DURATION   keep reading without waiting this long after each\n                         batch, like 50us, before sleeping (default 0): lower\n                         latency for a core per busy worker\n"},
-	{"learning", "  --learning=true|false  learn source MACs (default true)\n"},
+	{"learning", "  --learning=true|false  learn source MACs (default true;\n                         false with --evpn)\n"},
 	{"ageing", "  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)\n"},
 	{"limit", "  --limit N              most learnt MACs (default 16384)\n"},
 	{"group", "  --group IP             multicast group for flooding (vxlan; needs --dev)\n"},

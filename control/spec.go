@@ -101,7 +101,12 @@ func (v *networkValues) vxlan(n *Network) error {
 	if v.dev.present() && n.Dev == "" {
 		return v.dev.errorf("%v", ifNameError(n.Dev))
 	}
-	if n.Learning, err = v.learning.boolean(true); err != nil {
+	if n.EVPN, err = v.evpn.boolean(false); err != nil {
+		return err
+	}
+	// EVPN's peers say where each MAC is: learning is off unless asked
+	// for, as FRR's vxlan devices have nolearning.
+	if n.Learning, err = v.learning.boolean(!n.EVPN); err != nil {
 		return err
 	}
 	if n.Ageing, err = v.ageing.duration(DefaultAgeing); err != nil {
@@ -114,9 +119,6 @@ func (v *networkValues) vxlan(n *Network) error {
 		return err
 	}
 	if n.FloodRate, err = asInt(v.floodRate.integerOr(0, maxLimit, 0, "(0 = no limit)")); err != nil {
-		return err
-	}
-	if n.EVPN, err = v.evpn.boolean(false); err != nil {
 		return err
 	}
 	// Left out (""), unset, as the kernel's vxlan: a packet over the
@@ -216,7 +218,7 @@ type NetworkSpec struct {
 	Remotes   []string `json:"remotes,omitempty"`
 	Group     string   `json:"group,omitempty"`
 	Dev       string   `json:"dev,omitempty"`
-	Learning  *bool    `json:"learning,omitempty"` // default true
+	Learning  *bool    `json:"learning,omitempty"` // default true, false with evpn
 	Ageing    string   `json:"ageing,omitempty"`   // like "300s"; "0" = never
 	Limit     *int     `json:"limit,omitempty"`
 	MACMoves  *int     `json:"mac_moves,omitempty"`  // moves a second per MAC; 0 = no limit

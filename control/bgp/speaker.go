@@ -1,14 +1,19 @@
 // Package bgp is vtepd's embedded BGP speaker (GoBGP): it announces the
-// VXLAN networks with EVPN on as RFC 7432 / RFC 8365 type 3 routes
-// (inclusive multicast Ethernet tag: "send this VNI's broadcast and
-// unknown unicast to me") and reports the peers' such routes, so that a
-// network's flood list follows the fabric instead of being typed in. The
-// routes carry what an FRR peer with advertise-all-vni imports without
-// configuration: RD router-id:index, route target AS:VNI, the VXLAN
-// encapsulation community and a PMSI tunnel attribute of ingress
-// replication with the VNI as label.
+// VXLAN networks with EVPN on, as RFC 7432 / RFC 8365 routes, and reports
+// the peers' such routes to the node:
 //
-// It touches no packet; the node turns what it reports into flood lists.
+//   - type 3 (inclusive multicast Ethernet tag): "send this VNI's
+//     broadcast and unknown unicast to me", which fills flood lists;
+//   - type 2 (MAC/IP advertisement): "this MAC, and this address, is
+//     behind me", which fills the FDB and answers ARP.
+//
+// The routes carry what an FRR peer with advertise-all-vni imports without
+// configuration: RD router-id:index, route target AS:VNI, the VXLAN
+// encapsulation community, the VNI as label, and for type 3 a PMSI tunnel
+// attribute of ingress replication. A MAC that moves carries a MAC
+// mobility sequence number (RFC 7432 section 15).
+//
+// It touches no packet; the node turns what it reports into FDB entries.
 package bgp
 
 import (
@@ -17,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,15 +35,45 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
-// IMET is a peer's type 3 route for a VNI: its VXLAN endpoint wants the
-// VNI's flooded frames, or, Withdrawn, no longer does.
-type IMET struct {
-	VNI       uint32
-	Endpoint  netip.Addr
+// RouteType is an EVPN route type (RFC 7432 section 7).
+type RouteType uint8
+
+const (
+	// MACIP is a MAC/IP advertisement route (type 2).
+	MACIP RouteType = bgp.EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT
+	// IMET is an inclusive multicast Ethernet tag route (type 3).
+	IMET RouteType = bgp.EVPN_INCLUSIVE_MULTICAST_ETHERNET_TAG
+)
+
+// Route is a peer's EVPN route as the node uses it, or, Withdrawn, its
+// withdrawal.
+type Route struct {
+	Type RouteType
+	VNI  uint32
+	// Endpoint is the VXLAN endpoint the route names: type 3's tunnel,
+	// type 2's next hop.
+	Endpoint netip.Addr
+	// MAC, IP (when the route has one) and Seq (its MAC mobility
+	// sequence number) are type 2's.
+	MAC fdb.MAC
+	IP  netip.Addr
+	Seq uint32
+	// Key is the route's NLRI (RD included): what a withdrawal names.
+	Key       string
+	Peer      netip.Addr
 	Withdrawn bool
 }
+
+// Reasons a peer's route is ignored, as Ignored counts them.
+const (
+	IgnoredOwn         = "own"          // our own endpoint or router id
+	IgnoredMalformed   = "malformed"    // no usable VNI, MAC or endpoint
+	IgnoredRouteType   = "route_type"   // a type vtepd does not use
+	IgnoredMaxPrefixes = "max_prefixes" // past the peer's max_prefixes
+)
 
 // Speaker is one running BGP speaker.
 type Speaker struct {
@@ -48,18 +84,30 @@ type Speaker struct {
 	asn   uint32
 
 	mu     sync.Mutex
-	routes map[uint32]uuid.UUID // VNI -> the path we announce for it
+	rds    map[uint32]bgp.RouteDistinguisherInterface // VNI -> its RD
+	routes map[uint32]uuid.UUID                       // VNI -> our type 3
+	macs   map[macKey]uuid.UUID                       // our type 2s
 	cancel context.CancelFunc
-	// heard are the peers' type 3 routes in force, by NLRI: a withdrawal
-	// may come without the attributes that said its VNI and endpoint.
-	heard map[string]IMET
+	// heard are the peers' routes in force, by NLRI: a withdrawal may
+	// come without the attributes that said what it was.
+	heard map[string]Route
+	// perPeer counts heard by peer, for max_prefixes; limits holds them.
+	perPeer map[netip.Addr]int
+	limits  map[netip.Addr]int
+	ignored map[string]uint64
+}
+
+type macKey struct {
+	vni uint32
+	mac fdb.MAC
+	ip  netip.Addr
 }
 
 // Start runs a speaker of cfg whose VXLAN endpoint is local, and hands
-// every peer's type 3 route, and its withdrawal, to report. report runs on
-// the speaker's goroutine and must not block on anything that waits for
-// the speaker.
-func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET)) (*Speaker, error) {
+// every peer's route, and its withdrawal, to report. report runs on the
+// speaker's goroutine and must not block on anything that waits for the
+// speaker.
+func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(Route)) (*Speaker, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -75,7 +123,8 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 	s := server.NewBgpServer(server.LoggerOption(slog.New(zapslog.NewHandler(log.Core())), level))
 	go s.Serve()
 	sp := &Speaker{s: s, log: log, local: local, id: id, asn: cfg.ASN, routes: map[uint32]uuid.UUID{},
-		heard: map[string]IMET{}}
+		rds: map[uint32]bgp.RouteDistinguisherInterface{}, macs: map[macKey]uuid.UUID{},
+		heard: map[string]Route{}, perPeer: map[netip.Addr]int{}, limits: map[netip.Addr]int{}, ignored: map[string]uint64{}}
 	port := int32(cfg.ListenPort)
 	if port == 0 {
 		port = control.DefaultBGPPort
@@ -91,15 +140,19 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 	err := s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 			for _, p := range paths {
-				for _, r := range sp.imets(p) {
+				for _, r := range sp.read(p) {
 					report(r)
 				}
 			}
 		},
 		OnPeerUpdate: func(e *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 			if e.Type == apiutil.PEER_EVENT_STATE {
-				log.Info("bgp neighbor", zap.Stringer("address", e.Peer.State.NeighborAddress),
-					zap.String("state", e.Peer.State.SessionState.String()))
+				f := []zap.Field{zap.Stringer("address", e.Peer.State.NeighborAddress),
+					zap.String("state", sessionState(e.Peer.State.SessionState))}
+				if m := e.Peer.State.DisconnectMessage; m != "" {
+					f = append(f, zap.String("reason", m))
+				}
+				log.Info("bgp neighbor", f...)
 			}
 		},
 	}, server.WatchBestPath(true), server.WatchPeer())
@@ -108,7 +161,7 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 		return nil, control.Refused("bgp", err)
 	}
 	for i, n := range cfg.Neighbors {
-		if err := sp.addPeer(n); err != nil {
+		if err := sp.AddNeighbor(n); err != nil {
 			sp.Close()
 			return nil, control.Refused(fmt.Sprintf("bgp.neighbors[%d]", i), err)
 		}
@@ -117,7 +170,20 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(IMET
 	return sp, nil
 }
 
-func (sp *Speaker) addPeer(n control.Neighbor) error {
+// stateNames are the session states as FRR and GoBGP's CLI name them, by
+// bgp.FSMState (the watcher's) and, one more, api.PeerState_SessionState
+// (ListPeer's, which counts from 1).
+var stateNames = [...]string{"Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"}
+
+func sessionState(s bgp.FSMState) string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "Unknown"
+}
+
+// AddNeighbor adds a peer, with the EVPN family.
+func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 	evpn := &api.AfiSafi{Config: &api.AfiSafiConfig{
 		Family: &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}, Enabled: true}}
 	p := &api.Peer{
@@ -126,68 +192,156 @@ func (sp *Speaker) addPeer(n control.Neighbor) error {
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 5}},
 		AfiSafis:  []*api.AfiSafi{evpn},
 	}
-	return sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p})
+	if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p}); err != nil {
+		return err
+	}
+	sp.mu.Lock()
+	sp.limits[n.Address] = n.MaxPrefixes
+	sp.mu.Unlock()
+	return nil
 }
 
-// imets reads what a best-path change p says of the peers' type 3 routes:
-// nothing for our own, another route type or family, or one without a
-// usable VNI or endpoint; a withdrawal of what the route said before.
-func (sp *Speaker) imets(p *apiutil.Path) []IMET {
+// DeleteNeighbor closes a peer's session and forgets it; its routes are
+// withdrawn as for a session lost.
+func (sp *Speaker) DeleteNeighbor(a netip.Addr) error {
+	err := sp.s.DeletePeer(context.Background(), &api.DeletePeerRequest{Address: a.String()})
+	sp.mu.Lock()
+	delete(sp.limits, a)
+	sp.mu.Unlock()
+	return err
+}
+
+// read reads what a best-path change p says of a peer's routes: nothing
+// for our own or for another family; a withdrawal of what the route said
+// before. Routes it cannot use are counted in ignored.
+func (sp *Speaker) read(p *apiutil.Path) []Route {
 	if p.Family != bgp.RF_EVPN || !p.PeerAddress.IsValid() {
 		return nil // not EVPN, or our own
 	}
 	nlri, ok := p.Nlri.(*bgp.EVPNNLRI)
-	if !ok || nlri.RouteType != bgp.EVPN_INCLUSIVE_MULTICAST_ETHERNET_TAG {
-		return nil
-	}
-	route, ok := nlri.RouteTypeData.(*bgp.EVPNMulticastEthernetTagRoute)
 	if !ok {
 		return nil
 	}
 	key := nlri.String()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
 	if p.Withdrawal {
-		sp.mu.Lock()
 		r, ok := sp.heard[key]
-		delete(sp.heard, key)
-		sp.mu.Unlock()
 		if !ok {
 			return nil
 		}
+		sp.forgetLocked(key, r)
 		r.Withdrawn = true
-		return []IMET{r}
+		return []Route{r}
 	}
-	r := IMET{Endpoint: route.IPAddress}
+	r, why := sp.parse(p, nlri)
+	r.Key, r.Peer = key, p.PeerAddress
+	old, had := sp.heard[key]
+	if why != "" {
+		sp.ignored[why]++
+		if had { // it said something usable before: no longer
+			sp.forgetLocked(key, old)
+			old.Withdrawn = true
+			return []Route{old}
+		}
+		return nil
+	}
+	if !had {
+		if lim := sp.limits[r.Peer]; lim > 0 && sp.perPeer[r.Peer] >= lim {
+			sp.ignored[IgnoredMaxPrefixes]++
+			return nil
+		}
+	} else {
+		sp.perPeer[old.Peer]--
+	}
+	sp.heard[key] = r
+	sp.perPeer[r.Peer]++
+	if had && old != r {
+		// The same route now says something else: the old goes.
+		old.Withdrawn = true
+		return []Route{old, r}
+	}
+	return []Route{r}
+}
+
+func (sp *Speaker) forgetLocked(key string, r Route) {
+	delete(sp.heard, key)
+	if sp.perPeer[r.Peer]--; sp.perPeer[r.Peer] <= 0 {
+		delete(sp.perPeer, r.Peer)
+	}
+}
+
+// parse reads a route's NLRI and attributes, or says why it is of no use.
+func (sp *Speaker) parse(p *apiutil.Path, nlri *bgp.EVPNNLRI) (Route, string) {
+	var r Route
 	vni, haveVNI := uint32(0), false
+	switch d := nlri.RouteTypeData.(type) {
+	case *bgp.EVPNMulticastEthernetTagRoute:
+		r.Type, r.Endpoint = IMET, d.IPAddress
+	case *bgp.EVPNMacIPAdvertisementRoute:
+		r.Type = MACIP
+		if len(d.MacAddress) != 6 {
+			return r, IgnoredMalformed
+		}
+		r.MAC = fdb.MAC(d.MacAddress)
+		if d.IPAddressLength > 0 {
+			r.IP = d.IPAddress
+		}
+		if len(d.Labels) > 0 {
+			// RFC 8365 section 5.1.3: label 1 carries the VNI.
+			vni, haveVNI = d.Labels[0], true
+		}
+	default:
+		return r, IgnoredRouteType
+	}
 	for _, a := range p.Attrs {
 		switch a := a.(type) {
 		case *bgp.PathAttributePmsiTunnel:
 			if id, ok := a.TunnelID.(*bgp.IngressReplTunnelID); ok {
 				r.Endpoint = id.Value
 			}
-			// RFC 8365 section 5.1.3: the label carries the VNI.
 			vni, haveVNI = a.Label, true
+		case *bgp.PathAttributeMpReachNLRI:
+			if r.Type == MACIP {
+				r.Endpoint = a.Nexthop
+			}
+		case *bgp.PathAttributeNextHop:
+			if r.Type == MACIP && !r.Endpoint.IsValid() {
+				r.Endpoint = a.Value
+			}
 		case *bgp.PathAttributeExtendedCommunities:
 			for _, c := range a.Value {
-				if rt, ok := c.(*bgp.TwoOctetAsSpecificExtended); ok && rt.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && !haveVNI {
-					vni = rt.LocalAdmin
+				switch c := c.(type) {
+				case *bgp.TwoOctetAsSpecificExtended:
+					if c.SubType == bgp.EC_SUBTYPE_ROUTE_TARGET && !haveVNI {
+						vni = c.LocalAdmin
+					}
+				case *bgp.MacMobilityExtended:
+					r.Seq = c.Sequence
 				}
 			}
 		}
 	}
-	if vni > control.MaxVNI || !r.Endpoint.IsValid() || r.Endpoint == sp.local {
-		return nil
-	}
 	r.VNI = vni
-	sp.mu.Lock()
-	old, had := sp.heard[key]
-	sp.heard[key] = r
-	sp.mu.Unlock()
-	if had && old != r {
-		// The same route now says another VNI or endpoint: the old goes.
-		old.Withdrawn = true
-		return []IMET{old, r}
+	if p.PeerID == sp.id || r.Endpoint == sp.local {
+		return r, IgnoredOwn
 	}
-	return []IMET{r}
+	if vni > control.MaxVNI || !r.Endpoint.IsValid() || (r.Type == MACIP && (r.MAC[0]&1 != 0 || r.MAC == fdb.MAC{})) {
+		return r, IgnoredMalformed
+	}
+	r.Endpoint = r.Endpoint.Unmap()
+	return r, ""
+}
+
+// Ignored returns how many peers' routes were ignored, by reason.
+func (sp *Speaker) Ignored() map[string]uint64 {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	m := make(map[string]uint64, 4)
+	for _, k := range []string{IgnoredOwn, IgnoredMalformed, IgnoredRouteType, IgnoredMaxPrefixes} {
+		m[k] = sp.ignored[k]
+	}
+	return m
 }
 
 // AnnounceVNI announces our type 3 route for vni; index numbers the
@@ -205,31 +359,102 @@ func (sp *Speaker) AnnounceVNI(vni uint32, index uint16) error {
 	if err != nil {
 		return err
 	}
-	nh, err := bgp.NewPathAttributeNextHop(sp.local)
+	attrs, err := sp.attrs(vni,
+		bgp.NewPathAttributePmsiTunnel(bgp.PMSI_TUNNEL_TYPE_INGRESS_REPL, false, vni, tunnel))
 	if err != nil {
 		return err
 	}
-	attrs := []bgp.PathAttributeInterface{
+	id, err := sp.add(nlri, attrs)
+	if err != nil {
+		return fmt.Errorf("bgp: announcing vni %d: %w", vni, err)
+	}
+	sp.mu.Lock()
+	sp.routes[vni] = id
+	sp.rds[vni] = rd
+	sp.mu.Unlock()
+	sp.log.Info("bgp: vni announced", zap.Uint32("vni", vni), zap.Stringer("rd", rd))
+	return nil
+}
+
+// attrs are a route's attributes for vni: origin, next hop, the route
+// target and VXLAN encapsulation communities, and more.
+func (sp *Speaker) attrs(vni uint32, more ...bgp.PathAttributeInterface) ([]bgp.PathAttributeInterface, error) {
+	nh, err := bgp.NewPathAttributeNextHop(sp.local)
+	if err != nil {
+		return nil, err
+	}
+	ecs := []bgp.ExtendedCommunityInterface{routeTarget(sp.asn, vni), bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN)}
+	var rest []bgp.PathAttributeInterface
+	for _, a := range more {
+		if ec, ok := a.(*bgp.PathAttributeExtendedCommunities); ok {
+			ecs = append(ecs, ec.Value...)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return append([]bgp.PathAttributeInterface{
 		bgp.NewPathAttributeOrigin(0), // IGP
 		nh,
-		bgp.NewPathAttributePmsiTunnel(bgp.PMSI_TUNNEL_TYPE_INGRESS_REPL, false, vni, tunnel),
-		bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{
-			routeTarget(sp.asn, vni),
-			bgp.NewEncapExtended(bgp.TUNNEL_TYPE_VXLAN),
-		}),
-	}
+		bgp.NewPathAttributeExtendedCommunities(ecs),
+	}, rest...), nil
+}
+
+func (sp *Speaker) add(nlri bgp.NLRI, attrs []bgp.PathAttributeInterface) (uuid.UUID, error) {
 	res, err := sp.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: attrs}}})
 	if err == nil && len(res) == 1 && res[0].Error != nil {
 		err = res[0].Error
 	}
 	if err != nil {
-		return fmt.Errorf("bgp: announcing vni %d: %w", vni, err)
+		return uuid.UUID{}, err
+	}
+	return res[0].UUID, nil
+}
+
+// AnnounceMAC announces, or announces again with another sequence number,
+// our type 2 route for mac in vni, with ip when valid; seq is its MAC
+// mobility sequence number, 0 for a MAC that never moved (RFC 7432
+// section 15: the community is then left out). The VNI must be announced.
+func (sp *Speaker) AnnounceMAC(vni uint32, mac fdb.MAC, ip netip.Addr, seq uint32) error {
+	sp.mu.Lock()
+	rd := sp.rds[vni]
+	sp.mu.Unlock()
+	if rd == nil {
+		return fmt.Errorf("bgp: announcing %s: vni %d is not announced", mac, vni)
+	}
+	nlri, err := bgp.NewEVPNMacIPAdvertisementRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, mac.String(), ip, []uint32{vni})
+	if err != nil {
+		return err
+	}
+	var more []bgp.PathAttributeInterface
+	if seq > 0 {
+		more = append(more, bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{
+			bgp.NewMacMobilityExtended(seq, false)}))
+	}
+	attrs, err := sp.attrs(vni, more...)
+	if err != nil {
+		return err
+	}
+	id, err := sp.add(nlri, attrs)
+	if err != nil {
+		return fmt.Errorf("bgp: announcing %s in vni %d: %w", mac, vni, err)
 	}
 	sp.mu.Lock()
-	sp.routes[vni] = res[0].UUID
+	sp.macs[macKey{vni, mac, ip}] = id
 	sp.mu.Unlock()
-	sp.log.Info("bgp: vni announced", zap.Uint32("vni", vni), zap.Stringer("rd", rd))
 	return nil
+}
+
+// WithdrawMAC withdraws our type 2 route for mac (with ip, if valid) in vni.
+func (sp *Speaker) WithdrawMAC(vni uint32, mac fdb.MAC, ip netip.Addr) error {
+	k := macKey{vni, mac, ip}
+	sp.mu.Lock()
+	id, ok := sp.macs[k]
+	delete(sp.macs, k)
+	sp.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
 }
 
 // routeTarget is FRR's automatic route target of a VNI: AS:VNI, a
@@ -241,16 +466,145 @@ func routeTarget(asn, vni uint32) bgp.ExtendedCommunityInterface {
 	return bgp.NewFourOctetAsSpecificExtended(bgp.EC_SUBTYPE_ROUTE_TARGET, asn, uint16(vni), true)
 }
 
-// WithdrawVNI withdraws our type 3 route for vni.
+// WithdrawVNI withdraws our type 3 route for vni and every type 2 of it.
 func (sp *Speaker) WithdrawVNI(vni uint32) error {
 	sp.mu.Lock()
 	id, ok := sp.routes[vni]
 	delete(sp.routes, vni)
+	delete(sp.rds, vni)
+	var ids []uuid.UUID
+	if ok {
+		ids = append(ids, id)
+	}
+	for k, id := range sp.macs {
+		if k.vni == vni {
+			ids = append(ids, id)
+			delete(sp.macs, k)
+		}
+	}
 	sp.mu.Unlock()
-	if !ok {
+	if len(ids) == 0 {
 		return nil
 	}
-	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
+	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: ids})
+}
+
+// Neighbor is a peer's session as `vtepctl bgp neighbors` shows it.
+type Neighbor struct {
+	Address  netip.Addr
+	ASN      uint32
+	State    string
+	Since    time.Time // when it came up, or went down; zero if never
+	Received uint64    // EVPN routes the peer sent and we hold
+	Accepted uint64
+	Sent     uint64
+	// Reason is the last session's end, when the peer said or we found one.
+	Reason string
+}
+
+// Neighbors lists the peers, by address.
+func (sp *Speaker) Neighbors() ([]Neighbor, error) {
+	var out []Neighbor
+	err := sp.s.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		var n Neighbor
+		if p.State != nil {
+			n.Address, _ = netip.ParseAddr(p.State.NeighborAddress)
+			n.ASN = p.State.PeerAsn
+			n.State = sessionState(bgp.FSMState(p.State.SessionState) - 1)
+			n.Reason = p.State.DisconnectMessage
+		}
+		if !n.Address.IsValid() && p.Conf != nil {
+			n.Address, _ = netip.ParseAddr(p.Conf.NeighborAddress)
+			n.ASN = p.Conf.PeerAsn
+		}
+		if t := p.Timers.GetState(); t != nil {
+			if n.State == "Established" && t.Uptime != nil {
+				n.Since = t.Uptime.AsTime()
+			} else if t.Downtime != nil && t.Downtime.AsTime().Unix() > 0 {
+				n.Since = t.Downtime.AsTime()
+			}
+		}
+		for _, a := range p.AfiSafis {
+			if st := a.GetState(); st != nil {
+				n.Received += st.Received
+				n.Accepted += st.Accepted
+				n.Sent += st.Advertised
+			}
+		}
+		out = append(out, n)
+	})
+	slices.SortFunc(out, func(a, b Neighbor) int { return a.Address.Compare(b.Address) })
+	return out, err
+}
+
+// RIBRoute is an EVPN route in the speaker's table, ours or a peer's, as
+// `vtepctl evpn routes` shows it.
+type RIBRoute struct {
+	Route
+	RD   string
+	Best bool
+	Own  bool
+}
+
+// Routes lists the EVPN table: every path of every route, ours included.
+func (sp *Speaker) Routes() ([]RIBRoute, error) {
+	var out []RIBRoute
+	err := sp.s.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_EVPN},
+		func(_ bgp.NLRI, paths []*apiutil.Path) {
+			for _, p := range paths {
+				nlri, ok := p.Nlri.(*bgp.EVPNNLRI)
+				if !ok {
+					continue
+				}
+				r, _ := sp.parse(p, nlri)
+				rr := RIBRoute{Route: r, Best: p.Best, Own: !p.PeerAddress.IsValid()}
+				rr.Key, rr.Peer = nlri.String(), p.PeerAddress
+				if rr.Own {
+					rr.Endpoint, rr.Seq = sp.local, seqOf(p)
+				}
+				rr.RD = rdOf(nlri)
+				out = append(out, rr)
+			}
+		})
+	slices.SortFunc(out, func(a, b RIBRoute) int {
+		if a.VNI != b.VNI {
+			return int(a.VNI) - int(b.VNI)
+		}
+		if a.Type != b.Type {
+			return int(a.Type) - int(b.Type)
+		}
+		if c := a.Key; c != b.Key {
+			if c < b.Key {
+				return -1
+			}
+			return 1
+		}
+		return a.Endpoint.Compare(b.Endpoint)
+	})
+	return out, err
+}
+
+func rdOf(n *bgp.EVPNNLRI) string {
+	switch d := n.RouteTypeData.(type) {
+	case *bgp.EVPNMacIPAdvertisementRoute:
+		return d.RD.String()
+	case *bgp.EVPNMulticastEthernetTagRoute:
+		return d.RD.String()
+	}
+	return ""
+}
+
+func seqOf(p *apiutil.Path) uint32 {
+	for _, a := range p.Attrs {
+		if ec, ok := a.(*bgp.PathAttributeExtendedCommunities); ok {
+			for _, c := range ec.Value {
+				if m, ok := c.(*bgp.MacMobilityExtended); ok {
+					return m.Sequence
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // Close withdraws everything, closes the sessions and stops the speaker.

@@ -1,35 +1,74 @@
 package node
 
 import (
+	"errors"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/control/bgp"
 	"github.com/vtepd/vtepd/dataplane"
+	"github.com/vtepd/vtepd/fdb"
 )
 
-// EVPN: a network with evpn on is announced by the BGP speaker, and the
-// peers' announcements for its VNI become its flood list. The speaker
-// reports them on its own goroutine; they wait in a queue for evpnLoop,
-// which applies them under the node's lock, so that the speaker never
-// waits for the node (which may be calling it, under that lock).
+// EVPN: a network with evpn on is announced by the BGP speaker, with the
+// hosts its device shows; the peers' announcements for its VNI become its
+// flood list (type 3), its FDB's extern entries and the neighbours ARP is
+// answered for (type 2). The speaker reports routes on its own goroutine;
+// they wait in a queue for evpnLoop, which applies them under the node's
+// lock, so that the speaker never waits for the node (which may be calling
+// it, under that lock). evpnLoop also announces, once a second, what the
+// devices showed since.
+
+// Reasons the node ignores a peer's route, besides the speaker's.
+const (
+	ignoredVNI     = "vni"      // a VNI not served with evpn
+	ignoredNextHop = "next_hop" // an endpoint the underlay cannot reach
+	ignoredStatic  = "static"   // a MAC a static entry holds
+)
 
 // evpnState is the node's side of the speaker.
 type evpnState struct {
 	speaker *bgp.Speaker
 
 	qmu     sync.Mutex
-	queue   []bgp.IMET
+	queue   []bgp.Route
 	pending chan struct{} // a signal: the queue has news
 
-	// flood is what BGP put in each VNI's flood list, so that a withdrawal
-	// removes only that (mu).
-	flood map[uint32]map[netip.Addr]bool
-	// ignored counts routes for VNIs this node does not serve with evpn.
-	ignored uint64
+	// vnis is what BGP put in, and what we announce of, each VNI (mu).
+	vnis map[uint32]*evpnVNI
+	// ignored counts the peers' routes the node did not use, by reason.
+	ignored map[string]uint64
+}
+
+// evpnVNI is one VNI's EVPN state.
+type evpnVNI struct {
+	// flood are the endpoints type 3 routes put in the flood list, so that
+	// a withdrawal removes only those.
+	flood map[netip.Addr]bool
+	// remote are the peers' type 2 routes in force, by NLRI.
+	remote map[string]bgp.Route
+	// local are the MACs we announce.
+	local map[fdb.MAC]*localMAC
+}
+
+// localMAC is what we announce of one host behind the device.
+type localMAC struct {
+	seq uint32       // MAC mobility sequence number
+	ips []netip.Addr // each a MAC/IP route besides the MAC's own
+}
+
+func (d *Node) vniState(vni uint32) *evpnVNI {
+	v := d.evpn.vnis[vni]
+	if v == nil {
+		v = &evpnVNI{flood: map[netip.Addr]bool{}, remote: map[string]bgp.Route{}, local: map[fdb.MAC]*localMAC{}}
+		d.evpn.vnis[vni] = v
+	}
+	return v
 }
 
 // startEVPN runs the speaker cfg asks for, if any.
@@ -38,8 +77,9 @@ func (d *Node) startEVPN(cfg *control.Config) error {
 		return nil
 	}
 	d.evpn.pending = make(chan struct{}, 1)
-	d.evpn.flood = map[uint32]map[netip.Addr]bool{}
-	sp, err := bgp.Start(cfg.BGP, cfg.Underlay.Local, d.log, d.queueIMET)
+	d.evpn.vnis = map[uint32]*evpnVNI{}
+	d.evpn.ignored = map[string]uint64{}
+	sp, err := bgp.Start(cfg.BGP, cfg.Underlay.Local, d.log, d.queueRoute)
 	if err != nil {
 		return err
 	}
@@ -49,8 +89,8 @@ func (d *Node) startEVPN(cfg *control.Config) error {
 	return nil
 }
 
-// queueIMET takes a route from the speaker without waiting.
-func (d *Node) queueIMET(r bgp.IMET) {
+// queueRoute takes a route from the speaker without waiting.
+func (d *Node) queueRoute(r bgp.Route) {
 	d.evpn.qmu.Lock()
 	d.evpn.queue = append(d.evpn.queue, r)
 	d.evpn.qmu.Unlock()
@@ -60,13 +100,21 @@ func (d *Node) queueIMET(r bgp.IMET) {
 	}
 }
 
-// evpnLoop applies the speaker's routes until the node stops.
+// evpnLoop applies the speaker's routes, and announces what the devices
+// showed, until the node stops.
 func (d *Node) evpnLoop() {
 	defer d.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-d.stop:
 			return
+		case <-tick.C:
+			d.mu.Lock()
+			d.announceHostsLocked()
+			d.mu.Unlock()
+			continue
 		case <-d.evpn.pending:
 		}
 		d.evpn.qmu.Lock()
@@ -75,50 +123,220 @@ func (d *Node) evpnLoop() {
 		d.evpn.qmu.Unlock()
 		d.mu.Lock()
 		for _, r := range rs {
-			d.applyIMETLocked(r)
+			d.applyRouteLocked(r)
 		}
 		d.mu.Unlock()
 	}
 }
 
-// applyIMETLocked puts a peer's endpoint in, or takes it out of, the flood
-// list of the EVPN network of its VNI.
-func (d *Node) applyIMETLocked(r bgp.IMET) {
-	var nw *dataplane.Network
+// evpnNet is the EVPN network of vni, or nil.
+func (d *Node) evpnNet(vni uint32) *dataplane.Network {
 	for _, n := range d.vxlanNets {
-		if n.VNI() == r.VNI && d.specLocked(n.Name()).EVPN {
-			nw = n
+		if n.VNI() == vni && d.specLocked(n.Name()).EVPN {
+			return n
 		}
 	}
+	return nil
+}
+
+func (d *Node) ignore(why string, r bgp.Route, err error) {
+	d.evpn.ignored[why]++
+	d.log.Debug("bgp: route ignored", zap.String("reason", why), zap.Uint32("vni", r.VNI),
+		zap.Stringer("endpoint", r.Endpoint), zap.Stringer("peer", r.Peer), zap.Error(err))
+}
+
+// applyRouteLocked applies a peer's route, or its withdrawal, to the EVPN
+// network of its VNI.
+func (d *Node) applyRouteLocked(r bgp.Route) {
+	nw := d.evpnNet(r.VNI)
 	if nw == nil {
-		d.evpn.ignored++
-		d.log.Debug("bgp: route for a vni not served with evpn", zap.Uint32("vni", r.VNI), zap.Stringer("endpoint", r.Endpoint))
+		if !r.Withdrawn {
+			d.ignore(ignoredVNI, r, nil)
+		}
 		return
 	}
-	learnt := d.evpn.flood[r.VNI]
-	if learnt == nil {
-		learnt = map[netip.Addr]bool{}
-		d.evpn.flood[r.VNI] = learnt
+	if !r.Withdrawn {
+		if err := d.underlay.CheckRemote(r.Endpoint); err != nil {
+			d.ignore(ignoredNextHop, r, err)
+			return
+		}
+	}
+	v := d.vniState(r.VNI)
+	if r.Type == bgp.MACIP {
+		d.applyMACLocked(nw, v, r)
+		return
 	}
 	switch {
-	case r.Withdrawn && learnt[r.Endpoint]:
-		delete(learnt, r.Endpoint)
+	case r.Withdrawn && v.flood[r.Endpoint]:
+		delete(v.flood, r.Endpoint)
 		if err := nw.Table().DelFlood(r.Endpoint); err == nil {
 			d.log.Info("bgp: peer left vni", zap.Uint32("vni", r.VNI), zap.Stringer("endpoint", r.Endpoint))
 		}
-	case !r.Withdrawn && !learnt[r.Endpoint]:
-		if err := d.underlay.CheckRemote(r.Endpoint); err != nil {
-			d.evpn.ignored++
-			d.log.Warn("bgp: route ignored", zap.Uint32("vni", r.VNI), zap.Stringer("endpoint", r.Endpoint), zap.Error(err))
-			return
-		}
-		learnt[r.Endpoint] = true
+	case !r.Withdrawn && !v.flood[r.Endpoint]:
+		v.flood[r.Endpoint] = true
 		if err := nw.Table().AddFlood(r.Endpoint); err == nil {
 			d.log.Info("bgp: peer joined vni", zap.Uint32("vni", r.VNI), zap.Stringer("endpoint", r.Endpoint))
 		}
 	}
 	// The running config's remotes stay those of the file: a reload must
 	// not take what BGP put in the list for its own.
+}
+
+// applyMACLocked records a peer's type 2 route, or its withdrawal, and
+// points the MAC's FDB entry at the best route left for it.
+func (d *Node) applyMACLocked(nw *dataplane.Network, v *evpnVNI, r bgp.Route) {
+	if r.Withdrawn {
+		if _, ok := v.remote[r.Key]; !ok {
+			return
+		}
+		delete(v.remote, r.Key)
+	} else {
+		v.remote[r.Key] = r
+	}
+	d.installMACLocked(nw, v, r.MAC, r.Endpoint)
+	if r.IP.IsValid() {
+		d.setNeighborsLocked(nw, v)
+	}
+}
+
+// bestRemote is the peers' route for mac with the highest MAC mobility
+// sequence number (RFC 7432 section 15.1), the lowest endpoint among
+// equals.
+func (v *evpnVNI) bestRemote(mac fdb.MAC) (bgp.Route, bool) {
+	var best bgp.Route
+	found := false
+	for _, r := range v.remote {
+		if r.MAC != mac {
+			continue
+		}
+		if !found || r.Seq > best.Seq || (r.Seq == best.Seq && r.Endpoint.Less(best.Endpoint)) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+// installMACLocked makes mac's FDB entry follow the peers' best route for
+// it: a MAC that moved from here to a peer (a higher sequence number than
+// ours) is withdrawn here; without a route, the entry that pointed at
+// was goes.
+func (d *Node) installMACLocked(nw *dataplane.Network, v *evpnVNI, mac fdb.MAC, was netip.Addr) {
+	best, ok := v.bestRemote(mac)
+	if !ok {
+		if nw.Table().DelExtern(mac, was) {
+			d.log.Debug("bgp: mac withdrawn", zap.Uint32("vni", nw.VNI()), zap.Stringer("mac", mac))
+		}
+		return
+	}
+	if l := v.local[mac]; l != nil {
+		if best.Seq <= l.seq {
+			return // ours is the newer: the peer will withdraw its own
+		}
+		d.log.Info("bgp: mac moved to a peer", zap.Uint32("vni", nw.VNI()), zap.Stringer("mac", mac),
+			zap.Stringer("endpoint", best.Endpoint), zap.Uint32("seq", best.Seq))
+		d.withdrawHostLocked(nw, v, mac, l)
+		if loc := nw.Local(); loc != nil {
+			_ = loc.MACs.Del(mac)
+			_ = loc.IPv4.Del(mac)
+			_ = loc.IPv6.Del(mac)
+		}
+	}
+	if err := nw.Table().AddExtern(mac, best.Endpoint); err != nil {
+		why := ignoredStatic
+		if !errors.Is(err, fdb.ErrStatic) {
+			why = "fdb"
+		}
+		d.ignore(why, best, err)
+	}
+}
+
+// setNeighborsLocked gives the network the addresses the peers' type 2
+// routes carry, for ARP suppression.
+func (d *Node) setNeighborsLocked(nw *dataplane.Network, v *evpnVNI) {
+	nb := dataplane.Neighbors{}
+	for _, r := range v.remote {
+		if r.IP.Is4() {
+			if best, ok := v.bestRemote(r.MAC); ok && best.Endpoint == r.Endpoint {
+				nb[r.IP] = r.MAC
+			}
+		}
+	}
+	nw.SetNeighbors(nb)
+}
+
+// announceHostsLocked announces the hosts the EVPN networks' devices
+// showed since the last time, again those whose addresses changed, and
+// withdraws those aged out.
+func (d *Node) announceHostsLocked() {
+	sp := d.evpn.speaker
+	if sp == nil {
+		return
+	}
+	for _, nw := range d.vxlanNets {
+		loc := nw.Local()
+		if loc == nil || !d.specLocked(nw.Name()).EVPN {
+			continue
+		}
+		v := d.vniState(nw.VNI())
+		ips := map[fdb.MAC][]netip.Addr{}
+		for _, t := range []*fdb.Table{loc.IPv4, loc.IPv6} {
+			for _, e := range t.Entries() {
+				ips[e.MAC] = append(ips[e.MAC], e.Remote)
+			}
+		}
+		seen := map[fdb.MAC]bool{}
+		for _, e := range loc.MACs.Entries() {
+			seen[e.MAC] = true
+			l := v.local[e.MAC]
+			if l == nil {
+				l = &localMAC{}
+				if best, ok := v.bestRemote(e.MAC); ok {
+					// RFC 7432 section 15.1: a MAC a peer announced moved
+					// here; ours goes out with the next sequence number and
+					// the peer's entry is ours no longer.
+					l.seq = best.Seq + 1
+					nw.Table().DelExtern(e.MAC, best.Endpoint)
+					d.log.Info("bgp: mac moved here", zap.Uint32("vni", nw.VNI()), zap.Stringer("mac", e.MAC),
+						zap.Stringer("from", best.Endpoint), zap.Uint32("seq", l.seq))
+				}
+				if err := sp.AnnounceMAC(nw.VNI(), e.MAC, netip.Addr{}, l.seq); err != nil {
+					d.log.Warn("bgp: announcing a mac", zap.Error(err))
+					continue
+				}
+				v.local[e.MAC] = l
+			}
+			now := ips[e.MAC]
+			for _, ip := range l.ips {
+				if !slices.Contains(now, ip) {
+					_ = sp.WithdrawMAC(nw.VNI(), e.MAC, ip)
+				}
+			}
+			for _, ip := range now {
+				if !slices.Contains(l.ips, ip) {
+					if err := sp.AnnounceMAC(nw.VNI(), e.MAC, ip, l.seq); err != nil {
+						d.log.Warn("bgp: announcing a mac", zap.Error(err))
+					}
+				}
+			}
+			l.ips = now
+		}
+		for mac, l := range v.local {
+			if !seen[mac] {
+				d.withdrawHostLocked(nw, v, mac, l)
+			}
+		}
+	}
+}
+
+// withdrawHostLocked withdraws our routes for mac.
+func (d *Node) withdrawHostLocked(nw *dataplane.Network, v *evpnVNI, mac fdb.MAC, l *localMAC) {
+	sp := d.evpn.speaker
+	for _, ip := range append(l.ips, netip.Addr{}) {
+		if err := sp.WithdrawMAC(nw.VNI(), mac, ip); err != nil {
+			d.log.Warn("bgp: withdrawing a mac", zap.Stringer("mac", mac), zap.Error(err))
+		}
+	}
+	delete(v.local, mac)
 }
 
 // announceLocked announces an EVPN network's VNI; its index in the
@@ -130,7 +348,8 @@ func (d *Node) announceLocked(n control.Network) error {
 	return d.evpn.speaker.AnnounceVNI(n.VNI, uint16(len(d.vxlanNets)))
 }
 
-// withdrawLocked withdraws a VNI and forgets what BGP put in its list.
+// withdrawLocked withdraws a VNI with its hosts and forgets what BGP put
+// in its tables.
 func (d *Node) withdrawLocked(vni uint32) {
 	if d.evpn.speaker == nil {
 		return
@@ -138,7 +357,7 @@ func (d *Node) withdrawLocked(vni uint32) {
 	if err := d.evpn.speaker.WithdrawVNI(vni); err != nil {
 		d.log.Warn("bgp: withdrawing vni", zap.Uint32("vni", vni), zap.Error(err))
 	}
-	delete(d.evpn.flood, vni)
+	delete(d.evpn.vnis, vni)
 }
 
 // closeEVPN stops the speaker, once: its peers withdraw our routes.

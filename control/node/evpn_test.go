@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -8,6 +9,11 @@ import (
 	"time"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/control/bgp"
+	"github.com/vtepd/vtepd/dataplane"
+	"github.com/vtepd/vtepd/dataplane/linktest"
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // freePort is a TCP port on 127.0.0.1 nobody listens on, for a speaker.
@@ -26,6 +32,13 @@ func freePort(t *testing.T) uint16 {
 // peerPort, iBGP in AS 65000; passive waits for the peer to dial.
 func evpnNode(t *testing.T, local string, port, peerPort uint16, passive, also43 bool) *Node {
 	t.Helper()
+	n, _ := evpnNodeHost(t, local, port, peerPort, passive, also43)
+	return n
+}
+
+// evpnNodeHost is evpnNode with its fake host, whose devices it has.
+func evpnNodeHost(t *testing.T, local string, port, peerPort uint16, passive, also43 bool) (*Node, *fakeHost) {
+	t.Helper()
 	vx42 := vxlanNet("vx42", 42)
 	vx42.EVPN = true
 	vx43 := vxlanNet("vx43", 43)
@@ -34,8 +47,8 @@ func evpnNode(t *testing.T, local string, port, peerPort uint16, passive, also43
 	cfg.Underlay.Local = netip.MustParseAddr(local)
 	cfg.BGP = &control.BGP{ASN: 65000, ListenPort: int(port), Neighbors: []control.Neighbor{
 		{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65000, Port: peerPort, Passive: passive}}}
-	n, _, _ := startNode(t, cfg)
-	return n
+	n, f, _ := startNode(t, cfg)
+	return n, f
 }
 
 // flood is the flood list of the network of vni on n.
@@ -101,4 +114,126 @@ func waitForLong(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// fdbEntry is the entry for mac in the network of vni on n.
+func fdbEntry(n *Node, vni uint32, mac fdb.MAC) (fdb.Entry, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, nw := range n.vxlanNets {
+		if nw.VNI() == vni {
+			for _, e := range nw.Table().Entries() {
+				if e.MAC == mac {
+					return e, true
+				}
+			}
+		}
+	}
+	return fdb.Entry{}, false
+}
+
+// arp is an ARP request (op 1) or reply (op 2) frame from src, who has
+// from, about target.
+func arp(dst, src fdb.MAC, op uint16, from, target netip.Addr) []byte {
+	f := make([]byte, encap.ARPFrameLen)
+	e := encap.Ethernet(f)
+	e.SetDst(dst)
+	e.SetSrc(src)
+	e.SetEtherType(encap.EtherTypeARP)
+	a := f[encap.EthernetHeaderLen:]
+	binary.BigEndian.PutUint64(a, 1<<48|encap.EtherTypeIPv4<<32|6<<24|4<<16|uint64(op))
+	copy(a[8:], src[:])
+	copy(a[14:], from.AsSlice())
+	copy(a[24:], target.AsSlice())
+	return f
+}
+
+// TestEVPNHosts: a host seen on a's device (its ARP giving its address)
+// is announced as type 2 routes; b installs it as an extern FDB entry
+// pointing at a, and answers ARP for its address from b's own device
+// instead of flooding. The host then shows up on b's device: b announces
+// it with the next MAC mobility sequence number, and a withdraws its own
+// route and points its entry at b. Withdrawn everywhere when b stops.
+func TestEVPNHosts(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	a, fa := evpnNodeHost(t, "10.0.0.1", pa, pb, true, false)
+	b, fb := evpnNodeHost(t, "10.0.0.2", pb, pa, false, false)
+	ea, eb := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	waitForLong(t, "the session", func() bool { return len(flood(a, 42)) == 1 && len(flood(b, 42)) == 1 })
+
+	host := fdb.MAC{0x02, 0, 0, 0, 0, 0x77}
+	asker := fdb.MAC{0x02, 0, 0, 0, 0, 0x88}
+	hostIP, askerIP := netip.MustParseAddr("192.168.42.7"), netip.MustParseAddr("192.168.42.8")
+	bcast := fdb.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	fa.device(t, "vx42").link.Inject(arp(bcast, host, encap.ARPRequest, hostIP, askerIP))
+	waitForLong(t, "b to install the host at a", func() bool {
+		e, ok := fdbEntry(b, 42, host)
+		return ok && e.Extern && e.Remote == ea
+	})
+
+	// ARP for the host's address, asked on b, is answered on b.
+	lb := fb.device(t, "vx42").link
+	drain(lb)
+	waitForLong(t, "b to answer ARP for the host", func() bool {
+		lb.Inject(arp(bcast, asker, encap.ARPRequest, askerIP, hostIP))
+		select {
+		case f := <-lb.Written():
+			return encap.Ethernet(f).EtherType() == encap.EtherTypeARP && encap.ARP(f[encap.EthernetHeaderLen:]).Op() == encap.ARPReply &&
+				encap.ARP(f[encap.EthernetHeaderLen:]).SenderMAC() == host
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	})
+	waitFor(t, "b's arp_suppressed to count it", func() bool { return stats(t, b, "vx42").ARPSuppressed > 0 })
+
+	// The host moves to b.
+	lb.Inject(arp(bcast, host, encap.ARPRequest, hostIP, askerIP))
+	waitForLong(t, "a to point the host at b", func() bool {
+		e, ok := fdbEntry(a, 42, host)
+		return ok && e.Extern && e.Remote == eb
+	})
+	if e, ok := fdbEntry(b, 42, host); ok {
+		t.Errorf("b still has an entry for its own host: %+v", e)
+	}
+	waitForLong(t, "a to stop announcing the host", func() bool {
+		rs, err := a.evpn.speaker.Routes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Own && r.Type == bgp.MACIP && r.MAC == host {
+				return false
+			}
+		}
+		return true
+	})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLong(t, "a to drop b's host", func() bool { _, ok := fdbEntry(a, 42, host); return !ok })
+}
+
+// drain empties what the device was given.
+func drain(l *linktest.Link) {
+	for {
+		select {
+		case <-l.Written():
+		default:
+			return
+		}
+	}
+}
+
+// stats are network name's counters on n.
+func stats(t *testing.T, n *Node, name string) dataplane.Stats {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, nw := range n.vxlanNets {
+		if nw.Name() == name {
+			return nw.Counters.Load()
+		}
+	}
+	t.Fatalf("no network %s", name)
+	return dataplane.Stats{}
 }

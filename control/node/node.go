@@ -281,6 +281,9 @@ func (d *Node) startVXLANLocked(n control.Network) error {
 		PathMTU:   d.underMTU,
 		DF:        vxlanDF(n.DF),
 		Address:   icmpSource(n),
+		// EVPN announces the hosts behind the device and answers ARP for
+		// the peers'.
+		TrackLocal: n.EVPN && d.evpn.speaker != nil,
 	}, link)
 	if err != nil {
 		link.Close()
@@ -404,6 +407,9 @@ func (d *Node) ageLoop() {
 			for _, n := range d.networks() {
 				if aged := n.Table().Expire(now); aged > 0 {
 					d.log.Debug("fdb entries aged out", zap.String("network", n.Name()), zap.Int("count", aged))
+				}
+				if loc := n.Local(); loc != nil {
+					loc.Expire(now)
 				}
 				// Static entries added with vtepctl fdb add are accepted from
 				// the next tick on (accept: peers; otherwise a no-op).
