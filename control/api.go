@@ -14,11 +14,13 @@ import (
 // FDBEntry is one forwarding entry as the API shows it. A flood-list entry
 // has MAC 00:00:00:00:00:00.
 type FDBEntry struct {
-	MAC        string  `json:"mac"`
-	Dst        string  `json:"dst"`
-	VNI        uint32  `json:"vni"`
-	Network    string  `json:"network"`
-	Static     bool    `json:"static"`
+	MAC     string `json:"mac"`
+	Dst     string `json:"dst"`
+	VNI     uint32 `json:"vni"`
+	Network string `json:"network"`
+	Static  bool   `json:"static"`
+	// Extern marks an entry BGP EVPN installed (iproute2's extern_learn).
+	Extern     bool    `json:"extern_learn,omitempty"`
 	AgeSeconds float64 `json:"age_seconds"`
 	// UsedSeconds and UpdatedSeconds are how long ago a frame was last
 	// sent by the entry (to the second) and the entry last added or
@@ -70,6 +72,11 @@ type NetworkStats struct {
 	// sender had left for offload and vtepd finished before delivering
 	// them (a kernel vxlan peer behind a veth sends such packets).
 	CsumCompleted uint64 `json:"csum_completed"`
+	// ARPSuppressed counts ARP requests from the device that vtepd
+	// answered for a host an EVPN peer announced; ARPFlooded those it
+	// could not answer, which were flooded (EVPN networks only).
+	ARPSuppressed uint64 `json:"arp_suppressed"`
+	ARPFlooded    uint64 `json:"arp_flooded"`
 	// Offload is the work the offloads did; all zero with them off.
 	Offload OffloadStats `json:"offload"`
 	// Queues is the traffic of each of the network's device queues, so
@@ -183,6 +190,74 @@ type Backend interface {
 	// expression that does not parse ErrInvalid (naming the word at fault).
 	// req.Count is the server's business, not the backend's.
 	Trace(req TraceRequest) (TraceStream, error)
+
+	// BGP describes the BGP speaker and its sessions; ErrNotFound when
+	// vtepd runs none.
+	BGP() (BGPInfo, error)
+	// BGPNeighborAdd opens a session with a new neighbor (ErrExists for
+	// one already there); BGPNeighborDel closes one (ErrNotFound).
+	BGPNeighborAdd(n Neighbor) error
+	BGPNeighborDel(addr netip.Addr) error
+	// EVPNRoutes lists the EVPN routes of network vni, or of every VNI
+	// when all is set: ours and the peers', each path of each.
+	EVPNRoutes(vni uint32, all bool) ([]EVPNRoute, error)
+}
+
+// BGPInfo is the BGP speaker, as GET /v1/bgp gives it.
+type BGPInfo struct {
+	ASN       uint32        `json:"asn"`
+	RouterID  string        `json:"router_id"`
+	Neighbors []BGPNeighbor `json:"neighbors"`
+	// Ignored counts the peers' routes vtepd did not use, by reason:
+	// own, malformed, route_type, max_prefixes, vni (not served with
+	// evpn), next_hop (not reachable on the underlay), static (a static
+	// FDB entry holds the MAC), fdb (the table is full).
+	Ignored map[string]uint64 `json:"ignored"`
+}
+
+// BGPNeighbor is one BGP session.
+type BGPNeighbor struct {
+	Address string `json:"address"`
+	ASN     uint32 `json:"asn"`
+	// State is the session's state in RFC 4271's words (Idle, Connect,
+	// Active, OpenSent, OpenConfirm, Established).
+	State string `json:"state"`
+	// UptimeSeconds is how long the session has been established, or
+	// down (0 if it never came up).
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Received, Accepted and Sent count the EVPN routes.
+	Received uint64 `json:"received"`
+	Accepted uint64 `json:"accepted"`
+	Sent     uint64 `json:"sent"`
+	// Reason is why the last session ended, when known.
+	Reason string `json:"reason,omitempty"`
+}
+
+// EVPNRoute is one path of an EVPN route.
+type EVPNRoute struct {
+	// Type is the route type: 2 (MAC/IP advertisement) or 3 (inclusive
+	// multicast Ethernet tag).
+	Type    uint8  `json:"type"`
+	RD      string `json:"rd"`
+	VNI     uint32 `json:"vni"`
+	MAC     string `json:"mac,omitempty"`
+	IP      string `json:"ip,omitempty"`
+	NextHop string `json:"next_hop"`
+	// Seq is a type 2 route's MAC mobility sequence number.
+	Seq uint32 `json:"seq,omitempty"`
+	// Peer is who sent it; "" for our own.
+	Peer string `json:"peer,omitempty"`
+	Best bool   `json:"best"`
+}
+
+// neighborRequest is the body of POST /v1/bgp/neighbors.
+type neighborRequest struct {
+	Address     string  `json:"address"`
+	ASN         *uint32 `json:"asn,omitempty"` // default: the speaker's own (iBGP)
+	Port        *uint16 `json:"port,omitempty"`
+	Password    string  `json:"password,omitempty"`
+	Passive     bool    `json:"passive,omitempty"`
+	MaxPrefixes int     `json:"max_prefixes,omitempty"`
 }
 
 // TraceRequest is what GET /v1/trace asks for.

@@ -249,3 +249,39 @@ func (c *Client) FDBFlush(vni uint32, all bool) (int, error) {
 	}
 	return out.Flushed, nil
 }
+
+// BGP describes the BGP speaker and its sessions.
+func (c *Client) BGP() (BGPInfo, error) {
+	var out BGPInfo
+	err := c.do(http.MethodGet, "/v1/bgp", nil, nil, &out)
+	return out, err
+}
+
+// BGPNeighborAdd opens a session with n; a zero ASN is the speaker's own.
+func (c *Client) BGPNeighborAdd(n Neighbor) error {
+	req := neighborRequest{Address: addrString(n.Address), Password: n.Password, Passive: n.Passive, MaxPrefixes: n.MaxPrefixes}
+	if n.ASN != 0 {
+		req.ASN = &n.ASN
+	}
+	if n.Port != 0 {
+		req.Port = &n.Port
+	}
+	return c.do(http.MethodPost, "/v1/bgp/neighbors", nil, req, nil)
+}
+
+// BGPNeighborDel closes the session with the neighbor at addr.
+func (c *Client) BGPNeighborDel(addr netip.Addr) error {
+	return c.do(http.MethodDelete, "/v1/bgp/neighbors", url.Values{"address": {addrString(addr)}}, nil, nil)
+}
+
+// EVPNRoutes lists the EVPN routes of VNI vni, or of every VNI when all
+// is set.
+func (c *Client) EVPNRoutes(vni uint32, all bool) ([]EVPNRoute, error) {
+	var q url.Values
+	if !all {
+		q = url.Values{"vni": {strconv.FormatUint(uint64(vni), 10)}}
+	}
+	var out []EVPNRoute
+	err := c.do(http.MethodGet, "/v1/evpn/routes", q, nil, &out)
+	return out, err
+}

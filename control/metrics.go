@@ -35,6 +35,8 @@ type statsCollector struct {
 	learnt, moved      *prometheus.Desc
 	aged, flooded      *prometheus.Desc
 	csumCompleted      *prometheus.Desc
+	arpSuppressed      *prometheus.Desc
+	arpFlooded         *prometheus.Desc
 	offload            [len(offloadMetrics)]*prometheus.Desc
 	// queuePackets is each device queue's share of the traffic, by
 	// direction (rx, tx): how evenly the workers are loaded.
@@ -87,6 +89,10 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 			"Learnt forwarding entries removed because they were not refreshed within the ageing time."),
 		csumCompleted: desc("vtepd_csum_completed_total",
 			"Received packets whose TCP or UDP checksum the sender left for offload (the pseudo-header sum only) and vtepd finished before delivering them."),
+		arpSuppressed: desc("vtepd_arp_suppressed_total",
+			"ARP requests from the device answered by vtepd for a host an EVPN peer announced, instead of flooded."),
+		arpFlooded: desc("vtepd_arp_flooded_total",
+			"ARP requests from the device of an EVPN network for an address no peer announced, flooded."),
 		flooded: desc("vtepd_flood_replications_total",
 			"Copies of broadcast, unknown-unicast and multicast frames sent by head-end replication, one per flood-list remote or multicast group."),
 	}
@@ -105,6 +111,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded, c.queuePackets, c.csumCompleted,
+		c.arpSuppressed, c.arpFlooded,
 	} {
 		ch <- d
 	}
@@ -158,24 +165,85 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.moved, s.Moved)
 		counter(c.aged, s.Aged)
 		counter(c.flooded, s.Flooded)
+		counter(c.arpSuppressed, s.ARPSuppressed)
+		counter(c.arpFlooded, s.ARPFlooded)
 	}
+}
+
+// bgpCollector exports the BGP speaker's sessions and what it ignored.
+type bgpCollector struct {
+	bgp                 func() (BGPInfo, error)
+	up, received, sent  *prometheus.Desc
+	ignored, configured *prometheus.Desc
+}
+
+func newBGPCollector(bgp func() (BGPInfo, error)) *bgpCollector {
+	return &bgpCollector{bgp: bgp,
+		configured: prometheus.NewDesc("vtepd_bgp_speaker", "1 while vtepd runs a BGP speaker, by its AS and router id.", []string{"asn", "router_id"}, nil),
+		up: prometheus.NewDesc("vtepd_bgp_session_up", "1 while the session with the neighbor is Established, else 0.",
+			[]string{"neighbor", "asn"}, nil),
+		received: prometheus.NewDesc("vtepd_bgp_routes_received", "EVPN routes the neighbor sent that vtepd holds.", []string{"neighbor"}, nil),
+		sent:     prometheus.NewDesc("vtepd_bgp_routes_sent", "EVPN routes vtepd sent the neighbor.", []string{"neighbor"}, nil),
+		ignored: prometheus.NewDesc("vtepd_bgp_routes_ignored_total",
+			"Peers' routes vtepd did not use, by reason (own, malformed, route_type, max_prefixes, vni, next_hop, static, fdb).",
+			[]string{"reason"}, nil),
+	}
+}
+
+func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.configured, c.up, c.received, c.sent, c.ignored} {
+		ch <- d
+	}
+}
+
+func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	info, err := c.bgp()
+	if err != nil {
+		return // no speaker: no series
+	}
+	ch <- prometheus.MustNewConstMetric(c.configured, prometheus.GaugeValue, 1, strconv.FormatUint(uint64(info.ASN), 10), info.RouterID)
+	for _, n := range info.Neighbors {
+		up := 0.0
+		if n.State == "Established" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, n.Address, strconv.FormatUint(uint64(n.ASN), 10))
+		ch <- prometheus.MustNewConstMetric(c.received, prometheus.GaugeValue, float64(n.Received), n.Address)
+		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.GaugeValue, float64(n.Sent), n.Address)
+	}
+	for reason, v := range info.Ignored {
+		ch <- prometheus.MustNewConstMetric(c.ignored, prometheus.CounterValue, float64(v), reason)
+	}
+}
+
+// MetricsOption adds to what the metrics export.
+type MetricsOption func(reg *prometheus.Registry)
+
+// MetricsBGP exports the BGP speaker that bgp describes: its sessions, the
+// routes each carries and the routes ignored. Nothing while bgp fails
+// (vtepd runs no speaker).
+func MetricsBGP(bgp func() (BGPInfo, error)) MetricsOption {
+	return func(reg *prometheus.Registry) { reg.MustRegister(newBGPCollector(bgp)) }
 }
 
 // NewMetricsHandler returns an http.Handler serving the Prometheus text
 // exposition of what stats returns, read fresh at every scrape, together
 // with the Go runtime and process metrics. It uses a registry of its own,
 // never the global one.
-func NewMetricsHandler(stats func() []NetworkStats) http.Handler {
-	return newMetricsHandler(stats, nil)
+func NewMetricsHandler(stats func() []NetworkStats, opts ...MetricsOption) http.Handler {
+	return newMetricsHandler(stats, nil, opts)
 }
 
-func newMetricsHandler(stats func() []NetworkStats, log *zap.Logger) http.Handler {
+func newMetricsHandler(stats func() []NetworkStats, log *zap.Logger, more []MetricsOption) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newStatsCollector(stats),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, o := range more {
+		o(reg)
+	}
 	opts := promhttp.HandlerOpts{}
 	if log != nil {
 		opts.ErrorLog = zap.NewStdLog(log)
@@ -196,7 +264,7 @@ type MetricsServer struct {
 // ListenMetrics listens on addr (host:port, like 127.0.0.1:9470; port 0
 // picks a free port) and serves the metrics of stats at /metrics until
 // Close. log may be nil.
-func ListenMetrics(addr string, stats func() []NetworkStats, log *zap.Logger) (*MetricsServer, error) {
+func ListenMetrics(addr string, stats func() []NetworkStats, log *zap.Logger, opts ...MetricsOption) (*MetricsServer, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -211,7 +279,7 @@ func ListenMetrics(addr string, stats func() []NetworkStats, log *zap.Logger) (*
 		return nil, fmt.Errorf("metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", newMetricsHandler(stats, log))
+	mux.Handle("/metrics", newMetricsHandler(stats, log, opts))
 	m := &MetricsServer{
 		ln: ln,
 		srv: &http.Server{

@@ -67,7 +67,7 @@ func secondStats() []control.NetworkStats {
 		{Name: "ipip0", Kind: control.KindIPIP, RxPackets: 7, RxBytes: 600, TxPackets: 8, TxBytes: 700,
 			Drops: drops(map[string]uint64{"too_big": 2}), CsumCompleted: 3, Offload: control.OffloadStats{TSOFrames: 31, TSOSegments: 32, CoalescedWrites: 33, CoalescedFrames: 34}},
 		{Name: "vx42", Kind: control.KindVXLAN, VNI: 42, RxPackets: 1 << 40, RxBytes: 1<<40 + 17, TxPackets: 13, TxBytes: 1300,
-			Drops: drops(map[string]uint64{"malformed": 2, "fdb_full": 5}), FDBEntries: 1, Learnt: 9, Moved: 3, Aged: 7, Flooded: 11,
+			Drops: drops(map[string]uint64{"malformed": 2, "fdb_full": 5}), FDBEntries: 1, Learnt: 9, Moved: 3, Aged: 7, Flooded: 11, ARPSuppressed: 14, ARPFlooded: 15,
 			Offload: control.OffloadStats{TSOFrames: 41, TSOSegments: 42, GSOSends: 43, GSODatagrams: 44, CoalescedWrites: 45, CoalescedFrames: 46},
 			Queues:  []control.QueueStats{{Queue: 0, RxPackets: 1<<40 - 3, TxPackets: 10}, {Queue: 1, RxPackets: 3, TxPackets: 3}}},
 	}
@@ -188,6 +188,8 @@ func wantFamilies(second bool) map[string]family {
 		"vtepd_fdb_moves_total":                {counter, map[string]float64{vx: pick(1, 3)}},
 		"vtepd_fdb_aged_total":                 {counter, map[string]float64{vx: pick(2, 7)}},
 		"vtepd_flood_replications_total":       {counter, map[string]float64{vx: pick(6, 11)}},
+		"vtepd_arp_suppressed_total":           {counter, map[string]float64{vx: pick(0, 14)}},
+		"vtepd_arp_flooded_total":              {counter, map[string]float64{vx: pick(0, 15)}},
 	}
 	if second {
 		// Each device queue's share, both ways: only the second stats
@@ -398,4 +400,37 @@ func TestListenMetricsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetricsBGP: the speaker's sessions and ignored routes are series of
+// their own, and a daemon without a speaker exports none of them.
+func TestMetricsBGP(t *testing.T) {
+	var info *control.BGPInfo
+	bgp := func() (control.BGPInfo, error) {
+		if info == nil {
+			return control.BGPInfo{}, control.ErrNotFound
+		}
+		return *info, nil
+	}
+	h := control.NewMetricsHandler(func() []control.NetworkStats { return nil }, control.MetricsBGP(bgp))
+	fams := parseMetrics(t, scrape(t, h))
+	checkFamilies(t, fams, map[string]family{})
+
+	info = &control.BGPInfo{ASN: 65000, RouterID: "10.0.0.1", Neighbors: []control.BGPNeighbor{
+		{Address: "10.0.0.2", ASN: 65000, State: "Established", Received: 5, Sent: 3},
+		{Address: "10.0.0.3", ASN: 65001, State: "Active"},
+	}, Ignored: map[string]uint64{"vni": 2, "own": 0}}
+	fams = parseMetrics(t, scrape(t, h))
+	other := func(labels string) string { return `network="" kind="" vni="" other labels map[` + labels + `]` }
+	checkFamilies(t, fams, map[string]family{
+		"vtepd_bgp_speaker": {dto.MetricType_GAUGE, map[string]float64{other("asn:65000 router_id:10.0.0.1"): 1}},
+		"vtepd_bgp_session_up": {dto.MetricType_GAUGE, map[string]float64{
+			other("asn:65000 neighbor:10.0.0.2"): 1, other("asn:65001 neighbor:10.0.0.3"): 0}},
+		"vtepd_bgp_routes_received": {dto.MetricType_GAUGE, map[string]float64{
+			other("neighbor:10.0.0.2"): 5, other("neighbor:10.0.0.3"): 0}},
+		"vtepd_bgp_routes_sent": {dto.MetricType_GAUGE, map[string]float64{
+			other("neighbor:10.0.0.2"): 3, other("neighbor:10.0.0.3"): 0}},
+		"vtepd_bgp_routes_ignored_total": {dto.MetricType_COUNTER, map[string]float64{
+			`network="" kind="" vni="" reason="vni"`: 2, `network="" kind="" vni="" reason="own"`: 0}},
+	})
 }

@@ -192,6 +192,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep = endpoint{http.MethodGet: s.getStats}
 	case "/v1/routes":
 		ep = endpoint{http.MethodGet: s.getRoutes, http.MethodPost: s.postRoute, http.MethodDelete: s.deleteRoute}
+	case "/v1/bgp":
+		ep = endpoint{http.MethodGet: s.getBGP}
+	case "/v1/bgp/neighbors":
+		ep = endpoint{http.MethodPost: s.postNeighbor, http.MethodDelete: s.deleteNeighbor}
+	case "/v1/evpn/routes":
+		ep = endpoint{http.MethodGet: s.getEVPNRoutes}
 	case "/v1/trace":
 		s.serveTrace(w, r) // a stream, not one answer
 		return
@@ -750,4 +756,86 @@ func (s *Server) postFlush(r *http.Request) (any, error) {
 		s.log.Info("fdb flushed", zap.Uint32("vni", vni), zap.Int("entries", n))
 	}
 	return flushReply{Flushed: n}, nil
+}
+
+func (s *Server) getBGP(r *http.Request) (any, error) {
+	if _, err := query(r); err != nil {
+		return nil, err
+	}
+	info, err := s.b.BGP()
+	if err != nil {
+		return nil, err
+	}
+	info.Neighbors = nonNil(info.Neighbors)
+	return info, nil
+}
+
+func (s *Server) postNeighbor(r *http.Request) (any, error) {
+	var req neighborRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Address == "" {
+		return nil, badInput("address: required (the neighbor's IP address)")
+	}
+	a, err := netip.ParseAddr(req.Address)
+	if err != nil || !(a.IsGlobalUnicast() || a.IsLoopback()) {
+		return nil, badInput("address: want a unicast IP address, got %q", req.Address)
+	}
+	if req.MaxPrefixes < 0 {
+		return nil, badInput("max_prefixes: want 0 (no limit) or more, got %d", req.MaxPrefixes)
+	}
+	n := Neighbor{Address: a.Unmap(), Port: DefaultBGPPort, Password: req.Password, Passive: req.Passive, MaxPrefixes: req.MaxPrefixes}
+	if req.ASN != nil {
+		if *req.ASN == 0 {
+			return nil, badInput("asn: want 1..4294967295, got 0")
+		}
+		n.ASN = *req.ASN
+	}
+	if req.Port != nil {
+		if *req.Port == 0 {
+			return nil, badInput("port: want 1..65535, got 0")
+		}
+		n.Port = *req.Port
+	}
+	if err := s.b.BGPNeighborAdd(n); err != nil {
+		return nil, err
+	}
+	s.log.Info("bgp neighbor added", zap.Stringer("address", n.Address))
+	return nil, nil
+}
+
+func (s *Server) deleteNeighbor(r *http.Request) (any, error) {
+	q, err := query(r, "address")
+	if err != nil {
+		return nil, err
+	}
+	a, err := netip.ParseAddr(q.Get("address"))
+	if err != nil {
+		return nil, badInput("address: want an IP address, got %q", q.Get("address"))
+	}
+	if err := s.b.BGPNeighborDel(a.Unmap()); err != nil {
+		return nil, err
+	}
+	s.log.Info("bgp neighbor removed", zap.Stringer("address", a))
+	return nil, nil
+}
+
+func (s *Server) getEVPNRoutes(r *http.Request) (any, error) {
+	q, err := query(r, "vni")
+	if err != nil {
+		return nil, err
+	}
+	var vni uint32
+	all := !q.Has("vni")
+	if !all {
+		if vni, err = parseVNI(q.Get("vni")); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := s.b.EVPNRoutes(vni, all)
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(routes), nil
 }

@@ -64,6 +64,17 @@ Commands:
   network del NAME                    stop a network and remove its device
   stats [--queues] [--json]           packet, byte, drop and fdb counters;
                                       --queues adds each device queue's
+  bgp [neighbors] [--json]            the BGP speaker: each neighbor's
+                                      session state, up/down time, EVPN
+                                      routes received and sent, and the
+                                      peers' routes ignored, by reason
+  bgp neighbor add IP [asn N] [port P] [password S] [passive] [max-prefixes N]
+  bgp neighbor del IP                 open or close a session at run time
+                                      (asn: the speaker's own by default)
+  evpn routes [--vni N] [--json]      the EVPN routes, ours (local) and the
+                                      peers': type 2 [MAC]:[IP], type 3
+                                      [endpoint], RD, next hop, MAC
+                                      mobility seq; > marks the best
   trace [--network N] [--count K] [--match EXPR] [--json]
                                       follow frames live through vtepd, one
                                       block per frame and stage (below)
@@ -121,6 +132,8 @@ Examples:
   vtepctl network add --mode ipip --name ipip1 --route 10.245.0.0/16=10.0.0.3
   vtepctl network del vx43
   vtepctl stats
+  vtepctl bgp neighbors
+  vtepctl evpn routes --vni 42
   vtepctl trace --network vx42 --match "icmp and host 192.168.42.2" --count 2
   vtepctl capture --network vx42 --inner vx42.pcap --outer underlay.pcap
 `
@@ -210,11 +223,15 @@ func dispatch(args []string, stdout io.Writer) error {
 		return c.trace(rest)
 	case "capture":
 		return c.capture(rest)
+	case "bgp":
+		return c.bgp(rest)
+	case "evpn":
+		return c.evpn(rest)
 	}
 	return usagef("%q: unknown command (want %s)", cmd, commands)
 }
 
-const commands = "fdb, peer, route, network, stats, trace, capture, explain or help"
+const commands = "fdb, peer, route, network, stats, bgp, evpn, trace, capture, explain or help"
 
 func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
 
@@ -474,6 +491,9 @@ func (c *cli) fdbShow(args []string) error {
 	out := make([]bridgeEntry, 0, len(entries))
 	for _, e := range entries {
 		b := bridgeEntry{MAC: e.MAC, IfName: e.Network, Dst: e.Dst, Flags: []string{"self"}}
+		if e.Extern {
+			b.Flags = append(b.Flags, "extern_learn")
+		}
 		if e.Static {
 			b.State = "permanent"
 		}
@@ -497,7 +517,7 @@ func (c *cli) fdbShow(args []string) error {
 		if stats {
 			line += fmt.Sprintf(" used %d/%d", int64(*b.Used), int64(*b.Updated))
 		}
-		line += " self"
+		line += " " + strings.Join(b.Flags, " ")
 		if b.State != "" {
 			line += " " + b.State
 		}
@@ -895,6 +915,9 @@ func (c *cli) stats(args []string) error {
 		fmt.Fprintf(c.out, "    TX: packets %d bytes %d\n", s.TxPackets, s.TxBytes)
 		if s.Kind == control.KindVXLAN {
 			fmt.Fprintf(c.out, "    fdb: learnt %d moved %d aged %d flooded %d\n", s.Learnt, s.Moved, s.Aged, s.Flooded)
+		}
+		if s.ARPSuppressed+s.ARPFlooded > 0 {
+			fmt.Fprintf(c.out, "    arp: suppressed %d flooded %d\n", s.ARPSuppressed, s.ARPFlooded)
 		}
 		if s.CsumCompleted > 0 {
 			fmt.Fprintf(c.out, "    checksums: %d completed (left for offload by the sender)\n", s.CsumCompleted)

@@ -313,8 +313,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		raw  bool
 		want string
 	}{
-		{"no command", nil, false, `vtepctl: missing command (want fdb, peer, route, network, stats, trace, capture, explain or help)`},
-		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, peer, route, network, stats, trace, capture, explain or help)`},
+		{"no command", nil, false, `vtepctl: missing command (want fdb, peer, route, network, stats, bgp, evpn, trace, capture, explain or help)`},
+		{"unknown command", []string{"bridge"}, false, `vtepctl: "bridge": unknown command (want fdb, peer, route, network, stats, bgp, evpn, trace, capture, explain or help)`},
 		{"unknown option", []string{"--colour", "fdb"}, true, `vtepctl: "--colour": unknown option (want --control SOCK)`},
 		{"control without value", []string{"--control"}, true, `vtepctl: --control: needs a value (the socket path)`},
 		{"unknown fdb command", []string{"fdb", "purge"}, false, `vtepctl: fdb: "purge": unknown command (want show, add, append, replace, del or flush)`},

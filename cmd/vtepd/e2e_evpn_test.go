@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,50 +62,128 @@ func startFRR(t *testing.T, ns *netnstest.NS, bgpdConf string) (vtysh func(cmd s
 	}, bgpd
 }
 
-// TestE2EEVPNWithFRR: vtepd on host a, FRR and the kernel's vxlan in a
-// bridge on host b with advertise-all-vni, iBGP between them and no flood
-// list typed anywhere. The session comes up; each side's flood list holds
-// the other's endpoint from its type 3 route alone (vtepctl fdb show on
-// a, bridge fdb on b, put there by FRR's zebra); pings cross both ways;
-// and FRR stopped, vtepd takes b out of its list.
-func TestE2EEVPNWithFRR(t *testing.T) {
-	bin := buildBinaries(t)
-	a, b := twoHosts(t)
-	b.ns.Run(t, "ip", "link", "add", "br42", "type", "bridge")
-	b.ns.Run(t, "ip", "link", "add", "vx42", "type", "vxlan", "id", vni, "dstport", "4789", "local", b.under, "nolearning")
-	b.ns.Run(t, "ip", "link", "set", "vx42", "master", "br42")
-	b.ns.Run(t, "ip", "addr", "add", b.over+"/24", "dev", "br42")
-	b.ns.Run(t, "ip", "link", "set", "vx42", "up")
-	b.ns.Run(t, "ip", "link", "set", "br42", "up")
-	vtysh, bgpd := startFRR(t, b.ns, fmt.Sprintf(`hostname frr
+// evpnFabric is three hosts on one underlay bridge: FRR (zebra and bgpd)
+// with the kernel's vxlan in a bridge on h1, and a host behind that
+// bridge (hb0, h1's overlay address); vtepd with EVPN on h2 and h3, whose
+// only neighbor is h1, FRR acting as their route reflector.
+type evpnFabric struct {
+	h1, h2, h3 *host
+	vtysh      func(string) string
+	bgpd       *netnstest.Proc
+	hostMAC    string // hb0's
+}
+
+func newEVPNFabric(t *testing.T, bin binaries) *evpnFabric {
+	t.Helper()
+	hub := netnstest.NewNS(t, "hub")
+	nss := []*netnstest.NS{netnstest.NewNS(t, "h1"), netnstest.NewNS(t, "h2"), netnstest.NewNS(t, "h3")}
+	ports := netnstest.Bridge(t, hub, "br0", netip.MustParsePrefix("10.0.0.0/24"), nss...)
+	hs := make([]*host, 3)
+	for i, p := range ports {
+		hs[i] = newHost(t, p.Host, p.Addr.Addr().String(), fmt.Sprintf("192.168.42.%d", i+1))
+	}
+	f := &evpnFabric{h1: hs[0], h2: hs[1], h3: hs[2]}
+	k := f.h1.ns
+	k.Run(t, "ip", "link", "add", "br42", "type", "bridge")
+	k.Run(t, "ip", "link", "add", "vx42", "type", "vxlan", "id", vni, "dstport", "4789", "local", f.h1.under, "nolearning")
+	k.Run(t, "ip", "link", "set", "vx42", "master", "br42")
+	k.Run(t, "ip", "link", "add", "hb0", "type", "veth", "peer", "name", "hb0p")
+	k.Run(t, "ip", "link", "set", "hb0p", "master", "br42")
+	k.Run(t, "ip", "addr", "add", f.h1.over+"/24", "dev", "hb0")
+	for _, d := range []string{"vx42", "br42", "hb0p", "hb0"} {
+		k.Run(t, "ip", "link", "set", d, "up")
+	}
+	f.hostMAC = showLink(t, k, "hb0").Address
+	conf := fmt.Sprintf(`hostname frr
 router bgp 65000
  bgp router-id %s
  no bgp default ipv4-unicast
  neighbor %s remote-as 65000
+ neighbor %s remote-as 65000
  address-family l2vpn evpn
   neighbor %s activate
+  neighbor %s route-reflector-client
+  neighbor %s activate
+  neighbor %s route-reflector-client
   advertise-all-vni
  exit-address-family
-`, b.under, a.under, a.under))
-
-	a.extra = []string{"--evpn", "--bgp-asn", "65000", "--bgp-neighbor", b.under}
-	a.start(t, bin)
-
-	netnstest.WaitFor(t, 60*time.Second, "the BGP session and b in vtepd's flood list", func() bool {
-		return hasFDBLine(a.ctl(t, bin, "fdb", "show"), "00:00:00:00:00:00 dev vx42 dst "+b.under+" self permanent")
-	})
-	netnstest.WaitFor(t, 30*time.Second, "FRR to put a in the kernel's flood list", func() bool {
-		return strings.Contains(b.ns.Run(t, "bridge", "fdb", "show", "dev", "vx42"), "00:00:00:00:00:00 dst "+a.under)
-	})
-	if out := vtysh("show bgp l2vpn evpn route type multicast"); !strings.Contains(out, a.under) {
-		t.Errorf("FRR's type 3 routes: got\n%s\nwant vtepd's, %s", out, a.under)
+`, f.h1.under, f.h2.under, f.h3.under, f.h2.under, f.h2.under, f.h3.under, f.h3.under)
+	f.vtysh, f.bgpd = startFRR(t, k, conf)
+	for _, h := range []*host{f.h2, f.h3} {
+		h.extra = []string{"--evpn", "--bgp-asn", "65000", "--bgp-neighbor", f.h1.under}
+		h.start(t, bin)
 	}
-	pingAll(t, a.ns, b.over, 3)
-	pingAll(t, b.ns, a.over, 3)
+	return f
+}
 
-	// FRR gone: vtepd's speaker loses the session and the route with it.
-	_ = bgpd.Stop() // its exit status on SIGTERM is FRR's business
-	netnstest.WaitFor(t, 30*time.Second, "vtepd to take b out of its flood list", func() bool {
-		return !hasFDBLine(a.ctl(t, bin, "fdb", "show"), "00:00:00:00:00:00 dev vx42 dst "+b.under+" self permanent")
+// TestE2EEVPNWithFRR: two vtepd and a kernel vxlan under FRR, with no
+// flood list or MAC typed anywhere. Each side's flood list holds the
+// others' endpoints from type 3 routes; each side's FDB holds the others'
+// MACs from type 2 routes, as extern_learn entries, before a frame has
+// crossed (vtepd learns nothing from frames on an EVPN network); FRR lists
+// vtepd's MACs and puts them in the kernel's FDB; ping and a checked TCP
+// transfer cross; vtepd answers ARP for the kernel side's host itself; a
+// MAC that moves from h1 to h3 gets the next MAC mobility sequence number,
+// and h2 follows it; and FRR stopped, vtepd takes out all it had from BGP.
+func TestE2EEVPNWithFRR(t *testing.T) {
+	bin := buildBinaries(t)
+	f := newEVPNFabric(t, bin)
+	h1, h2, h3 := f.h1, f.h2, f.h3
+	tap2, tap3 := showLink(t, h2.ns, tapName).Address, showLink(t, h3.ns, tapName).Address
+
+	netnstest.WaitFor(t, 60*time.Second, "h2's flood list to hold h1 and h3", func() bool {
+		show := h2.ctl(t, bin, "fdb", "show")
+		return hasFDBLine(show, "00:00:00:00:00:00 dev vx42 dst "+h1.under+" self permanent") &&
+			hasFDBLine(show, "00:00:00:00:00:00 dev vx42 dst "+h3.under+" self permanent")
+	})
+	netnstest.WaitFor(t, 30*time.Second, "FRR to put h2 and h3 in the kernel's flood list", func() bool {
+		show := h1.ns.Run(t, "bridge", "fdb", "show", "dev", "vx42")
+		return strings.Contains(show, "00:00:00:00:00:00 dst "+h2.under) && strings.Contains(show, "00:00:00:00:00:00 dst "+h3.under)
+	})
+	// MACs: h1's host and h3's TAP in h2's FDB, from BGP alone.
+	netnstest.WaitFor(t, 30*time.Second, "h2's FDB to hold h1's host and h3's TAP", func() bool {
+		show := h2.ctl(t, bin, "fdb", "show")
+		return hasFDBLine(show, f.hostMAC+" dev vx42 dst "+h1.under+" self extern_learn") &&
+			hasFDBLine(show, tap3+" dev vx42 dst "+h3.under+" self extern_learn")
+	})
+	netnstest.WaitFor(t, 30*time.Second, "FRR to list h2's MAC and the kernel to have it extern_learn", func() bool {
+		return strings.Contains(f.vtysh("show evpn mac vni 42"), tap2) &&
+			strings.Contains(h1.ns.Run(t, "bridge", "fdb", "show", "dev", "vx42"), tap2+" dst "+h2.under+" self extern_learn")
+	})
+	if st := h2.stats(t, bin); st.Learnt != 0 {
+		t.Errorf("h2 learnt %d MACs from frames; want 0 (learning is off with evpn)", st.Learnt)
+	}
+
+	pingAll(t, h2.ns, h1.over, 3)
+	pingAll(t, h1.ns, h2.over, 3)
+	pingAll(t, h2.ns, h3.over, 3)
+	transfer(t, bin, h2.ns, h1.ns, h1.over, 1)
+	transfer(t, bin, h1.ns, h2.ns, h2.over, 2)
+	// h2 asked for h1's address and got the answer from its own vtepd:
+	// once FRR's type 2 route with the address arrived, the ARP request
+	// never left.
+	netnstest.WaitFor(t, 30*time.Second, "h2 to answer ARP for h1's host", func() bool {
+		h2.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
+		h2.ns.Ping(t, h1.over, 1, 0)
+		return h2.stats(t, bin).ARPSuppressed > 0
+	})
+
+	// The host's MAC moves from h1 to h3: FRR's route has sequence 0, so
+	// h3 announces it with 1, and h2 follows.
+	h3.ns.Run(t, "ip", "link", "set", tapName, "address", f.hostMAC)
+	h3.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
+	netnstest.WaitFor(t, 30*time.Second, "h2 to point the moved MAC at h3", func() bool {
+		h3.ns.Ping(t, h2.over, 1, 0)
+		return hasFDBLine(h2.ctl(t, bin, "fdb", "show"), f.hostMAC+" dev vx42 dst "+h3.under+" self extern_learn")
+	})
+	if out := h2.ctl(t, bin, "evpn", "routes", "--vni", vni); !strings.Contains(out, "seq 1") {
+		t.Errorf("vtepctl evpn routes on h2: got\n%s\nwant the moved MAC's route with seq 1", out)
+	}
+
+	// FRR gone: the reflector and every route through it go.
+	_ = f.bgpd.Stop() // its exit status on SIGTERM is FRR's business
+	netnstest.WaitFor(t, 30*time.Second, "h2 to take out what BGP gave it", func() bool {
+		show := h2.ctl(t, bin, "fdb", "show")
+		return !strings.Contains(show, "extern_learn") && !strings.Contains(show, "00:00:00:00:00:00")
 	})
 }

@@ -124,7 +124,7 @@ func start(cfg *control.Config, log *zap.Logger) (d *daemon, err error) {
 		}
 	}()
 	if cfg.Metrics != "" {
-		if d.metrics, err = control.ListenMetrics(cfg.Metrics, n.Stats, log); err != nil {
+		if d.metrics, err = control.ListenMetrics(cfg.Metrics, n.Stats, log, control.MetricsBGP(n.BGP)); err != nil {
 			return d, control.Refused("metrics", err)
 		}
 	}

@@ -619,3 +619,6 @@ func (sp *Speaker) Close() error {
 	}
 	return err
 }
+
+// RouterID is the speaker's router id.
+func (sp *Speaker) RouterID() netip.Addr { return sp.id }

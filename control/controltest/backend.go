@@ -40,6 +40,11 @@ type Backend struct {
 	// TraceLost is what every trace stream reports as lost.
 	TraceLost uint64
 
+	// Speaker is the BGP speaker BGP reports; nil: vtepd runs none.
+	// EVPN are the routes EVPNRoutes lists.
+	Speaker *control.BGPInfo
+	EVPN    []control.EVPNRoute
+
 	calls  []string
 	traces []*traceStream
 }
@@ -393,6 +398,79 @@ func (b *Backend) FDBFlush(vni uint32, all bool) (int, error) {
 		return !e.Static && (all || e.VNI == vni)
 	})
 	return before - len(b.Entries), nil
+}
+
+// BGP returns Speaker, or ErrNotFound without one.
+func (b *Backend) BGP() (control.BGPInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Fail != nil {
+		return control.BGPInfo{}, b.Fail
+	}
+	if b.Speaker == nil {
+		return control.BGPInfo{}, control.Errorf(control.ErrNotFound, "bgp: no BGP speaker")
+	}
+	info := *b.Speaker
+	info.Neighbors = slices.Clone(info.Neighbors)
+	return info, nil
+}
+
+// BGPNeighborAdd adds an Idle neighbor to Speaker.
+func (b *Backend) BGPNeighborAdd(n control.Neighbor) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("BGPNeighborAdd %s asn %d port %d passive %v max %d", n.Address, n.ASN, n.Port, n.Passive, n.MaxPrefixes)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	if b.Speaker == nil {
+		return control.Errorf(control.ErrNotFound, "bgp: no BGP speaker")
+	}
+	for _, o := range b.Speaker.Neighbors {
+		if o.Address == n.Address.String() {
+			return control.Errorf(control.ErrExists, "bgp neighbor %s: already there", n.Address)
+		}
+	}
+	b.Speaker.Neighbors = append(b.Speaker.Neighbors, control.BGPNeighbor{Address: n.Address.String(), ASN: n.ASN, State: "Idle"})
+	return nil
+}
+
+// BGPNeighborDel removes a neighbor from Speaker.
+func (b *Backend) BGPNeighborDel(addr netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("BGPNeighborDel %s", addr)
+	if b.Fail != nil {
+		return b.Fail
+	}
+	if b.Speaker == nil {
+		return control.Errorf(control.ErrNotFound, "bgp: no BGP speaker")
+	}
+	i := slices.IndexFunc(b.Speaker.Neighbors, func(n control.BGPNeighbor) bool { return n.Address == addr.String() })
+	if i < 0 {
+		return control.Errorf(control.ErrNotFound, "bgp neighbor %s: no such neighbor", addr)
+	}
+	b.Speaker.Neighbors = slices.Delete(b.Speaker.Neighbors, i, i+1)
+	return nil
+}
+
+// EVPNRoutes lists EVPN, of one VNI unless all.
+func (b *Backend) EVPNRoutes(vni uint32, all bool) ([]control.EVPNRoute, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Fail != nil {
+		return nil, b.Fail
+	}
+	if b.Speaker == nil {
+		return nil, control.Errorf(control.ErrNotFound, "bgp: no BGP speaker")
+	}
+	var out []control.EVPNRoute
+	for _, r := range b.EVPN {
+		if all || r.VNI == vni {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 var _ control.Backend = (*Backend)(nil)

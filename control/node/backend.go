@@ -99,9 +99,9 @@ func (d *Node) FDB(vni uint32, all bool) ([]control.FDBEntry, error) {
 		for _, e := range n.Table().Entries() {
 			fe := control.FDBEntry{
 				MAC: e.MAC.String(), Dst: e.Remote.String(), VNI: n.VNI(),
-				Network: n.Name(), Static: e.Static,
+				Network: n.Name(), Static: e.Static, Extern: e.Extern,
 			}
-			if !e.Static {
+			if !e.Static && !e.Extern {
 				fe.AgeSeconds = float64(now-e.Updated) / float64(time.Second)
 			}
 			fe.UpdatedSeconds = float64(now-e.Updated) / float64(time.Second)
@@ -346,6 +346,7 @@ func (d *Node) Stats() []control.NetworkStats {
 			Drops:      c.Drops(),
 			FDBEntries: fc.Entries, Learnt: fc.Learnt, Moved: fc.Moved, Aged: fc.Aged,
 			Flooded: c.Flooded, CsumCompleted: c.CsumCompleted,
+			ARPSuppressed: c.ARPSuppressed, ARPFlooded: c.ARPFlooded,
 			Offload: offloadStats(c.Offload),
 			Queues:  queueStats(n.QueueStats()),
 		})

@@ -29,6 +29,7 @@ const (
 	ignoredVNI     = "vni"      // a VNI not served with evpn
 	ignoredNextHop = "next_hop" // an endpoint the underlay cannot reach
 	ignoredStatic  = "static"   // a MAC a static entry holds
+	ignoredFDB     = "fdb"      // a MAC the full table has no room for
 )
 
 // evpnState is the node's side of the speaker.
@@ -244,7 +245,7 @@ func (d *Node) installMACLocked(nw *dataplane.Network, v *evpnVNI, mac fdb.MAC, 
 	if err := nw.Table().AddExtern(mac, best.Endpoint); err != nil {
 		why := ignoredStatic
 		if !errors.Is(err, fdb.ErrStatic) {
-			why = "fdb"
+			why = ignoredFDB
 		}
 		d.ignore(why, best, err)
 	}
@@ -370,4 +371,126 @@ func (d *Node) closeEVPN() error {
 		return nil
 	}
 	return sp.Close()
+}
+
+// errNoSpeaker answers the BGP calls of a node that runs no speaker.
+var errNoSpeaker = control.Errorf(control.ErrNotFound, "bgp: no BGP speaker (give bgp: in the config, or --bgp-asn)")
+
+// BGP describes the speaker and its sessions.
+func (d *Node) BGP() (control.BGPInfo, error) {
+	d.mu.Lock()
+	sp := d.evpn.speaker
+	var info control.BGPInfo
+	if sp != nil {
+		info.ASN = d.cfg.BGP.ASN
+		info.Ignored = sp.Ignored()
+		for k, v := range d.evpn.ignored {
+			info.Ignored[k] += v
+		}
+		for _, k := range []string{ignoredVNI, ignoredNextHop, ignoredStatic, ignoredFDB} {
+			if _, ok := info.Ignored[k]; !ok {
+				info.Ignored[k] = 0 // every reason listed, zeros too
+			}
+		}
+		info.RouterID = sp.RouterID().String()
+	}
+	d.mu.Unlock()
+	if sp == nil {
+		return info, errNoSpeaker
+	}
+	ns, err := sp.Neighbors()
+	if err != nil {
+		return info, err
+	}
+	now := time.Now()
+	for _, n := range ns {
+		bn := control.BGPNeighbor{Address: n.Address.String(), ASN: n.ASN, State: n.State,
+			Received: n.Received, Accepted: n.Accepted, Sent: n.Sent, Reason: n.Reason}
+		if !n.Since.IsZero() {
+			bn.UptimeSeconds = now.Sub(n.Since).Round(time.Second).Seconds()
+		}
+		info.Neighbors = append(info.Neighbors, bn)
+	}
+	return info, nil
+}
+
+// BGPNeighborAdd opens a session with n, and keeps it in the running
+// config, so that a reload keeps it too unless the file says otherwise.
+func (d *Node) BGPNeighborAdd(n control.Neighbor) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sp := d.evpn.speaker
+	if sp == nil {
+		return errNoSpeaker
+	}
+	if n.ASN == 0 {
+		n.ASN = d.cfg.BGP.ASN
+	}
+	if n.Port == 0 {
+		n.Port = control.DefaultBGPPort
+	}
+	for _, o := range d.cfg.BGP.Neighbors {
+		if o.Address == n.Address {
+			return control.Errorf(control.ErrExists, "bgp neighbor %s: already there", n.Address)
+		}
+	}
+	if err := sp.AddNeighbor(n); err != nil {
+		return control.Errorf(control.ErrInvalid, "bgp neighbor %s: %v", n.Address, err)
+	}
+	d.cfg.BGP.Neighbors = append(slices.Clone(d.cfg.BGP.Neighbors), n)
+	return nil
+}
+
+// BGPNeighborDel closes the session with the neighbor at addr.
+func (d *Node) BGPNeighborDel(addr netip.Addr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sp := d.evpn.speaker
+	if sp == nil {
+		return errNoSpeaker
+	}
+	i := slices.IndexFunc(d.cfg.BGP.Neighbors, func(n control.Neighbor) bool { return n.Address == addr })
+	if i < 0 {
+		return control.Errorf(control.ErrNotFound, "bgp neighbor %s: no such neighbor", addr)
+	}
+	if err := sp.DeleteNeighbor(addr); err != nil {
+		return err
+	}
+	d.cfg.BGP.Neighbors = slices.Delete(slices.Clone(d.cfg.BGP.Neighbors), i, i+1)
+	return nil
+}
+
+// EVPNRoutes lists the EVPN table, of one VNI unless all.
+func (d *Node) EVPNRoutes(vni uint32, all bool) ([]control.EVPNRoute, error) {
+	d.mu.Lock()
+	sp := d.evpn.speaker
+	d.mu.Unlock()
+	if sp == nil {
+		return nil, errNoSpeaker
+	}
+	rs, err := sp.Routes()
+	if err != nil {
+		return nil, err
+	}
+	out := []control.EVPNRoute{}
+	for _, r := range rs {
+		if !all && r.VNI != vni {
+			continue
+		}
+		er := control.EVPNRoute{Type: uint8(r.Type), RD: r.RD, VNI: r.VNI, NextHop: addrOrEmpty(r.Endpoint),
+			Seq: r.Seq, Peer: addrOrEmpty(r.Peer), Best: r.Best}
+		if r.Type == bgp.MACIP {
+			er.MAC = r.MAC.String()
+			er.IP = addrOrEmpty(r.IP)
+		}
+		out = append(out, er)
+	}
+	return out, nil
+}
+
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
