@@ -100,6 +100,23 @@ func (n *Network) noteLocal(frame []byte) {
 	}
 }
 
+// NoteLocal notes a host behind the device the control plane knows of
+// without a frame: the device's own MAC and address, say. A zero ip
+// notes the MAC alone.
+func (n *Network) NoteLocal(mac fdb.MAC, ip netip.Addr) {
+	if n.local == nil {
+		return
+	}
+	now := n.local.MACs.Tick()
+	n.local.MACs.Learn(mac, n.u.cfg.Local, now)
+	switch {
+	case ip.Is4():
+		n.local.IPv4.Learn(mac, ip, now)
+	case ip.Is6() && !ip.IsLinkLocalUnicast():
+		n.local.IPv6.Learn(mac, ip, now)
+	}
+}
+
 // arpReply writes the neighbour's answer to req into the device.
 func (n *vxlanTx) arpReply(req encap.ARP, mac fdb.MAC) {
 	if n.reply == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,10 +65,12 @@ func startFRR(t *testing.T, ns *netnstest.NS, bgpdConf string) (vtysh func(cmd s
 
 // evpnFabric is three hosts on one underlay bridge: FRR (zebra and bgpd)
 // with the kernel's vxlan in a bridge on h1, and a host behind that
-// bridge (hb0, h1's overlay address); vtepd with EVPN on h2 and h3, whose
-// only neighbor is h1, FRR acting as their route reflector.
+// bridge (hb0 in a namespace of its own, with h1's overlay address);
+// vtepd with EVPN on h2 and h3, whose only neighbor is h1, FRR acting as
+// their route reflector.
 type evpnFabric struct {
 	h1, h2, h3 *host
+	host       *netnstest.NS // the host behind h1's bridge
 	vtysh      func(string) string
 	bgpd       *netnstest.Proc
 	hostMAC    string // hb0's
@@ -87,13 +90,17 @@ func newEVPNFabric(t *testing.T, bin binaries) *evpnFabric {
 	k.Run(t, "ip", "link", "add", "br42", "type", "bridge")
 	k.Run(t, "ip", "link", "add", "vx42", "type", "vxlan", "id", vni, "dstport", "4789", "local", f.h1.under, "nolearning")
 	k.Run(t, "ip", "link", "set", "vx42", "master", "br42")
-	k.Run(t, "ip", "link", "add", "hb0", "type", "veth", "peer", "name", "hb0p")
+	// The host has a namespace of its own: FRR refuses routes for the
+	// MACs of its own namespace's devices ("self mac").
+	f.host = netnstest.NewNS(t, "h1host")
+	k.Run(t, "ip", "link", "add", "hb0p", "type", "veth", "peer", "name", "hb0", "netns", f.host.Name)
 	k.Run(t, "ip", "link", "set", "hb0p", "master", "br42")
-	k.Run(t, "ip", "addr", "add", f.h1.over+"/24", "dev", "hb0")
-	for _, d := range []string{"vx42", "br42", "hb0p", "hb0"} {
+	f.host.Run(t, "ip", "addr", "add", f.h1.over+"/24", "dev", "hb0")
+	f.host.Run(t, "ip", "link", "set", "hb0", "up")
+	for _, d := range []string{"vx42", "br42", "hb0p"} {
 		k.Run(t, "ip", "link", "set", d, "up")
 	}
-	f.hostMAC = showLink(t, k, "hb0").Address
+	f.hostMAC = showLink(t, f.host, "hb0").Address
 	conf := fmt.Sprintf(`hostname frr
 router bgp 65000
  bgp router-id %s
@@ -140,7 +147,11 @@ func TestE2EEVPNWithFRR(t *testing.T) {
 		show := h1.ns.Run(t, "bridge", "fdb", "show", "dev", "vx42")
 		return strings.Contains(show, "00:00:00:00:00:00 dst "+h2.under) && strings.Contains(show, "00:00:00:00:00:00 dst "+h3.under)
 	})
-	// MACs: h1's host and h3's TAP in h2's FDB, from BGP alone.
+	// MACs: h1's host and h3's TAP in h2's FDB, from BGP alone. The host
+	// speaks once (an ARP request nobody answers), so that h1's bridge
+	// learns it and FRR announces it; vtepd learns nothing from frames on
+	// an EVPN network, so an entry there is BGP's.
+	f.host.Ping(t, "192.168.42.250", 1, 0)
 	netnstest.WaitFor(t, 30*time.Second, "h2's FDB to hold h1's host and h3's TAP", func() bool {
 		show := h2.ctl(t, bin, "fdb", "show")
 		return hasFDBLine(show, f.hostMAC+" dev vx42 dst "+h1.under+" self extern_learn") &&
@@ -155,30 +166,50 @@ func TestE2EEVPNWithFRR(t *testing.T) {
 	}
 
 	pingAll(t, h2.ns, h1.over, 3)
-	pingAll(t, h1.ns, h2.over, 3)
+	pingAll(t, f.host, h2.over, 3)
 	pingAll(t, h2.ns, h3.over, 3)
-	transfer(t, bin, h2.ns, h1.ns, h1.over, 1)
-	transfer(t, bin, h1.ns, h2.ns, h2.over, 2)
-	// h2 asked for h1's address and got the answer from its own vtepd:
-	// once FRR's type 2 route with the address arrived, the ARP request
-	// never left.
-	netnstest.WaitFor(t, 30*time.Second, "h2 to answer ARP for h1's host", func() bool {
-		h2.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
-		h2.ns.Ping(t, h1.over, 1, 0)
-		return h2.stats(t, bin).ARPSuppressed > 0
-	})
+	transfer(t, bin, h2.ns, f.host, h1.over, 1)
+	transfer(t, bin, f.host, h2.ns, h2.over, 2)
+	// h2 asks for h3's address and gets the answer from its own vtepd:
+	// h3's type 2 route carries it, so the ARP request never leaves h2.
+	h2.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
+	pingAll(t, h2.ns, h3.over, 1)
+	if st := h2.stats(t, bin); st.ARPSuppressed == 0 || st.ARPFlooded == 0 {
+		t.Errorf("h2's ARP: suppressed %d (want some: for h3), flooded %d (want some: for h1's host, whose address FRR does not announce)",
+			st.ARPSuppressed, st.ARPFlooded)
+	}
 
-	// The host's MAC moves from h1 to h3: FRR's route has sequence 0, so
-	// h3 announces it with 1, and h2 follows.
+	// The host's MAC moves from h1 to h3 while FRR's route for it (sequence
+	// 0) stands: h3 announces it with 1 (RFC 7432 section 15), h2 follows,
+	// and FRR takes it for a remote MAC at h3. The host is silenced first
+	// (no ARP of its own), so that the kernel does not learn it again.
+	f.host.Run(t, "ip", "link", "set", "hb0", "arp", "off")
 	h3.ns.Run(t, "ip", "link", "set", tapName, "address", f.hostMAC)
-	h3.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
 	netnstest.WaitFor(t, 30*time.Second, "h2 to point the moved MAC at h3", func() bool {
-		h3.ns.Ping(t, h2.over, 1, 0)
 		return hasFDBLine(h2.ctl(t, bin, "fdb", "show"), f.hostMAC+" dev vx42 dst "+h3.under+" self extern_learn")
 	})
-	if out := h2.ctl(t, bin, "evpn", "routes", "--vni", vni); !strings.Contains(out, "seq 1") {
-		t.Errorf("vtepctl evpn routes on h2: got\n%s\nwant the moved MAC's route with seq 1", out)
+	moved := regexp.MustCompile(`(?m)^> vni 42 rd 10\.0\.0\.3:1 \[2\]:\[` + regexp.QuoteMeta(f.hostMAC) + `\] next-hop 10\.0\.0\.3 from 10\.0\.0\.1 seq 1$`)
+	if out := h2.ctl(t, bin, "evpn", "routes", "--vni", vni); !moved.MatchString(out) {
+		t.Errorf("vtepctl evpn routes on h2: got\n%s\nwant h3's route for the moved MAC %s with seq 1", out, f.hostMAC)
 	}
+	var frrMAC string
+	defer func() {
+		if t.Failed() {
+			t.Logf("FRR's show evpn mac vni 42 mac %s:\n%s", f.hostMAC, frrMAC)
+		}
+	}()
+	netnstest.WaitFor(t, 30*time.Second, "FRR to see the MAC at h3", func() bool {
+		frrMAC = f.vtysh("show evpn mac vni 42 mac " + f.hostMAC)
+		return strings.Contains(frrMAC, "Remote VTEP: "+h3.under) && strings.Contains(frrMAC, "Remote Seq: 1")
+	})
+	// h3's old MAC went with the new (withdrawn at once, not aged out); the
+	// neighbour caches forget it, as a gratuitous ARP would tell them.
+	netnstest.WaitFor(t, 30*time.Second, "h2 to drop h3's old MAC", func() bool {
+		return !strings.Contains(h2.ctl(t, bin, "fdb", "show"), tap3)
+	})
+	h3.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
+	h2.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
+	pingAll(t, h3.ns, h2.over, 3) // from the moved MAC
 
 	// FRR gone: the reflector and every route through it go.
 	_ = f.bgpd.Stop() // its exit status on SIGTERM is FRR's business

@@ -18,7 +18,6 @@ package bgp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -612,12 +611,10 @@ func (sp *Speaker) Close() error {
 	if sp.cancel != nil {
 		sp.cancel()
 	}
-	err := sp.s.StopBgp(context.Background(), &api.StopBgpRequest{})
+	// Stop stops the sessions (StopBgp, which it logs the failure of)
+	// and the rest of the server.
 	sp.s.Stop()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return nil
 }
 
 // RouterID is the speaker's router id.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"slices"
@@ -55,6 +56,8 @@ type evpnVNI struct {
 	remote map[string]bgp.Route
 	// local are the MACs we announce.
 	local map[fdb.MAC]*localMAC
+	// device is the device's own MAC, as last read.
+	device fdb.MAC
 }
 
 // localMAC is what we announce of one host behind the device.
@@ -237,9 +240,7 @@ func (d *Node) installMACLocked(nw *dataplane.Network, v *evpnVNI, mac fdb.MAC, 
 			zap.Stringer("endpoint", best.Endpoint), zap.Uint32("seq", best.Seq))
 		d.withdrawHostLocked(nw, v, mac, l)
 		if loc := nw.Local(); loc != nil {
-			_ = loc.MACs.Del(mac)
-			_ = loc.IPv4.Del(mac)
-			_ = loc.IPv6.Del(mac)
+			forgetLocal(loc, mac)
 		}
 	}
 	if err := nw.Table().AddExtern(mac, best.Endpoint); err != nil {
@@ -251,16 +252,33 @@ func (d *Node) installMACLocked(nw *dataplane.Network, v *evpnVNI, mac fdb.MAC, 
 	}
 }
 
+// forgetLocal takes mac out of what the device showed.
+func forgetLocal(loc *dataplane.Local, mac fdb.MAC) {
+	_ = loc.MACs.Del(mac)
+	_ = loc.IPv4.Del(mac)
+	_ = loc.IPv6.Del(mac)
+}
+
 // setNeighborsLocked gives the network the addresses the peers' type 2
 // routes carry, for ARP suppression.
 func (d *Node) setNeighborsLocked(nw *dataplane.Network, v *evpnVNI) {
 	nb := dataplane.Neighbors{}
+	seq := map[netip.Addr]uint32{}
 	for _, r := range v.remote {
-		if r.IP.Is4() {
-			if best, ok := v.bestRemote(r.MAC); ok && best.Endpoint == r.Endpoint {
-				nb[r.IP] = r.MAC
-			}
+		if !r.IP.Is4() {
+			continue
 		}
+		best, ok := v.bestRemote(r.MAC)
+		if !ok || best.Endpoint != r.Endpoint {
+			continue
+		}
+		// An address two MACs claim (one taking over from the other
+		// before the old has aged out) goes to the later, by sequence
+		// number, then to the lower MAC, so every node answers alike.
+		if old, dup := nb[r.IP]; dup && (r.Seq < seq[r.IP] || r.Seq == seq[r.IP] && bytes.Compare(r.MAC[:], old[:]) > 0) {
+			continue
+		}
+		nb[r.IP], seq[r.IP] = r.MAC, r.Seq
 	}
 	nw.SetNeighbors(nb)
 }
@@ -279,6 +297,17 @@ func (d *Node) announceHostsLocked() {
 			continue
 		}
 		v := d.vniState(nw.VNI())
+		// The device's own MAC is a host behind it, whether it spoke or
+		// not; while it stays the device's, it never ages out.
+		if mac, err := d.host.DeviceMAC(nw.Name()); err == nil {
+			if old := v.device; old != mac && old != (fdb.MAC{}) {
+				// Given another address, the device no longer has its old
+				// one: the old goes now, not when it ages out.
+				forgetLocal(loc, old)
+			}
+			v.device = mac
+			nw.NoteLocal(mac, icmpSource(d.specLocked(nw.Name())))
+		}
 		ips := map[fdb.MAC][]netip.Addr{}
 		for _, t := range []*fdb.Table{loc.IPv4, loc.IPv6} {
 			for _, e := range t.Entries() {

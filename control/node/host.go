@@ -1,10 +1,13 @@
 package node
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
 
 	"github.com/vtepd/vtepd/dataplane"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // Host makes the devices, sockets and kernel routes a node runs on. Linux
@@ -28,6 +31,8 @@ type Host struct {
 	// IPIP network's device, and take it away.
 	AddRoute func(dev string, p netip.Prefix) error
 	DelRoute func(dev string, p netip.Prefix) error
+	// DeviceMAC is a device's own MAC address, which EVPN announces.
+	DeviceMAC func(dev string) (fdb.MAC, error)
 }
 
 // withDefaults is h with every nil field Linux's.
@@ -53,5 +58,19 @@ func Linux() Host {
 		CreateTUN:   dataplane.CreateTUN,
 		AddRoute:    dataplane.AddDeviceRoute,
 		DelRoute:    dataplane.DelDeviceRoute,
+		DeviceMAC:   kernelMAC,
 	}
+}
+
+// kernelMAC reads a device's MAC address from the kernel: the one vtepd
+// gave it, unless somebody changed it since.
+func kernelMAC(dev string) (fdb.MAC, error) {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return fdb.MAC{}, err
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return fdb.MAC{}, fmt.Errorf("%s: no Ethernet address", dev)
+	}
+	return fdb.MAC(ifi.HardwareAddr), nil
 }

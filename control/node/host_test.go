@@ -16,6 +16,7 @@ import (
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/dataplane"
 	"github.com/vtepd/vtepd/dataplane/linktest"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // fakeHost is a Host of in-memory devices and sockets (dataplane/linktest)
@@ -66,6 +67,14 @@ func (f *fakeHost) host() Host {
 				f.routes[dev] = append(f.routes[dev], p)
 			}
 			return nil
+		},
+		DeviceMAC: func(dev string) (fdb.MAC, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if d := f.devices[dev]; d != nil && !d.link.Closed() {
+				return fdb.MAC{0x02, 0xfe, 0, 0, 0, byte(len(dev))}, nil
+			}
+			return fdb.MAC{}, fmt.Errorf("%s: no such device", dev)
 		},
 		DelRoute: func(dev string, p netip.Prefix) error {
 			f.mu.Lock()
