@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -330,6 +331,27 @@ func (sp *Speaker) parse(p *apiutil.Path, nlri *bgp.EVPNNLRI) (Route, string) {
 	}
 	r.Endpoint = r.Endpoint.Unmap()
 	return r, ""
+}
+
+// Held returns the peers' routes in force for vni.
+func (sp *Speaker) Held(vni uint32) []Route {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []Route
+	for _, r := range sp.heard {
+		if r.VNI == vni {
+			out = append(out, r)
+		}
+	}
+	// Type 3 first, then by NLRI: the order they are applied in is the
+	// same every time.
+	slices.SortFunc(out, func(a, b Route) int {
+		if a.Type != b.Type {
+			return int(b.Type) - int(a.Type)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out
 }
 
 // Ignored returns how many peers' routes were ignored, by reason.

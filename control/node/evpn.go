@@ -378,6 +378,28 @@ func (d *Node) announceLocked(n control.Network) error {
 	return d.evpn.speaker.AnnounceVNI(n.VNI, uint16(len(d.vxlanNets)))
 }
 
+// heldRoutesLocked applies to a network just added the peers' routes for
+// its VNI that the speaker already holds: the network was restarted, or
+// came after them.
+func (d *Node) heldRoutesLocked(n control.Network) {
+	if !n.EVPN || d.evpn.speaker == nil {
+		return
+	}
+	for _, r := range d.evpn.speaker.Held(n.VNI) {
+		d.applyRouteLocked(r)
+	}
+}
+
+// refloodLocked puts back in a network's flood list what BGP put there,
+// after the list was set from the config.
+func (d *Node) refloodLocked(nw *dataplane.Network) {
+	if v := d.evpn.vnis[nw.VNI()]; v != nil {
+		for e := range v.flood {
+			_ = nw.Table().AddFlood(e)
+		}
+	}
+}
+
 // withdrawLocked withdraws a VNI with its hosts and forgets what BGP put
 // in its tables.
 func (d *Node) withdrawLocked(vni uint32) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -236,4 +237,94 @@ func stats(t *testing.T, n *Node, name string) dataplane.Stats {
 	}
 	t.Fatalf("no network %s", name)
 	return dataplane.Stats{}
+}
+
+// TestEVPNReload: a reload adds and removes BGP neighbors without touching
+// the sessions that stay; a flood list the file changes keeps what BGP put
+// in it; a network restarted by the reload gets the routes the speaker
+// holds at once; and a changed speaker is refused, changing nothing.
+func TestEVPNReload(t *testing.T) {
+	pa, pb, pc := freePort(t), freePort(t), freePort(t)
+	ea := netip.MustParseAddr("10.0.0.1")
+	nb := evpnNode(t, "10.0.0.2", pb, pa, true, false)
+	nc := evpnNode(t, "10.0.0.3", pc, pa, true, false)
+	vx42 := vxlanNet("vx42", 42)
+	vx42.EVPN = true
+	cfg := testConfig(vx42)
+	cfg.Underlay.Local = ea
+	toB := control.Neighbor{Address: netip.MustParseAddr("127.0.0.2"), ASN: 65000, Port: pb}
+	toC := control.Neighbor{Address: netip.MustParseAddr("127.0.0.3"), ASN: 65000, Port: pc}
+	cfg.BGP = &control.BGP{ASN: 65000, ListenPort: int(pa), Neighbors: []control.Neighbor{toB}}
+	na, _, _ := startNode(t, cfg)
+	eb, ec := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	waitForLong(t, "a and b to flood to each other", func() bool {
+		return slices.Equal(flood(na, 42), []netip.Addr{eb}) && slices.Equal(flood(nb, 42), []netip.Addr{ea})
+	})
+	since := func(addr string) float64 {
+		info, err := na.BGP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range info.Neighbors {
+			if n.Address == addr && n.State == "Established" {
+				return n.UptimeSeconds
+			}
+		}
+		return -1
+	}
+	time.Sleep(1100 * time.Millisecond)
+	up := since("127.0.0.2")
+
+	// c added, and a flood-list entry from the file: b's session stays.
+	next := *cfg
+	next.Networks = []control.Network{vx42}
+	next.Networks[0].Remotes = []netip.Addr{netip.MustParseAddr("10.0.0.9")}
+	bgp := *cfg.BGP
+	bgp.Neighbors = []control.Neighbor{toB, toC}
+	next.BGP = &bgp
+	if err := na.Reload(&next); err != nil {
+		t.Fatalf("reload adding c: %v", err)
+	}
+	waitForLong(t, "c to flood to a", func() bool { return slices.Equal(flood(nc, 42), []netip.Addr{ea}) })
+	if got := flood(na, 42); !slices.Contains(got, eb) || !slices.Contains(got, ec) || !slices.Contains(got, netip.MustParseAddr("10.0.0.9")) {
+		t.Errorf("a's flood list after the reload: %v, want b, c and the file's 10.0.0.9", got)
+	}
+	if now := since("127.0.0.2"); now < up || up < 1 {
+		t.Errorf("b's session up %vs before the reload, %vs after: want it not reset", up, now)
+	}
+
+	// A setting that restarts vx42: the held routes come back at once.
+	next2 := next
+	restarted := next.Networks[0]
+	restarted.Limit = 100
+	next2.Networks = []control.Network{restarted}
+	if err := na.Reload(&next2); err != nil {
+		t.Fatalf("reload restarting vx42: %v", err)
+	}
+	if got := flood(na, 42); !slices.Contains(got, eb) || !slices.Contains(got, ec) {
+		t.Errorf("a's flood list right after vx42 restarted: %v, want b and c back from the speaker", got)
+	}
+
+	// b removed: b's list forgets a.
+	next3 := next2
+	bgp3 := bgp
+	bgp3.Neighbors = []control.Neighbor{toC}
+	next3.BGP = &bgp3
+	if err := na.Reload(&next3); err != nil {
+		t.Fatalf("reload removing b: %v", err)
+	}
+	waitForLong(t, "b to forget a", func() bool { return len(flood(nb, 42)) == 0 })
+
+	// Another AS is refused whole.
+	next4 := next3
+	bgp4 := bgp3
+	bgp4.ASN = 65001
+	bgp4.Neighbors = nil
+	next4.BGP = &bgp4
+	if err := na.Reload(&next4); !errors.Is(err, ErrReloadBGP) {
+		t.Fatalf("reload with another asn: got %v, want ErrReloadBGP", err)
+	}
+	if info, _ := na.BGP(); info.ASN != 65000 || len(info.Neighbors) != 1 {
+		t.Errorf("after the refused reload: asn %d, %d neighbors; want 65000 and c", info.ASN, len(info.Neighbors))
+	}
 }

@@ -202,6 +202,7 @@ func (d *Node) addNetworkLocked(n control.Network) error {
 	}
 	if err == nil {
 		d.cfg.Networks = append(d.cfg.Networks, n)
+		d.heldRoutesLocked(n)
 	}
 	return err
 }

@@ -16,6 +16,11 @@ import (
 // for what only a restart can do.
 var ErrReloadRefused = errors.New("underlay: changed; restart vtepd to apply it (nothing was changed)")
 
+// ErrReloadBGP is a reload refused because the BGP speaker itself changed:
+// added, removed, or given another AS, router id or port. Its neighbors
+// change without a restart.
+var ErrReloadBGP = errors.New("bgp: the speaker (asn, router_id, listen_port, or bgp itself) changed; restart vtepd to apply it (nothing was changed)")
+
 // Reload makes the running networks those of next, touching only what
 // differs: a network whose settings are the same goes on untouched, one
 // whose flood list or routes alone changed gets just those changes, one
@@ -30,6 +35,9 @@ func (d *Node) Reload(next *control.Config) error {
 	if !sameUnderlay(next.Underlay, d.cfg.Underlay) {
 		return ErrReloadRefused
 	}
+	if !sameSpeaker(next.BGP, d.cfg.BGP) {
+		return ErrReloadBGP
+	}
 	d.cfg.KeepFlags(next)
 	if next.Control != d.cfg.Control || next.Metrics != d.cfg.Metrics || next.LogLevel != d.cfg.LogLevel {
 		d.log.Warn("reload: control, metrics and log_level apply at the next start")
@@ -42,7 +50,7 @@ func (d *Node) Reload(next *control.Config) error {
 	for _, n := range next.Networks {
 		want[n.Name] = n
 	}
-	var errs []error
+	errs := []error{d.updateNeighborsLocked(next.BGP)}
 	// Removals first: they free names and VNIs the additions may take.
 	for _, cur := range slices.Clone(d.cfg.Networks) {
 		n, keep := want[cur.Name]
@@ -93,6 +101,48 @@ func sameNetwork(a, b control.Network) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// sameSpeaker reports whether two BGP configs run the same speaker, their
+// neighbors aside.
+func sameSpeaker(a, b *control.BGP) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ASN == b.ASN && a.RouterID == b.RouterID && a.ListenPort == b.ListenPort
+}
+
+// updateNeighborsLocked brings the speaker's neighbors to next's: the
+// sessions of neighbors that stay as they were are not touched.
+func (d *Node) updateNeighborsLocked(next *control.BGP) error {
+	sp := d.evpn.speaker
+	if next == nil || sp == nil {
+		return nil
+	}
+	var errs []error
+	cur := d.cfg.BGP.Neighbors
+	for _, n := range cur {
+		if !slices.Contains(next.Neighbors, n) {
+			d.log.Info("reload: bgp neighbor removed", zap.Stringer("address", n.Address))
+			errs = append(errs, sp.DeleteNeighbor(n.Address))
+		}
+	}
+	kept := slices.DeleteFunc(slices.Clone(cur), func(n control.Neighbor) bool { return !slices.Contains(next.Neighbors, n) })
+	for _, n := range next.Neighbors {
+		if slices.Contains(cur, n) {
+			continue
+		}
+		d.log.Info("reload: bgp neighbor added", zap.Stringer("address", n.Address))
+		if err := sp.AddNeighbor(n); err != nil {
+			errs = append(errs, fmt.Errorf("bgp neighbor %s: %w", n.Address, err))
+			continue
+		}
+		kept = append(kept, n)
+	}
+	bgp := *d.cfg.BGP
+	bgp.Neighbors = kept
+	d.cfg.BGP = &bgp
+	return errors.Join(errs...)
+}
+
 // updatePeersLocked brings a VXLAN network's flood list from cur to next.
 func (d *Node) updatePeersLocked(cur, next control.Network) error {
 	if next.Kind != control.KindVXLAN || slices.Equal(cur.Remotes, next.Remotes) {
@@ -101,6 +151,7 @@ func (d *Node) updatePeersLocked(cur, next control.Network) error {
 	for _, n := range d.vxlanNets {
 		if n.Name() == next.Name {
 			n.Table().SetFlood(next.Remotes)
+			d.refloodLocked(n) // what BGP put there stays
 			d.setRemotesLocked(n)
 			d.log.Info("reload: flood list", zap.String("network", next.Name), zap.Stringers("remotes", next.Remotes))
 		}
