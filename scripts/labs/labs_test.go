@@ -440,6 +440,28 @@ func TestLabs(t *testing.T) {
 			}
 			r.ping(t, podA, "10.244.1.10", 2)
 		}},
+		{"06-evpn.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
+			h1 := r.ns("h1")
+			fdb := `/v1\.sock fdb show$`
+			routes := `/v1\.sock evpn routes$`
+			// Before any ping: the flood list and both MACs, from BGP.
+			for _, h := range []string{"2", "3"} {
+				r.wantLine(t, fdb, 1, `^00:00:00:00:00:00 dev vx42 dst 10\.0\.0\.`+h+` self permanent$`)
+				r.wantLine(t, fdb, 1, `^`+macRE.String()+` dev vx42 dst 10\.0\.0\.`+h+` self extern_learn$`)
+				r.wantLine(t, routes, 1, `^> vni 42 rd 10\.0\.0\.`+h+`:1 \[2\]:\[`+macRE.String()+`\]:\[192\.168\.42\.`+h+`\] next-hop 10\.0\.0\.`+h+` from 10\.0\.0\.`+h+`$`)
+				r.wantLine(t, routes, 1, `^> vni 42 rd 10\.0\.0\.`+h+`:1 \[3\]:\[10\.0\.0\.`+h+`\] next-hop 10\.0\.0\.`+h+` from`)
+			}
+			r.ping(t, h1, "192.168.42.2", 1)
+			stats := `/v1\.sock stats$`
+			if got := r.number(t, stats, 1, "vx42:", "suppressed"); got < 1 {
+				t.Errorf("ARP suppressed on %s: got %d, want at least 1", h1, got)
+			}
+			if got := r.number(t, stats, 1, "vx42:", "flooded"); got != 0 {
+				t.Errorf("flooded on %s: got %d, want 0", h1, got)
+			}
+			r.noLine(t, fdb, 2, `10\.0\.0\.3`)
+			r.wantLine(t, `/v1\.sock bgp neighbors$`, 2, `^10\.0\.0\.3 +65000 Idle`)
+		}},
 	} {
 		t.Run(tc.script, func(t *testing.T) {
 			lab := tc.script[:2]

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Lab 06: BGP EVPN, the control plane that replaces flooding and peer lists.
+#
+# Labs 03 and 04 found peers by a typed list or a multicast group, and MACs
+# by flooding and learning: every broadcast and every frame for an unknown
+# MAC is copied to every host. BGP EVPN (RFC 7432, RFC 8365), what FRR's
+# advertise-all-vni and data-centre switches run, has each VTEP announce
+# over BGP instead:
+#   - a type 3 route per VNI, "send this VNI's broadcast to me": the flood
+#     list fills itself;
+#   - a type 2 route per MAC behind it, with its IP address when known:
+#     every VTEP has every MAC before a frame is sent, and can answer ARP
+#     for a remote host itself (ARP suppression) instead of flooding.
+#
+# Three hosts on one underlay switch run vtepd with --evpn and iBGP (AS
+# 65000) to each other; nobody has --remote, and vtepd learns nothing
+# from frames (learning is off on EVPN networks).
+#
+# Run as root from anywhere:   sudo scripts/labs/06-evpn.sh
+set -euo pipefail
+# shellcheck source=scripts/labs/lib.sh
+. "$(dirname "$0")/lib.sh" vtepd
+
+HUB=lab06-hub-$$ # the underlay switch
+H1=lab06-h1-$$
+H2=lab06-h2-$$
+H3=lab06-h3-$$
+
+# stat NAME WORD: the number after WORD in vtepd NAME's vx42 stats.
+stat() {
+  ctl_quiet "$1" stats | awk -v w="$2" '/^vx42:/ { n = 1; next } /^[^ ]/ { n = 0 } n { for (i = 1; i < NF; i++) if ($i == w) { print $(i + 1); exit } }'
+}
+
+# rx NAME: the RX packets of vtepd NAME's vx42.
+rx() { ctl_quiet "$1" stats | awk '$1 == "vx42:" { n = 1 } n && $1 == "RX:" { print $3; exit }'; }
+
+step "Three hosts on one underlay switch: br0 in $HUB, 10.0.0.0/24"
+add_ns "$HUB"
+run ip -n "$HUB" link add br0 type bridge
+run ip -n "$HUB" link set br0 up
+i=0
+for h in "$H1" "$H2" "$H3"; do
+  i=$((i + 1))
+  add_ns "$h"
+  run ip -n "$HUB" link add "port$i" type veth peer name eth0 netns "$h"
+  run ip -n "$HUB" link set "port$i" master br0
+  run ip -n "$HUB" link set "port$i" up
+  run ip -n "$h" addr add "10.0.0.$i/24" dev eth0
+  run ip -n "$h" link set eth0 up
+done
+ping_ok "$H1" 10.0.0.3
+
+step "vtepd with EVPN on each host: BGP to the other two, no --remote"
+for i in 1 2 3; do
+  h=$(eval echo "\$H$i")
+  others=()
+  for j in 1 2 3; do [ "$j" = "$i" ] || others+=(--bgp-neighbor "10.0.0.$j"); done
+  start_vtepd "$h" "v$i" --vni 42 --local "10.0.0.$i" --addr "192.168.42.$i/24" --evpn --bgp-asn 65000 "${others[@]}"
+done
+explain "--bgp-asn runs a BGP speaker inside vtepd (GoBGP); --bgp-neighbor names a peer" \
+  "of the same AS (iBGP, port 179); --evpn announces the network over it."
+
+step "The sessions come up"
+for _ in $(seq 100); do
+  [ "$(ctl_quiet v1 bgp neighbors | grep -c Established)" -eq 2 ] && break
+  sleep 0.1
+done
+ctl v1 bgp neighbors
+[ "$(ctl_quiet v1 bgp neighbors | grep -c Established)" -eq 2 ] || die "v1's sessions did not come up"
+ok "v1 has both sessions Established"
+
+step "What the routes say, before any ping"
+H2_MAC=$(mac_of "$H2" vx42)
+H3_MAC=$(mac_of "$H3" vx42)
+for _ in $(seq 100); do
+  grep -q "^$H2_MAC dev vx42 dst 10.0.0.2 self extern_learn" <<<"$(ctl_quiet v1 fdb show)" &&
+    grep -q "^$H3_MAC " <<<"$(ctl_quiet v1 fdb show)" && break
+  sleep 0.1
+done
+ctl v1 evpn routes
+explain "Each host announced a type 3 route ([3]:[its address]) and type 2 routes for" \
+  "its vx42's MAC, alone and with its address ([2]:[MAC]:[IP]). '>' marks the best" \
+  "path, 'local' our own; the RD (route distinguisher) is router-id:index, as FRR's."
+ctl v1 fdb show
+explain "The flood list (00:00:00:00:00:00) came from the type 3 routes, the MACs from" \
+  "type 2, marked extern_learn as the kernel marks what FRR installs: nobody typed" \
+  "them, and no frame has crossed yet."
+fdb=$(ctl_quiet v1 fdb show)
+grep -qx "00:00:00:00:00:00 dev vx42 dst 10.0.0.3 self permanent" <<<"$fdb" || die "no flood entry to 10.0.0.3 on v1: $fdb"
+grep -qx "$H2_MAC dev vx42 dst 10.0.0.2 self extern_learn" <<<"$fdb" || die "v1 has no extern_learn entry for $H2_MAC: $fdb"
+ok "v1 knows $H2_MAC at 10.0.0.2 from BGP"
+
+step "Ping 192.168.42.2 from $H1: the ARP request is answered on $H1"
+rx3=$(rx v3)
+ping_ok "$H1" 192.168.42.2
+ctl v1 stats
+on "$H1" ip neigh show dev vx42
+explain "The ARP request for 192.168.42.2 never left $H1: vtepd there answered it with" \
+  "$H2's MAC from $H2's type 2 route ('arp: suppressed 1'), and the echo requests went" \
+  "straight to 10.0.0.2. Nothing was flooded, so $H3 saw none of it."
+[ "$(stat v1 suppressed)" -ge 1 ] || die "v1 suppressed no ARP request: $(ctl_quiet v1 stats)"
+[ "$(stat v1 flooded)" -eq 0 ] || die "v1 flooded $(stat v1 flooded) frame(s), want none"
+[ "$(rx v3)" -eq "$rx3" ] || die "$H3 received $(($(rx v3) - rx3)) frame(s) during the ping, want none"
+ok "ARP answered locally, nothing flooded, $H3 undisturbed"
+
+step "$H3 stops: its routes are withdrawn"
+stop_vtepd v3
+for _ in $(seq 100); do
+  grep -q "10.0.0.3" <<<"$(ctl_quiet v1 fdb show)" || break
+  sleep 0.1
+done
+ctl v1 fdb show
+ctl v1 bgp neighbors
+grep -q "10.0.0.3" <<<"$(ctl_quiet v1 fdb show)" && die "v1 still has $H3's entries: $(ctl_quiet v1 fdb show)"
+ok "$H3's flood entry and MAC are gone from v1"
+explain "A stopped vtepd closes its sessions; its peers withdraw what it announced at once." \
+  "A host that just vanishes is noticed when the hold time (90 s) runs out."
