@@ -11,7 +11,9 @@
 #                harness's own bench/cmd/vtepload; a Markdown
 #                table on stdout, and results.md, results.json and chart.svg
 #                in bench/results/ (root; BENCH_FLAGS="-runs 5" and so on,
-#                see go run ./bench/cmd/vtepbench -h)
+#                see go run ./bench/cmd/vtepbench -h); with FRR installed,
+#                also the EVPN scale run, evpn-scale.md and .json (30 vtepd
+#                around an FRR route reflector; EVPN_FLAGS="-hosts 10")
 #   make fuzz    every Fuzz target of every package, FUZZTIME each (default
 #                30s: make fuzz FUZZTIME=2m); targets are found with
 #                go test -list, failures are listed at the end
@@ -52,6 +54,9 @@ BENCH_FLAGS ?=
 bench: build
 	$(GO) build -o $(BIN)/ ./bench/cmd/vtepload
 	$(GO) run ./bench/cmd/vtepbench -vtepd $(BIN)/vtepd -vtepctl $(BIN)/vtepctl -vtepload $(BIN)/vtepload -go $(GO) -out bench/results $(BENCH_FLAGS)
+	@if [ -x /usr/lib/frr/bgpd ]; then \
+	  $(GO) run ./bench/cmd/evpnscale -vtepd $(BIN)/vtepd -out bench/results $(EVPN_FLAGS); \
+	else echo "bench: no FRR (apt-get install frr): EVPN scale run skipped"; fi
 
 FUZZTIME ?= 30s
 
