@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,9 +22,10 @@ const frrDir = "/usr/lib/frr"
 
 // startFRR runs FRR's zebra and bgpd in ns, each with its own pid file,
 // sockets and config in a directory of the test's, and the given bgpd
-// configuration; it returns a vtysh command line for that instance. Both
-// are stopped when the test ends; bgpd is returned to be stopped before.
-func startFRR(t *testing.T, ns *netnstest.NS, bgpdConf string) (vtysh func(cmd string) string, bgpd *netnstest.Proc) {
+// configuration; it returns a vtysh command line for that instance, and a
+// function that starts its bgpd (once at once, again after it was
+// stopped). Both are stopped when the test ends.
+func startFRR(t *testing.T, ns *netnstest.NS, bgpdConf string) (vtysh func(cmd string) string, startBgpd func() *netnstest.Proc) {
 	t.Helper()
 	for _, d := range []string{"zebra", "bgpd"} {
 		if _, err := os.Stat(filepath.Join(frrDir, d)); err != nil {
@@ -56,11 +58,13 @@ func startFRR(t *testing.T, ns *netnstest.NS, bgpdConf string) (vtysh func(cmd s
 		_, err := os.Stat(zserv)
 		return err == nil
 	})
-	bgpd = ns.Start(t, append([]string{filepath.Join(frrDir, "bgpd"), "-f", bconf, "-i", filepath.Join(dir, "bgpd.pid")}, common...)...)
+	startBgpd = func() *netnstest.Proc {
+		return ns.Start(t, append([]string{filepath.Join(frrDir, "bgpd"), "-f", bconf, "-i", filepath.Join(dir, "bgpd.pid")}, common...)...)
+	}
 	return func(cmd string) string {
 		out, _ := exec.Command("ip", "netns", "exec", ns.Name, "vtysh", "--vty_socket", dir, "-c", cmd).CombinedOutput()
 		return string(out)
-	}, bgpd
+	}, startBgpd
 }
 
 // evpnFabric is three hosts on one underlay bridge: FRR (zebra and bgpd)
@@ -73,6 +77,7 @@ type evpnFabric struct {
 	host       *netnstest.NS // the host behind h1's bridge
 	vtysh      func(string) string
 	bgpd       *netnstest.Proc
+	startBgpd  func() *netnstest.Proc
 	hostMAC    string // hb0's
 }
 
@@ -104,6 +109,8 @@ func newEVPNFabric(t *testing.T, bin binaries) *evpnFabric {
 	conf := fmt.Sprintf(`hostname frr
 router bgp 65000
  bgp router-id %s
+ bgp graceful-restart
+ bgp graceful-restart restart-time 10
  no bgp default ipv4-unicast
  neighbor %s remote-as 65000
  neighbor %s remote-as 65000
@@ -115,7 +122,8 @@ router bgp 65000
   advertise-all-vni
  exit-address-family
 `, f.h1.under, f.h2.under, f.h3.under, f.h2.under, f.h2.under, f.h3.under, f.h3.under)
-	f.vtysh, f.bgpd = startFRR(t, k, conf)
+	f.vtysh, f.startBgpd = startFRR(t, k, conf)
+	f.bgpd = f.startBgpd()
 	for _, h := range []*host{f.h2, f.h3} {
 		h.extra = []string{"--evpn", "--bgp-asn", "65000", "--bgp-neighbor", f.h1.under}
 		h.start(t, bin)
@@ -211,7 +219,29 @@ func TestE2EEVPNWithFRR(t *testing.T) {
 	h2.ns.Run(t, "ip", "neigh", "flush", "dev", tapName)
 	pingAll(t, h3.ns, h2.over, 3) // from the moved MAC
 
-	// FRR gone: the reflector and every route through it go.
+	// bgpd dies without a word (SIGKILL), as when it restarts: FRR said it
+	// can restart within 10 s (bgp graceful-restart), so vtepd, its
+	// helper, keeps the routes, stale, and traffic flows on; bgpd back,
+	// the session and routes are refreshed.
+	before := h2.ctl(t, bin, "fdb", "show")
+	_ = f.bgpd.StopWith(syscall.SIGKILL)
+	netnstest.WaitFor(t, 30*time.Second, "h2's session to FRR to drop", func() bool {
+		return !strings.Contains(h2.ctl(t, bin, "bgp", "neighbors"), "Established")
+	})
+	time.Sleep(2 * time.Second)
+	if after := h2.ctl(t, bin, "fdb", "show"); after != before {
+		t.Errorf("h2's FDB while FRR restarts: got\n%s\nwant it kept as it was:\n%s", after, before)
+	}
+	pingAll(t, h2.ns, h3.over, 2)
+	f.bgpd = f.startBgpd()
+	netnstest.WaitFor(t, 60*time.Second, "h2's session to FRR to come back", func() bool {
+		return strings.Contains(h2.ctl(t, bin, "bgp", "neighbors"), "Established")
+	})
+	netnstest.WaitFor(t, 30*time.Second, "h2's FDB as before", func() bool { return h2.ctl(t, bin, "fdb", "show") == before })
+
+	// FRR gone for good: the reflector and every route through it go, at
+	// once or, if bgpd leaves as if to restart, once its restart time has
+	// passed.
 	_ = f.bgpd.Stop() // its exit status on SIGTERM is FRR's business
 	netnstest.WaitFor(t, 30*time.Second, "h2 to take out what BGP gave it", func() bool {
 		show := h2.ctl(t, bin, "fdb", "show")

@@ -147,10 +147,16 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(Rout
 		},
 		OnPeerUpdate: func(e *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
 			if e.Type == apiutil.PEER_EVENT_STATE {
-				f := []zap.Field{zap.Stringer("address", e.Peer.State.NeighborAddress),
-					zap.String("state", sessionState(e.Peer.State.SessionState))}
-				if m := e.Peer.State.DisconnectMessage; m != "" {
+				st := e.Peer.State
+				f := []zap.Field{zap.Stringer("address", st.NeighborAddress),
+					zap.String("state", sessionState(st.SessionState))}
+				if m := st.DisconnectMessage; m != "" {
 					f = append(f, zap.String("reason", m))
+				}
+				if st.SessionState == bgp.BGP_FSM_IDLE {
+					// Refused or lost: a wrong AS or password ends here.
+					log.Warn("bgp neighbor down (check its AS, password and reachability)", f...)
+					return
 				}
 				log.Info("bgp neighbor", f...)
 			}
@@ -182,15 +188,30 @@ func sessionState(s bgp.FSMState) string {
 	return "Unknown"
 }
 
+// gracefulRestartTime is the restart time vtepd, as a helper, gives in its
+// capability (RFC 4724 section 3); the peer's own is what counts for its
+// routes.
+const gracefulRestartTime = 120
+
 // AddNeighbor adds a peer, with the EVPN family.
 func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 	evpn := &api.AfiSafi{Config: &api.AfiSafiConfig{
-		Family: &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}, Enabled: true}}
+		Family: &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}, Enabled: true},
+		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}}
 	p := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.ASN, AuthPassword: n.Password},
 		Transport: &api.Transport{RemotePort: uint32(n.Port), PassiveMode: n.Passive},
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 5}},
-		AfiSafis:  []*api.AfiSafi{evpn},
+		// Graceful restart helper (RFC 4724), as FRR's default: a peer
+		// that says it can restart keeps its routes, stale, for the
+		// restart time it gave when its session drops without a
+		// NOTIFICATION (its bgpd restarting), and they go if it does not
+		// come back or does not send them again. A session closed with a
+		// NOTIFICATION (a peer shut down) takes them at once. vtepd itself
+		// keeps nothing across its own restarts, so it does not ask the
+		// same of its peers.
+		GracefulRestart: &api.GracefulRestart{Enabled: true, HelperOnly: true, RestartTime: gracefulRestartTime},
+		AfiSafis:        []*api.AfiSafi{evpn},
 	}
 	if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p}); err != nil {
 		return err
