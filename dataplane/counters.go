@@ -110,9 +110,10 @@ type counterShard struct {
 	// CsumCompleted counts received packets whose TCP or UDP checksum the
 	// sender left for offload and vtepd finished (encap.FinishPartialChecksum).
 	CsumCompleted atomic.Uint64
-	// ARPSuppressed counts ARP requests from the device answered for a
-	// neighbour a control plane named (local.go); ARPFlooded those for an
-	// address it did not name, which went on to be flooded.
+	// ARPSuppressed counts ARP requests and neighbour solicitations from
+	// the device answered for a neighbour a control plane named
+	// (local.go); ARPFlooded those for an address it did not name, which
+	// went on to be flooded.
 	ARPSuppressed, ARPFlooded atomic.Uint64
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters

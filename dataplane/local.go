@@ -35,16 +35,16 @@ func (l *Local) Expire(now int64) {
 	l.IPv6.Expire(now)
 }
 
-// Neighbors are remote hosts' addresses and MACs, as a control plane
-// heard them (EVPN type 2 routes with an IP).
+// Neighbors are remote hosts' addresses, IPv4 and IPv6, and MACs, as a
+// control plane heard them (EVPN type 2 routes with an IP).
 type Neighbors map[netip.Addr]fdb.MAC
 
 // Local returns what the device showed of its hosts; nil on a network
 // that does not track them (NetworkConfig.TrackLocal).
 func (n *Network) Local() *Local { return n.local }
 
-// SetNeighbors replaces the addresses ARP requests from the device are
-// answered for. The map is the network's from then on: the caller must
+// SetNeighbors replaces the addresses ARP requests and neighbour
+// solicitations from the device are answered for. The map is the network's from then on: the caller must
 // not change it.
 func (n *Network) SetNeighbors(m Neighbors) { n.neighbors.Store(&m) }
 
@@ -55,28 +55,56 @@ type neighborState struct {
 }
 
 // seeLocal notes what the frame read from the device shows of its sender,
-// and answers it if it is an ARP request for a neighbour: it reports
-// whether it did, and the frame goes no further.
+// and answers it if it is an ARP request or a neighbour solicitation for a
+// neighbour: it reports whether it did, and the frame goes no further.
 func (n *vxlanTx) seeLocal(frame []byte, t *observing) bool {
 	n.noteLocal(frame)
 	eth := encap.Ethernet(frame)
-	arp := encap.ARP(frame[encap.EthernetHeaderLen:])
-	if eth.EtherType() != encap.EtherTypeARP || !arp.IsValid() || arp.Op() != encap.ARPRequest {
+	var target netip.Addr
+	var ns encap.IPv6
+	switch eth.EtherType() {
+	case encap.EtherTypeARP:
+		arp := encap.ARP(frame[encap.EthernetHeaderLen:])
+		if !arp.IsValid() || arp.Op() != encap.ARPRequest {
+			return false
+		}
+		target = arp.TargetIP()
+	case encap.EtherTypeIPv6:
+		var ok bool
+		if target, ns, ok = encap.NeighborSolicitTarget(frame); !ok {
+			return false
+		}
+	default:
 		return false
 	}
 	nb := n.neighbors.Load()
 	if nb == nil {
 		return false
 	}
-	mac, ok := (*nb)[arp.TargetIP()]
+	mac, ok := (*nb)[target]
 	if !ok {
 		n.c.ARPFlooded.Add(1)
 		return false
 	}
-	n.arpReply(arp, mac)
-	if t != nil {
-		t.deviceOut(n.reply[:encap.ARPFrameLen])
+	if n.reply == nil {
+		n.reply = make([]byte, max(encap.ARPFrameLen, encap.NAFrameLen))
 	}
+	var l int
+	if ns == nil {
+		l = encap.PutARPReply(n.reply, encap.ARP(frame[encap.EthernetHeaderLen:]), mac, target)
+	} else {
+		l = encap.PutNeighborAdvert(n.reply, ns, eth.Src(), mac, target)
+	}
+	n.one[0] = n.reply[:l]
+	if _, err := n.queue.Write(n.one, 0); err != nil {
+		n.c.drop(n.log, DropLinkWrite, 1, err)
+	} else {
+		n.c.ARPSuppressed.Add(1)
+		if t != nil {
+			t.deviceOut(n.reply[:l])
+		}
+	}
+	n.one[0] = nil
 	return true
 }
 
@@ -115,19 +143,4 @@ func (n *Network) NoteLocal(mac fdb.MAC, ip netip.Addr) {
 	case ip.Is6() && !ip.IsLinkLocalUnicast():
 		n.local.IPv6.Learn(mac, ip, now)
 	}
-}
-
-// arpReply writes the neighbour's answer to req into the device.
-func (n *vxlanTx) arpReply(req encap.ARP, mac fdb.MAC) {
-	if n.reply == nil {
-		n.reply = make([]byte, encap.ARPFrameLen)
-	}
-	encap.PutARPReply(n.reply, req, mac, req.TargetIP())
-	n.one[0] = n.reply
-	if _, err := n.queue.Write(n.one, 0); err != nil {
-		n.c.drop(n.log, DropLinkWrite, 1, err)
-	} else {
-		n.c.ARPSuppressed.Add(1)
-	}
-	n.one[0] = nil
 }

@@ -77,6 +77,21 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 		s := n.Counters.Load()
 		return s.ARPSuppressed == 1 && s.ARPFlooded == 1
 	})
+	// The same for IPv6: a neighbour solicitation for B's address is
+	// answered with B's advertisement.
+	v6A, v6B := netip.MustParseAddr("fd42::1"), netip.MustParseAddr("fd42::2")
+	n.SetNeighbors(dataplane.Neighbors{ipB: macB, v6B: macB})
+	la.Inject(solicitFrame(macA, v6A, v6B))
+	na := recv(t, la)
+	if target, ok := encap.NeighborSource(na); !ok || target != v6B || encap.Ethernet(na).Dst() != macA || encap.Ethernet(na).Src() != macB {
+		t.Errorf("advertisement: from %v (%v), % x", target, ok, na[:14])
+	}
+	none(t, lb, "a suppressed solicitation")
+	waitFor(t, "A's IPv6 address noted", func() bool {
+		r, ok := loc.IPv6.Lookup(macA)
+		return ok && r == v6A
+	})
+
 	// A probe (sender 0.0.0.0) gives no address; a unicast frame from C's
 	// MAC is noted as local.
 	la.Inject(frame(macB, macC, 1, 2, "x"))
@@ -85,4 +100,26 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 	if _, ok := loc.IPv4.Lookup(macC); ok {
 		t.Error("C has an address without having shown one")
 	}
+}
+
+// solicitFrame is the neighbour solicitation src (at from) sends to
+// resolve target (RFC 4861 section 4.3), to target's solicited-node group.
+func solicitFrame(src [6]byte, from, target netip.Addr) []byte {
+	f := make([]byte, encap.EthernetHeaderLen+encap.IPv6HeaderLen+24)
+	e := encap.Ethernet(f)
+	t := target.As16()
+	e.SetDst([6]byte{0x33, 0x33, 0xff, t[13], t[14], t[15]})
+	e.SetSrc(src)
+	e.SetEtherType(encap.EtherTypeIPv6)
+	ip := encap.IPv6(f[encap.EthernetHeaderLen:])
+	ip.SetVersion()
+	ip.SetPayloadLength(24)
+	ip.SetNextHeader(encap.ProtocolICMPv6)
+	ip.SetHopLimit(255)
+	ip.SetSrc(from)
+	ip.SetDst(netip.AddrFrom16([16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]}))
+	m := f[encap.EthernetHeaderLen+encap.IPv6HeaderLen:]
+	m[0] = encap.ICMPv6NeighborSolicit
+	copy(m[8:], t[:])
+	return f
 }

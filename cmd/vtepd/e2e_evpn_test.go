@@ -187,6 +187,22 @@ func TestE2EEVPNWithFRR(t *testing.T) {
 			st.ARPSuppressed, st.ARPFlooded)
 	}
 
+	// The same for IPv6: h3's neighbour advertisement showed its address,
+	// which its type 2 route then carries, and h2's next solicitation for
+	// it is answered on h2.
+	addOverlay6(t, h2, tapName, "fd42::2")
+	addOverlay6(t, h3, tapName, "fd42::3")
+	h2.ns.Run(t, "ping", "-6", "-c", "2", "-W", "2", "fd42::3")
+	netnstest.WaitFor(t, 30*time.Second, "h3's route with fd42::3", func() bool {
+		return strings.Contains(h2.ctl(t, bin, "evpn", "routes"), "["+tap3+"]:[fd42::3] next-hop "+h3.under)
+	})
+	suppressed := h2.stats(t, bin).ARPSuppressed
+	h2.ns.Run(t, "ip", "-6", "neigh", "flush", "dev", tapName)
+	h2.ns.Run(t, "ping", "-6", "-c", "2", "-W", "2", "fd42::3")
+	if got := h2.stats(t, bin).ARPSuppressed; got <= suppressed {
+		t.Errorf("h2's suppressed count after a solicitation for fd42::3: %d, want more than %d", got, suppressed)
+	}
+
 	// The host's MAC moves from h1 to h3 while FRR's route for it (sequence
 	// 0) stands: h3 announces it with 1 (RFC 7432 section 15), h2 follows,
 	// and FRR takes it for a remote MAC at h3. The host is silenced first

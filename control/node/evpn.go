@@ -260,12 +260,12 @@ func forgetLocal(loc *dataplane.Local, mac fdb.MAC) {
 }
 
 // setNeighborsLocked gives the network the addresses the peers' type 2
-// routes carry, for ARP suppression.
+// routes carry, for ARP and neighbour discovery suppression.
 func (d *Node) setNeighborsLocked(nw *dataplane.Network, v *evpnVNI) {
 	nb := dataplane.Neighbors{}
 	seq := map[netip.Addr]uint32{}
 	for _, r := range v.remote {
-		if !r.IP.Is4() {
+		if !r.IP.IsValid() {
 			continue
 		}
 		best, ok := v.bestRemote(r.MAC)
