@@ -15,6 +15,8 @@ import (
 	"github.com/vtepd/vtepd/dataplane/linktest"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // freePort is a TCP port on 127.0.0.1 nobody listens on, for a speaker.
@@ -326,5 +328,79 @@ func TestEVPNReload(t *testing.T) {
 	}
 	if info, _ := na.BGP(); info.ASN != 65000 || len(info.Neighbors) != 1 {
 		t.Errorf("after the refused reload: asn %d, %d neighbors; want 65000 and c", info.ASN, len(info.Neighbors))
+	}
+}
+
+// TestBGPWrongAS: a neighbor configured with the wrong AS never gets a
+// session, and the refusal is logged as a warning naming the neighbor.
+func TestBGPWrongAS(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	vx := vxlanNet("vx42", 42)
+	vx.EVPN = true
+	ca := testConfig(vx)
+	ca.BGP = &control.BGP{ASN: 65000, ListenPort: int(pa), Neighbors: []control.Neighbor{
+		{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65001, Port: pb}}} // b is in 65000
+	cb := testConfig(vx)
+	cb.Underlay.Local = netip.MustParseAddr("10.0.0.2")
+	cb.BGP = &control.BGP{ASN: 65000, ListenPort: int(pb), Neighbors: []control.Neighbor{
+		{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65000, Port: pa, Passive: true}}}
+	a, _, la := startNode(t, ca)
+	b, _, lb := startNode(t, cb)
+	waitForLong(t, "the refusal logged", func() bool {
+		for _, logs := range []*observer.ObservedLogs{la, lb} {
+			for _, e := range logs.FilterMessageSnippet("bgp neighbor down").All() {
+				if e.Level == zap.WarnLevel && e.ContextMap()["address"] == "127.0.0.1" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	for _, n := range []*Node{a, b} {
+		info, err := n.BGP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Neighbors) != 1 || info.Neighbors[0].State == "Established" {
+			t.Errorf("sessions: %+v, want one, not established", info.Neighbors)
+		}
+	}
+}
+
+// TestEVPNHostAgesOut: a host behind a's device that falls silent ages out
+// after the network's ageing time, and its route is withdrawn at b; the
+// device's own MAC, noted every second, stays announced.
+func TestEVPNHostAgesOut(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	start := func(local string, port, peer uint16, passive bool) (*Node, *fakeHost) {
+		vx := vxlanNet("vx42", 42)
+		vx.EVPN, vx.Ageing = true, 2*time.Second
+		cfg := testConfig(vx)
+		cfg.Underlay.Local = netip.MustParseAddr(local)
+		cfg.BGP = &control.BGP{ASN: 65000, ListenPort: int(port), Neighbors: []control.Neighbor{
+			{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65000, Port: peer, Passive: passive}}}
+		n, f, _ := startNode(t, cfg)
+		return n, f
+	}
+	_, fa := start("10.0.0.1", pa, pb, true)
+	b, _ := start("10.0.0.2", pb, pa, false)
+	host := fdb.MAC{0x02, 0, 0, 0, 0, 0x77}
+	own, err := fa.host().DeviceMAC("vx42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.device(t, "vx42").link.Inject(arp(fdb.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, host, encap.ARPRequest,
+		netip.MustParseAddr("192.168.42.7"), netip.MustParseAddr("192.168.42.8")))
+	waitForLong(t, "b to install the host and a's own MAC", func() bool {
+		_, h := fdbEntry(b, 42, host)
+		_, o := fdbEntry(b, 42, own)
+		return h && o
+	})
+	waitForLong(t, "the silent host to age out at a and go from b", func() bool {
+		_, h := fdbEntry(b, 42, host)
+		return !h
+	})
+	if _, o := fdbEntry(b, 42, own); !o {
+		t.Error("a's own device MAC went from b too; want it kept while it is the device's")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 // settings, and the kernel routes it pointed at them.
 type fakeHost struct {
 	wire *linktest.Wire
+	id   byte // tells the hosts' device MACs apart
 
 	mu      sync.Mutex
 	devices map[string]*fakeDevice // by name, the latest made
@@ -40,8 +42,11 @@ type fakeDevice struct {
 	link *linktest.Link
 }
 
+// fakeHosts counts the fake hosts made, for their id.
+var fakeHosts atomic.Uint32
+
 func newFakeHost() *fakeHost {
-	return &fakeHost{wire: linktest.NewWire(), devices: map[string]*fakeDevice{},
+	return &fakeHost{wire: linktest.NewWire(), id: byte(fakeHosts.Add(1)), devices: map[string]*fakeDevice{},
 		routes: map[string][]netip.Prefix{}, failCreate: map[string]error{}}
 }
 
@@ -72,7 +77,7 @@ func (f *fakeHost) host() Host {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if d := f.devices[dev]; d != nil && !d.link.Closed() {
-				return fdb.MAC{0x02, 0xfe, 0, 0, 0, byte(len(dev))}, nil
+				return fdb.MAC{0x02, 0xfe, f.id, 0, 0, byte(len(dev))}, nil
 			}
 			return fdb.MAC{}, fmt.Errorf("%s: no such device", dev)
 		},
