@@ -509,22 +509,29 @@ func nonNil[T any](v []T) []T {
 }
 
 func (s *Server) getFDB(r *http.Request) (any, error) {
-	q, err := query(r, "vni")
+	vni, all, err := vniQuery(r)
 	if err != nil {
 		return nil, err
-	}
-	var vni uint32
-	all := !q.Has("vni")
-	if !all {
-		if vni, err = parseVNI(q.Get("vni")); err != nil {
-			return nil, err
-		}
 	}
 	entries, err := s.b.FDB(vni, all)
 	if err != nil {
 		return nil, err
 	}
 	return nonNil(entries), nil
+}
+
+// vniQuery reads a GET's only parameter, an optional vni: without it, the
+// request is about every network (all).
+func vniQuery(r *http.Request) (vni uint32, all bool, err error) {
+	q, err := query(r, "vni")
+	if err != nil {
+		return 0, false, err
+	}
+	if !q.Has("vni") {
+		return 0, true, nil
+	}
+	vni, err = parseVNI(q.Get("vni"))
+	return vni, false, err
 }
 
 func (s *Server) postFDB(r *http.Request) (any, error) {
@@ -822,16 +829,9 @@ func (s *Server) deleteNeighbor(r *http.Request) (any, error) {
 }
 
 func (s *Server) getEVPNRoutes(r *http.Request) (any, error) {
-	q, err := query(r, "vni")
+	vni, all, err := vniQuery(r)
 	if err != nil {
 		return nil, err
-	}
-	var vni uint32
-	all := !q.Has("vni")
-	if !all {
-		if vni, err = parseVNI(q.Get("vni")); err != nil {
-			return nil, err
-		}
 	}
 	routes, err := s.b.EVPNRoutes(vni, all)
 	if err != nil {

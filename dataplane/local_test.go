@@ -1,7 +1,6 @@
 package dataplane_test
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -10,22 +9,6 @@ import (
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 )
-
-// arpFrame is an ARP request (op 1) or reply (op 2) from src, who has
-// from, about target.
-func arpFrame(dst, src [6]byte, op uint16, from, target netip.Addr) []byte {
-	f := make([]byte, encap.ARPFrameLen)
-	e := encap.Ethernet(f)
-	e.SetDst(dst)
-	e.SetSrc(src)
-	e.SetEtherType(encap.EtherTypeARP)
-	a := f[encap.EthernetHeaderLen:]
-	binary.BigEndian.PutUint64(a, 1<<48|encap.EtherTypeIPv4<<32|6<<24|4<<16|uint64(op))
-	copy(a[8:], src[:])
-	copy(a[14:], from.AsSlice())
-	copy(a[24:], target.AsSlice())
-	return f
-}
 
 // TestTrackLocalAndSuppressARP: on a network that tracks its hosts (EVPN),
 // the source MACs read from the device and the addresses their ARP shows
@@ -45,7 +28,7 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 	ipA, ipB, ipC := netip.MustParseAddr("192.168.42.1"), netip.MustParseAddr("192.168.42.2"), netip.MustParseAddr("192.168.42.3")
 
 	// No neighbours yet: the request is flooded, and A is noted.
-	req := arpFrame(bcast, macA, encap.ARPRequest, ipA, ipB)
+	req := linktest.ARPFrame(bcast, macA, encap.ARPRequest, ipA, ipB)
 	la.Inject(req)
 	recv(t, lb)
 	loc := n.Local()
@@ -64,14 +47,14 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 	n.SetNeighbors(dataplane.Neighbors{ipB: macB})
 	la.Inject(req)
 	got := recv(t, la)
-	want := arpFrame(macA, macB, encap.ARPReply, ipB, ipA)
+	want := linktest.ARPFrame(macA, macB, encap.ARPReply, ipB, ipA)
 	copy(want[encap.EthernetHeaderLen+18:], macA[:]) // target hardware address: the asker
 	if string(got) != string(want) {
 		t.Errorf("reply:\n got % x\nwant % x", got, want)
 	}
 	none(t, lb, "a suppressed request")
 	// C is nobody's: flooded and counted as such.
-	la.Inject(arpFrame(bcast, macA, encap.ARPRequest, ipA, ipC))
+	la.Inject(linktest.ARPFrame(bcast, macA, encap.ARPRequest, ipA, ipC))
 	recv(t, lb)
 	waitFor(t, "the counters", func() bool {
 		s := n.Counters.Load()

@@ -478,16 +478,40 @@ func checkRemote(what string, a netip.Addr) (netip.Addr, error) {
 // learning never overwrites it. It returns ErrExists if mac has an entry,
 // ErrFull if the table is at its limit, ErrBadMAC for a zero or group MAC.
 func (t *Table) Add(mac MAC, remote netip.Addr, static bool) error {
-	return t.add(mac, remote, static, false)
+	return t.add(mac, remote, kindOf(static), addOnly)
 }
 
 // Replace adds an entry or overwrites the existing one for mac, as
 // `bridge fdb replace`. Overwriting does not count against the limit.
 func (t *Table) Replace(mac MAC, remote netip.Addr, static bool) error {
-	return t.add(mac, remote, static, true)
+	return t.add(mac, remote, kindOf(static), replaceAny)
 }
 
-func (t *Table) add(mac MAC, remote netip.Addr, static, replace bool) error {
+// entryKind is what made an entry: learning, a user (static) or a control
+// plane (extern).
+type entryKind uint8
+
+const (
+	kindLearnt entryKind = iota
+	kindStatic
+	kindExtern
+)
+
+func kindOf(static bool) entryKind {
+	if static {
+		return kindStatic
+	}
+	return kindLearnt
+}
+
+// How add treats an entry already there for the MAC.
+const (
+	addOnly          = iota // ErrExists
+	replaceAny              // overwritten
+	replaceNonStatic        // overwritten unless static (ErrStatic)
+)
+
+func (t *Table) add(mac MAC, remote netip.Addr, kind entryKind, onExisting int) error {
 	if err := checkMAC(mac); err != nil {
 		return err
 	}
@@ -501,10 +525,14 @@ func (t *Table) add(mac MAC, remote netip.Addr, static, replace bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl := s.tab.Load()
-	e := newEntry(k, remote, static, Now())
-	if i, _ := sl.find(k, h); i >= 0 {
-		if !replace {
+	e := newEntry(k, remote, kind == kindStatic, Now())
+	e.extern = kind == kindExtern
+	if i, old := sl.find(k, h); i >= 0 {
+		switch {
+		case onExisting == addOnly:
 			return fmt.Errorf("fdb entry %s: %w", mac, ErrExists)
+		case onExisting == replaceNonStatic && old.static:
+			return fmt.Errorf("fdb entry %s: %w", mac, ErrStatic)
 		}
 		sl.s[i].Store(e)
 		return nil
@@ -524,16 +552,25 @@ func (t *Table) Del(mac MAC) error {
 	s := t.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.tab.Load()
-	i, _ := sl.find(k, h)
-	if i < 0 {
+	if !t.delLocked(s, k, h, func(*entry) bool { return true }) {
 		return fmt.Errorf("fdb entry %s: %w", mac, ErrNotFound)
+	}
+	return nil
+}
+
+// delLocked removes the entry for key k if which says so, and reports
+// whether it did. Caller holds s.mu.
+func (t *Table) delLocked(s *shard, k, h uint64, which func(*entry) bool) bool {
+	sl := s.tab.Load()
+	i, e := sl.find(k, h)
+	if i < 0 || !which(e) {
+		return false
 	}
 	sl.s[i].Store(deleted)
 	s.live--
 	t.count.Add(-1)
 	t.compactLocked(s)
-	return nil
+	return true
 }
 
 // Flush removes all learnt entries, and the static ones too if includeStatic.
@@ -548,33 +585,7 @@ func (t *Table) Flush(includeStatic bool) int {
 // extern entry for mac, never ages and is never moved by learning. A
 // static entry wins: AddExtern leaves it and returns ErrStatic.
 func (t *Table) AddExtern(mac MAC, remote netip.Addr) error {
-	if err := checkMAC(mac); err != nil {
-		return err
-	}
-	remote, err := checkRemote("remote", remote)
-	if err != nil {
-		return fmt.Errorf("fdb entry %s: %w", mac, err)
-	}
-	k := mac.key()
-	h := t.hash(k)
-	s := t.shardOf(h)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sl := s.tab.Load()
-	e := newEntry(k, remote, false, Now())
-	e.extern = true
-	if i, old := sl.find(k, h); i >= 0 {
-		if old.static {
-			return fmt.Errorf("fdb entry %s: %w", mac, ErrStatic)
-		}
-		sl.s[i].Store(e)
-		return nil
-	}
-	if !t.reserve() {
-		return fmt.Errorf("fdb entry %s: %w (limit %d)", mac, ErrFull, t.limit)
-	}
-	t.insertLocked(s, e, h)
-	return nil
+	return t.add(mac, remote, kindExtern, replaceNonStatic)
 }
 
 // DelExtern removes mac's extern entry if it still points at remote, and
@@ -586,16 +597,8 @@ func (t *Table) DelExtern(mac MAC, remote netip.Addr) bool {
 	s := t.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.tab.Load()
-	i, e := sl.find(k, h)
-	if i < 0 || !e.extern || e.remote != remote.Unmap() {
-		return false
-	}
-	sl.s[i].Store(deleted)
-	s.live--
-	t.count.Add(-1)
-	t.compactLocked(s)
-	return true
+	remote = remote.Unmap()
+	return t.delLocked(s, k, h, func(e *entry) bool { return e.extern && e.remote == remote })
 }
 
 // Expire removes learnt entries not refreshed for the table's ageing time as

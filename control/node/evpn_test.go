@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -135,22 +134,6 @@ func fdbEntry(n *Node, vni uint32, mac fdb.MAC) (fdb.Entry, bool) {
 	return fdb.Entry{}, false
 }
 
-// arp is an ARP request (op 1) or reply (op 2) frame from src, who has
-// from, about target.
-func arp(dst, src fdb.MAC, op uint16, from, target netip.Addr) []byte {
-	f := make([]byte, encap.ARPFrameLen)
-	e := encap.Ethernet(f)
-	e.SetDst(dst)
-	e.SetSrc(src)
-	e.SetEtherType(encap.EtherTypeARP)
-	a := f[encap.EthernetHeaderLen:]
-	binary.BigEndian.PutUint64(a, 1<<48|encap.EtherTypeIPv4<<32|6<<24|4<<16|uint64(op))
-	copy(a[8:], src[:])
-	copy(a[14:], from.AsSlice())
-	copy(a[24:], target.AsSlice())
-	return f
-}
-
 // TestEVPNHosts: a host seen on a's device (its ARP giving its address)
 // is announced as type 2 routes; b installs it as an extern FDB entry
 // pointing at a, and answers ARP for its address from b's own device
@@ -168,7 +151,7 @@ func TestEVPNHosts(t *testing.T) {
 	asker := fdb.MAC{0x02, 0, 0, 0, 0, 0x88}
 	hostIP, askerIP := netip.MustParseAddr("192.168.42.7"), netip.MustParseAddr("192.168.42.8")
 	bcast := fdb.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	fa.device(t, "vx42").link.Inject(arp(bcast, host, encap.ARPRequest, hostIP, askerIP))
+	fa.device(t, "vx42").link.Inject(linktest.ARPFrame(bcast, host, encap.ARPRequest, hostIP, askerIP))
 	waitForLong(t, "b to install the host at a", func() bool {
 		e, ok := fdbEntry(b, 42, host)
 		return ok && e.Extern && e.Remote == ea
@@ -178,7 +161,7 @@ func TestEVPNHosts(t *testing.T) {
 	lb := fb.device(t, "vx42").link
 	drain(lb)
 	waitForLong(t, "b to answer ARP for the host", func() bool {
-		lb.Inject(arp(bcast, asker, encap.ARPRequest, askerIP, hostIP))
+		lb.Inject(linktest.ARPFrame(bcast, asker, encap.ARPRequest, askerIP, hostIP))
 		select {
 		case f := <-lb.Written():
 			return encap.Ethernet(f).EtherType() == encap.EtherTypeARP && encap.ARP(f[encap.EthernetHeaderLen:]).Op() == encap.ARPReply &&
@@ -190,7 +173,7 @@ func TestEVPNHosts(t *testing.T) {
 	waitFor(t, "b's arp_suppressed to count it", func() bool { return stats(t, b, "vx42").ARPSuppressed > 0 })
 
 	// The host moves to b.
-	lb.Inject(arp(bcast, host, encap.ARPRequest, hostIP, askerIP))
+	lb.Inject(linktest.ARPFrame(bcast, host, encap.ARPRequest, hostIP, askerIP))
 	waitForLong(t, "a to point the host at b", func() bool {
 		e, ok := fdbEntry(a, 42, host)
 		return ok && e.Extern && e.Remote == eb
@@ -389,7 +372,7 @@ func TestEVPNHostAgesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa.device(t, "vx42").link.Inject(arp(fdb.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, host, encap.ARPRequest,
+	fa.device(t, "vx42").link.Inject(linktest.ARPFrame(fdb.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, host, encap.ARPRequest,
 		netip.MustParseAddr("192.168.42.7"), netip.MustParseAddr("192.168.42.8")))
 	waitForLong(t, "b to install the host and a's own MAC", func() bool {
 		_, h := fdbEntry(b, 42, host)

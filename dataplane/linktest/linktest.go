@@ -337,3 +337,21 @@ func parseOuter(pkt []byte) (src, dst netip.AddrPort, payload []byte, ok bool) {
 	}
 	return netip.AddrPortFrom(srcIP, u.SrcPort()), netip.AddrPortFrom(dstIP, u.DstPort()), u.Payload(), true
 }
+
+// ARPFrame is an ARP request (encap.ARPRequest) or reply from src, who has
+// from, about target, in an Ethernet frame to dst: what a host behind a
+// device would send.
+func ARPFrame(dst, src [6]byte, op uint16, from, target netip.Addr) []byte {
+	f := make([]byte, encap.ARPFrameLen)
+	e := encap.Ethernet(f)
+	e.SetDst(dst)
+	e.SetSrc(src)
+	e.SetEtherType(encap.EtherTypeARP)
+	a := f[encap.EthernetHeaderLen:]
+	// Ethernet (1), IPv4, address lengths 6 and 4 (RFC 826), then op.
+	copy(a, []byte{0, 1, 0x08, 0x00, 6, 4, byte(op >> 8), byte(op)})
+	copy(a[8:], src[:])
+	copy(a[14:], from.AsSlice())
+	copy(a[24:], target.AsSlice())
+	return f
+}

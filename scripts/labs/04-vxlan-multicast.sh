@@ -41,16 +41,7 @@ run ip -n "$HUB" link set br0 up
 explain "mcast_snooping 0: the switch floods multicast to every port, as a simple switch" \
   "does. With snooping it would send a group only to ports it heard IGMP reports from," \
   "which relies on a querier (a router asking for reports) this network does not have."
-i=0
-for h in "$H1" "$H2" "$H3"; do
-  i=$((i + 1))
-  add_ns "$h"
-  run ip -n "$HUB" link add "port$i" type veth peer name eth0 netns "$h"
-  run ip -n "$HUB" link set "port$i" master br0
-  run ip -n "$HUB" link set "port$i" up
-  run ip -n "$h" addr add "10.0.0.$i/24" dev eth0
-  run ip -n "$h" link set eth0 up
-done
+plug "$HUB" "$H1" "$H2" "$H3"
 ping_ok "$H1" 10.0.0.3
 
 # --- part 1: vtepd --------------------------------------------------------------

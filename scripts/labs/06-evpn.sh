@@ -38,16 +38,7 @@ step "Three hosts on one underlay switch: br0 in $HUB, 10.0.0.0/24"
 add_ns "$HUB"
 run ip -n "$HUB" link add br0 type bridge
 run ip -n "$HUB" link set br0 up
-i=0
-for h in "$H1" "$H2" "$H3"; do
-  i=$((i + 1))
-  add_ns "$h"
-  run ip -n "$HUB" link add "port$i" type veth peer name eth0 netns "$h"
-  run ip -n "$HUB" link set "port$i" master br0
-  run ip -n "$HUB" link set "port$i" up
-  run ip -n "$h" addr add "10.0.0.$i/24" dev eth0
-  run ip -n "$h" link set eth0 up
-done
+plug "$HUB" "$H1" "$H2" "$H3"
 ping_ok "$H1" 10.0.0.3
 
 step "vtepd with EVPN on each host: BGP to the other two, no --remote"

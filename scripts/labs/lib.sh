@@ -93,6 +93,22 @@ wire() {
   run ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
 }
 
+# plug HUB HOST...: each HOST on the underlay switch br0 in HUB, by a veth
+# from port<i> to its eth0, with the address 10.0.0.<i>/24 (i from 1).
+plug() {
+  local hub=$1 h i=0
+  shift
+  for h in "$@"; do
+    i=$((i + 1))
+    add_ns "$h"
+    run ip -n "$hub" link add "port$i" type veth peer name eth0 netns "$h"
+    run ip -n "$hub" link set "port$i" master br0
+    run ip -n "$hub" link set "port$i" up
+    run ip -n "$h" addr add "10.0.0.$i/24" dev eth0
+    run ip -n "$h" link set eth0 up
+  done
+}
+
 # mac_of NS DEV: the MAC address of a device.
 mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 
