@@ -49,7 +49,17 @@ type NetworkInfo struct {
 type RouteInfo struct {
 	Prefix string `json:"prefix"`
 	Via    string `json:"via"`
+	// Proto says who made a running route, in iproute2's words: static
+	// (the config or vtepctl) or bgp (a peer's block). Left out in a
+	// network's spec.
+	Proto string `json:"proto,omitempty"`
 }
+
+// Route origins, as RouteInfo.Proto gives them.
+const (
+	ProtoStatic = "static"
+	ProtoBGP    = "bgp"
+)
 
 // NetworkStats are one network's counters.
 type NetworkStats struct {

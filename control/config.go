@@ -296,7 +296,17 @@ type Network struct {
 
 	// ipip only.
 	Remote netip.Addr // point-to-point peer (a default route); zero if absent
-	TTL    uint8      // 0 = inherit from the inner packet
+	// BGP announces the network's Blocks over BGP with the underlay
+	// address as next hop, and routes the peers' blocks into it
+	// (Config.BGP), as Calico's nodes do.
+	BGP bool
+	// Blocks are the prefixes announced; with BGP, the Address's prefix
+	// when none are given.
+	Blocks []netip.Prefix
+	// AcceptDefault takes a default route a peer announces; without it
+	// such a route is ignored.
+	AcceptDefault bool
+	TTL           uint8 // 0 = inherit from the inner packet
 	// DF is the outer DF bit: DFInherit (copy the inner packet's), DFSet
 	// or DFUnset; for vxlan, "" is unset, and for ipip the default is
 	// DFInherit.
@@ -431,6 +441,9 @@ type rawNetwork struct {
 	Flood    yaml.Node  `yaml:"flood_rate"`
 	EVPN     yaml.Node  `yaml:"evpn"`
 	Remote   yaml.Node  `yaml:"remote"`
+	BGP      yaml.Node  `yaml:"bgp"`
+	Blocks   yaml.Node  `yaml:"blocks"`
+	AcceptDf yaml.Node  `yaml:"accept_default"`
 	TTL      yaml.Node  `yaml:"ttl"`
 	DF       yaml.Node  `yaml:"df"`
 	Routes   []rawRoute `yaml:"routes"`

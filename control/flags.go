@@ -94,9 +94,10 @@ var flagDocs = []struct{ flag, text string }{
 	{"mac-moves", "  --mac-moves N          vxlan: moves a second allowed per learnt MAC, beyond\n                         which its frames are dropped (default 0: no limit)\n"},
 	{"flood-rate", "  --flood-rate N         vxlan: broadcast, multicast and unknown-unicast frames\n                         flooded a second, burst N (default 0: no limit)\n"},
 	{"evpn", "  --evpn                 vxlan: announce the network over BGP EVPN and take\n                         the flood list from the peers' announcements\n"},
-	{"bgp-asn", "  --bgp-asn N            run a BGP speaker of AS N (for --evpn)\n"},
+	{"bgp-asn", "  --bgp-asn N            run a BGP speaker of AS N (for --evpn, or ipip blocks)\n"},
 	{"bgp-neighbor", "  --bgp-neighbor IP      a BGP peer of the same AS, port 179 (repeatable)\n"},
 	{"route", "  --route PREFIX=VIA     ipip: send PREFIX to the endpoint VIA (repeatable)\n"},
+	{"bgp-block", "  --bgp-block PREFIX     ipip: announce PREFIX over BGP (repeatable; default:\n                         --addr's prefix) and route the peers' blocks in;\n                         with --mode ipip, --bgp-asn alone does this too\n"},
 	{"df", "  --df set|unset|inherit outer DF bit: vxlan default unset (a packet over\n                         the underlay's MTU is fragmented), ipip default\n                         inherit (the inner packet's)\n"},
 	{"control", "  --control PATH         control socket (default /run/vtepd/vtepd.sock)\n"},
 	{"metrics", "  --metrics ADDR         serve metrics on host:port, like 127.0.0.1:9470\n"},
@@ -108,13 +109,13 @@ var flagDocs = []struct{ flag, text string }{
 // replaces all of them.
 var networkFlags = []string{"mode", "vni", "local", "remote", "dstport", "srcport", "name",
 	"addr", "mtu", "learning", "ageing", "limit", "ttl", "df", "mcast-ttl", "udpcsum", "route", "group", "dev",
-	"accept", "allow", "mac-moves", "flood-rate", "evpn", "bgp-asn", "bgp-neighbor"}
+	"accept", "allow", "mac-moves", "flood-rate", "evpn", "bgp-asn", "bgp-neighbor", "bgp-block"}
 
 // vxlanFlags mean nothing to an ipip network; ipipFlags nothing to vxlan.
 var (
 	vxlanFlags = []string{"vni", "evpn", "dstport", "srcport", "udpcsum", "learning", "ageing", "limit", "group", "dev", "mcast-ttl",
 		"accept", "allow", "mac-moves", "flood-rate"}
-	ipipFlags = []string{"route"}
+	ipipFlags = []string{"route", "bgp-block"}
 )
 
 // listValue collects a repeatable flag.
@@ -156,6 +157,7 @@ type flagValues struct {
 	remotes, routes   listValue
 	allow             listValue
 	bgpNeighbors      listValue
+	bgpBlocks         listValue
 	evpn              boolValue
 	set               map[string]bool // the flags given
 }
@@ -177,6 +179,7 @@ func parseFlagValues(args []string) (*flagValues, error) {
 	fs.Var(&fv.routes, "route", "")
 	fs.Var(&fv.allow, "allow", "")
 	fs.Var(&fv.bgpNeighbors, "bgp-neighbor", "")
+	fs.Var(&fv.bgpBlocks, "bgp-block", "")
 	fs.Var(&fv.evpn, "evpn", "")
 
 	if err := fs.Parse(args); err != nil {
@@ -402,6 +405,15 @@ func (fv *flagValues) network() (Network, error) {
 		}
 	} else {
 		v.ttl = flag("ttl", "ttl")
+		if set["bgp-asn"] || len(fv.bgpBlocks) > 0 {
+			v.bgp = textValue(at("bgp"), true, "true")
+		}
+		if len(fv.bgpBlocks) > 0 {
+			v.blocks = value{path: at("blocks"), kind: valueList}
+			for i, b := range fv.bgpBlocks {
+				v.blocks.items = append(v.blocks.items, textValue(fmt.Sprintf("%s[%d]", at("blocks"), i), true, b))
+			}
+		}
 		switch len(fv.remotes) {
 		case 0:
 		case 1:
@@ -584,6 +596,8 @@ func flagPath(path string) string {
 		return "--remote"
 	case "routes":
 		return "--route"
+	case "blocks", "bgp":
+		return "--bgp-block"
 	case "mac_moves":
 		return "--mac-moves"
 	case "flood_rate":

@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 )
 
@@ -18,6 +19,7 @@ type networkValues struct {
 	routesPath                                                        string
 	routesGiven                                                       bool
 	evpn                                                              value
+	bgp, blocks, acceptDefault                                        value
 }
 
 type routeValues struct{ prefix, via value }
@@ -41,7 +43,7 @@ func (v *networkValues) network() (Network, error) {
 
 	// A field of the other kind is a mistake worth stopping for: it would
 	// otherwise be silently ignored. The first one given is named.
-	foreign, other := []value{v.remote, v.ttl}, KindIPIP
+	foreign, other := []value{v.remote, v.ttl, v.bgp, v.blocks, v.acceptDefault}, KindIPIP
 	if n.Kind == KindIPIP {
 		foreign = []value{v.vni, v.remotes, v.group, v.dev, v.learning, v.ageing, v.limit, v.macMoves, v.floodRate, v.evpn}
 		other = KindVXLAN
@@ -179,6 +181,31 @@ func (v *networkValues) ipip(n *Network) error {
 		}
 		n.Routes = append(n.Routes, rt)
 	}
+	if n.BGP, err = v.bgp.boolean(v.blocks.present()); err != nil {
+		return err
+	}
+	if n.Blocks, err = listOf(v.blocks, "a list of prefixes like [10.244.1.0/24]", func(e value) (netip.Prefix, error) {
+		return e.prefix(true)
+	}); err != nil {
+		return err
+	}
+	if n.AcceptDefault, err = v.acceptDefault.boolean(false); err != nil {
+		return err
+	}
+	if !n.BGP {
+		for _, f := range []value{v.blocks, v.acceptDefault} {
+			if f.present() {
+				return f.errorf("only with bgp: true (the blocks are what BGP announces)")
+			}
+		}
+		return nil
+	}
+	if len(n.Blocks) == 0 {
+		if !n.Address.IsValid() {
+			return v.blocks.errorf("required with bgp and no address (the prefixes this node announces)")
+		}
+		n.Blocks = []netip.Prefix{n.Address.Masked()}
+	}
 	return nil
 }
 
@@ -195,6 +222,7 @@ func (r *rawNetwork) values(path string) *networkValues {
 		limit: field(at("limit"), &r.Limit), macMoves: field(at("mac_moves"), &r.MACMoves),
 		floodRate: field(at("flood_rate"), &r.Flood), evpn: field(at("evpn"), &r.EVPN),
 		remote: field(at("remote"), &r.Remote), ttl: field(at("ttl"), &r.TTL), df: field(at("df"), &r.DF),
+		bgp: field(at("bgp"), &r.BGP), blocks: field(at("blocks"), &r.Blocks), acceptDefault: field(at("accept_default"), &r.AcceptDf),
 		routesPath: at("routes"), routesGiven: len(r.Routes) > 0,
 	}
 	for i := range r.Routes {
@@ -226,10 +254,13 @@ type NetworkSpec struct {
 	EVPN      *bool    `json:"evpn,omitempty"`       // announce and learn peers over BGP
 
 	// ipip only.
-	Remote string      `json:"remote,omitempty"`
-	TTL    string      `json:"ttl,omitempty"` // "1".."255" or "inherit"; default "64"
-	DF     string      `json:"df,omitempty"`  // "set", "unset" or "inherit"; default "inherit" (ipip), "unset" (vxlan)
-	Routes []RouteInfo `json:"routes,omitempty"`
+	Remote        string      `json:"remote,omitempty"`
+	BGP           *bool       `json:"bgp,omitempty"`            // announce blocks and learn the peers' over BGP
+	Blocks        []string    `json:"blocks,omitempty"`         // default: the address's prefix
+	AcceptDefault *bool       `json:"accept_default,omitempty"` // take a peer's default route
+	TTL           string      `json:"ttl,omitempty"`            // "1".."255" or "inherit"; default "64"
+	DF            string      `json:"df,omitempty"`             // "set", "unset" or "inherit"; default "inherit" (ipip), "unset" (vxlan)
+	Routes        []RouteInfo `json:"routes,omitempty"`
 }
 
 // SpecOf describes n as a NetworkSpec; Network gives n back.
@@ -244,6 +275,16 @@ func SpecOf(n Network) NetworkSpec {
 		}
 		for _, r := range n.Routes {
 			s.Routes = append(s.Routes, RouteInfo{Prefix: prefixString(r.Prefix), Via: addrString(r.Via)})
+		}
+		if n.BGP {
+			on := true
+			s.BGP = &on
+			for _, b := range n.Blocks {
+				s.Blocks = append(s.Blocks, b.String())
+			}
+			if n.AcceptDefault {
+				s.AcceptDefault = &on
+			}
 		}
 		return s
 	}
@@ -280,6 +321,7 @@ func (s NetworkSpec) Network() (Network, error) {
 		macMoves: jsonInt("mac_moves", s.MACMoves), floodRate: jsonInt("flood_rate", s.FloodRate),
 		evpn:   jsonBool("evpn", s.EVPN),
 		remote: jsonString("remote", s.Remote), df: jsonString("df", s.DF), routesPath: "routes",
+		bgp: jsonBool("bgp", s.BGP), blocks: jsonStrings("blocks", s.Blocks), acceptDefault: jsonBool("accept_default", s.AcceptDefault),
 	}
 	if s.MTU != 0 {
 		v.mtu = jsonInt("mtu", &s.MTU)

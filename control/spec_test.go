@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +351,83 @@ networks: [{vni: 42, evpn: true}]
 			t.Errorf("got %v, want %q", tc.err, tc.want)
 		}
 	}
+}
+
+// TestIPIPBGPConfig: an ipip network takes part in BGP from the file
+// (bgp, blocks, accept_default), the flags (--bgp-asn with --mode ipip,
+// --bgp-block) and the API, with the address's prefix as its block by
+// default; the mistakes are named.
+func TestIPIPBGPConfig(t *testing.T) {
+	c, err := control.Parse([]byte(`underlay: {local: 10.0.0.1}
+bgp: {asn: 64512, neighbors: [{address: 10.0.0.2}]}
+networks:
+  - {name: ipip0, kind: ipip, address: 10.244.1.1/24, bgp: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Networks[0]
+	if !n.BGP || !slices.Equal(n.Blocks, []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}) || n.AcceptDefault {
+		t.Errorf("file: bgp %v blocks %v accept_default %v; want the address's /24", n.BGP, n.Blocks, n.AcceptDefault)
+	}
+	c, err = control.Parse([]byte(`underlay: {local: 10.0.0.1}
+bgp: {asn: 64512, neighbors: [{address: 10.0.0.2}]}
+networks:
+  - {name: ipip0, kind: ipip, address: 10.244.1.1/16, blocks: [10.244.1.0/24, 10.244.9.0/24], accept_default: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Networks[0]; !n.BGP || len(n.Blocks) != 2 || !n.AcceptDefault {
+		t.Errorf("file with blocks: %+v; want bgp implied, two blocks, accept_default", n)
+	}
+	f, err := control.ParseFlags([]string{"--mode", "ipip", "--name", "ipip0", "--local", "10.0.0.1", "--addr", "10.244.1.1/16",
+		"--bgp-asn", "64512", "--bgp-neighbor", "10.0.0.2", "--bgp-block", "10.244.1.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Networks[0]; !n.BGP || !slices.Equal(n.Blocks, []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}) {
+		t.Errorf("flags: %+v", n)
+	}
+	on := true
+	spec := control.NetworkSpec{Name: "ipip1", Kind: "ipip", Address: "10.244.3.1/24", BGP: &on}
+	if n, err := spec.Network(); err != nil || !n.BGP || n.Blocks[0] != netip.MustParsePrefix("10.244.3.0/24") {
+		t.Errorf("API: %+v, %v", n, err)
+	} else if back := control.SpecOf(n); back.BGP == nil || !*back.BGP || len(back.Blocks) != 1 {
+		t.Errorf("SpecOf: %+v", back)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{parseErr("underlay: {local: 10.0.0.1}\nnetworks: [{name: t, kind: ipip, address: 10.244.1.1/24, bgp: true}]\n"),
+			"networks[0].bgp: needs a BGP speaker"},
+		{parseErr("underlay: {local: 10.0.0.1}\nbgp: {asn: 1}\nnetworks: [{name: t, kind: ipip, bgp: true}]\n"),
+			"networks[0].blocks: required with bgp and no address"},
+		{parseErr("underlay: {local: 10.0.0.1}\nbgp: {asn: 1}\nnetworks: [{name: t, kind: ipip, blocks: [10.244.1.1/24]}]\n"),
+			"networks[0].blocks[0]: want a network prefix like 10.244.1.0/24"},
+		{parseErr("underlay: {local: 10.0.0.1}\nbgp: {asn: 1}\nnetworks: [{name: t, kind: ipip, bgp: false, accept_default: true}]\n"),
+			"networks[0].accept_default: only with bgp: true"},
+		{parseErr("underlay: {local: 10.0.0.1}\nbgp: {asn: 1}\nnetworks: [{vni: 1, blocks: [10.244.1.0/24]}]\n"),
+			"networks[0].blocks: only for ipip networks"},
+		{parseErr("underlay: {local: 10.0.0.1}\nbgp: {asn: 1}\nnetworks: [{name: a, kind: ipip, address: 10.1.0.1/24, bgp: true}, {name: b, kind: ipip, address: 10.2.0.1/24, bgp: true}]\n"),
+			"networks[1].bgp: only one ipip network takes part in BGP; networks[0] already does"},
+		{func() error {
+			_, err := control.ParseFlags([]string{"--mode", "ipip", "--name", "t", "--local", "10.0.0.1", "--bgp-asn", "1", "--bgp-block", "10.244.1.0"})
+			return err
+		}(), "--bgp-block: want a network prefix"},
+		{func() error {
+			_, err := control.ParseFlags([]string{"--local", "10.0.0.1", "--vni", "42", "--bgp-block", "10.244.1.0/24"})
+			return err
+		}(), "--bgp-block: only with --mode ipip"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", tc.err, tc.want)
+		}
+	}
+}
+
+func parseErr(yaml string) error {
+	_, err := control.Parse([]byte(yaml))
+	return err
 }

@@ -48,11 +48,26 @@ func (c *Config) Validate() error {
 			vnis[n.VNI] = i
 		}
 	}
+	bgpNet := -1
 	for i, n := range c.Networks {
 		if n.EVPN && c.BGP == nil {
 			v.fail(fmt.Sprintf("networks[%d].evpn", i), "needs a BGP speaker: bgp with an asn and neighbors (--bgp-asn, --bgp-neighbor)")
 			return v.error()
 		}
+		if !n.BGP {
+			continue
+		}
+		if c.BGP == nil {
+			v.fail(fmt.Sprintf("networks[%d].bgp", i), "needs a BGP speaker: bgp with an asn and neighbors (--bgp-asn, --bgp-neighbor)")
+			return v.error()
+		}
+		if bgpNet >= 0 {
+			// The peers' blocks are routed into one device, as into
+			// Calico's one tunl0.
+			v.fail(fmt.Sprintf("networks[%d].bgp", i), "only one ipip network takes part in BGP; %s already does", v.ref(fmt.Sprintf("networks[%d]", bgpNet)))
+			return v.error()
+		}
+		bgpNet = i
 	}
 	if c.BGP != nil {
 		for i, nb := range c.BGP.Neighbors {

@@ -8,16 +8,30 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// RouteProto says who made a kernel route, as `ip route` shows it (the
+// routing socket's RTPROT_*).
+type RouteProto uint8
+
+const (
+	// RouteBoot is what `ip route add` gives, shown without a proto.
+	RouteBoot RouteProto = unix.RTPROT_BOOT
+	// RouteBGP is a route learnt over BGP: `proto bgp`.
+	RouteBGP RouteProto = unix.RTPROT_BGP
 )
 
 // AddDeviceRoute makes the kernel send packets for p into the device dev
-// (`ip route replace p dev dev`), so they reach the network's forwarding.
-func AddDeviceRoute(dev string, p netip.Prefix) error {
+// (`ip route replace p dev dev proto PROTO`), so they reach the network's
+// forwarding.
+func AddDeviceRoute(dev string, p netip.Prefix, proto RouteProto) error {
 	link, err := netlink.LinkByName(dev)
 	if err != nil {
 		return fmt.Errorf("route %s dev %s: %w", p, dev, err)
 	}
-	r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(p), Scope: netlink.SCOPE_LINK}
+	r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(p), Scope: netlink.SCOPE_LINK,
+		Protocol: netlink.RouteProtocol(proto)}
 	if err := netlink.RouteReplace(r); err != nil {
 		return fmt.Errorf("route %s dev %s: %w", p, dev, err)
 	}

@@ -710,6 +710,7 @@ type routeLine struct {
 	Network string `json:"network"`
 	Prefix  string `json:"prefix"`
 	Via     string `json:"via"`
+	Proto   string `json:"proto,omitempty"`
 }
 
 func (c *cli) routeShow(args []string) error {
@@ -741,14 +742,18 @@ func (c *cli) routeShow(args []string) error {
 			return err
 		}
 		for _, r := range routes {
-			lines = append(lines, routeLine{Network: name, Prefix: r.Prefix, Via: r.Via})
+			lines = append(lines, routeLine{Network: name, Prefix: r.Prefix, Via: r.Via, Proto: r.Proto})
 		}
 	}
 	if asJSON {
 		return c.printJSON(lines)
 	}
 	for _, l := range lines {
-		fmt.Fprintf(c.out, "%s via %s dev %s\n", l.Prefix, l.Via, l.Network)
+		line := fmt.Sprintf("%s via %s dev %s", l.Prefix, l.Via, l.Network)
+		if l.Proto != "" {
+			line += " proto " + l.Proto
+		}
+		fmt.Fprintln(c.out, line)
 	}
 	return nil
 }

@@ -162,8 +162,8 @@ func TestE2EIPIPThreeHostsRoutes(t *testing.T) {
 
 	show := routeLines(t, bin, h1)
 	for _, want := range []string{
-		block(h2) + " via " + h2.under + " dev " + ipipDev,
-		block(h3) + " via " + h3.under + " dev " + ipipDev,
+		block(h2) + " via " + h2.under + " dev " + ipipDev + " proto static",
+		block(h3) + " via " + h3.under + " dev " + ipipDev + " proto static",
 	} {
 		if !hasLine(show, want) {
 			t.Errorf("vtepctl route show on %s: got %q, want a line %q", h1.under, show, want)
@@ -182,7 +182,7 @@ func TestE2EIPIPThreeHostsRoutes(t *testing.T) {
 	pingNone(t, h3.ns, h2.over, 2, "before the route to it was added")
 	pingNone(t, h2.ns, h3.over, 2, "before 3 had a route back")
 
-	wantRoute := block(h2) + " via " + h2.under + " dev " + ipipDev
+	wantRoute := block(h2) + " via " + h2.under + " dev " + ipipDev + " proto static"
 	h3.ctl(t, bin, "route", "add", block(h2), "via", h2.under, "dev", ipipDev)
 	if show := routeLines(t, bin, h3); !hasLine(show, wantRoute) {
 		t.Errorf("vtepctl route show on %s after route add: got %q, want a line %q", h3.under, show, wantRoute)

@@ -9,6 +9,7 @@ package main
 // skip without it; select them with -run E2E.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -105,6 +106,7 @@ type host struct {
 	control string // vtepd's control socket
 	vtepd   *netnstest.Proc
 	extra   []string // more vtepd flags for start
+	bits    int      // the overlay address's prefix length; 0 is 24
 }
 
 func newHost(t *testing.T, ns *netnstest.NS, under, over string) *host {
@@ -154,7 +156,7 @@ func (h *host) run(t *testing.T, bin binaries, dev string, args []string) {
 		default:
 		}
 		out, err := h.ns.Try("ip", "-o", "addr", "show", "dev", dev, "up")
-		if err != nil || !strings.Contains(out, "inet "+h.over+"/24") {
+		if err != nil || !strings.Contains(out, fmt.Sprintf("inet %s/%d", h.over, cmp.Or(h.bits, 24))) {
 			return false
 		}
 		_, err = h.ns.Try(bin.vtepctl, "--control", h.control, "stats")

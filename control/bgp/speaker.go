@@ -13,7 +13,12 @@
 // attribute of ingress replication. A MAC that moves carries a MAC
 // mobility sequence number (RFC 7432 section 15).
 //
-// It touches no packet; the node turns what it reports into FDB entries.
+// The same speaker carries the IPv4 unicast family for IPIP networks, as
+// Calico's BIRD does: each node announces its blocks of pod addresses with
+// itself as next hop, and the peers' blocks become IPIP routes.
+//
+// It touches no packet; the node turns what it reports into FDB entries
+// and routes.
 package bgp
 
 import (
@@ -42,6 +47,9 @@ import (
 type RouteType uint8
 
 const (
+	// Block is not EVPN: an IPv4 unicast route, a node's block of pod
+	// addresses (Route.Prefix) behind its IPIP endpoint.
+	Block RouteType = 0
 	// MACIP is a MAC/IP advertisement route (type 2).
 	MACIP RouteType = bgp.EVPN_ROUTE_TYPE_MAC_IP_ADVERTISEMENT
 	// IMET is an inclusive multicast Ethernet tag route (type 3).
@@ -61,6 +69,8 @@ type Route struct {
 	MAC fdb.MAC
 	IP  netip.Addr
 	Seq uint32
+	// Prefix is a Block's.
+	Prefix netip.Prefix
 	// Key is the route's NLRI (RD included): what a withdrawal names.
 	Key       string
 	Peer      netip.Addr
@@ -71,7 +81,7 @@ type Route struct {
 const (
 	IgnoredOwn         = "own"          // our own endpoint or router id
 	IgnoredMalformed   = "malformed"    // no usable VNI, MAC or endpoint
-	IgnoredRouteType   = "route_type"   // a type vtepd does not use
+	IgnoredRouteType   = "route_type"   // a type or family vtepd does not use
 	IgnoredMaxPrefixes = "max_prefixes" // past the peer's max_prefixes
 )
 
@@ -87,6 +97,7 @@ type Speaker struct {
 	rds    map[uint32]bgp.RouteDistinguisherInterface // VNI -> its RD
 	routes map[uint32]uuid.UUID                       // VNI -> our type 3
 	macs   map[macKey]uuid.UUID                       // our type 2s
+	blocks map[netip.Prefix]uuid.UUID                 // our IPv4 blocks
 	cancel context.CancelFunc
 	// heard are the peers' routes in force, by NLRI: a withdrawal may
 	// come without the attributes that said what it was.
@@ -123,7 +134,7 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(Rout
 	s := server.NewBgpServer(server.LoggerOption(slog.New(zapslog.NewHandler(log.Core())), level))
 	go s.Serve()
 	sp := &Speaker{s: s, log: log, local: local, id: id, asn: cfg.ASN, routes: map[uint32]uuid.UUID{},
-		rds: map[uint32]bgp.RouteDistinguisherInterface{}, macs: map[macKey]uuid.UUID{},
+		rds: map[uint32]bgp.RouteDistinguisherInterface{}, macs: map[macKey]uuid.UUID{}, blocks: map[netip.Prefix]uuid.UUID{},
 		heard: map[string]Route{}, perPeer: map[netip.Addr]int{}, limits: map[netip.Addr]int{}, ignored: map[string]uint64{}}
 	port := int32(cfg.ListenPort)
 	if port == 0 {
@@ -193,7 +204,8 @@ func sessionState(s bgp.FSMState) string {
 // routes.
 const gracefulRestartTime = 120
 
-// AddNeighbor adds a peer, with the EVPN family.
+// AddNeighbor adds a peer, with the EVPN and IPv4 unicast families (a peer
+// takes those it speaks).
 func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 	evpn := &api.AfiSafi{Config: &api.AfiSafiConfig{
 		Family: &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}, Enabled: true},
@@ -213,6 +225,9 @@ func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 		GracefulRestart: &api.GracefulRestart{Enabled: true, HelperOnly: true, RestartTime: gracefulRestartTime},
 		AfiSafis:        []*api.AfiSafi{evpn},
 	}
+	p.AfiSafis = append(p.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{
+		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true},
+		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}})
 	if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p}); err != nil {
 		return err
 	}
@@ -236,14 +251,10 @@ func (sp *Speaker) DeleteNeighbor(a netip.Addr) error {
 // for our own or for another family; a withdrawal of what the route said
 // before. Routes it cannot use are counted in ignored.
 func (sp *Speaker) read(p *apiutil.Path) []Route {
-	if p.Family != bgp.RF_EVPN || !p.PeerAddress.IsValid() {
-		return nil // not EVPN, or our own
+	if (p.Family != bgp.RF_EVPN && p.Family != bgp.RF_IPv4_UC) || !p.PeerAddress.IsValid() {
+		return nil // another family, or our own
 	}
-	nlri, ok := p.Nlri.(*bgp.EVPNNLRI)
-	if !ok {
-		return nil
-	}
-	key := nlri.String()
+	key := p.Nlri.String()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	if p.Withdrawal {
@@ -255,7 +266,7 @@ func (sp *Speaker) read(p *apiutil.Path) []Route {
 		r.Withdrawn = true
 		return []Route{r}
 	}
-	r, why := sp.parse(p, nlri)
+	r, why := sp.parse(p)
 	r.Key, r.Peer = key, p.PeerAddress
 	old, had := sp.heard[key]
 	if why != "" {
@@ -293,8 +304,15 @@ func (sp *Speaker) forgetLocked(key string, r Route) {
 }
 
 // parse reads a route's NLRI and attributes, or says why it is of no use.
-func (sp *Speaker) parse(p *apiutil.Path, nlri *bgp.EVPNNLRI) (Route, string) {
+func (sp *Speaker) parse(p *apiutil.Path) (Route, string) {
+	if b, ok := p.Nlri.(*bgp.IPAddrPrefix); ok {
+		return sp.parseBlock(p, b.Prefix)
+	}
 	var r Route
+	nlri, ok := p.Nlri.(*bgp.EVPNNLRI)
+	if !ok {
+		return r, IgnoredRouteType
+	}
 	vni, haveVNI := uint32(0), false
 	switch d := nlri.RouteTypeData.(type) {
 	case *bgp.EVPNMulticastEthernetTagRoute:
@@ -360,7 +378,7 @@ func (sp *Speaker) Held(vni uint32) []Route {
 	defer sp.mu.Unlock()
 	var out []Route
 	for _, r := range sp.heard {
-		if r.VNI == vni {
+		if r.VNI == vni && r.Type != Block {
 			out = append(out, r)
 		}
 	}
@@ -372,6 +390,81 @@ func (sp *Speaker) Held(vni uint32) []Route {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
+	return out
+}
+
+// parseBlock reads an IPv4 unicast route: a block behind its next hop.
+func (sp *Speaker) parseBlock(p *apiutil.Path, prefix netip.Prefix) (Route, string) {
+	r := Route{Type: Block, Prefix: prefix.Masked()}
+	for _, a := range p.Attrs {
+		switch a := a.(type) {
+		case *bgp.PathAttributeNextHop:
+			r.Endpoint = a.Value
+		case *bgp.PathAttributeMpReachNLRI:
+			if !r.Endpoint.IsValid() {
+				r.Endpoint = a.Nexthop
+			}
+		}
+	}
+	if p.PeerID == sp.id || r.Endpoint == sp.local {
+		return r, IgnoredOwn
+	}
+	if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() || !r.Endpoint.IsValid() {
+		return r, IgnoredMalformed
+	}
+	r.Endpoint = r.Endpoint.Unmap()
+	return r, ""
+}
+
+// AnnounceBlock announces p, a block of this node's pod addresses, with
+// the underlay address as next hop.
+func (sp *Speaker) AnnounceBlock(p netip.Prefix) error {
+	nlri, err := bgp.NewIPAddrPrefix(p)
+	if err != nil {
+		return err
+	}
+	nh, err := bgp.NewPathAttributeNextHop(sp.local)
+	if err != nil {
+		return err
+	}
+	res, err := sp.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri,
+		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}})
+	if err == nil && len(res) == 1 && res[0].Error != nil {
+		err = res[0].Error
+	}
+	if err != nil {
+		return fmt.Errorf("bgp: announcing %s: %w", p, err)
+	}
+	sp.mu.Lock()
+	sp.blocks[p.Masked()] = res[0].UUID
+	sp.mu.Unlock()
+	sp.log.Info("bgp: block announced", zap.Stringer("prefix", p))
+	return nil
+}
+
+// WithdrawBlock withdraws a block AnnounceBlock announced.
+func (sp *Speaker) WithdrawBlock(p netip.Prefix) error {
+	sp.mu.Lock()
+	id, ok := sp.blocks[p.Masked()]
+	delete(sp.blocks, p.Masked())
+	sp.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
+}
+
+// HeldBlocks returns the peers' blocks in force, by prefix.
+func (sp *Speaker) HeldBlocks() []Route {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []Route
+	for _, r := range sp.heard {
+		if r.Type == Block {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out
 }
 
@@ -598,7 +691,7 @@ func (sp *Speaker) Routes() ([]RIBRoute, error) {
 				if !ok {
 					continue
 				}
-				r, _ := sp.parse(p, nlri)
+				r, _ := sp.parse(p)
 				rr := RIBRoute{Route: r, Best: p.Best, Own: !p.PeerAddress.IsValid()}
 				rr.Key, rr.Peer = nlri.String(), p.PeerAddress
 				if rr.Own {

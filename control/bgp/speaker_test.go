@@ -63,6 +63,19 @@ func macip(t *testing.T, from string, vni uint32, mac fdb.MAC, ip string, seq ui
 	}}
 }
 
+// block is a peer's IPv4 unicast route for prefix, next hop from.
+func block(t *testing.T, from, prefix string) *apiutil.Path {
+	t.Helper()
+	ep := netip.MustParseAddr(from)
+	nlri, err := bgp.NewIPAddrPrefix(netip.MustParsePrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nh, _ := bgp.NewPathAttributeNextHop(ep)
+	return &apiutil.Path{Family: bgp.RF_IPv4_UC, Nlri: nlri, PeerAddress: ep, PeerID: ep,
+		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}
+}
+
 // TestReadRoutes: what the speaker makes of each kind of route a peer
 // sends, and of each it must ignore.
 func TestReadRoutes(t *testing.T) {
@@ -83,6 +96,9 @@ func TestReadRoutes(t *testing.T) {
 		{"type 2, MAC only", macip(t, "10.0.0.2", 42, hostM, "", 0), Route{Type: MACIP, VNI: 42, Endpoint: peerA, MAC: hostM}, ""},
 		{"type 2 with an address and a move", macip(t, "10.0.0.2", 7, hostM, "192.168.42.9", 3),
 			Route{Type: MACIP, VNI: 7, Endpoint: peerA, MAC: hostM, IP: netip.MustParseAddr("192.168.42.9"), Seq: 3}, ""},
+		{"an IPv4 block", block(t, "10.0.0.2", "10.244.2.0/24"),
+			Route{Type: Block, Endpoint: peerA, Prefix: netip.MustParsePrefix("10.244.2.0/24")}, ""},
+		{"a block next hop ours", block(t, "10.0.0.1", "10.244.1.0/24"), Route{}, IgnoredOwn},
 		{"our own endpoint", own, Route{}, IgnoredOwn},
 		{"our router id", ownID, Route{}, IgnoredOwn},
 		{"a group MAC", group, Route{}, IgnoredMalformed},
@@ -111,7 +127,8 @@ func TestReadRoutes(t *testing.T) {
 			w := *tc.path
 			w.Withdrawal, w.Attrs = true, nil
 			back := sp.read(&w)
-			if len(back) != 1 || !back[0].Withdrawn || back[0].MAC != tc.want.MAC || back[0].VNI != tc.want.VNI || back[0].Endpoint != tc.want.Endpoint {
+			if len(back) != 1 || !back[0].Withdrawn || back[0].MAC != tc.want.MAC || back[0].VNI != tc.want.VNI ||
+				back[0].Endpoint != tc.want.Endpoint || back[0].Prefix != tc.want.Prefix {
 				t.Errorf("withdrawal: got %+v", back)
 			}
 			if len(sp.heard) != 0 || len(sp.perPeer) != 0 {

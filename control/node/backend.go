@@ -71,7 +71,7 @@ func (d *Node) Networks() []control.NetworkInfo {
 		c := n.Config()
 		info := control.NetworkInfo{
 			Name: c.Name, Kind: control.KindIPIP,
-			Local: d.local.String(), MTU: c.MTU, Routes: routeInfos(n),
+			Local: d.local.String(), MTU: c.MTU, Routes: d.routeInfos(n),
 		}
 		if a := d.specLocked(c.Name).Address; a.IsValid() {
 			info.Address = a.String()
@@ -396,10 +396,15 @@ func (d *Node) ipipNetworkLocked(name string) (*dataplane.IPIPNetwork, error) {
 	return nil, control.Errorf(control.ErrNotFound, "ipip network %q: no such network", name)
 }
 
-func routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
+// routeInfos are n's routes, each with who made it: BGP or a user.
+func (d *Node) routeInfos(n *dataplane.IPIPNetwork) []control.RouteInfo {
 	var out []control.RouteInfo
 	for _, r := range n.Routes() {
-		out = append(out, control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String()})
+		proto := control.ProtoStatic
+		if d.learnt(n, r) {
+			proto = control.ProtoBGP
+		}
+		out = append(out, control.RouteInfo{Prefix: r.Prefix.String(), Via: r.Via.String(), Proto: proto})
 	}
 	return out
 }
@@ -410,7 +415,7 @@ func (d *Node) RouteShow(network string) ([]control.RouteInfo, error) {
 	out := []control.RouteInfo{}
 	if network == "" {
 		for _, n := range d.ipipNets {
-			out = append(out, routeInfos(n)...)
+			out = append(out, d.routeInfos(n)...)
 		}
 		return out, nil
 	}
@@ -418,7 +423,7 @@ func (d *Node) RouteShow(network string) ([]control.RouteInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(out, routeInfos(n)...), nil
+	return append(out, d.routeInfos(n)...), nil
 }
 
 func (d *Node) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) error {
@@ -428,14 +433,14 @@ func (d *Node) RouteAdd(network string, prefix netip.Prefix, via netip.Addr) err
 	if err != nil {
 		return err
 	}
-	return d.routeAddLocked(n, fdb.Route{Prefix: prefix.Masked(), Via: via})
+	return d.staticRouteAddLocked(n, fdb.Route{Prefix: prefix.Masked(), Via: via})
 }
 
-func (d *Node) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route) error {
+func (d *Node) routeAddLocked(n *dataplane.IPIPNetwork, r fdb.Route, proto dataplane.RouteProto) error {
 	if err := n.AddRoute(r); err != nil {
 		return mapFDBErr(err)
 	}
-	if err := d.host.AddRoute(n.Name(), r.Prefix); err != nil {
+	if err := d.host.AddRoute(n.Name(), r.Prefix, proto); err != nil {
 		_ = n.DelRoute(r.Prefix)
 		return err
 	}
@@ -451,7 +456,7 @@ func (d *Node) RouteDel(network string, prefix netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	return d.routeDelLocked(n, prefix.Masked())
+	return d.staticRouteDelLocked(n, prefix.Masked())
 }
 
 func (d *Node) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) error {
@@ -466,6 +471,16 @@ func (d *Node) routeDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) err
 	return nil
 }
 
+// staticRouteDelLocked deletes a route of the config or the API; a peer's
+// block for the prefix, held back by it, is installed in its place.
+func (d *Node) staticRouteDelLocked(n *dataplane.IPIPNetwork, prefix netip.Prefix) error {
+	if err := d.routeDelLocked(n, prefix); err != nil {
+		return err
+	}
+	d.syncBlocksLocked()
+	return nil
+}
+
 // setRoutesLocked records an IPIP network's explicit routes in the running
 // config (the point-to-point default route stays implied by Remote).
 func (d *Node) setRoutesLocked(n *dataplane.IPIPNetwork) {
@@ -476,8 +491,8 @@ func (d *Node) setRoutesLocked(n *dataplane.IPIPNetwork) {
 		}
 		c.Routes = c.Routes[:0:0]
 		for _, r := range n.Routes() {
-			if c.Remote.IsValid() && r.Prefix.Bits() == 0 && r.Via == c.Remote {
-				continue
+			if c.Remote.IsValid() && r.Prefix.Bits() == 0 && r.Via == c.Remote || d.learnt(n, r) {
+				continue // implied, or BGP's: not the config's
 			}
 			c.Routes = append(c.Routes, control.Route{Prefix: r.Prefix, Via: r.Via})
 		}

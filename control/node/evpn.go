@@ -45,6 +45,9 @@ type evpnState struct {
 	vnis map[uint32]*evpnVNI
 	// ignored counts the peers' routes the node did not use, by reason.
 	ignored map[string]uint64
+	// blocks are the routes BGP put in the IPIP network with bgp on,
+	// prefix to next hop (mu; blocks.go).
+	blocks map[netip.Prefix]netip.Addr
 }
 
 // evpnVNI is one VNI's EVPN state.
@@ -83,6 +86,7 @@ func (d *Node) startEVPN(cfg *control.Config) error {
 	d.evpn.pending = make(chan struct{}, 1)
 	d.evpn.vnis = map[uint32]*evpnVNI{}
 	d.evpn.ignored = map[string]uint64{}
+	d.evpn.blocks = map[netip.Prefix]netip.Addr{}
 	sp, err := bgp.Start(cfg.BGP, cfg.Underlay.Local, d.log, d.queueRoute)
 	if err != nil {
 		return err
@@ -152,6 +156,10 @@ func (d *Node) ignore(why string, r bgp.Route, err error) {
 // applyRouteLocked applies a peer's route, or its withdrawal, to the EVPN
 // network of its VNI.
 func (d *Node) applyRouteLocked(r bgp.Route) {
+	if r.Type == bgp.Block {
+		d.applyBlockLocked(r)
+		return
+	}
 	nw := d.evpnNet(r.VNI)
 	if nw == nil {
 		if !r.Withdrawn {
@@ -438,7 +446,7 @@ func (d *Node) BGP() (control.BGPInfo, error) {
 		for k, v := range d.evpn.ignored {
 			info.Ignored[k] += v
 		}
-		for _, k := range []string{ignoredVNI, ignoredNextHop, ignoredStatic, ignoredFDB} {
+		for _, k := range []string{ignoredVNI, ignoredNextHop, ignoredStatic, ignoredFDB, ignoredOwnBlock, ignoredDefault, ignoredNoIPIP} {
 			if _, ok := info.Ignored[k]; !ok {
 				info.Ignored[k] = 0 // every reason listed, zeros too
 			}

@@ -28,8 +28,8 @@ type Host struct {
 	CreateTAP func(dataplane.DeviceConfig) (dataplane.Link, error)
 	CreateTUN func(dataplane.DeviceConfig) (dataplane.Link, error)
 	// AddRoute and DelRoute point the kernel's route for a prefix at an
-	// IPIP network's device, and take it away.
-	AddRoute func(dev string, p netip.Prefix) error
+	// IPIP network's device, and take it away; proto says who made it.
+	AddRoute func(dev string, p netip.Prefix, proto dataplane.RouteProto) error
 	DelRoute func(dev string, p netip.Prefix) error
 	// DeviceMAC is a device's own MAC address, which EVPN announces.
 	DeviceMAC func(dev string) (fdb.MAC, error)

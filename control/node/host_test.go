@@ -62,7 +62,7 @@ func (f *fakeHost) host() Host {
 		},
 		CreateTAP: func(c dataplane.DeviceConfig) (dataplane.Link, error) { return f.create(c, false) },
 		CreateTUN: func(c dataplane.DeviceConfig) (dataplane.Link, error) { return f.create(c, true) },
-		AddRoute: func(dev string, p netip.Prefix) error {
+		AddRoute: func(dev string, p netip.Prefix, _ dataplane.RouteProto) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if d := f.devices[dev]; d == nil || d.link.Closed() {

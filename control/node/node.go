@@ -203,6 +203,7 @@ func (d *Node) addNetworkLocked(n control.Network) error {
 	if err == nil {
 		d.cfg.Networks = append(d.cfg.Networks, n)
 		d.heldRoutesLocked(n)
+		d.announceBlocksLocked(n)
 	}
 	return err
 }
@@ -219,6 +220,7 @@ func (d *Node) removeNetworkLocked(name string) error {
 	}
 	for i, n := range d.ipipNets {
 		if n.Name() == name {
+			d.withdrawBlocksLocked(d.specLocked(name))
 			d.ipipNets = append(d.ipipNets[:i:i], d.ipipNets[i+1:]...)
 			d.forgetLocked(name)
 			return d.ipip.RemoveNetwork(name)
@@ -353,7 +355,7 @@ func (d *Node) startIPIPLocked(n control.Network) error {
 	d.ipipNets = append(d.ipipNets, nw)
 	d.watchDevice(nw)
 	for _, r := range n.Routes {
-		if err := d.host.AddRoute(n.Name, r.Prefix); err != nil {
+		if err := d.host.AddRoute(n.Name, r.Prefix, dataplane.RouteBoot); err != nil {
 			return err
 		}
 	}

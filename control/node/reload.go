@@ -171,13 +171,13 @@ func (d *Node) updateRoutesLocked(cur, next control.Network) error {
 	var errs []error
 	for _, r := range cur.Routes {
 		if !slices.Contains(next.Routes, r) {
-			errs = append(errs, d.routeDelLocked(n, r.Prefix))
+			errs = append(errs, d.staticRouteDelLocked(n, r.Prefix))
 		}
 	}
 	for _, r := range next.Routes {
 		if !slices.Contains(cur.Routes, r) {
 			// A prefix whose endpoint changed was removed just above.
-			errs = append(errs, d.routeAddLocked(n, fdb.Route{Prefix: r.Prefix, Via: r.Via}))
+			errs = append(errs, d.staticRouteAddLocked(n, fdb.Route{Prefix: r.Prefix, Via: r.Via}))
 		}
 	}
 	return errors.Join(errs...)
