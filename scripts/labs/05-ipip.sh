@@ -6,8 +6,10 @@
 # 4) and nothing else: 20 bytes of overhead, against VXLAN's 50. There is no
 # Ethernet inside, so no MAC learning and no flooding: the tunnel is a
 # route. Each host owns a block (10.244.0.0/24 on host A, 10.244.1.0/24 on
-# host B) and knows, for every other block, which host to send it to; in a
-# cluster Calico learns those routes over BGP, here we give them.
+# host B) and knows, for every other block, which host to send it to. First
+# we type those routes; then, as Calico does, the hosts announce their
+# blocks over BGP (with BIRD, Calico's BGP daemon, as route reflector) and
+# the routes arrive by themselves.
 #
 # vtepd builds the tunnel from a TUN device (a device that carries IP
 # packets, no Ethernet) and a raw socket for protocol 4.
@@ -17,19 +19,17 @@ set -euo pipefail
 # shellcheck source=scripts/labs/lib.sh
 . "$(dirname "$0")/lib.sh" vtepd
 
+HUB=lab05-hub-$$ # the underlay switch
 A=lab05-a-$$
 B=lab05-b-$$
 POD_A=lab05-pod-a-$$
 POD_B=lab05-pod-b-$$
 
-step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), joined by a cable"
-add_ns "$A"
-add_ns "$B"
-wire "$A" "$B"
-run ip -n "$A" addr add 10.0.0.1/24 dev eth0
-run ip -n "$B" addr add 10.0.0.2/24 dev eth0
-run ip -n "$A" link set eth0 up
-run ip -n "$B" link set eth0 up
+step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), on one switch"
+add_ns "$HUB"
+run ip -n "$HUB" link add br0 type bridge
+run ip -n "$HUB" link set br0 up
+plug "$HUB" "$A" "$B"
 ping_ok "$A" 10.0.0.2
 
 step "vtepd in IPIP mode on each host: its own block on ipip0, a route to the other's"
@@ -92,6 +92,62 @@ ctl b stats
 rx=$(ctl_quiet b stats | awk '$1 == "ipip0:" { n = 1 } n && $1 == "RX:" { print $3; exit }')
 [ "${rx:-0}" -ge 6 ] || die "RX packets of ipip0 on $B: got ${rx:-none}, want at least 6 (three pings of $A, three of $POD_A)"
 ok "vtepd on $B received $rx packets through the tunnel"
+
+# --- the routes from BGP ---------------------------------------------------------
+
+step "The routes from BGP, as Calico gets them"
+if ! command -v bird >/dev/null || ! command -v birdc >/dev/null; then
+  explain "BIRD is not installed (apt-get install bird2): skipping the BGP part."
+else
+  RR=lab05-bird-$$
+  explain "Calico runs BIRD on every node: each announces its block to the others, with" \
+    "itself as next hop, and installs theirs as routes into the tunnel. Here vtepd is" \
+    "the node's BGP speaker, and BIRD, on a third host, is the route reflector both" \
+    "peer with (AS 64512, Calico's default): it passes each one's block to the other."
+  add_ns "$RR"
+  run ip -n "$HUB" link add port3 type veth peer name eth0 netns "$RR"
+  run ip -n "$HUB" link set port3 master br0
+  run ip -n "$HUB" link set port3 up
+  run ip -n "$RR" addr add 10.0.0.3/24 dev eth0
+  run ip -n "$RR" link set eth0 up
+  cat >"$WORK/bird.conf" <<'CONF'
+router id 10.0.0.3;
+protocol device {}
+template bgp node {
+  local 10.0.0.3 as 64512;
+  direct;        # the nodes are on this network
+  rr client;     # reflect each node's routes to the others
+  ipv4 { import all; export all; };
+}
+protocol bgp a from node { neighbor 10.0.0.1 as 64512; }
+protocol bgp b from node { neighbor 10.0.0.2 as 64512; }
+CONF
+  run cat "$WORK/bird.conf"
+  printf '+ ip netns exec %s bird -f -c %s -s %s &\n' "$RR" "$WORK/bird.conf" "$WORK/bird.ctl"
+  ip netns exec "$RR" bird -f -c "$WORK/bird.conf" -s "$WORK/bird.ctl" -P "$WORK/bird.pid" >"$WORK/bird.log" 2>&1 &
+  PIDS+=("$!")
+  explain "The vtepds start again without --route: --bgp-asn announces the address's block" \
+    "(--bgp-block to give others) and learns the peers'."
+  stop_vtepd a
+  stop_vtepd b
+  start_vtepd "$A" a --mode ipip --local 10.0.0.1 --name ipip0 --addr 10.244.0.1/24 --bgp-asn 64512 --bgp-neighbor 10.0.0.3
+  start_vtepd "$B" b --mode ipip --local 10.0.0.2 --name ipip0 --addr 10.244.1.1/24 --bgp-asn 64512 --bgp-neighbor 10.0.0.3
+  for _ in $(seq 100); do
+    ctl_quiet a route show | grep -q "^10.244.1.0/24 via 10.0.0.2 dev ipip0 proto bgp" && break
+    sleep 0.1
+  done
+  on "$RR" birdc -s "$WORK/bird.ctl" show route
+  explain "BIRD has both blocks, each via the host that announced it."
+  ctl a route show
+  on "$A" ip route
+  explain "On $A, $B's block arrived over BGP: 'proto bgp' in vtepctl and in the kernel's" \
+    "table, as 'proto bird' in Calico's. Nobody typed it."
+  ctl_quiet a route show | grep -qx "10.244.1.0/24 via 10.0.0.2 dev ipip0 proto bgp" ||
+    die "$A has no BGP route to $B's block: $(ctl_quiet a route show)"
+  ip -n "$A" route show 10.244.1.0/24 | grep -q "dev ipip0 proto bgp" || die "$A's kernel has no BGP route to 10.244.1.0/24"
+  ok "$A routes $B's block from BGP"
+  ping_ok "$POD_A" 10.244.1.10
+fi
 
 # --- the kernel's ipip ----------------------------------------------------------
 

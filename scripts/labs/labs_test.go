@@ -417,12 +417,12 @@ func TestLabs(t *testing.T) {
 				}
 			}
 		}},
-		{"05-ipip.sh", []string{"a", "b", "pod-a", "pod-b"}, func(t *testing.T, r *run) {
+		{"05-ipip.sh", []string{"hub", "a", "b", "pod-a", "pod-b", "bird"}, func(t *testing.T, r *run) {
 			a, podA := r.ns("a"), r.ns("pod-a")
 			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, ` mtu 1480 `)
 			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, `link/none`)
 			r.wantLine(t, "ip netns exec "+a+" ip route$", 1, `^10\.244\.1\.0/24 dev ipip0`)
-			r.wantLine(t, `/a\.sock route show$`, 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0$`)
+			r.wantLine(t, `/a\.sock route show$`, 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 proto static$`)
 			r.ping(t, a, "10.244.1.1", 1)
 			r.ping(t, podA, "10.244.1.10", 1)
 			r.wantLine(t, pingCmd(podA, "10.244.1.10"), 1, `ttl=62 `)
@@ -431,6 +431,12 @@ func TestLabs(t *testing.T) {
 			if got := r.number(t, `/b\.sock stats$`, 1, "ipip0:", "packets"); got < 6 {
 				t.Errorf("RX packets of ipip0 on %s: got %d, want at least 6 (3 pings from the host, 3 from the pod)", r.ns("b"), got)
 			}
+			// The BGP part: BIRD reflects each host's block to the other.
+			r.wantLine(t, `birdc -s .* show route$`, 1, `^10\.244\.0\.0/24 +unicast \[a `)
+			r.wantLine(t, `birdc -s .* show route$`, 1, `^10\.244\.1\.0/24 +unicast \[b `)
+			r.wantLine(t, `/a\.sock route show$`, 2, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 proto bgp$`)
+			r.wantLine(t, "ip netns exec "+a+" ip route$", 3, `^10\.244\.1\.0/24 dev ipip0 proto bgp`)
+			r.ping(t, podA, "10.244.1.10", 2)
 			probe := r.block(t, "type ipip local 10.0.0.1 remote 10.0.0.2$", 1)
 			if hasLine(probe, `^Error: Unknown device type`) {
 				if !strings.Contains(r.out, "This kernel has no ipip driver") {
@@ -438,7 +444,7 @@ func TestLabs(t *testing.T) {
 				}
 				return
 			}
-			r.ping(t, podA, "10.244.1.10", 2)
+			r.ping(t, podA, "10.244.1.10", 3)
 		}},
 		{"06-evpn.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
 			h1 := r.ns("h1")
