@@ -308,7 +308,7 @@ func TestE2EFaultDeviceLoss(t *testing.T) {
 		if got := showLink(t, b.ns, ipipDev).MTU; got != 1480 {
 			t.Errorf("MTU of the recreated %s: got %d, want 1480 as before", ipipDev, got)
 		}
-		if !hasLine(routeLines(t, bin, b), "10.244.0.0/24 via 10.0.0.1 dev "+ipipDev) {
+		if !hasLine(routeLines(t, bin, b), "10.244.0.0/24 via 10.0.0.1 dev "+ipipDev+" proto static") {
 			t.Errorf("vtepctl route show on %s after %s was made again: got %q, want the route to 10.244.0.0/24", b.under, ipipDev, routeLines(t, bin, b))
 		}
 		pingAll(t, b.ns, a.over, 5)
