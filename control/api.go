@@ -211,6 +211,11 @@ type Backend interface {
 	// EVPNRoutes lists the EVPN routes of network vni, or of every VNI
 	// when all is set: ours and the peers', each path of each.
 	EVPNRoutes(vni uint32, all bool) ([]EVPNRoute, error)
+	// Simulate says what a network would do with the frame or packet
+	// req.Expr describes (ParseSimulation), sending nothing. A bad
+	// expression is ErrInvalid naming the word; an unknown network
+	// ErrNotFound.
+	Simulate(req SimulateRequest) (SimulateResult, error)
 }
 
 // BGPInfo is the BGP speaker, as GET /v1/bgp gives it.

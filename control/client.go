@@ -285,3 +285,10 @@ func (c *Client) EVPNRoutes(vni uint32, all bool) ([]EVPNRoute, error) {
 	err := c.do(http.MethodGet, "/v1/evpn/routes", q, nil, &out)
 	return out, err
 }
+
+// Simulate asks what a network would do with the frame req.Expr describes.
+func (c *Client) Simulate(req SimulateRequest) (SimulateResult, error) {
+	var out SimulateResult
+	err := c.do(http.MethodPost, "/v1/simulate", nil, req, &out)
+	return out, err
+}

@@ -198,6 +198,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep = endpoint{http.MethodPost: s.postNeighbor, http.MethodDelete: s.deleteNeighbor}
 	case "/v1/evpn/routes":
 		ep = endpoint{http.MethodGet: s.getEVPNRoutes}
+	case "/v1/simulate":
+		ep = endpoint{http.MethodPost: s.postSimulate}
 	case "/v1/trace":
 		s.serveTrace(w, r) // a stream, not one answer
 		return
@@ -838,4 +840,15 @@ func (s *Server) getEVPNRoutes(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return nonNil(routes), nil
+}
+
+func (s *Server) postSimulate(r *http.Request) (any, error) {
+	var req SimulateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Expr == "" {
+		return nil, badInput("expr: required (like dst 02:00:00:00:00:09 vni 42)")
+	}
+	return s.b.Simulate(req)
 }

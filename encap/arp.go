@@ -109,3 +109,21 @@ func NeighborSource(frame []byte) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// PutARPRequest writes into b (at least ARPFrameLen bytes) the broadcast
+// frame mac, which has ip, sends to ask who has target. It returns the
+// length.
+func PutARPRequest(b []byte, mac [6]byte, ip, target netip.Addr) int {
+	f := Ethernet(b)
+	f.SetDst([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.SetSrc(mac)
+	f.SetEtherType(EtherTypeARP)
+	a := b[EthernetHeaderLen:ARPFrameLen]
+	binary.BigEndian.PutUint64(a, arpEtherIPv4Hdr|ARPRequest)
+	copy(a[arpSenderMAC:], mac[:])
+	s, t := ip.As4(), target.As4()
+	copy(a[arpSenderIP:], s[:])
+	clear(a[arpTargetMAC : arpTargetMAC+6])
+	copy(a[arpTargetIP:], t[:])
+	return ARPFrameLen
+}

@@ -234,6 +234,19 @@ func (r *RouteTable) publishLocked() {
 	r.snap.Store(s)
 }
 
+// Match returns the route dst would take: the longest prefix that holds
+// it, for a slow path that wants the route and not just its endpoint.
+func (r *RouteTable) Match(dst netip.Addr) (Route, bool) {
+	var best Route
+	found := false
+	for _, rt := range r.snap.Load().routes {
+		if rt.Prefix.Contains(dst) && (!found || rt.Prefix.Bits() > best.Prefix.Bits()) {
+			best, found = rt, true
+		}
+	}
+	return best, found
+}
+
 // Routes returns the routes sorted by prefix (IPv4 first, then by address,
 // then by length).
 func (r *RouteTable) Routes() []Route { return slices.Clone(r.snap.Load().routes) }

@@ -294,6 +294,19 @@ func (t *Table) Lookup(mac MAC) (remote netip.Addr, ok bool) {
 	return netip.Addr{}, false
 }
 
+// Get returns mac's entry as Entries reports it, for a slow path (a
+// what-if): unlike Lookup, it does not mark the entry used.
+func (t *Table) Get(mac MAC) (Entry, bool) {
+	k := mac.key()
+	h := t.hash(k)
+	_, e := t.shardOf(h).tab.Load().find(k, h)
+	if e == nil {
+		return Entry{}, false
+	}
+	return Entry{MAC: mac, Remote: e.remote, Static: e.static, Extern: e.extern,
+		Updated: e.updated.Load(), Used: e.used.Load()}, true
+}
+
 // Learn records that frames from mac arrive from remote (the outer source
 // address), at time now on the Now clock. A known MAC at the same remote
 // costs a lock-free lookup and at most one atomic store; only new and moved

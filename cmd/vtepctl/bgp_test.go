@@ -117,3 +117,31 @@ func TestBGPWithoutSpeaker(t *testing.T) {
 		t.Errorf("got exit %d, %q; want 1 and no BGP speaker", code, errOut)
 	}
 }
+
+// TestTraceSimulate: trace --simulate sends the expression and prints the
+// daemon's answer; a bad expression is refused by the daemon, naming the
+// word; --simulate with --count is a usage error.
+func TestTraceSimulate(t *testing.T) {
+	b := newBackend()
+	b.SimResult = control.SimulateResult{Network: "vx42", Kind: "vxlan", Frame: "02:00:00:00:00:01 > 02:00:00:00:00:09, IPv4 ...", Len: 98,
+		Lookup: "hit", Entry: "02:00:00:00:00:09 dst 10.0.0.2, learnt", Remotes: []string{"10.0.0.2"},
+		Outer: "VXLAN vni 42, 10.0.0.1:40000 > 10.0.0.2:4789", OuterLen: 148}
+	socket := controltest.Start(t, b)
+	code, out, errOut := ctl(socket, "trace", "--simulate", "dst 02:00:00:00:00:09 vni 42")
+	want := "vx42: 02:00:00:00:00:01 > 02:00:00:00:00:09, IPv4 ... (98 bytes)\n" +
+		"  lookup: hit, 02:00:00:00:00:09 dst 10.0.0.2, learnt\n" +
+		"  encap: VXLAN vni 42, 10.0.0.1:40000 > 10.0.0.2:4789, 148 bytes\n" +
+		"  verdict: sent, 1 copy\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("got %d\n%s%s\nwant\n%s", code, out, errOut, want)
+	}
+	if calls := b.Calls(); calls[len(calls)-1] != `Simulate "" "dst 02:00:00:00:00:09 vni 42"` {
+		t.Errorf("calls: %q", calls)
+	}
+	if code, _, errOut := ctl(socket, "trace", "--simulate", "dst nowhere"); code != 1 || !strings.Contains(errOut, "dst: want a MAC") {
+		t.Errorf("bad expression: %d %q", code, errOut)
+	}
+	if code, _, errOut := ctl(socket, "trace", "--simulate", "dst broadcast", "--count", "3"); code != 2 || !strings.Contains(errOut, "--simulate follows no traffic") {
+		t.Errorf("with --count: %d %q", code, errOut)
+	}
+}

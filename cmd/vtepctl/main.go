@@ -78,6 +78,9 @@ Commands:
   trace [--network N] [--count K] [--match EXPR] [--json]
                                       follow frames live through vtepd, one
                                       block per frame and stage (below)
+  trace --simulate EXPR [--network N] [--json]
+                                      what vtepd would do with a frame, from
+                                      its live tables, sending nothing (below)
   capture --network N [--inner FILE] [--outer FILE] [--count K] [--match EXPR] [--json]
                                       write a network's frames to pcap files
                                       (pcapng for a FILE ending in .pcapng,
@@ -105,6 +108,15 @@ Trace and capture:
     [src|dst] host IP    [src|dst] net PREFIX    [src|dst] mac MAC
     [src|dst] port N     tcp  udp  icmp  icmp6  arp  ip  ip6
   "tcp port 80" reads as tcp and port 80. There is no "or".
+  --simulate asks instead what vtepd would do with a frame its device gave
+  it, from the live tables, and sends nothing: the lookup (an FDB hit and
+  its entry, a miss or broadcast flooded and to whom, an answer from EVPN
+  ARP suppression, an ipip route), the outer headers with the source port
+  the flow gets, fragments, or the drop it would meet and why. EXPR:
+    dst MAC|broadcast|IP  src MAC|IP  to IP (inner)  vni N  arp IP  len N
+  as "dst 02:00:00:00:00:09 vni 42", "arp 192.168.42.2", "dst 10.244.1.7",
+  "dst 02:00:00:00:00:09 len 1500"; the frame is an echo request with DF
+  set, as ping sends, from the device's MAC and address.
   capture writes what trace sees: --inner gets the frames at the device
   (Ethernet for vxlan networks, raw IP for ipip), --outer the packets on the
   underlay (raw IP, outer header first), so Wireshark shows one frame before
@@ -135,6 +147,7 @@ Examples:
   vtepctl bgp neighbors
   vtepctl evpn routes --vni 42
   vtepctl trace --network vx42 --match "icmp and host 192.168.42.2" --count 2
+  vtepctl trace --simulate "dst 02:00:00:00:00:09 vni 42"
   vtepctl capture --network vx42 --inner vx42.pcap --outer underlay.pcap
 `
 

@@ -22,9 +22,23 @@ import (
 // stage, or one JSON object per event with --json.
 func (c *cli) trace(args []string) error {
 	const cmd = "trace"
-	var network, countText, match string
+	var network, countText, match, simulate string
 	var asJSON bool
-	if err := options(cmd, args, map[string]*string{"network": &network, "count": &countText, "match": &match}, &asJSON); err != nil {
+	if err := options(cmd, args, map[string]*string{"network": &network, "count": &countText, "match": &match, "simulate": &simulate}, &asJSON); err != nil {
+		return err
+	}
+	if simulate != "" {
+		if countText != "" || match != "" {
+			return usagef("%s: --simulate follows no traffic: --count and --match are for a live trace", cmd)
+		}
+		res, err := c.client.Simulate(control.SimulateRequest{Network: network, Expr: simulate})
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return c.printJSON(res)
+		}
+		_, err = io.WriteString(c.out, res.String())
 		return err
 	}
 	count, err := parseCount(cmd, countText)

@@ -44,6 +44,8 @@ type Backend struct {
 	// EVPN are the routes EVPNRoutes lists.
 	Speaker *control.BGPInfo
 	EVPN    []control.EVPNRoute
+	// SimResult is what Simulate answers.
+	SimResult control.SimulateResult
 
 	calls  []string
 	traces []*traceStream
@@ -471,6 +473,21 @@ func (b *Backend) EVPNRoutes(vni uint32, all bool) ([]control.EVPNRoute, error) 
 		}
 	}
 	return out, nil
+}
+
+// Simulate records the request and answers with SimResult, after checking
+// the expression as the daemon does.
+func (b *Backend) Simulate(req control.SimulateRequest) (control.SimulateResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("Simulate %q %q", req.Network, req.Expr)
+	if b.Fail != nil {
+		return control.SimulateResult{}, b.Fail
+	}
+	if _, err := control.ParseSimulation(req.Expr); err != nil {
+		return control.SimulateResult{}, err
+	}
+	return b.SimResult, nil
 }
 
 var _ control.Backend = (*Backend)(nil)

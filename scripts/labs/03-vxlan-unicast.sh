@@ -61,6 +61,14 @@ if grep -q "^$B_MAC " <<<"$fdb"; then die "$A knows $B's vx42 ($B_MAC) before an
 ok "$A floods to 10.0.0.2 and knows no MAC yet"
 before=$(flooded a)
 
+step "Predict, then ping: what would vtepd on $A do with a frame to $B's MAC?"
+ctl a trace --simulate "dst $B_MAC to 192.168.42.2"
+explain "--simulate runs a frame through vtepd's live tables and sends nothing. $A does not" \
+  "know $B_MAC yet: an unknown unicast frame is flooded to the flood list, 10.0.0.2." \
+  "The source port is the one this flow's packets get (a hash of the inner headers)."
+grep -q "lookup: unknown unicast: flood to 10.0.0.2" <<<"$(ctl_quiet a trace --simulate "dst $B_MAC")" ||
+  die "the what-if on $A did not predict a flood to 10.0.0.2: $(ctl_quiet a trace --simulate "dst $B_MAC")"
+
 step "Ping across the overlay, from 192.168.42.1 to 192.168.42.2"
 ping_ok "$A" 192.168.42.2
 
@@ -73,6 +81,11 @@ explain "The ARP request for 192.168.42.2 was a broadcast: vtepd on $A flooded i
 grep -qx "$B_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet a fdb show)" ||
   die "$A did not learn $B_MAC at 10.0.0.2: $(ctl_quiet a fdb show)"
 ok "$A learnt $B_MAC dst 10.0.0.2"
+ctl a trace --simulate "dst $B_MAC"
+explain "Asked again, vtepd now has an entry: the same frame would go to 10.0.0.2 alone."
+grep -q "lookup: hit, $B_MAC dst 10.0.0.2, learnt" <<<"$(ctl_quiet a trace --simulate "dst $B_MAC")" ||
+  die "the what-if on $A did not predict a hit at 10.0.0.2"
+ok "the prediction changed from a flood to a hit"
 
 step "$A's counters"
 ctl a stats

@@ -44,6 +44,12 @@ ip -n "$A" route show 10.244.1.0/24 | grep -q "dev ipip0" || die "$A has no rout
 ok "$A routes 10.244.1.0/24 into ipip0"
 ctl a route show
 explain "And inside the tunnel, vtepd's own table says which host each block lives on."
+ctl a trace --simulate "dst 10.244.1.10"
+ctl a trace --simulate "dst 10.244.7.1"
+explain "Asked what it would do with a packet, sending nothing: one to $B's block takes the" \
+  "route to 10.0.0.2; one to a block nobody announced would be dropped as no_remote."
+grep -q "lookup: route 10.244.1.0/24 via 10.0.0.2" <<<"$(ctl_quiet a trace --simulate "dst 10.244.1.10")" ||
+  die "the what-if on $A did not take the route to 10.0.0.2"
 
 step "Host to host across the tunnel: 10.244.0.1 to 10.244.1.1"
 ping_ok "$A" 10.244.1.1

@@ -355,8 +355,13 @@ func TestLabs(t *testing.T) {
 			if got := r.block(t, fdbA, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dev vx42 dst 10.0.0.2 self permanent" {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to 10.0.0.2", a, got)
 			}
+			// Predict, then ping: the what-if floods before, hits after.
+			sim := `/a\.sock trace --simulate dst ` + vtepdB
+			r.wantLine(t, sim, 1, `^  lookup: unknown unicast: flood to 10\.0\.0\.2$`)
+			r.wantLine(t, sim, 1, `^  encap: VXLAN vni 42, 10\.0\.0\.1:\d+ > 10\.0\.0\.2:4789, \d+ bytes$`)
 			r.ping(t, a, "192.168.42.2", 1)
 			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dev vx42 dst 10\.0\.0\.2 self$`)
+			r.wantLine(t, sim, 2, `^  lookup: hit, `+vtepdB+` dst 10\.0\.0\.2, learnt$`)
 			stats := `/a\.sock stats$`
 			if got := r.number(t, stats, 1, "vx42:", "learnt"); got != 1 {
 				t.Errorf("learnt on %s's vx42: got %d, want 1 (%s's MAC)", a, got, b)
@@ -423,6 +428,8 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, `link/none`)
 			r.wantLine(t, "ip netns exec "+a+" ip route$", 1, `^10\.244\.1\.0/24 dev ipip0`)
 			r.wantLine(t, `/a\.sock route show$`, 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 proto static$`)
+			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.1\.10$`, 1, `^  encap: IPIP 10\.0\.0\.1 > 10\.0\.0\.2, \d+ bytes$`)
+			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.7\.1$`, 1, `^  verdict: dropped as no_remote: no route of ipip0 holds 10\.244\.7\.1$`)
 			r.ping(t, a, "10.244.1.1", 1)
 			r.ping(t, podA, "10.244.1.10", 1)
 			r.wantLine(t, pingCmd(podA, "10.244.1.10"), 1, `ttl=62 `)
