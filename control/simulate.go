@@ -156,6 +156,9 @@ type SimulateResult struct {
 	Outer     string `json:"outer,omitempty"`
 	OuterLen  int    `json:"outer_len,omitempty"`
 	Fragments int    `json:"fragments,omitempty"`
+	// Packet is the outer packet vtepd would write for the first remote,
+	// outer IP header first, in hex: what explain --network shows.
+	Packet string `json:"packet,omitempty"`
 	// Drop is the reason it would be dropped ("" if not), Why in words.
 	Drop string `json:"drop,omitempty"`
 	Why  string `json:"why,omitempty"`

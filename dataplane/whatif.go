@@ -154,3 +154,24 @@ func (n *IPIPNetwork) WhatIf(pkt []byte) Verdict {
 	}
 	return v
 }
+
+// Encapsulate returns the outer packet, outer IP header first, that the
+// network would write for frame to remote: the same code as forwarding
+// writes it, on a copy.
+func (n *Network) Encapsulate(frame []byte, remote netip.Addr) []byte {
+	buf := make([]byte, Headroom+len(frame))
+	copy(buf[Headroom:], frame)
+	return n.u.outer(buf, len(frame), n.cfg.VNI, remote, n.u.cfg.TTL)
+}
+
+// Encapsulate returns the outer packet the network would write for pkt
+// to via, as forwarding writes it.
+func (n *IPIPNetwork) Encapsulate(pkt []byte, via netip.Addr) []byte {
+	out := make([]byte, encap.IPv4MinHeaderLen+len(pkt))
+	copy(out[encap.IPv4MinHeaderLen:], pkt)
+	o := encap.OuterIPIP{Src: n.u.local, Dst: via, TTL: n.cfg.TTL, DF: n.cfg.DF}
+	if err := encap.EncapIPIP(out, &o); err != nil {
+		return nil
+	}
+	return out
+}

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // explain prints a packet built by the encap package, as vtepd would send
@@ -73,7 +76,20 @@ func explain(args []string, w io.Writer) error {
 	outer.SetDst(peerMAC)
 	outer.SetSrc(vtepMAC)
 	outer.SetEtherType(encap.EtherTypeIPv4)
+	return printExplained(w, explainParts{kind: args[0], intro: intro, overhead: overhead, overheadBytes: overheadBytes,
+		underlayMTU: underlayMTU, pkt: pkt}, asJSON)
+}
 
+// explainParts is what explain prints: a packet, outer Ethernet header
+// first, and the words around it.
+type explainParts struct {
+	kind, intro, overhead      string
+	overheadBytes, underlayMTU int
+	pkt                        []byte
+}
+
+func printExplained(w io.Writer, p explainParts, asJSON bool) error {
+	pkt, intro, overhead, overheadBytes, underlayMTU := p.pkt, p.intro, p.overhead, p.overheadBytes, p.underlayMTU
 	fields, err := encap.Explain(pkt)
 	if err != nil {
 		return err
@@ -83,7 +99,7 @@ func explain(args []string, w io.Writer) error {
 	// the kernel's, comes before byte 0.
 	const eth = encap.EthernetHeaderLen
 	if asJSON {
-		out := explained{Kind: args[0], Intro: strings.ReplaceAll(intro, "\n", " "), Bytes: len(pkt) - eth,
+		out := explained{Kind: p.kind, Intro: strings.ReplaceAll(intro, "\n", " "), Bytes: len(pkt) - eth,
 			Overhead: overheadBytes, UnderlayMTU: underlayMTU, MaxInner: underlayMTU - overheadBytes}
 		for _, f := range fields {
 			out.Fields = append(out.Fields, explainedField{Offset: f.Off - eth, Length: f.Len,
@@ -170,4 +186,128 @@ func hexOf(b []byte) string {
 		fmt.Fprintf(&sb, "%02x", c)
 	}
 	return sb.String()
+}
+
+// explainLive is explain --network: the packet the running daemon would
+// write now for a ping out of that network's device, from its live tables
+// and settings (the device's MAC and address, the VNI, the port, the
+// source port the flow gets, the remote its FDB or routes pick), asked
+// with a what-if, so nothing is sent.
+func (c *cli) explainLive(args []string) error {
+	const cmd = "explain"
+	var network, to string
+	var asJSON bool
+	if err := options(cmd, args, map[string]*string{"network": &network, "to": &to}, &asJSON); err != nil {
+		return err
+	}
+	nets, err := c.client.Networks()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(nets, func(n control.NetworkInfo) bool { return n.Name == network })
+	if i < 0 {
+		return fmt.Errorf("%s: --network %s: no such network", cmd, network)
+	}
+	info := nets[i]
+	var dst netip.Addr
+	if to != "" {
+		if dst, err = netip.ParseAddr(to); err != nil || !dst.Is4() {
+			return usagef("%s: --to: want an IPv4 address, got %q", cmd, to)
+		}
+	}
+	var expr, overhead string
+	var overheadBytes int
+	if info.Kind == control.KindVXLAN {
+		// To a MAC the FDB knows, as a ping to a neighbour would go; with
+		// none, a broadcast, as the first ARP request goes.
+		target := "broadcast"
+		entries, err := c.client.FDB(info.VNI, false)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.MAC != (fdb.MAC{}).String() {
+				target = e.MAC
+				break
+			}
+		}
+		if !dst.IsValid() {
+			dst = neighbourOf(info.Address)
+		}
+		expr = "dst " + target
+		if dst.IsValid() {
+			expr += " to " + dst.String()
+		}
+		overheadBytes = encap.VXLANOverheadIPv4
+		overhead = fmt.Sprintf("inner Ethernet %d + VXLAN %d + UDP %d + outer IPv4 %d = %d bytes",
+			encap.EthernetHeaderLen, encap.VXLANHeaderLen, encap.UDPHeaderLen, encap.IPv4MinHeaderLen, overheadBytes)
+	} else {
+		if !dst.IsValid() && len(info.Routes) > 0 {
+			if p, err := netip.ParsePrefix(info.Routes[0].Prefix); err == nil {
+				dst = p.Addr().Next()
+			}
+		}
+		if !dst.IsValid() {
+			return usagef("%s: %s has no route to take a packet: give --to IP", cmd, network)
+		}
+		expr = "dst " + dst.String()
+		overheadBytes = encap.IPIPOverhead
+		overhead = fmt.Sprintf("outer IPv4 %d = %d bytes", encap.IPv4MinHeaderLen, overheadBytes)
+	}
+	res, err := c.client.Simulate(control.SimulateRequest{Network: network, Expr: expr})
+	if err != nil {
+		return err
+	}
+	if res.Packet == "" {
+		// Dropped, or answered on the device: nothing would leave.
+		_, err := io.WriteString(c.out, res.String())
+		return err
+	}
+	raw, err := hex.DecodeString(res.Packet)
+	if err != nil {
+		return fmt.Errorf("%s: the daemon's packet: %w", cmd, err)
+	}
+	pkt := make([]byte, encap.EthernetHeaderLen+len(raw))
+	copy(pkt[encap.EthernetHeaderLen:], raw)
+	encap.Ethernet(pkt).SetEtherType(encap.EtherTypeIPv4)
+	if len(raw) > 0 && raw[0]>>4 == 6 {
+		encap.Ethernet(pkt).SetEtherType(encap.EtherTypeIPv6)
+		overheadBytes += encap.IPv6HeaderLen - encap.IPv4MinHeaderLen
+	}
+	intro := fmt.Sprintf("The packet vtepd would write now for %s (%s), asked of the running daemon\n"+
+		"with `trace --simulate '%s'`: %s.\n"+
+		"Its MACs, addresses, VNI, ports and remote are the daemon's; the outer Ethernet\n"+
+		"header's MACs are the kernel's to fill in, shown as zeros.", network, res.Frame, expr, lookupWords(res))
+	return printExplained(c.out, explainParts{kind: info.Kind, intro: intro, overhead: overhead, overheadBytes: overheadBytes,
+		underlayMTU: info.MTU + overheadBytes, pkt: pkt}, asJSON)
+}
+
+// lookupWords says in a few words how the remote was chosen.
+func lookupWords(r control.SimulateResult) string {
+	switch r.Lookup {
+	case "hit":
+		return "the FDB has " + r.Entry
+	case "miss", "flood":
+		return "flooded, this the copy to " + r.Remotes[0]
+	case "route":
+		return "route " + r.Route
+	}
+	return r.Lookup
+}
+
+// neighbourOf is the first other address of the device's subnet, where a
+// peer would be: 192.168.42.2 for 192.168.42.1/24.
+func neighbourOf(addr string) netip.Addr {
+	p, err := netip.ParsePrefix(addr)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Addr{}
+	}
+	n := p.Masked().Addr().Next()
+	if n == p.Addr() {
+		n = n.Next()
+	}
+	if !p.Contains(n) {
+		return netip.Addr{}
+	}
+	return n
 }

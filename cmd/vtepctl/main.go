@@ -87,6 +87,11 @@ Commands:
                                       which records events lost, and where)
   explain vxlan|ipip [--json]         an encapsulated packet, byte by byte
                                       (needs no daemon)
+  explain --network N [--to IP] [--json]
+                                      the packet the daemon would write now
+                                      for a ping out of N (to IP; default
+                                      the subnet's next address, or the
+                                      first route's), from its live tables
   help [COMMAND]                      this text, or one command's; so does
                                       COMMAND --help
 
@@ -231,6 +236,9 @@ func dispatch(args []string, stdout io.Writer) error {
 	case "stats":
 		return c.stats(rest)
 	case "explain":
+		if slices.ContainsFunc(rest, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "network") }) {
+			return c.explainLive(rest)
+		}
 		return explain(rest, stdout)
 	case "trace":
 		return c.trace(rest)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,50 @@ func TestE2ETrace(t *testing.T) {
 					t.Errorf("%s: outer packet without VXLAN VNI 42: %v", f.path, p)
 				}
 			}
+		}
+	}
+
+	// explain --network: the packet the daemon would write for such a
+	// ping, byte for byte the outer headers of the one it did write.
+	var sent gopacket.Packet
+	for _, p := range readPcap(t, outer, layers.LayerTypeIPv4) {
+		if ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip != nil && ip.SrcIP.String() == a.under {
+			sent = p
+			break
+		}
+	}
+	if sent == nil {
+		t.Fatalf("%s: no packet a sent", outer)
+	}
+	var ex struct {
+		Fields []struct {
+			Layer, Name, Value string
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(a.ctl(t, bin, "explain", "--network", tapName, "--to", b.over, "--json")), &ex); err != nil {
+		t.Fatal(err)
+	}
+	field := func(layer, name string) string {
+		for _, f := range ex.Fields {
+			if strings.HasPrefix(f.Layer, layer) && f.Name == name {
+				return f.Value
+			}
+		}
+		return ""
+	}
+	udp := sent.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	innerEth := sent.Layers()[3].(*layers.Ethernet) // IPv4, UDP, VXLAN, then the inner frame
+	for _, c := range []struct{ layer, name, want string }{
+		{"outer IPv4", "source", a.under},
+		{"outer IPv4", "destination", b.under},
+		{"UDP", "source port", fmt.Sprint(uint16(udp.SrcPort))},
+		{"UDP", "destination port", "4789"},
+		{"VXLAN", "VNI", "42"},
+		{"inner Ethernet", "destination MAC", innerEth.DstMAC.String()},
+		{"inner Ethernet", "source MAC", innerEth.SrcMAC.String()},
+	} {
+		if got := field(c.layer, c.name); !strings.HasPrefix(got, c.want) {
+			t.Errorf("explain --network: %s %s: got %q, want %q as in the packet sent", c.layer, c.name, got, c.want)
 		}
 	}
 }

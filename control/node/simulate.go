@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 
@@ -119,6 +120,8 @@ func (d *Node) simulateVXLAN(n *dataplane.Network, s control.Simulation) (contro
 	}
 	if res.Drop != "" {
 		res.Why = vxlanWhy(v, n, len(frame))
+	} else if len(v.Remotes) > 0 && v.Lookup != "suppressed" {
+		res.Packet = hex.EncodeToString(n.Encapsulate(frame, v.Remotes[0]))
 	}
 	return res, nil
 }
@@ -144,6 +147,7 @@ func (d *Node) simulateIPIP(n *dataplane.IPIPNetwork, s control.Simulation) (con
 		res.Route = v.Route.String()
 		if res.Drop == "" {
 			res.Outer = fmt.Sprintf("IPIP %s > %s", d.ipip.Local(), v.Route.Via)
+			res.Packet = hex.EncodeToString(n.Encapsulate(pkt, v.Route.Via))
 		}
 	}
 	switch {
