@@ -66,11 +66,48 @@ ctl a trace --simulate "dst $B_MAC to 192.168.42.2"
 explain "--simulate runs a frame through vtepd's live tables and sends nothing. $A does not" \
   "know $B_MAC yet: an unknown unicast frame is flooded to the flood list, 10.0.0.2." \
   "The source port is the one this flow's packets get (a hash of the inner headers)."
-grep -q "lookup: unknown unicast: flood to 10.0.0.2" <<<"$(ctl_quiet a trace --simulate "dst $B_MAC")" ||
-  die "the what-if on $A did not predict a flood to 10.0.0.2: $(ctl_quiet a trace --simulate "dst $B_MAC")"
+predicted=$(ctl_quiet a trace --simulate "dst $B_MAC to 192.168.42.2")
+grep -q "lookup: unknown unicast: flood to 10.0.0.2" <<<"$predicted" ||
+  die "the what-if on $A did not predict a flood to 10.0.0.2: $predicted"
+PORT=$(sed -n 's/.*10\.0\.0\.1:\([0-9]*\) > .*/\1/p' <<<"$predicted")
 
-step "Ping across the overlay, from 192.168.42.1 to 192.168.42.2"
+step "Ping across the overlay, from 192.168.42.1 to 192.168.42.2, watched three ways"
+explain "tcpdump on $A's underlay device shows the VXLAN packets as the network sees them;" \
+  "vtepctl trace shows vtepd's own view, stage by stage; vtepctl capture writes both the" \
+  "inner frames and the outer packets to pcap files for Wireshark."
+sniff wire "$A" eth0 -c 4 udp port 4789
+printf '+ %s\n' "$VTEPCTL --control $WORK/a.sock trace --count 1 --match icmp &"
+"$VTEPCTL" --control "$WORK/a.sock" trace --count 1 --match icmp >"$WORK/trace.txt" 2>&1 &
+TRACE_PID=$!
+PIDS+=("$TRACE_PID")
+printf '+ %s\n' "$VTEPCTL --control $WORK/a.sock capture --network vx42 --outer $WORK/vx42.pcap --match icmp --count 2 &"
+"$VTEPCTL" --control "$WORK/a.sock" capture --network vx42 --outer "$WORK/vx42.pcap" --match icmp --count 2 >"$WORK/capture.txt" 2>&1 &
+CAPTURE_PID=$!
+PIDS+=("$CAPTURE_PID")
+sleep 0.5 # both attached
 ping_ok "$A" 192.168.42.2
+sniffed wire
+explain "Each line is one UDP datagram between the hosts' eth0 (10.0.0.1 and 10.0.0.2) to" \
+  "port 4789, and tcpdump decodes it: 'VXLAN, flags [I] (0x08), vni 42', then the frame" \
+  "inside, ARP or ICMP between the overlay addresses."
+if [ -n "${SNIFF_PID[wire]:-}" ]; then
+  grep -q "VXLAN, flags \[I\] (0x08), vni 42" <<<"$SNIFFED" || die "tcpdump on $A saw no VXLAN vni 42: $SNIFFED"
+  grep -q "^[0-9:.]* IP 10\.0\.0\.1\.$PORT > 10\.0\.0\.2\.4789: VXLAN" <<<"$SNIFFED" ||
+    die "no packet from port $PORT, the one --simulate predicted: $SNIFFED"
+  ok "the echo requests left from port $PORT, as --simulate predicted"
+fi
+wait "$TRACE_PID" || true
+run cat "$WORK/trace.txt"
+explain "trace followed one echo request through vtepd on $A: read from vx42 (device-in)," \
+  "looked up (a hit: the ARP exchange taught $A where $B is), encapsulated (encap), sent."
+grep -q "lookup" "$WORK/trace.txt" || die "vtepctl trace showed no lookup: $(cat "$WORK/trace.txt")"
+wait "$CAPTURE_PID" || true
+if command -v tshark >/dev/null; then
+  run tshark -r "$WORK/vx42.pcap"
+  explain "Wireshark (tshark is its command line) opens the file and decodes the same layers."
+else
+  explain "Open it with Wireshark, or: tshark -r $WORK/vx42.pcap (apt-get install tshark)."
+fi
 
 step "$A's forwarding database after the ping"
 ctl a fdb show
@@ -81,9 +118,9 @@ explain "The ARP request for 192.168.42.2 was a broadcast: vtepd on $A flooded i
 grep -qx "$B_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet a fdb show)" ||
   die "$A did not learn $B_MAC at 10.0.0.2: $(ctl_quiet a fdb show)"
 ok "$A learnt $B_MAC dst 10.0.0.2"
-ctl a trace --simulate "dst $B_MAC"
+ctl a trace --simulate "dst $B_MAC to 192.168.42.2"
 explain "Asked again, vtepd now has an entry: the same frame would go to 10.0.0.2 alone."
-grep -q "lookup: hit, $B_MAC dst 10.0.0.2, learnt" <<<"$(ctl_quiet a trace --simulate "dst $B_MAC")" ||
+grep -q "lookup: hit, $B_MAC dst 10.0.0.2, learnt" <<<"$(ctl_quiet a trace --simulate "dst $B_MAC to 192.168.42.2")" ||
   die "the what-if on $A did not predict a hit at 10.0.0.2"
 ok "the prediction changed from a flood to a hit"
 

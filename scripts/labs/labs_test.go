@@ -356,10 +356,16 @@ func TestLabs(t *testing.T) {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to 10.0.0.2", a, got)
 			}
 			// Predict, then ping: the what-if floods before, hits after.
-			sim := `/a\.sock trace --simulate dst ` + vtepdB
+			sim := `/a\.sock trace --simulate dst ` + vtepdB + ` to 192\.168\.42\.2$`
 			r.wantLine(t, sim, 1, `^  lookup: unknown unicast: flood to 10\.0\.0\.2$`)
 			r.wantLine(t, sim, 1, `^  encap: VXLAN vni 42, 10\.0\.0\.1:\d+ > 10\.0\.0\.2:4789, \d+ bytes$`)
 			r.ping(t, a, "192.168.42.2", 1)
+			// The traffic on the wire, in vtepd, and in the capture file.
+			wire := `cat .*/wire\.txt$`
+			r.wantLine(t, wire, 1, `^[0-9:.]+ IP 10\.0\.0\.1\.\d+ > 10\.0\.0\.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 42$`)
+			r.wantLine(t, wire, 1, `^IP 192\.168\.42\.1 > 192\.168\.42\.2: ICMP echo request`)
+			r.wantLine(t, `cat .*/trace\.txt$`, 1, `^    fdb hit: `+vtepdB+` is behind 10\.0\.0\.2$`)
+			r.wantLine(t, `tshark -r .*/vx42\.pcap$`, 1, `192\.168\.42\.1 → 192\.168\.42\.2 +ICMP .*Echo \(ping\) request`)
 			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dev vx42 dst 10\.0\.0\.2 self$`)
 			r.wantLine(t, sim, 2, `^  lookup: hit, `+vtepdB+` dst 10\.0\.0\.2, learnt$`)
 			stats := `/a\.sock stats$`

@@ -109,6 +109,44 @@ plug() {
   done
 }
 
+# sniff NAME NS DEV ARGS...: start tcpdump on DEV in NS in the background
+# (-n, -l, ARGS: its count and filter), its output in $WORK/NAME.txt, and
+# wait until it listens. Without tcpdump, say so and do nothing.
+sniff() {
+  local name=$1 ns=$2 dev=$3
+  shift 3
+  if ! command -v tcpdump >/dev/null; then
+    explain "(tcpdump is not installed: apt-get install tcpdump; no capture this time)"
+    return 0
+  fi
+  printf '+ ip netns exec %s tcpdump -nl -i %s %s &\n' "$ns" "$dev" "$*"
+  ip netns exec "$ns" tcpdump -nl -i "$dev" "$@" >"$WORK/$name.txt" 2>&1 &
+  PIDS+=("$!")
+  SNIFF_PID[$name]=$!
+  for _ in $(seq 50); do
+    grep -q "listening on" "$WORK/$name.txt" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "tcpdump $name did not start: $(cat "$WORK/$name.txt")"
+}
+declare -A SNIFF_PID
+
+# sniffed NAME: wait (up to 5 s) for the tcpdump NAME to have its count,
+# then show what it printed, and return it in $SNIFFED.
+sniffed() {
+  local pid=${SNIFF_PID[$1]:-}
+  SNIFFED=""
+  [ -n "$pid" ] || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  SNIFFED=$(grep -v -e "^listening on" -e "^tcpdump: verbose output" -e "packets captured" -e "packets received by filter" -e "packets dropped by kernel" "$WORK/$1.txt")
+  printf '+ cat %s\n%s\n' "$WORK/$1.txt" "$SNIFFED"
+}
+
 # mac_of NS DEV: the MAC address of a device.
 mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 
