@@ -47,6 +47,7 @@ ping_ok "$H1" 10.0.0.3
 # --- part 1: vtepd --------------------------------------------------------------
 
 step "vtepd on each host, all in group $GROUP, no --remote anywhere"
+sniff join "$H2" eth0 -v -c 1 igmp
 start_vtepd "$H1" v1 --vni 42 --local 10.0.0.1 --group "$GROUP" --dev eth0 --addr 192.168.42.1/24
 start_vtepd "$H2" v2 --vni 42 --local 10.0.0.2 --group "$GROUP" --dev eth0 --addr 192.168.42.2/24
 start_vtepd "$H3" v3 --vni 43 --local 10.0.0.3 --group "$GROUP" --dev eth0 --addr 192.168.43.3/24
@@ -57,6 +58,14 @@ explain "'inet $GROUP': vtepd joined the group on eth0 (--dev), so the host now 
   "01:00:5e and the low 23 bits of the group), which eth0 now accepts too."
 ip -n "$H1" maddr show dev eth0 | grep -qE "inet +$GROUP\$" || die "$H1's eth0 is not in $GROUP"
 ok "$H1 joined $GROUP on eth0"
+sniffed join
+explain "Host 2 saw host 1's IGMP membership report for $GROUP: what tells a snooping switch" \
+  "(or a multicast router) to send the group's packets to that port."
+if [ -n "${SNIFF_PID[join]:-}" ]; then
+  grep -q "10\.0\.0\.1 > 224\.0\.0\.22: igmp v3 report" <<<"$SNIFFED" && grep -q "gaddr $GROUP" <<<"$SNIFFED" ||
+    die "no IGMP report of 10.0.0.1 for $GROUP: $SNIFFED"
+  ok "the join was on the wire"
+fi
 
 step "Host 1's forwarding database: the flood entry is the group"
 ctl v1 fdb show
@@ -71,7 +80,21 @@ rx3=$(rx_packets v3 vx43)
 tap3=$(counter "$H3" vx43 rx_packets)
 
 step "Host 1 pings host 2 on VNI 42"
+sniff group "$H2" eth0 -v -c 1 dst "$GROUP"
+printf '+ %s\n' "$VTEPCTL --control $WORK/v3.sock trace --count 1 &"
+"$VTEPCTL" --control "$WORK/v3.sock" trace --count 1 >"$WORK/trace3.txt" 2>&1 &
+TRACE3=$!
+PIDS+=("$TRACE3")
+sleep 0.3
 ping_ok "$H1" 192.168.42.2
+sniffed group
+explain "The ARP request as host 2 received it: to $GROUP, and 'ttl 1', so no router takes it" \
+  "further than this network (--mcast-ttl, as the kernel's vxlan sends to its group)."
+if [ -n "${SNIFF_PID[group]:-}" ]; then
+  grep -q "ttl 1," <<<"$SNIFFED" && grep -q "10\.0\.0\.1\.[0-9]* > $GROUP\.4789: VXLAN, flags \[I\] (0x08), vni 42" <<<"$SNIFFED" ||
+    die "no VXLAN packet to $GROUP with ttl 1: $SNIFFED"
+  ok "host 1 flooded to $GROUP with ttl 1"
+fi
 ctl v1 fdb show
 explain "The ARP request went to $GROUP and reached both other hosts. Host 2 answered" \
   "unicast, and host 1 learnt '$H2_MAC dst 10.0.0.2' from the answer."
@@ -80,6 +103,11 @@ grep -qx "$H2_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet v1 fdb show)" ||
 ok "$H1 learnt $H2_MAC dst 10.0.0.2 without being told of host 2"
 
 step "Host 3, on VNI 43, got the flooded ARP request too, and dropped it"
+wait "$TRACE3" || true
+run cat "$WORK/trace3.txt"
+explain "vtepd on host 3 traced the packet it got: VNI 42, which it does not serve, dropped" \
+  "at socket-in as unknown_vni before any network saw it."
+grep -q "unknown_vni" "$WORK/trace3.txt" || die "the trace on $H3 shows no unknown_vni drop: $(cat "$WORK/trace3.txt")"
 ctl v3 stats
 explain "underlay 'unknown_vni' counts packets for a VNI host 3 does not serve: the ARP" \
   "request of VNI 42. vx43 received nothing: RX packets did not move."

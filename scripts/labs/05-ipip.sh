@@ -52,7 +52,18 @@ grep -q "lookup: route 10.244.1.0/24 via 10.0.0.2" <<<"$(ctl_quiet a trace --sim
   die "the what-if on $A did not take the route to 10.0.0.2"
 
 step "Host to host across the tunnel: 10.244.0.1 to 10.244.1.1"
+sniff wire "$A" eth0 -v -c 2 ip proto 4
 ping_ok "$A" 10.244.1.1
+sniffed wire
+explain "On the underlay each packet is one IPv4 header (10.0.0.1 > 10.0.0.2, 'proto IPIP" \
+  "(4)'; older tcpdumps print 'ipip-proto-4') around the inner one (10.244.0.1 >" \
+  "10.244.1.1). No UDP, no Ethernet inside: 20 bytes of overhead, 104 against 84."
+if [ -n "${SNIFF_PID[wire]:-}" ]; then
+  grep -q "proto IPIP (4), length 104)" <<<"$SNIFFED" &&
+    grep -q "10\.0\.0\.1 > 10\.0\.0\.2: IP (.*proto ICMP (1), length 84)" <<<"$SNIFFED" ||
+    die "tcpdump saw no IPIP echo request: $SNIFFED"
+  ok "the echo request crossed as IPIP"
+fi
 ctl a stats
 
 step "What one of those packets looks like, byte by byte"

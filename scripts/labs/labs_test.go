@@ -399,6 +399,12 @@ func TestLabs(t *testing.T) {
 			h1, h2, h3 := r.ns("h1"), r.ns("h2"), r.ns("h3")
 			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+inet\s+239\.1\.1\.1$`)
 			r.wantLine(t, "ip netns exec "+h1+" ip maddr show dev eth0", 1, `^\s+link\s+01:00:5e:01:01:01$`)
+			// On the wire: the join, and the flood to the group with TTL 1;
+			// host 3's trace shows the unknown_vni drop.
+			r.wantLine(t, `cat .*/join\.txt$`, 1, `10\.0\.0\.1 > 224\.0\.0\.22: igmp v3 report, .*\[gaddr 239\.1\.1\.1 to_ex`)
+			r.wantLine(t, `cat .*/group\.txt$`, 1, `^[0-9:.]+ IP \(tos 0x0, ttl 1, `)
+			r.wantLine(t, `cat .*/group\.txt$`, 1, `^\s+10\.0\.0\.1\.\d+ > 239\.1\.1\.1\.4789: VXLAN, flags \[I\] \(0x08\), vni 42$`)
+			r.wantLine(t, `cat .*/trace3\.txt$`, 1, `^\s+DROPPED at socket-in, unknown_vni: no network here serves its VNI$`)
 			fdb1 := `/v1\.sock fdb show$`
 			if got := r.block(t, fdb1, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dev vx42 dst 239.1.1.1 self permanent" {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to the group", h1, got)
@@ -434,6 +440,9 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "ip netns exec "+a+" ip link show ipip0", 1, `link/none`)
 			r.wantLine(t, "ip netns exec "+a+" ip route$", 1, `^10\.244\.1\.0/24 dev ipip0`)
 			r.wantLine(t, `/a\.sock route show$`, 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 proto static$`)
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^[0-9:.]+ IP \(.*proto IPIP \(4\), length 104\)$`)
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.0\.0\.1 > 10\.0\.0\.2: IP \(.*proto ICMP \(1\), length 84\)$`)
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.244\.0\.1 > 10\.244\.1\.1: ICMP echo request`)
 			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.1\.10$`, 1, `^  encap: IPIP 10\.0\.0\.1 > 10\.0\.0\.2, \d+ bytes$`)
 			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.7\.1$`, 1, `^  verdict: dropped as no_remote: no route of ipip0 holds 10\.244\.7\.1$`)
 			r.ping(t, a, "10.244.1.1", 1)

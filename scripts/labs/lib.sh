@@ -143,7 +143,7 @@ sniffed() {
   done
   kill -INT "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  SNIFFED=$(grep -v -e "^listening on" -e "^tcpdump: verbose output" -e "packets captured" -e "packets received by filter" -e "packets dropped by kernel" "$WORK/$1.txt")
+  SNIFFED=$(grep -v -e "listening on" -e "^tcpdump: verbose output" -e "packets\? captured" -e "packets\? received by filter" -e "packets\? dropped by kernel" "$WORK/$1.txt")
   printf '+ cat %s\n%s\n' "$WORK/$1.txt" "$SNIFFED"
 }
 
