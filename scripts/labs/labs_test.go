@@ -480,6 +480,22 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "ping -c 2 -W 1 -M do -s 1472 10.20.0.12$", 2, `message too long, mtu=1450`)
 			r.wantLine(t, "ping -c 2 -M do -s 1422 10.20.0.12$", 1, `, 2 received, 0% packet loss`)
 		}},
+		{"08-flannel.sh", []string{"a", "b", "pod-a", "pod-b"}, func(t *testing.T, r *run) {
+			a, podA := r.ns("a"), r.ns("pod-a")
+			get := "ip netns exec " + a + " ip route get 10.244.2.2$"
+			r.wantLine(t, get, 1, `^10\.244\.2\.2 via 10\.244\.2\.0 dev flannel\.1 src 10\.244\.1\.0 `)
+			r.wantLine(t, `/a\.sock trace --simulate dst \S+ to 10\.244\.2\.2$`, 1, `^  lookup: hit, \S+ dst 10\.0\.0\.2, static$`)
+			r.ping(t, podA, "10.244.2.2", 1)
+			if got := r.number(t, `/a\.sock stats$`, 1, "flannel.1:", "flooded"); got != 0 {
+				t.Errorf("flooded on %s's flannel.1: got %d, want 0", a, got)
+			}
+			if got := r.number(t, `/a\.sock stats$`, 1, "flannel.1:", "learnt"); got != 0 {
+				t.Errorf("learnt on %s's flannel.1: got %d, want 0", a, got)
+			}
+			r.wantLine(t, get, 2, `^10\.244\.2\.2 via 10\.0\.0\.2 dev eth0 src 10\.0\.0\.1 `)
+			r.ping(t, podA, "10.244.2.2", 2)
+			r.wantLine(t, `cat .*/plain\.txt$`, 1, `^[0-9:.]+ IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request`)
+		}},
 		{"06-evpn.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
 			h1 := r.ns("h1")
 			fdb := `/v1\.sock fdb show$`
