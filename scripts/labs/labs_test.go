@@ -496,6 +496,18 @@ func TestLabs(t *testing.T) {
 			r.ping(t, podA, "10.244.2.2", 2)
 			r.wantLine(t, `cat .*/plain\.txt$`, 1, `^[0-9:.]+ IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request`)
 		}},
+		{"09-macvlan.sh", []string{"switch", "host", "c1", "c2"}, func(t *testing.T, r *run) {
+			c1 := r.ns("c1")
+			r.wantLine(t, "ip netns exec "+c1+" ip -d link show eth0$", 1, `^\s+macvlan mode bridge `)
+			r.ping(t, c1, "10.30.0.12", 1)
+			for _, ok := range []string{"cannot reach the parent's 10.30.0.1", "cannot reach .* in private mode", "VEPA sub-interfaces talk through the switch"} {
+				if !hasLine(strings.Split(r.out, "\n"), `^ok: .*`+ok) {
+					t.Errorf("lab 09: no check %q held; output:\n%s", ok, r.out)
+				}
+			}
+			r.wantLine(t, "bridge -d link show dev p0$", 1, `hairpin on `)
+			r.ping(t, c1, "10.30.0.12", 2)
+		}},
 		{"06-evpn.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
 			h1 := r.ns("h1")
 			fdb := `/v1\.sock fdb show$`
