@@ -81,6 +81,7 @@ for h in "$A $POD_A 10.244.0.10" "$B $POD_B 10.244.1.10"; do
   read -r host pod addr <<<"$h"
   add_ns "$pod"
   run ip -n "$host" link add cali0 type veth peer name eth0 netns "$pod"
+  run ip -n "$host" link set cali0 address ee:ee:ee:ee:ee:ee
   run ip -n "$host" link set cali0 up
   run ip netns exec "$host" sysctl -qw net.ipv4.conf.cali0.proxy_arp=1 net.ipv4.neigh.cali0.proxy_delay=0 net.ipv4.ip_forward=1
   run ip -n "$host" route add "$addr/32" dev cali0
@@ -95,7 +96,12 @@ step "Pod to pod: 10.244.0.10 on $A to 10.244.1.10 on $B"
 ping_ok "$POD_A" 10.244.1.10
 on "$A" ip -br link show cali0
 on "$POD_A" ip neigh
-explain "The pod's only neighbour is its gateway, 169.254.1.1, at the MAC of cali0 on $A."
+explain "The pod's only neighbour is its gateway, 169.254.1.1, at the MAC of cali0 on $A:" \
+  "ee:ee:ee:ee:ee:ee, the one Calico gives every cali interface (the pod never needs to" \
+  "tell its host's interfaces apart). Calico also gives the pods' side an MTU of 1480," \
+  "the tunnel's, and routes peer blocks 'via <node> dev tunl0 onlink' with the kernel's" \
+  "ipip; vtepd's TUN has no link layer, so its routes need no via: '10.244.1.0/24 dev" \
+  "ipip0', the next hop being in vtepd's own table."
 cali_mac=$(mac_of "$A" cali0)
 ip -n "$POD_A" neigh show | grep -q "^169\.254\.1\.1 dev eth0 lladdr $cali_mac " ||
   die "$POD_A has no neighbour 169.254.1.1 at $cali_mac (cali0 of $A, by proxy ARP)"

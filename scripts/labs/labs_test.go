@@ -449,6 +449,9 @@ func TestLabs(t *testing.T) {
 			r.ping(t, podA, "10.244.1.10", 1)
 			r.wantLine(t, pingCmd(podA, "10.244.1.10"), 1, `ttl=62 `)
 			cali := r.mac(t, "ip netns exec "+a+" ip -br link show cali0", 1)
+			if cali != "ee:ee:ee:ee:ee:ee" {
+				t.Errorf("cali0's MAC: got %s, want Calico's ee:ee:ee:ee:ee:ee", cali)
+			}
 			r.wantLine(t, "ip netns exec "+podA+" ip neigh$", 1, `^169\.254\.1\.1 dev eth0 lladdr `+cali+` `)
 			if got := r.number(t, `/b\.sock stats$`, 1, "ipip0:", "packets"); got < 6 {
 				t.Errorf("RX packets of ipip0 on %s: got %d, want at least 6 (3 pings from the host, 3 from the pod)", r.ns("b"), got)
@@ -597,7 +600,7 @@ func TestRunAll(t *testing.T) {
 		want []string
 	}{
 		{"one lab", []string{"01"}, 0, []string{"######## 01-veth.sh", "######## 1 of 1 labs passed"}},
-		{"no such lab", []string{"09"}, 1, []string{"run-all: no lab matches: 09"}},
+		{"no such lab", []string{"99"}, 1, []string{"run-all: no lab matches: 99"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runScript(t, "01", nil, nil, "run-all.sh", tc.args...)
