@@ -354,6 +354,9 @@ const (
 	LookupFlood   = dataplane.LookupFlood   // broadcast or multicast, flooded to Remotes
 	LookupRoute   = dataplane.LookupRoute   // an IPIP route to Peer
 	LookupNoRoute = dataplane.LookupNoRoute // no IPIP route
+	// LookupSuppressed: answered into the device, sent nowhere; Bytes
+	// are the answer.
+	LookupSuppressed = dataplane.LookupSuppressed
 )
 
 // Drop reasons the trace's frame count tells apart (see dataplane).

@@ -79,6 +79,10 @@ const (
 	LookupFlood   = "flood"    // broadcast or multicast: flooded to Event.Remotes
 	LookupRoute   = "route"    // an IPIP route: Event.Peer is its endpoint
 	LookupNoRoute = "no-route" // no IPIP route covers the destination
+	// LookupSuppressed: an ARP request or neighbour solicitation for an
+	// address the control plane named, answered into the device and sent
+	// nowhere; the event's Bytes are the answer.
+	LookupSuppressed = "suppressed"
 )
 
 // Event is one frame at one stage.

@@ -101,7 +101,7 @@ func (n *vxlanTx) seeLocal(frame []byte, t *observing) bool {
 	} else {
 		n.c.ARPSuppressed.Add(1)
 		if t != nil {
-			t.deviceOut(n.reply[:l])
+			t.answered(frame, n.reply[:l])
 		}
 	}
 	n.one[0] = nil

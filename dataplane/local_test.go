@@ -2,6 +2,8 @@ package dataplane_test
 
 import (
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/vtepd/vtepd/dataplane"
@@ -43,14 +45,25 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 		t.Errorf("without neighbours: suppressed %d, flooded %d; want 0, 0 (nothing to suppress with)", s.ARPSuppressed, s.ARPFlooded)
 	}
 
-	// B named: A's request is answered on A's own device, as B would.
+	// B named: A's request is answered on A's own device, as B would, and
+	// a trace of the request ends with the answer written into the device.
 	n.SetNeighbors(dataplane.Neighbors{ipB: macB})
+	seen := &stageLog{}
+	n.SetObserver(seen)
 	la.Inject(req)
 	got := recv(t, la)
+	n.SetObserver(nil)
 	want := linktest.ARPFrame(macA, macB, encap.ARPReply, ipB, ipA)
 	copy(want[encap.EthernetHeaderLen+18:], macA[:]) // target hardware address: the asker
 	if string(got) != string(want) {
 		t.Errorf("reply:\n got % x\nwant % x", got, want)
+	}
+	ev := seen.take()
+	if len(ev) != 3 || ev[0].Stage != dataplane.StageDeviceIn || string(ev[0].Bytes) != string(req) ||
+		ev[1].Stage != dataplane.StageLookup || ev[1].Lookup != dataplane.LookupSuppressed || string(ev[1].Bytes) != string(want) ||
+		ev[2].Stage != dataplane.StageDeviceOut || string(ev[2].Bytes) != string(want) ||
+		ev[0].Frame != ev[1].Frame || ev[0].Frame != ev[2].Frame {
+		t.Errorf("trace of a suppressed request: got %v; want device-in of the request, lookup suppressed and device-out of the reply, one frame", ev)
 	}
 	none(t, lb, "a suppressed request")
 	// C is nobody's: flooded and counted as such.
@@ -83,6 +96,25 @@ func TestTrackLocalAndSuppressARP(t *testing.T) {
 	if _, ok := loc.IPv4.Lookup(macC); ok {
 		t.Error("C has an address without having shown one")
 	}
+}
+
+// stageLog is an Observer that keeps a copy of each event's stage, frame
+// number, lookup and bytes.
+type stageLog struct {
+	mu sync.Mutex
+	ev []dataplane.Event
+}
+
+func (l *stageLog) Observe(e *dataplane.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = append(l.ev, dataplane.Event{Stage: e.Stage, Frame: e.Frame, Lookup: e.Lookup, Bytes: slices.Clone(e.Bytes)})
+}
+
+func (l *stageLog) take() []dataplane.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ev
 }
 
 // solicitFrame is the neighbour solicitation src (at from) sends to

@@ -272,6 +272,17 @@ func (t *observing) deviceOut(frame []byte) {
 	t.emit(&e)
 }
 
+// answered reports the request frame req (an ARP request or neighbour
+// solicitation) suppressed: its lookup, and the reply written into the
+// device in its place as its last stage, so a trace of it ends there.
+func (t *observing) answered(req, reply []byte) {
+	id := t.frameOf(innerAddr(t.kind, StageDeviceIn, false, req))
+	e := Event{Stage: StageLookup, Lookup: LookupSuppressed, Bytes: reply, Frame: id}
+	t.emit(&e)
+	e = Event{Stage: StageDeviceOut, Bytes: reply, Frame: id}
+	t.emit(&e)
+}
+
 // drop reports a drop for reason d at stage at; b is in that stage's form.
 func (t *observing) drop(d Drop, at Stage, b []byte) {
 	t.dropFrom(d, at, b, netip.AddrPort{})

@@ -274,10 +274,14 @@ func (c *cli) explainLive(args []string) error {
 		encap.Ethernet(pkt).SetEtherType(encap.EtherTypeIPv6)
 		overheadBytes += encap.IPv6HeaderLen - encap.IPv4MinHeaderLen
 	}
+	whose := "Its MACs, addresses, VNI, ports and remote are the daemon's"
+	if info.Kind != control.KindVXLAN {
+		whose = "Its addresses, DF bit and remote are the daemon's"
+	}
 	intro := fmt.Sprintf("The packet vtepd would write now for %s (%s), asked of the running daemon\n"+
 		"with `trace --simulate '%s'`: %s.\n"+
-		"Its MACs, addresses, VNI, ports and remote are the daemon's; the outer Ethernet\n"+
-		"header's MACs are the kernel's to fill in, shown as zeros.", network, res.Frame, expr, lookupWords(res))
+		"%s; the outer Ethernet\n"+
+		"header's MACs are the kernel's to fill in, shown as zeros.", network, res.Frame, expr, lookupWords(res), whose)
 	return printExplained(c.out, explainParts{kind: info.Kind, intro: intro, overhead: overhead, overheadBytes: overheadBytes,
 		underlayMTU: info.MTU + overheadBytes, pkt: pkt}, asJSON)
 }

@@ -555,6 +555,11 @@ func renderLookup(line func(string, ...any), e control.TraceEvent, in *inner) {
 		line("flood: %s is a broadcast or multicast address, sent to %s", dst, remotes)
 	case control.LookupRoute:
 		line("route: %s via %s", dst, e.Peer)
+	case control.LookupSuppressed:
+		line("suppressed: answered into the device from the control plane's neighbours, sent nowhere:")
+		for _, l := range in.lines() {
+			line("  %s", l)
+		}
 	case control.LookupNoRoute:
 		line("no route for %s", dst)
 	default:
