@@ -76,14 +76,8 @@ explain "tcpdump on $A's underlay device shows the VXLAN packets as the network 
   "vtepctl trace shows vtepd's own view, stage by stage; vtepctl capture writes both the" \
   "inner frames and the outer packets to pcap files for Wireshark."
 sniff wire "$A" eth0 -c 4 udp port 4789
-printf '+ %s\n' "$VTEPCTL --control $WORK/a.sock trace --count 1 --match icmp &"
-"$VTEPCTL" --control "$WORK/a.sock" trace --count 1 --match icmp >"$WORK/trace.txt" 2>&1 &
-TRACE_PID=$!
-PIDS+=("$TRACE_PID")
-printf '+ %s\n' "$VTEPCTL --control $WORK/a.sock capture --network vx42 --outer $WORK/vx42.pcap --match icmp --count 2 &"
-"$VTEPCTL" --control "$WORK/a.sock" capture --network vx42 --outer "$WORK/vx42.pcap" --match icmp --count 2 >"$WORK/capture.txt" 2>&1 &
-CAPTURE_PID=$!
-PIDS+=("$CAPTURE_PID")
+trace_bg ping a --count 1 --match icmp
+capture_bg ping a vx42 --match icmp --count 2
 sleep 0.5 # both attached
 ping_ok "$A" 192.168.42.2
 sniffed wire
@@ -96,17 +90,16 @@ if [ -n "${SNIFF_PID[wire]:-}" ]; then
     die "no packet from port $PORT, the one --simulate predicted: $SNIFFED"
   ok "the echo requests left from port $PORT, as --simulate predicted"
 fi
-wait "$TRACE_PID" || true
-run cat "$WORK/trace.txt"
+traced ping
 explain "trace followed one echo request through vtepd on $A: read from vx42 (device-in)," \
   "looked up (a hit: the ARP exchange taught $A where $B is), encapsulated (encap), sent."
-grep -q "lookup" "$WORK/trace.txt" || die "vtepctl trace showed no lookup: $(cat "$WORK/trace.txt")"
-wait "$CAPTURE_PID" || true
-if command -v tshark >/dev/null; then
-  run tshark -r "$WORK/vx42.pcap"
-  explain "Wireshark (tshark is its command line) opens the file and decodes the same layers."
-else
-  explain "Open it with Wireshark, or: tshark -r $WORK/vx42.pcap (apt-get install tshark)."
+grep -q "lookup" <<<"$TRACED" || die "vtepctl trace showed no lookup: $TRACED"
+captured ping
+explain "Wireshark (tshark is its command line) opens the file and decodes the same layers."
+if [ -n "$TSHARK" ]; then
+  grep -q "192\.168\.42\.1 → 192\.168\.42\.2 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
+    die "tshark found no echo request in the capture: $TSHARK"
+  ok "the capture holds the echo requests"
 fi
 
 step "$A's forwarding database after the ping"
@@ -133,7 +126,14 @@ after=$(flooded a)
 ok "$A flooded $((after - before)) frame(s) for the ping: the ARP request"
 
 step "What one of those packets looks like, byte by byte"
-run "$VTEPCTL" explain vxlan
+ctl a explain --network vx42 --to 192.168.42.2
+explain "Built by vtepd on $A from what it has now, sending nothing: vx42's MAC and" \
+  "address, $B's MAC from the FDB, VNI 42, and the source port this flow gets ($PORT," \
+  "the one tcpdump saw). Only the outer Ethernet header is left to the kernel."
+explained=$(ctl_quiet a explain --network vx42 --to 192.168.42.2)
+grep -qE "^20-21 .* source port +$PORT " <<<"$explained" ||
+  die "explain --network did not give the flow's source port $PORT: $explained"
+ok "the explained packet leaves from port $PORT, as the real ones did"
 
 step "Stop both vtepds: each removes its vx42"
 stop_vtepd a

@@ -81,10 +81,8 @@ tap3=$(counter "$H3" vx43 rx_packets)
 
 step "Host 1 pings host 2 on VNI 42"
 sniff group "$H2" eth0 -v -c 1 dst "$GROUP"
-printf '+ %s\n' "$VTEPCTL --control $WORK/v3.sock trace --count 1 &"
-"$VTEPCTL" --control "$WORK/v3.sock" trace --count 1 >"$WORK/trace3.txt" 2>&1 &
-TRACE3=$!
-PIDS+=("$TRACE3")
+trace_bg h3 v3 --count 1
+capture_bg h1 v1 vx42 --match arp --count 2
 sleep 0.3
 ping_ok "$H1" 192.168.42.2
 sniffed group
@@ -95,6 +93,21 @@ if [ -n "${SNIFF_PID[group]:-}" ]; then
     die "no VXLAN packet to $GROUP with ttl 1: $SNIFFED"
   ok "host 1 flooded to $GROUP with ttl 1"
 fi
+captured h1
+explain "vtepd on host 1 captured the ARP exchange as it crossed the underlay: the request" \
+  "to $GROUP, host 2's answer to 10.0.0.1 alone. (Over VXLAN, tshark puts the inner" \
+  "frame's addresses in its columns; 'tshark -V' shows every layer.)"
+if [ -n "$TSHARK" ]; then
+  grep -q "ARP .*Who has 192\.168\.42\.2? Tell 192\.168\.42\.1" <<<"$TSHARK" &&
+    grep -q "ARP .*192\.168\.42\.2 is at $H2_MAC" <<<"$TSHARK" || die "tshark found no ARP exchange in the capture: $TSHARK"
+  printf '+ tshark -r %s -T fields -e ip.dst -e ip.ttl -e vxlan.vni -e arp.opcode\n' "$WORK/h1.pcap"
+  fields=$(tshark -r "$WORK/h1.pcap" -T fields -e ip.dst -e ip.ttl -e vxlan.vni -e arp.opcode 2>/dev/null)
+  printf '%s\n' "$fields"
+  explain "Field by field: the request's outer destination is $GROUP with TTL 1, the" \
+    "answer's 10.0.0.1; both VNI 42; ARP opcode 1 is a request, 2 a reply."
+  grep -qP "^$GROUP\t1\t42\t1$" <<<"$fields" || die "the captured request is not to $GROUP, ttl 1, vni 42: $fields"
+  ok "the capture shows the request to $GROUP and the unicast answer"
+fi
 ctl v1 fdb show
 explain "The ARP request went to $GROUP and reached both other hosts. Host 2 answered" \
   "unicast, and host 1 learnt '$H2_MAC dst 10.0.0.2' from the answer."
@@ -103,11 +116,10 @@ grep -qx "$H2_MAC dev vx42 dst 10.0.0.2 self" <<<"$(ctl_quiet v1 fdb show)" ||
 ok "$H1 learnt $H2_MAC dst 10.0.0.2 without being told of host 2"
 
 step "Host 3, on VNI 43, got the flooded ARP request too, and dropped it"
-wait "$TRACE3" || true
-run cat "$WORK/trace3.txt"
+traced h3
 explain "vtepd on host 3 traced the packet it got: VNI 42, which it does not serve, dropped" \
   "at socket-in as unknown_vni before any network saw it."
-grep -q "unknown_vni" "$WORK/trace3.txt" || die "the trace on $H3 shows no unknown_vni drop: $(cat "$WORK/trace3.txt")"
+grep -q "unknown_vni" <<<"$TRACED" || die "the trace on $H3 shows no unknown_vni drop: $TRACED"
 ctl v3 stats
 explain "underlay 'unknown_vni' counts packets for a VNI host 3 does not serve: the ARP" \
   "request of VNI 42. vx43 received nothing: RX packets did not move."

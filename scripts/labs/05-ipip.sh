@@ -53,6 +53,9 @@ grep -q "lookup: route 10.244.1.0/24 via 10.0.0.2" <<<"$(ctl_quiet a trace --sim
 
 step "Host to host across the tunnel: 10.244.0.1 to 10.244.1.1"
 sniff wire "$A" eth0 -v -c 2 ip proto 4
+trace_bg ping a --count 1 --match icmp
+capture_bg ping a ipip0 --match icmp --count 2
+sleep 0.3
 ping_ok "$A" 10.244.1.1
 sniffed wire
 explain "On the underlay each packet is one IPv4 header (10.0.0.1 > 10.0.0.2, 'proto IPIP" \
@@ -64,10 +67,32 @@ if [ -n "${SNIFF_PID[wire]:-}" ]; then
     die "tcpdump saw no IPIP echo request: $SNIFFED"
   ok "the echo request crossed as IPIP"
 fi
+traced ping
+explain "vtepd's view of one echo request: read from ipip0 (no Ethernet: the packet starts" \
+  "at its IP header), the route that chose 10.0.0.2, the one header put in front."
+grep -q "route: 10.244.1.1 via 10.0.0.2" <<<"$TRACED" || die "the trace on $A shows no route lookup: $TRACED"
+captured ping
+if [ -n "$TSHARK" ]; then
+  printf '+ tshark -r %s -T fields -e ip.src -e ip.dst -e ip.proto\n' "$WORK/ping.pcap"
+  fields=$(tshark -r "$WORK/ping.pcap" -T fields -e ip.src -e ip.dst -e ip.proto 2>/dev/null)
+  printf '%s\n' "$fields"
+  explain "Two IP headers in each packet, so each field twice, outer first: 10.0.0.1 to" \
+    "10.0.0.2 protocol 4 (IPIP), then 10.244.0.1 to 10.244.1.1 protocol 1 (ICMP)."
+  grep -qP "^10\.0\.0\.1,10\.244\.0\.1\t10\.0\.0\.2,10\.244\.1\.1\t4,1$" <<<"$fields" ||
+    die "the capture holds no IPIP echo request from 10.0.0.1 to 10.0.0.2: $fields"
+  ok "the capture shows the echo request inside IPIP"
+fi
 ctl a stats
 
 step "What one of those packets looks like, byte by byte"
-run "$VTEPCTL" explain ipip
+ctl a explain --network ipip0 --to 10.244.1.1
+explain "Built by vtepd on $A from its live tables, sending nothing: the route picked" \
+  "10.0.0.2, and the outer header takes the inner one's DF bit (df inherit)."
+explained=$(ctl_quiet a explain --network ipip0 --to 10.244.1.1)
+grep -qE "^16-19 +0a 00 00 02 +outer IPv4 +destination +10\.0\.0\.2" <<<"$explained" &&
+  grep -qE "^9 +04 +outer IPv4 +protocol +4 \(IPIP\)" <<<"$explained" ||
+  die "explain --network ipip0 did not build an IPIP packet to 10.0.0.2: $explained"
+ok "the explained packet goes to 10.0.0.2 as IPIP"
 
 step "A pod behind each host, wired as Calico wires it"
 explain "Each pod gets a veth and a /32 address; its default route points at 169.254.1.1," \

@@ -83,7 +83,33 @@ ok "v1 knows $H2_MAC at 10.0.0.2 from BGP"
 
 step "Ping 192.168.42.2 from $H1: the ARP request is answered on $H1"
 rx3=$(rx v3)
+sniff wire "$H1" eth0 -c 2 udp port 4789
+trace_bg arp v1 --count 1 --match arp
+capture_bg ping v1 vx42 --match icmp --count 2
+sleep 0.3
 ping_ok "$H1" 192.168.42.2
+traced arp
+explain "vtepd's view of the ARP request: read from vx42, looked up and suppressed, the" \
+  "answer ('is-at $H2_MAC') written back into vx42 (device-out): no encap, nothing sent."
+grep -q "suppressed: answered" <<<"$TRACED" && grep -q "is-at $H2_MAC" <<<"$TRACED" && grep -q "device-out" <<<"$TRACED" ||
+  die "the trace on $H1 shows no ARP answer written back into vx42: $TRACED"
+if grep -q "socket-out" <<<"$TRACED"; then die "the trace on $H1 shows the ARP request sent: $TRACED"; fi
+ok "vtepd on $H1 answered the ARP request itself"
+sniffed wire
+explain "On the wire, the first VXLAN packets are already the echo request and its reply:" \
+  "no ARP crossed."
+if [ -n "${SNIFF_PID[wire]:-}" ]; then
+  grep -q "10\.0\.0\.1\.[0-9]* > 10\.0\.0\.2\.4789: VXLAN" <<<"$SNIFFED" &&
+    grep -q "ICMP echo request" <<<"$SNIFFED" || die "tcpdump on $H1 saw no echo request to 10.0.0.2: $SNIFFED"
+  if grep -q "ARP" <<<"$SNIFFED"; then die "an ARP frame crossed the underlay: $SNIFFED"; fi
+  ok "only the ping crossed the underlay"
+fi
+captured ping
+if [ -n "$TSHARK" ]; then
+  grep -q "192\.168\.42\.1 → 192\.168\.42\.2 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
+    die "tshark found no echo request in the capture: $TSHARK"
+  ok "the capture holds the echo request and its reply"
+fi
 ctl v1 stats
 on "$H1" ip neigh show dev vx42
 explain "The ARP request for 192.168.42.2 never left $H1: vtepd there answered it with" \

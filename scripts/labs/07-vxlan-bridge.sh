@@ -61,8 +61,34 @@ explain "Two ports on br0: veth0 (the container) and vx42 (the tunnel). Note the
 on "$C2" ip -br link show eth0
 C2_MAC=$(mac_of "$C2" eth0)
 
+C1_MAC=$(mac_of "$C1" eth0)
+
 step "Container to container: $C1 (10.20.0.11) pings $C2 (10.20.0.12)"
+sniff wire "$A" eth0 -e -c 4 udp port 4789
+trace_bg ping a --count 1 --match "icmp and src host 10.20.0.11"
+capture_bg ping a vx42 --match icmp --count 2
+sleep 0.3
 ping_ok "$C1" 10.20.0.12
+sniffed wire
+explain "With -e tcpdump prints the Ethernet headers too, both of them: the outer one between" \
+  "the hosts' eth0, and inside the VXLAN header the containers' own frame," \
+  "$C1_MAC > $C2_MAC: the bridge sent the container's frame into the tunnel as it was."
+if [ -n "${SNIFF_PID[wire]:-}" ]; then
+  grep -q "^$C1_MAC > $C2_MAC, ethertype IPv4 .*10\.20\.0\.11 > 10\.20\.0\.12: ICMP echo request" <<<"$SNIFFED" ||
+    die "tcpdump saw no frame of $C1 to $C2 inside VXLAN: $SNIFFED"
+  ok "the containers' own MACs crossed inside the tunnel"
+fi
+traced ping
+explain "In vtepd on $A the frame came in from vx42 with $C1's MAC, not the host's: vtepd" \
+  "forwards whatever the bridge hands it, by the FDB entry of $C2's MAC."
+grep -q "ethernet $C1_MAC > $C2_MAC" <<<"$TRACED" && grep -q "fdb hit: $C2_MAC is behind 10.0.0.2" <<<"$TRACED" ||
+  die "the trace on $A does not show $C1's frame sent to 10.0.0.2: $TRACED"
+captured ping
+if [ -n "$TSHARK" ]; then
+  grep -q "10\.20\.0\.11 → 10\.20\.0\.12 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
+    die "tshark found no echo request in the capture: $TSHARK"
+  ok "the capture holds the containers' ping"
+fi
 on "$A" bridge fdb show br br0 dynamic
 explain "$A's bridge learnt $C2's MAC ($C2_MAC) on port vx42: the tunnel is where it lives."
 grep -q "^$C2_MAC dev vx42 master br0" <<<"$(bridge -n "$A" fdb show br br0 dynamic)" ||

@@ -76,7 +76,34 @@ grep -q "lookup: hit, $MAC_B dst 10.0.0.2, static" <<<"$(ctl_quiet a trace --sim
 ok "both agree: via flannel.1 to 10.0.0.2"
 
 step "Pod to pod, and not one frame flooded"
+sniff wire "$A" eth0 -c 2 -T vxlan udp port 8472
+trace_bg ping a --count 1 --match icmp
+capture_bg ping a flannel.1 --match icmp --count 2
+sleep 0.3
 ping_ok "$PA" 10.244.2.2
+sniffed wire
+explain "tcpdump decodes VXLAN on port 4789 by itself; on flannel's port 8472 it needs" \
+  "'-T vxlan'. Inside: the pod's packet, 10.244.1.2 > 10.244.2.2, from one flannel.1 to the" \
+  "other, VNI 1."
+if [ -n "${SNIFF_PID[wire]:-}" ]; then
+  grep -q "10\.0\.0\.1\.[0-9]* > 10\.0\.0\.2\.8472: VXLAN, flags \[I\] (0x08), vni 1$" <<<"$SNIFFED" &&
+    grep -q "IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request" <<<"$SNIFFED" ||
+    die "tcpdump saw no VXLAN packet to port 8472 with the pod's ping: $SNIFFED"
+  ok "the pod's ping crossed as VXLAN to port 8472"
+fi
+traced ping
+grep -q "fdb hit: $MAC_B is behind 10.0.0.2" <<<"$TRACED" || die "the trace on $A shows no FDB hit for $MAC_B: $TRACED"
+captured ping
+if [ -n "$TSHARK" ]; then
+  explain "tshark too decodes VXLAN only on port 4789: here it sees plain UDP." \
+    "-d 'udp.port==8472,vxlan' tells it what flannel's port carries."
+  printf '+ tshark -r %s -d udp.port==8472,vxlan\n' "$WORK/ping.pcap"
+  tsh=$(tshark -r "$WORK/ping.pcap" -d udp.port==8472,vxlan 2>&1 | grep -v "^Running as user")
+  printf '%s\n' "$tsh"
+  grep -q "10\.244\.1\.2 → 10\.244\.2\.2 .*ICMP.*Echo (ping) request" <<<"$tsh" ||
+    die "tshark found no echo request in the capture: $tsh"
+  ok "the capture holds the pod's ping"
+fi
 ctl a stats
 [ "$(flooded a)" -eq 0 ] || die "vtepd on $A flooded $(flooded a) frame(s); flannel's entries should leave nothing to flood"
 ok "nothing was flooded, nothing learnt: every answer was written down in advance"

@@ -364,8 +364,8 @@ func TestLabs(t *testing.T) {
 			wire := `cat .*/wire\.txt$`
 			r.wantLine(t, wire, 1, `^[0-9:.]+ IP 10\.0\.0\.1\.\d+ > 10\.0\.0\.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 42$`)
 			r.wantLine(t, wire, 1, `^IP 192\.168\.42\.1 > 192\.168\.42\.2: ICMP echo request`)
-			r.wantLine(t, `cat .*/trace\.txt$`, 1, `^    fdb hit: `+vtepdB+` is behind 10\.0\.0\.2$`)
-			r.wantLine(t, `tshark -r .*/vx42\.pcap$`, 1, `192\.168\.42\.1 → 192\.168\.42\.2 +ICMP .*Echo \(ping\) request`)
+			r.wantLine(t, `cat .*/ping\.trace$`, 1, `^    fdb hit: `+vtepdB+` is behind 10\.0\.0\.2$`)
+			r.wantLine(t, `tshark -r .*/ping\.pcap$`, 1, `192\.168\.42\.1 → 192\.168\.42\.2 +ICMP .*Echo \(ping\) request`)
 			r.wantLine(t, fdbA, 2, `^`+vtepdB+` dev vx42 dst 10\.0\.0\.2 self$`)
 			r.wantLine(t, sim, 2, `^  lookup: hit, `+vtepdB+` dst 10\.0\.0\.2, learnt$`)
 			stats := `/a\.sock stats$`
@@ -375,7 +375,16 @@ func TestLabs(t *testing.T) {
 			if got := r.number(t, stats, 1, "vx42:", "flooded"); got < 1 {
 				t.Errorf("flooded on %s's vx42: got %d, want at least 1 (the ARP request)", a, got)
 			}
-			r.wantLine(t, "explain vxlan$", 1, `^32-34\s+00 00 2a\s+VXLAN\s+VNI\s+42\b`)
+			// The packet explained from the live daemon: its VNI, the MAC it
+			// learnt, and the source port the echo requests had on the wire.
+			explained := `/a\.sock explain --network vx42 --to 192\.168\.42\.2$`
+			r.wantLine(t, explained, 1, `^32-34\s+00 00 2a\s+VXLAN\s+VNI\s+42\b`)
+			r.wantLine(t, explained, 1, `^36-41\s+[0-9a-f ]+\s+inner Ethernet\s+destination MAC\s+`+vtepdB+`$`)
+			port := regexp.MustCompile(`source port\s+(\d+) `).FindStringSubmatch(strings.Join(r.block(t, explained, 1), "\n"))
+			if port == nil {
+				t.Fatalf("explain --network vx42: no source port line")
+			}
+			r.wantLine(t, wire, 1, `^[0-9:.]+ IP 10\.0\.0\.1\.`+port[1]+` > 10\.0\.0\.2\.4789: VXLAN`)
 
 			// The kernel's vxlan at both ends.
 			kernelB := r.mac(t, bLink, 2)
@@ -404,7 +413,10 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, `cat .*/join\.txt$`, 1, `10\.0\.0\.1 > 224\.0\.0\.22: igmp v3 report, .*\[gaddr 239\.1\.1\.1 to_ex`)
 			r.wantLine(t, `cat .*/group\.txt$`, 1, `^[0-9:.]+ IP \(tos 0x0, ttl 1, `)
 			r.wantLine(t, `cat .*/group\.txt$`, 1, `^\s+10\.0\.0\.1\.\d+ > 239\.1\.1\.1\.4789: VXLAN, flags \[I\] \(0x08\), vni 42$`)
-			r.wantLine(t, `cat .*/trace3\.txt$`, 1, `^\s+DROPPED at socket-in, unknown_vni: no network here serves its VNI$`)
+			r.wantLine(t, `cat .*/h3\.trace$`, 1, `^\s+DROPPED at socket-in, unknown_vni: no network here serves its VNI$`)
+			fields := `tshark -r .*/h1\.pcap -T fields -e ip\.dst -e ip\.ttl -e vxlan\.vni -e arp\.opcode$`
+			r.wantLine(t, fields, 1, `^239\.1\.1\.1\t1\t42\t1$`)
+			r.wantLine(t, fields, 1, `^10\.0\.0\.1\t64\t42\t2$`)
 			fdb1 := `/v1\.sock fdb show$`
 			if got := r.block(t, fdb1, 1); strings.Join(got, "\n") != "00:00:00:00:00:00 dev vx42 dst 239.1.1.1 self permanent" {
 				t.Errorf("vtepctl fdb show on %s before the ping: got %q, want only the flood entry to the group", h1, got)
@@ -443,6 +455,13 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^[0-9:.]+ IP \(.*proto IPIP \(4\), length 104\)$`)
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.0\.0\.1 > 10\.0\.0\.2: IP \(.*proto ICMP \(1\), length 84\)$`)
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.244\.0\.1 > 10\.244\.1\.1: ICMP echo request`)
+			r.wantLine(t, `cat .*/ping\.trace$`, 1, `^    route: 10\.244\.1\.1 via 10\.0\.0\.2$`)
+			r.wantLine(t, `tshark -r .*/ping\.pcap -T fields -e ip\.src -e ip\.dst -e ip\.proto$`, 1,
+				`^10\.0\.0\.1,10\.244\.0\.1\t10\.0\.0\.2,10\.244\.1\.1\t4,1$`)
+			explained := `/a\.sock explain --network ipip0 --to 10\.244\.1\.1$`
+			r.wantLine(t, explained, 1, `^9\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)$`)
+			r.wantLine(t, explained, 1, `^16-19\s+0a 00 00 02\s+outer IPv4\s+destination\s+10\.0\.0\.2$`)
+			r.wantLine(t, explained, 1, `^36-39\s+0a f4 01 01\s+inner IPv4\s+destination\s+10\.244\.1\.1$`)
 			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.1\.10$`, 1, `^  encap: IPIP 10\.0\.0\.1 > 10\.0\.0\.2, \d+ bytes$`)
 			r.wantLine(t, `/a\.sock trace --simulate dst 10\.244\.7\.1$`, 1, `^  verdict: dropped as no_remote: no route of ipip0 holds 10\.244\.7\.1$`)
 			r.ping(t, a, "10.244.1.1", 1)
@@ -476,6 +495,11 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "bridge link show$", 1, `vx42: .* mtu 1450 master br0 state forwarding`)
 			r.ping(t, c1, "10.20.0.12", 1)
 			c2MAC := r.mac(t, "ip netns exec "+c2+" ip -br link show eth0$", 1)
+			// The containers' own frame inside the VXLAN packet, in tcpdump,
+			// vtepd's trace and the capture.
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^`+macRE.String()+` > `+c2MAC+`, ethertype IPv4 .*10\.20\.0\.11 > 10\.20\.0\.12: ICMP echo request`)
+			r.wantLine(t, `cat .*/ping\.trace$`, 1, `^    fdb hit: `+c2MAC+` is behind 10\.0\.0\.2$`)
+			r.wantLine(t, `tshark -r .*/ping\.pcap$`, 1, `10\.20\.0\.11 → 10\.20\.0\.12 +ICMP .*Echo \(ping\) request`)
 			r.wantLine(t, "bridge fdb show br br0 dynamic$", 1, `^`+c2MAC+` dev vx42 master br0`)
 			r.wantLine(t, `/a\.sock fdb show$`, 1, `^`+c2MAC+` dev vx42 dst 10\.0\.0\.2 self$`)
 			// The trap: lost, with vtepd none the wiser; the fix.
@@ -489,6 +513,9 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, get, 1, `^10\.244\.2\.2 via 10\.244\.2\.0 dev flannel\.1 src 10\.244\.1\.0 `)
 			r.wantLine(t, `/a\.sock trace --simulate dst \S+ to 10\.244\.2\.2$`, 1, `^  lookup: hit, \S+ dst 10\.0\.0\.2, static$`)
 			r.ping(t, podA, "10.244.2.2", 1)
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^[0-9:.]+ IP 10\.0\.0\.1\.\d+ > 10\.0\.0\.2\.8472: VXLAN, flags \[I\] \(0x08\), vni 1$`)
+			r.wantLine(t, `tshark -r .*/ping\.pcap$`, 1, `10\.0\.0\.1 → 10\.0\.0\.2 +UDP .* → 8472 `)
+			r.wantLine(t, `tshark -r .*/ping\.pcap -d udp\.port==8472,vxlan$`, 1, `10\.244\.1\.2 → 10\.244\.2\.2 +ICMP .*Echo \(ping\) request`)
 			if got := r.number(t, `/a\.sock stats$`, 1, "flannel.1:", "flooded"); got != 0 {
 				t.Errorf("flooded on %s's flannel.1: got %d, want 0", a, got)
 			}
@@ -523,6 +550,13 @@ func TestLabs(t *testing.T) {
 				r.wantLine(t, routes, 1, `^> vni 42 rd 10\.0\.0\.`+h+`:1 \[3\]:\[10\.0\.0\.`+h+`\] next-hop 10\.0\.0\.`+h+` from`)
 			}
 			r.ping(t, h1, "192.168.42.2", 1)
+			// The ARP request answered in vtepd: suppressed in the trace, no
+			// ARP on the wire, the ping in the capture.
+			r.wantLine(t, `cat .*/arp\.trace$`, 1, `^    suppressed: answered into the device`)
+			r.wantLine(t, `cat .*/arp\.trace$`, 1, `^      arp 192\.168\.42\.2 is-at `+macRE.String()+`$`)
+			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^IP 192\.168\.42\.1 > 192\.168\.42\.2: ICMP echo request`)
+			r.noLine(t, `cat .*/wire\.txt$`, 1, `ARP`)
+			r.wantLine(t, `tshark -r .*/ping\.pcap$`, 1, `192\.168\.42\.1 → 192\.168\.42\.2 +ICMP .*Echo \(ping\) request`)
 			stats := `/v1\.sock stats$`
 			if got := r.number(t, stats, 1, "vx42:", "suppressed"); got < 1 {
 				t.Errorf("ARP suppressed on %s: got %d, want at least 1", h1, got)

@@ -147,6 +147,64 @@ sniffed() {
   printf '+ cat %s\n%s\n' "$WORK/$1.txt" "$SNIFFED"
 }
 
+# trace_bg NAME CTL ARGS...: vtepctl trace ARGS (with a --count) on the vtepd
+# started as CTL, in the background, into $WORK/NAME.trace.
+trace_bg() {
+  local name=$1 c=$2
+  shift 2
+  printf '+ %s --control %s trace %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$*"
+  "$VTEPCTL" --control "$WORK/$c.sock" trace "$@" >"$WORK/$name.trace" 2>&1 &
+  PIDS+=("$!")
+  BG_PID[$name.trace]=$!
+}
+
+# capture_bg NAME CTL NETWORK ARGS...: vtepctl capture of NETWORK's outer
+# packets (ARGS: --count and --match) on the vtepd started as CTL, in the
+# background, into $WORK/NAME.pcap.
+capture_bg() {
+  local name=$1 c=$2 net=$3
+  shift 3
+  printf '+ %s --control %s capture --network %s --outer %s %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$net" "$WORK/$name.pcap" "$*"
+  "$VTEPCTL" --control "$WORK/$c.sock" capture --network "$net" --outer "$WORK/$name.pcap" "$@" >"$WORK/$name.capture" 2>&1 &
+  PIDS+=("$!")
+  BG_PID[$name.capture]=$!
+}
+declare -A BG_PID
+
+# bg_done KEY: wait (up to 5 s) for the background vtepctl KEY to have its
+# count, then stop it.
+bg_done() {
+  local pid=${BG_PID[$1]}
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# traced NAME: the trace NAME when it has its count, shown, and in $TRACED.
+traced() {
+  bg_done "$1.trace"
+  TRACED=$(cat "$WORK/$1.trace")
+  printf '+ cat %s\n%s\n' "$WORK/$1.trace" "$TRACED"
+}
+
+# captured NAME: the capture NAME when it has its count, opened with tshark
+# (Wireshark's command line), its lines in $TSHARK; without tshark, say how.
+captured() {
+  bg_done "$1.capture"
+  [ -s "$WORK/$1.pcap" ] || die "vtepctl capture wrote nothing: $(cat "$WORK/$1.capture")"
+  TSHARK=""
+  if ! command -v tshark >/dev/null; then
+    explain "Open $WORK/$1.pcap with Wireshark, or tshark -r (apt-get install tshark)."
+    return 0
+  fi
+  printf '+ tshark -r %s\n' "$WORK/$1.pcap"
+  TSHARK=$(tshark -r "$WORK/$1.pcap" 2>&1 | grep -v "^Running as user")
+  printf '%s\n' "$TSHARK"
+}
+
 # mac_of NS DEV: the MAC address of a device.
 mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 
