@@ -106,13 +106,13 @@ for h in "$A $POD_A 10.244.0.10" "$B $POD_B 10.244.1.10"; do
   read -r host pod addr <<<"$h"
   add_ns "$pod"
   run ip -n "$host" link add cali0 type veth peer name eth0 netns "$pod"
-  run ip -n "$host" link set cali0 address ee:ee:ee:ee:ee:ee
+  run ip -n "$host" link set cali0 address ee:ee:ee:ee:ee:ee mtu 1480
   run ip -n "$host" link set cali0 up
   run ip netns exec "$host" sysctl -qw net.ipv4.conf.cali0.proxy_arp=1 net.ipv4.neigh.cali0.proxy_delay=0 net.ipv4.ip_forward=1
   run ip -n "$host" route add "$addr/32" dev cali0
   run ip -n "$host" route add default via 10.0.0.254 dev eth0
   run ip -n "$pod" addr add "$addr/32" dev eth0
-  run ip -n "$pod" link set eth0 up
+  run ip -n "$pod" link set eth0 mtu 1480 up
   run ip -n "$pod" route add 169.254.1.1 dev eth0 scope link
   run ip -n "$pod" route add default via 169.254.1.1 dev eth0
 done
@@ -123,10 +123,8 @@ on "$A" ip -br link show cali0
 on "$POD_A" ip neigh
 explain "The pod's only neighbour is its gateway, 169.254.1.1, at the MAC of cali0 on $A:" \
   "ee:ee:ee:ee:ee:ee, the one Calico gives every cali interface (the pod never needs to" \
-  "tell its host's interfaces apart). Calico also gives the pods' side an MTU of 1480," \
-  "the tunnel's, and routes peer blocks 'via <node> dev tunl0 onlink' with the kernel's" \
-  "ipip; vtepd's TUN has no link layer, so its routes need no via: '10.244.1.0/24 dev" \
-  "ipip0', the next hop being in vtepd's own table."
+  "tell its host's interfaces apart). Its MTU is 1480, the tunnel's, as Calico sets it," \
+  "so the pod itself makes packets that fit once wrapped."
 cali_mac=$(mac_of "$A" cali0)
 ip -n "$POD_A" neigh show | grep -q "^169\.254\.1\.1 dev eth0 lladdr $cali_mac " ||
   die "$POD_A has no neighbour 169.254.1.1 at $cali_mac (cali0 of $A, by proxy ARP)"
@@ -140,6 +138,19 @@ ctl b stats
 rx=$(ctl_quiet b stats | awk '$1 == "ipip0:" { n = 1 } n && $1 == "RX:" { print $3; exit }')
 [ "${rx:-0}" -ge 6 ] || die "RX packets of ipip0 on $B: got ${rx:-none}, want at least 6 (three pings of $A, three of $POD_A)"
 ok "vtepd on $B received $rx packets through the tunnel"
+
+step "Calico's own route shape: via the node, onlink"
+explain "With the kernel's ipip, Calico routes each peer block 'via <node> dev tunl0 onlink':" \
+  "the kernel's tunl0 takes the outer destination from the route's gateway. vtepd's" \
+  "routes have no via, '10.244.1.0/24 dev ipip0', as its own table holds the next hop." \
+  "Calico's shape works on vtepd's TUN too: onlink lets a gateway sit on a device with" \
+  "no subnet of its own, and a TUN has no link layer, so the kernel hands the packet" \
+  "over without resolving the gateway; vtepd still picks the endpoint from its table."
+run ip -n "$A" route replace 10.244.1.0/24 via 10.0.0.2 dev ipip0 onlink
+on "$A" ip route show 10.244.1.0/24
+on "$A" ip route get 10.244.1.10
+ip -n "$A" route get 10.244.1.10 | grep -q "via 10\.0\.0\.2 dev ipip0" || die "$A would not route 10.244.1.10 via 10.0.0.2 dev ipip0"
+ping_ok "$POD_A" 10.244.1.10
 
 # --- the routes from BGP ---------------------------------------------------------
 

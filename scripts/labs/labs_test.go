@@ -475,12 +475,16 @@ func TestLabs(t *testing.T) {
 			if got := r.number(t, `/b\.sock stats$`, 1, "ipip0:", "packets"); got < 6 {
 				t.Errorf("RX packets of ipip0 on %s: got %d, want at least 6 (3 pings from the host, 3 from the pod)", r.ns("b"), got)
 			}
+			// Calico's route shape on vtepd's TUN.
+			r.wantLine(t, "ip netns exec "+a+" ip route show 10.244.1.0/24$", 1, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 onlink`)
+			r.wantLine(t, "ip netns exec "+a+" ip route get 10.244.1.10$", 1, `^10\.244\.1\.10 via 10\.0\.0\.2 dev ipip0 src 10\.244\.0\.1 `)
+			r.ping(t, podA, "10.244.1.10", 2)
 			// The BGP part: BIRD reflects each host's block to the other.
 			r.wantLine(t, `birdc -s .* show route$`, 1, `^10\.244\.0\.0/24 +unicast \[a `)
 			r.wantLine(t, `birdc -s .* show route$`, 1, `^10\.244\.1\.0/24 +unicast \[b `)
 			r.wantLine(t, `/a\.sock route show$`, 2, `^10\.244\.1\.0/24 via 10\.0\.0\.2 dev ipip0 proto bgp$`)
 			r.wantLine(t, "ip netns exec "+a+" ip route$", 3, `^10\.244\.1\.0/24 dev ipip0 proto bgp`)
-			r.ping(t, podA, "10.244.1.10", 2)
+			r.ping(t, podA, "10.244.1.10", 3)
 			probe := r.block(t, "type ipip local 10.0.0.1 remote 10.0.0.2$", 1)
 			if hasLine(probe, `^Error: Unknown device type`) {
 				if !strings.Contains(r.out, "This kernel has no ipip driver") {
@@ -488,7 +492,7 @@ func TestLabs(t *testing.T) {
 				}
 				return
 			}
-			r.ping(t, podA, "10.244.1.10", 3)
+			r.ping(t, podA, "10.244.1.10", 4)
 		}},
 		{"07-vxlan-bridge.sh", []string{"a", "b", "c1", "c2"}, func(t *testing.T, r *run) {
 			c1, c2 := r.ns("c1"), r.ns("c2")
