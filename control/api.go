@@ -319,9 +319,13 @@ type TraceEvent struct {
 	UDPPayload bool     `json:"udp_payload,omitempty"`
 	Lookup     string   `json:"lookup,omitempty"`  // one of the Lookup* results
 	Remotes    []string `json:"remotes,omitempty"` // every copy of a flood
-	Learn      string   `json:"learn,omitempty"`   // what learning the source MAC did
-	Drop       string   `json:"drop,omitempty"`    // the drop reason, as stats names it
-	At         string   `json:"at,omitempty"`      // the stage a drop happened at
+	// Answer is, at a lookup of LookupSuppressed, the frame written into
+	// the device in the request's place (base64 in JSON); its write
+	// follows as a frame of its own.
+	Answer []byte `json:"answer,omitempty"`
+	Learn  string `json:"learn,omitempty"` // what learning the source MAC did
+	Drop   string `json:"drop,omitempty"`  // the drop reason, as stats names it
+	At     string `json:"at,omitempty"`    // the stage a drop happened at
 	// Lost counts the events this trace lost so far because its reader
 	// fell behind.
 	Lost uint64 `json:"lost,omitempty"`
@@ -354,8 +358,8 @@ const (
 	LookupFlood   = dataplane.LookupFlood   // broadcast or multicast, flooded to Remotes
 	LookupRoute   = dataplane.LookupRoute   // an IPIP route to Peer
 	LookupNoRoute = dataplane.LookupNoRoute // no IPIP route
-	// LookupSuppressed: answered into the device, sent nowhere; Bytes
-	// are the answer.
+	// LookupSuppressed: answered into the device, sent nowhere; Answer
+	// is the answer, and the frame goes no further.
 	LookupSuppressed = dataplane.LookupSuppressed
 )
 

@@ -184,7 +184,7 @@ func (r SimulateResult) String() string {
 			to = "nobody"
 		}
 		fmt.Fprintf(&b, "  lookup: %s: flood to %s\n", what, to)
-	case "suppressed":
+	case LookupSuppressed:
 		fmt.Fprintf(&b, "  lookup: a neighbour an EVPN peer announced: answered from the device with %s, not sent\n", r.Answer)
 	case "route":
 		fmt.Fprintf(&b, "  lookup: route %s\n", r.Route)
@@ -201,7 +201,7 @@ func (r SimulateResult) String() string {
 	switch {
 	case r.Drop != "":
 		fmt.Fprintf(&b, "  verdict: dropped as %s: %s\n", r.Drop, r.Why)
-	case r.Lookup == "suppressed":
+	case r.Lookup == LookupSuppressed:
 		b.WriteString("  verdict: answered locally\n")
 	default:
 		n := len(r.Remotes)

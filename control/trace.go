@@ -64,10 +64,14 @@ func (s *Server) serveTrace(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("trace ended", zap.String("network", req.Network), zap.Int("events", sent),
 			zap.Uint64("lost", stream.Lost()))
 	}()
+	var settle time.Time // once every counted frame has started: when to give up on them
 	for !lim.complete() {
 		wait, cancel := ctx, context.CancelFunc(nil)
 		if lim.allStarted() {
-			wait, cancel = context.WithTimeout(ctx, traceSettle)
+			if settle.IsZero() {
+				settle = time.Now().Add(traceSettle)
+			}
+			wait, cancel = context.WithDeadline(ctx, settle)
 		}
 		e, err := stream.Next(wait)
 		if cancel != nil {
@@ -109,8 +113,8 @@ func traceRequest(r *http.Request) (TraceRequest, error) {
 
 // frameLimit passes the events of the first max frames (every frame when
 // max is 0) and tells when those frames are through: a frame is through
-// when it reached its device, was dropped, or left as every copy its lookup
-// announced (one, or one per flood destination).
+// when it reached its device, was dropped or answered in place, or left as
+// every copy its lookup announced (one, or one per flood destination).
 type frameLimit struct {
 	max    int
 	frames map[frameKey]*frameProgress
@@ -152,8 +156,11 @@ func (l *frameLimit) admit(e *TraceEvent) bool {
 	}
 	switch e.Stage {
 	case StageLookup:
-		if e.Lookup == LookupMiss || e.Lookup == LookupFlood {
+		switch e.Lookup {
+		case LookupMiss, LookupFlood:
 			p.want = len(e.Remotes)
+		case LookupSuppressed: // answered in place: it goes no further
+			l.done(p)
 		}
 	case StageSocketOut:
 		l.out(p)

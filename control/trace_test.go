@@ -125,6 +125,10 @@ func TestTraceCountsFrames(t *testing.T) {
 		{"an unfinished frame ends after a while", []control.TraceEvent{
 			ev(1, control.StageDeviceIn, nil), ev(2, control.StageDeviceIn, nil),
 		}, 1, []string{"1:device-in"}},
+		{"a suppressed request ends at its lookup", []control.TraceEvent{
+			ev(1, control.StageDeviceIn, nil), ev(1, control.StageLookup, func(e *control.TraceEvent) { e.Lookup = control.LookupSuppressed }),
+			ev(2, control.StageDeviceOut, nil), ev(1, control.StageSocketOut, nil), // nothing of frame 1 after its end
+		}, 1, []string{"1:device-in", "1:lookup"}},
 		{"frames of two networks are two frames", []control.TraceEvent{
 			ev(1, control.StageDeviceIn, nil),
 			{Frame: 1, Stage: control.StageDeviceIn, Network: "ipip0", Kind: control.KindIPIP},

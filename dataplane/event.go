@@ -81,7 +81,8 @@ const (
 	LookupNoRoute = "no-route" // no IPIP route covers the destination
 	// LookupSuppressed: an ARP request or neighbour solicitation for an
 	// address the control plane named, answered into the device and sent
-	// nowhere; the event's Bytes are the answer.
+	// nowhere: the request's last stage. Event.Answer is the answer, whose
+	// write into the device follows as a frame of its own.
 	LookupSuppressed = "suppressed"
 )
 
@@ -126,6 +127,7 @@ type Event struct {
 
 	Lookup  string       // Lookup* at StageLookup
 	Remotes []netip.Addr // every destination of a flood, group first
+	Answer  []byte       // at a lookup of LookupSuppressed: the answer frame
 	Learn   string       // fdb.LearnResult's name at StageLearn
 	Drop    string       // the Drop reason's name at StageDrop
 	At      Stage        // at StageDrop: the stage the frame was dropped at

@@ -113,5 +113,6 @@ func clone(e *Event) *Event {
 	c := *e
 	c.Bytes = bytes.Clone(e.Bytes)
 	c.Remotes = slices.Clone(e.Remotes)
+	c.Answer = bytes.Clone(e.Answer)
 	return &c
 }

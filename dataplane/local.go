@@ -95,13 +95,19 @@ func (n *vxlanTx) seeLocal(frame []byte, t *observing) bool {
 	} else {
 		l = encap.PutNeighborAdvert(n.reply, ns, eth.Src(), mac, target)
 	}
+	if t != nil {
+		t.suppressed(frame, n.reply[:l])
+	}
 	n.one[0] = n.reply[:l]
 	if _, err := n.queue.Write(n.one, 0); err != nil {
 		n.c.drop(n.log, DropLinkWrite, 1, err)
+		if t != nil {
+			t.drop(DropLinkWrite, StageDeviceOut, n.reply[:l])
+		}
 	} else {
 		n.c.ARPSuppressed.Add(1)
 		if t != nil {
-			t.answered(frame, n.reply[:l])
+			t.deviceOut(n.reply[:l])
 		}
 	}
 	n.one[0] = nil

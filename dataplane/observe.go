@@ -272,14 +272,13 @@ func (t *observing) deviceOut(frame []byte) {
 	t.emit(&e)
 }
 
-// answered reports the request frame req (an ARP request or neighbour
-// solicitation) suppressed: its lookup, and the reply written into the
-// device in its place as its last stage, so a trace of it ends there.
-func (t *observing) answered(req, reply []byte) {
-	id := t.frameOf(innerAddr(t.kind, StageDeviceIn, false, req))
-	e := Event{Stage: StageLookup, Lookup: LookupSuppressed, Bytes: reply, Frame: id}
-	t.emit(&e)
-	e = Event{Stage: StageDeviceOut, Bytes: reply, Frame: id}
+// suppressed reports the request frame req (an ARP request or neighbour
+// solicitation) answered with reply from the device: its lookup, and its
+// last stage. The reply's write is reported after it, as a frame of its
+// own: a filter that matched the request may not match its answer.
+func (t *observing) suppressed(req, reply []byte) {
+	e := t.event(StageLookup, req, false, false)
+	e.Lookup, e.Answer = LookupSuppressed, reply
 	t.emit(&e)
 }
 

@@ -54,7 +54,7 @@ func (n *Network) WhatIf(frame []byte) Verdict {
 	eth := encap.Ethernet(frame)
 	if n.local != nil {
 		if mac, ok := n.neighborFor(frame); ok {
-			v.Lookup, v.Answer = "suppressed", mac
+			v.Lookup, v.Answer = LookupSuppressed, mac
 			return v
 		}
 	}

@@ -276,7 +276,7 @@ func (c *cli) explainLive(args []string) error {
 	}
 	whose := "Its MACs, addresses, VNI, ports and remote are the daemon's"
 	if info.Kind != control.KindVXLAN {
-		whose = "Its addresses, DF bit and remote are the daemon's"
+		whose = "Its addresses and remote are the daemon's"
 	}
 	intro := fmt.Sprintf("The packet vtepd would write now for %s (%s), asked of the running daemon\n"+
 		"with `trace --simulate '%s'`: %s.\n"+

@@ -557,7 +557,7 @@ func renderLookup(line func(string, ...any), e control.TraceEvent, in *inner) {
 		line("route: %s via %s", dst, e.Peer)
 	case control.LookupSuppressed:
 		line("suppressed: answered into the device from the control plane's neighbours, sent nowhere:")
-		for _, l := range in.lines() {
+		for _, l := range decodeInner(e.Kind, e.Answer).lines() {
 			line("  %s", l)
 		}
 	case control.LookupNoRoute:

@@ -198,7 +198,7 @@ func traceEvent(e *dataplane.Event) control.TraceEvent {
 		Time:       time.Unix(0, e.Time),
 		UDPPayload: e.UDPPayload,
 		Lookup:     e.Lookup, Learn: e.Learn, Drop: e.Drop,
-		Bytes: e.Bytes,
+		Bytes: e.Bytes, Answer: e.Answer,
 	}
 	if e.Peer.IsValid() {
 		te.Peer, te.PeerPort = e.Peer.String(), e.PeerPort
