@@ -78,7 +78,6 @@ explain "tcpdump on $A's underlay device shows the VXLAN packets as the network 
 sniff wire "$A" eth0 -c 4 udp port 4789
 trace_bg ping a --count 1 --match icmp
 capture_bg ping a vx42 --match icmp --count 2
-sleep 0.5 # both attached
 ping_ok "$A" 192.168.42.2
 sniffed wire
 explain "Each line is one UDP datagram between the hosts' eth0 (10.0.0.1 and 10.0.0.2) to" \
@@ -99,7 +98,7 @@ explain "Wireshark (tshark is its command line) opens the file and decodes the s
 if [ -n "$TSHARK" ]; then
   grep -q "192\.168\.42\.1 → 192\.168\.42\.2 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
     die "tshark found no echo request in the capture: $TSHARK"
-  ok "the capture holds the echo requests"
+  ok "the capture holds an echo request and its reply"
 fi
 
 step "$A's forwarding database after the ping"

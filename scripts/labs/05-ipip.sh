@@ -55,7 +55,6 @@ step "Host to host across the tunnel: 10.244.0.1 to 10.244.1.1"
 sniff wire "$A" eth0 -v -c 2 ip proto 4
 trace_bg ping a --count 1 --match icmp
 capture_bg ping a ipip0 --match icmp --count 2
-sleep 0.3
 ping_ok "$A" 10.244.1.1
 sniffed wire
 explain "On the underlay each packet is one IPv4 header (10.0.0.1 > 10.0.0.2, 'proto IPIP" \
@@ -73,13 +72,11 @@ explain "vtepd's view of one echo request: read from ipip0 (no Ethernet: the pac
 grep -q "route: 10.244.1.1 via 10.0.0.2" <<<"$TRACED" || die "the trace on $A shows no route lookup: $TRACED"
 captured ping
 if [ -n "$TSHARK" ]; then
-  printf '+ tshark -r %s -T fields -e ip.src -e ip.dst -e ip.proto\n' "$WORK/ping.pcap"
-  fields=$(tshark -r "$WORK/ping.pcap" -T fields -e ip.src -e ip.dst -e ip.proto 2>/dev/null)
-  printf '%s\n' "$fields"
+  tshark_fields ping ip.src ip.dst ip.proto
   explain "Two IP headers in each packet, so each field twice, outer first: 10.0.0.1 to" \
     "10.0.0.2 protocol 4 (IPIP), then 10.244.0.1 to 10.244.1.1 protocol 1 (ICMP)."
-  grep -qP "^10\.0\.0\.1,10\.244\.0\.1\t10\.0\.0\.2,10\.244\.1\.1\t4,1$" <<<"$fields" ||
-    die "the capture holds no IPIP echo request from 10.0.0.1 to 10.0.0.2: $fields"
+  grep -qP "^10\.0\.0\.1,10\.244\.0\.1\t10\.0\.0\.2,10\.244\.1\.1\t4,1$" <<<"$FIELDS" ||
+    die "the capture holds no IPIP echo request from 10.0.0.1 to 10.0.0.2: $FIELDS"
   ok "the capture shows the echo request inside IPIP"
 fi
 ctl a stats

@@ -86,12 +86,12 @@ rx3=$(rx v3)
 sniff wire "$H1" eth0 -c 2 udp port 4789
 trace_bg arp v1 --count 1 --match arp
 capture_bg ping v1 vx42 --match icmp --count 2
-sleep 0.3
 ping_ok "$H1" 192.168.42.2
 traced arp
 explain "vtepd's view of the ARP request: read from vx42, looked up and suppressed, the" \
-  "answer ('is-at $H2_MAC') written back into vx42 (device-out): no encap, nothing sent."
-grep -q "suppressed: answered" <<<"$TRACED" && grep -q "is-at $H2_MAC" <<<"$TRACED" && grep -q "device-out" <<<"$TRACED" ||
+  "answer ('is-at $H2_MAC') written back into vx42: no encap, nothing sent. (The answer's" \
+  "write is a frame of its own: trace --count 2 shows it too.)"
+grep -q "suppressed: answered" <<<"$TRACED" && grep -q "is-at $H2_MAC" <<<"$TRACED" ||
   die "the trace on $H1 shows no ARP answer written back into vx42: $TRACED"
 if grep -q "socket-out" <<<"$TRACED"; then die "the trace on $H1 shows the ARP request sent: $TRACED"; fi
 ok "vtepd on $H1 answered the ARP request itself"

@@ -67,7 +67,6 @@ step "Container to container: $C1 (10.20.0.11) pings $C2 (10.20.0.12)"
 sniff wire "$A" eth0 -e -c 4 udp port 4789
 trace_bg ping a --count 1 --match "icmp and src host 10.20.0.11"
 capture_bg ping a vx42 --match icmp --count 2
-sleep 0.3
 ping_ok "$C1" 10.20.0.12
 sniffed wire
 explain "With -e tcpdump prints the Ethernet headers too, both of them: the outer one between" \

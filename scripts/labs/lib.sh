@@ -147,27 +147,57 @@ sniffed() {
   printf '+ cat %s\n%s\n' "$WORK/$1.txt" "$SNIFFED"
 }
 
+# words ARGS...: the arguments as a shell reads them back, each with a
+# space in single quotes.
+words() {
+  local out=() w
+  for w in "$@"; do
+    case $w in *" "*) out+=("'$w'") ;; *) out+=("$w") ;; esac
+  done
+  printf '%s' "${out[*]}"
+}
+
+# traces_started CTL: how many traces (and captures) the vtepd started as
+# CTL has begun, by its log.
+traces_started() { grep -c 'trace started' "$WORK/$1.log" || true; }
+
+# await_trace KEY CTL BEFORE: wait (up to 5 s) until the vtepd CTL has begun
+# more than BEFORE traces, so that the background vtepctl KEY misses nothing.
+await_trace() {
+  for _ in $(seq 50); do
+    [ "$(traces_started "$2")" -gt "$3" ] && return 0
+    kill -0 "${BG_PID[$1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "vtepctl ${1##*.} $1 did not start on vtepd $2: $(cat "$WORK/$1" 2>/dev/null)"
+}
+
 # trace_bg NAME CTL ARGS...: vtepctl trace ARGS (with a --count) on the vtepd
-# started as CTL, in the background, into $WORK/NAME.trace.
+# started as CTL, in the background, into $WORK/NAME.trace; it returns once
+# the trace runs.
 trace_bg() {
-  local name=$1 c=$2
+  local name=$1 c=$2 before
   shift 2
-  printf '+ %s --control %s trace %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$*"
+  before=$(traces_started "$c")
+  printf '+ %s --control %s trace %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$(words "$@")"
   "$VTEPCTL" --control "$WORK/$c.sock" trace "$@" >"$WORK/$name.trace" 2>&1 &
   PIDS+=("$!")
   BG_PID[$name.trace]=$!
+  await_trace "$name.trace" "$c" "$before"
 }
 
 # capture_bg NAME CTL NETWORK ARGS...: vtepctl capture of NETWORK's outer
 # packets (ARGS: --count and --match) on the vtepd started as CTL, in the
 # background, into $WORK/NAME.pcap.
 capture_bg() {
-  local name=$1 c=$2 net=$3
+  local name=$1 c=$2 net=$3 before
   shift 3
-  printf '+ %s --control %s capture --network %s --outer %s %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$net" "$WORK/$name.pcap" "$*"
+  before=$(traces_started "$c")
+  printf '+ %s --control %s capture --network %s --outer %s %s &\n' "$VTEPCTL" "$WORK/$c.sock" "$net" "$WORK/$name.pcap" "$(words "$@")"
   "$VTEPCTL" --control "$WORK/$c.sock" capture --network "$net" --outer "$WORK/$name.pcap" "$@" >"$WORK/$name.capture" 2>&1 &
   PIDS+=("$!")
   BG_PID[$name.capture]=$!
+  await_trace "$name.capture" "$c" "$before"
 }
 declare -A BG_PID
 
@@ -190,19 +220,34 @@ traced() {
   printf '+ cat %s\n%s\n' "$WORK/$1.trace" "$TRACED"
 }
 
-# captured NAME: the capture NAME when it has its count, opened with tshark
-# (Wireshark's command line), its lines in $TSHARK; without tshark, say how.
+# captured NAME: the capture NAME when it has its count: what vtepctl said
+# of it, then the file opened with tshark (Wireshark's command line), its
+# lines in $TSHARK; without tshark, say how to open it.
 captured() {
   bg_done "$1.capture"
-  [ -s "$WORK/$1.pcap" ] || die "vtepctl capture wrote nothing: $(cat "$WORK/$1.capture")"
+  printf '+ cat %s\n' "$WORK/$1.capture"
+  cat "$WORK/$1.capture"
+  grep -q ": [1-9][0-9]* packets on the underlay" "$WORK/$1.capture" ||
+    die "vtepctl capture caught nothing: $(cat "$WORK/$1.capture")"
   TSHARK=""
   if ! command -v tshark >/dev/null; then
     explain "Open $WORK/$1.pcap with Wireshark, or tshark -r (apt-get install tshark)."
     return 0
   fi
   printf '+ tshark -r %s\n' "$WORK/$1.pcap"
-  TSHARK=$(tshark -r "$WORK/$1.pcap" 2>&1 | grep -v "^Running as user")
+  TSHARK=$(tshark -r "$WORK/$1.pcap" 2>&1 | grep -v "^Running as user" || true)
   printf '%s\n' "$TSHARK"
+}
+
+# tshark_fields NAME FIELDS...: tshark -T fields of the capture NAME, shown,
+# and in $FIELDS.
+tshark_fields() {
+  local name=$1 f=()
+  shift
+  for x in "$@"; do f+=(-e "$x"); done
+  printf '+ tshark -r %s -T fields %s\n' "$WORK/$name.pcap" "${f[*]}"
+  FIELDS=$(tshark -r "$WORK/$name.pcap" -T fields "${f[@]}" 2>/dev/null || true)
+  printf '%s\n' "$FIELDS"
 }
 
 # mac_of NS DEV: the MAC address of a device.
