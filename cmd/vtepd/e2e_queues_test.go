@@ -119,6 +119,21 @@ func queueSpread(t *testing.T, who string, s control.NetworkStats, queues int) (
 	return tx, rx
 }
 
+// orderedFlows sends flows concurrent UDP flows of count numbered
+// datagrams from client to dst and checks that each arrived in order and
+// whole, least datagrams of it at the least (loss is the CPU's business: a race
+// build on two cores loses about half at one queue while other packages
+// test). when says at what point of the test, for the errors.
+func orderedFlows(t *testing.T, bin binaries, client, server *netnstest.NS, dst string, flows, count, least int, when string) {
+	t.Helper()
+	for _, r := range parallelFlows(t, bin, client, server, dst, flows, count) {
+		if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < least {
+			t.Errorf("%sflow to port %d: %s; want every datagram in order, none corrupt or doubled, at least %d arrived",
+				when, r.port, r.line, least)
+		}
+	}
+}
+
 // TestE2EQueues runs vtepd at both ends with one queue and with four: the
 // device and the VXLAN port have that many queues and sockets, eight
 // concurrent UDP flows of numbered datagrams each arrive whole and in
@@ -145,15 +160,7 @@ func TestE2EQueues(t *testing.T) {
 			pingAll(t, a.ns, b.over, 3)
 
 			const flows, count = 8, 2000
-			for _, r := range parallelFlows(t, bin, a.ns, b.ns, b.over, flows, count) {
-				// Loss is the CPU's business (a race build on two cores loses
-				// about half at one queue while other packages test): at
-				// least a quarter must arrive, all in order and whole.
-				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/4 {
-					t.Errorf("flow to port %d: %s; want every datagram in order, none corrupt or doubled, at least a quarter arrived",
-						r.port, r.line)
-				}
-			}
+			orderedFlows(t, bin, a.ns, b.ns, b.over, flows, count, count/4, "")
 			transfer(t, bin, a.ns, b.ns, b.over, 40+queues)
 			transfer(t, bin, b.ns, a.ns, a.over, 50+queues)
 
@@ -192,11 +199,7 @@ func TestE2EQueues(t *testing.T) {
 			if _, ok := firstReply(t, a.ns, b.over, faultBound); !ok {
 				t.Fatalf("ping %s after %s was made again: no reply within %v", b.over, tapName, faultBound)
 			}
-			for _, r := range parallelFlows(t, bin, b.ns, a.ns, a.over, flows, count/2) {
-				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/4 {
-					t.Errorf("after the device came back, flow to port %d: %s; want every datagram in order, whole", r.port, r.line)
-				}
-			}
+			orderedFlows(t, bin, b.ns, a.ns, a.over, flows, count/2, count/4, "after the device came back, ")
 			if tx, _ := queueSpread(t, "recreated "+b.under, b.stats(t, bin), queues); queues > 1 && tx < 2 {
 				t.Errorf("after the device came back, %d flows left from %d of its %d queues; want at least 2", flows, tx, queues)
 			}
@@ -268,12 +271,7 @@ func TestE2EQueuesIPIP(t *testing.T) {
 			pingAll(t, a.ns, b.over, 3)
 
 			const flows, count = 8, 2000
-			for _, r := range parallelFlows(t, bin, a.ns, b.ns, b.over, flows, count) {
-				if r.reordered != 0 || r.corrupt != 0 || r.duplicate != 0 || r.received < count/4 {
-					t.Errorf("flow to port %d: %s; want every datagram in order, none corrupt or doubled, at least a quarter arrived",
-						r.port, r.line)
-				}
-			}
+			orderedFlows(t, bin, a.ns, b.ns, b.over, flows, count, count/4, "")
 			transfer(t, bin, a.ns, b.ns, b.over, 80+queues)
 			transfer(t, bin, b.ns, a.ns, a.over, 90+queues)
 

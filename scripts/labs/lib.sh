@@ -109,6 +109,17 @@ plug() {
   done
 }
 
+# await_exit PID: wait (up to 5 s) for a background command of the lab to
+# exit once it has what it counts, then interrupt it (Ctrl-C) and reap it.
+await_exit() {
+  for _ in $(seq 50); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -INT "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 # sniff NAME NS DEV ARGS...: start tcpdump on DEV in NS in the background
 # (-n, -l, ARGS: its count and filter), its output in $WORK/NAME.txt, and
 # wait until it listens. Without tcpdump, say so and do nothing.
@@ -137,12 +148,7 @@ sniffed() {
   local pid=${SNIFF_PID[$1]:-}
   SNIFFED=""
   [ -n "$pid" ] || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  await_exit "$pid"
   SNIFFED=$(grep -v -e "listening on" -e "^tcpdump: verbose output" -e "packets\? captured" -e "packets\? received by filter" -e "packets\? dropped by kernel" "$WORK/$1.txt")
   printf '+ cat %s\n%s\n' "$WORK/$1.txt" "$SNIFFED"
 }
@@ -203,15 +209,7 @@ declare -A BG_PID
 
 # bg_done KEY: wait (up to 5 s) for the background vtepctl KEY to have its
 # count, then stop it.
-bg_done() {
-  local pid=${BG_PID[$1]}
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+bg_done() { await_exit "${BG_PID[$1]}"; }
 
 # traced NAME: the trace NAME when it has its count, shown, and in $TRACED.
 traced() {
