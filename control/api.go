@@ -319,6 +319,7 @@ type TraceEvent struct {
 	UDPPayload bool     `json:"udp_payload,omitempty"`
 	Lookup     string   `json:"lookup,omitempty"`  // one of the Lookup* results
 	Remotes    []string `json:"remotes,omitempty"` // every copy of a flood
+	Route      string   `json:"route,omitempty"`   // the IPIP route's prefix, at a route lookup
 	// Answer is, at a lookup of LookupSuppressed, the frame written into
 	// the device in the request's place (base64 in JSON); its write
 	// follows as a frame of its own.

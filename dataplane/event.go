@@ -127,6 +127,7 @@ type Event struct {
 
 	Lookup  string       // Lookup* at StageLookup
 	Remotes []netip.Addr // every destination of a flood, group first
+	Route   netip.Prefix // at a lookup of LookupRoute: the route's prefix
 	Answer  []byte       // at a lookup of LookupSuppressed: the answer frame
 	Learn   string       // fdb.LearnResult's name at StageLearn
 	Drop    string       // the Drop reason's name at StageDrop

@@ -350,7 +350,9 @@ func (n *ipipTx) forward(buf []byte, pktLen int, out [][]byte) [][]byte {
 	pkt = pkt[:ip.TotalLength()]
 	via, ok := n.routes.Lookup(ip.Dst())
 	if ob != nil {
-		ob.lookupRoute(pkt, via, ok)
+		// The prefix, for the trace alone: the fast lookup does not keep it.
+		rt, _ := n.routes.Match(ip.Dst())
+		ob.lookupRoute(pkt, via, rt.Prefix, ok)
 	}
 	if !ok {
 		n.dropped(ob, DropNoRemote, StageLookup, pkt, nil)

@@ -183,12 +183,13 @@ func (t *observing) lookupFlood(frame []byte, group netip.Addr, remotes []netip.
 	t.emit(&e)
 }
 
-// lookupRoute reports an IPIP route lookup: to via when ok.
-func (t *observing) lookupRoute(pkt []byte, via netip.Addr, ok bool) {
+// lookupRoute reports an IPIP route lookup: to via by the route for
+// prefix when ok.
+func (t *observing) lookupRoute(pkt []byte, via netip.Addr, prefix netip.Prefix, ok bool) {
 	e := t.event(StageLookup, pkt, false, false)
 	e.Lookup = LookupNoRoute
 	if ok {
-		e.Lookup, e.Peer = LookupRoute, via
+		e.Lookup, e.Peer, e.Route = LookupRoute, via, prefix
 	}
 	t.emit(&e)
 }

@@ -312,7 +312,7 @@ func TestObserverPointIPIPAndUnderlay(t *testing.T) {
 	copy(buf[Headroom:], inner)
 	o := p.on()
 	o.deviceIn(buf[Headroom:])
-	o.lookupRoute(buf[Headroom:], obsPeer, true)
+	o.lookupRoute(buf[Headroom:], obsPeer, netip.MustParsePrefix("10.244.1.0/24"), true)
 	outer := buf[Headroom-encap.IPv4MinHeaderLen:]
 	if err := encap.EncapIPIP(outer, &encap.OuterIPIP{Src: obsLocal, Dst: obsPeer, DF: encap.IPIPDFCopy}); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestObserverPointIPIPAndUnderlay(t *testing.T) {
 	o.encap(outer)
 	o.sent([][]byte{outer}, 1)
 	o.received(outer, netip.AddrPortFrom(obsPeer, 0))
-	o.lookupRoute(inner, netip.Addr{}, false)
+	o.lookupRoute(inner, netip.Addr{}, netip.Prefix{}, false)
 
 	ev := rec.take()
 	wantStages := []Stage{StageDeviceIn, StageLookup, StageEncap, StageSocketOut, StageSocketIn, StageDecap, StageLookup}
@@ -341,7 +341,7 @@ func TestObserverPointIPIPAndUnderlay(t *testing.T) {
 		t.Errorf("ipip socket-in: got %d bytes, udp payload %v, decap %d bytes; want %d, false, %d",
 			len(ev[4].Bytes), ev[4].UDPPayload, len(ev[5].Bytes), len(outer), len(inner))
 	}
-	if ev[6].Lookup != LookupNoRoute || ev[1].Lookup != LookupRoute || ev[1].Peer != obsPeer {
+	if ev[6].Lookup != LookupNoRoute || ev[1].Lookup != LookupRoute || ev[1].Peer != obsPeer || ev[1].Route != netip.MustParsePrefix("10.244.1.0/24") {
 		t.Errorf("lookups: got %q via %s and %q, want route via 10.0.0.2 and no-route", ev[1].Lookup, ev[1].Peer, ev[6].Lookup)
 	}
 

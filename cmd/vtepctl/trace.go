@@ -554,7 +554,11 @@ func renderLookup(line func(string, ...any), e control.TraceEvent, in *inner) {
 	case control.LookupFlood:
 		line("flood: %s is a broadcast or multicast address, sent to %s", dst, remotes)
 	case control.LookupRoute:
-		line("route: %s via %s", dst, e.Peer)
+		if e.Route != "" {
+			line("route %s: %s via %s", e.Route, dst, e.Peer)
+		} else {
+			line("route: %s via %s", dst, e.Peer)
+		}
 	case control.LookupSuppressed:
 		line("suppressed: answered into the device from the control plane's neighbours, sent nowhere:")
 		for _, l := range decodeInner(e.Kind, e.Answer).lines() {

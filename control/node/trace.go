@@ -209,6 +209,9 @@ func traceEvent(e *dataplane.Event) control.TraceEvent {
 	if e.Stage == dataplane.StageDrop {
 		te.At = e.At.String()
 	}
+	if e.Route.IsValid() {
+		te.Route = e.Route.String()
+	}
 	for _, r := range e.Remotes {
 		te.Remotes = append(te.Remotes, r.String())
 	}

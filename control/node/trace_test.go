@@ -23,13 +23,14 @@ func TestTraceEventOfDataplaneEvent(t *testing.T) {
 		Peer: netip.MustParseAddr("10.0.0.2"), PeerPort: 4789,
 		Local: netip.MustParseAddr("10.0.0.1"), LocalPort: 40000, UDPPayload: true,
 		Lookup: "flood", Remotes: []netip.Addr{netip.MustParseAddr("239.1.1.1"), netip.MustParseAddr("10.0.0.3")},
-		Drop: "send_error", Time: at.UnixNano(),
+		Drop: "send_error", Time: at.UnixNano(), Route: netip.MustParsePrefix("10.244.1.0/24"), Answer: []byte{4, 5},
 	}
 	got := traceEvent(e)
 	want := control.TraceEvent{
 		Frame: 7, Stage: "drop", At: "socket-out", Network: "vx42", VNI: 42, Kind: "vxlan", Bytes: []byte{1, 2, 3},
 		Peer: "10.0.0.2", PeerPort: 4789, Local: "10.0.0.1", LocalPort: 40000, UDPPayload: true,
 		Lookup: "flood", Remotes: []string{"239.1.1.1", "10.0.0.3"}, Drop: "send_error",
+		Route: "10.244.1.0/24", Answer: []byte{4, 5},
 	}
 	if !got.Time.Equal(at) {
 		t.Errorf("time: got %v, want %v", got.Time, at)

@@ -69,7 +69,7 @@ fi
 traced ping
 explain "vtepd's view of one echo request: read from ipip0 (no Ethernet: the packet starts" \
   "at its IP header), the route that chose 10.0.0.2, the one header put in front."
-grep -q "route: 10.244.1.1 via 10.0.0.2" <<<"$TRACED" || die "the trace on $A shows no route lookup: $TRACED"
+grep -q "route 10.244.1.0/24: 10.244.1.1 via 10.0.0.2" <<<"$TRACED" || die "the trace on $A shows no route lookup: $TRACED"
 captured ping
 if [ -n "$TSHARK" ]; then
   tshark_fields ping ip.src ip.dst ip.proto

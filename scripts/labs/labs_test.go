@@ -460,7 +460,7 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^[0-9:.]+ IP \(.*proto IPIP \(4\), length 104\)$`)
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.0\.0\.1 > 10\.0\.0\.2: IP \(.*proto ICMP \(1\), length 84\)$`)
 			r.wantLine(t, `cat .*/wire\.txt$`, 1, `^\s+10\.244\.0\.1 > 10\.244\.1\.1: ICMP echo request`)
-			r.wantLine(t, `cat .*/ping\.trace$`, 1, `^    route: 10\.244\.1\.1 via 10\.0\.0\.2$`)
+			r.wantLine(t, `cat .*/ping\.trace$`, 1, `^    route 10\.244\.1\.0/24: 10\.244\.1\.1 via 10\.0\.0\.2$`)
 			r.wantLine(t, `tshark -r .*/ping\.pcap -T fields -e ip\.src -e ip\.dst -e ip\.proto$`, 1,
 				`^10\.0\.0\.1,10\.244\.0\.1\t10\.0\.0\.2,10\.244\.1\.1\t4,1$`)
 			explained := `/a\.sock explain --network ipip0 --to 10\.244\.1\.1$`
