@@ -108,6 +108,39 @@ type Speaker struct {
 	ignored map[string]uint64
 }
 
+// gobgpGlobals orders the speakers of one process around GoBGP's package
+// variables: up to v4.9.0 StartBgp writes the route selection options
+// into variables that every server's best-path runs read (moved into each
+// server by osrg/gobgp#3659, not yet released). vtepd runs one speaker,
+// but its tests run several in one process: StartBgp takes the lock, and
+// the calls that start best-path runs share it, so that one speaker's
+// start is never concurrent with another's run on its behalf.
+var gobgpGlobals sync.RWMutex
+
+func (sp *Speaker) addPath(r apiutil.AddPathRequest) ([]apiutil.AddPathResponse, error) {
+	gobgpGlobals.RLock()
+	defer gobgpGlobals.RUnlock()
+	return sp.s.AddPath(r)
+}
+
+func (sp *Speaker) deletePath(r apiutil.DeletePathRequest) error {
+	gobgpGlobals.RLock()
+	defer gobgpGlobals.RUnlock()
+	return sp.s.DeletePath(r)
+}
+
+func (sp *Speaker) addPeer(r *api.AddPeerRequest) error {
+	gobgpGlobals.RLock()
+	defer gobgpGlobals.RUnlock()
+	return sp.s.AddPeer(context.Background(), r)
+}
+
+func (sp *Speaker) deletePeer(r *api.DeletePeerRequest) error {
+	gobgpGlobals.RLock()
+	defer gobgpGlobals.RUnlock()
+	return sp.s.DeletePeer(context.Background(), r)
+}
+
 type macKey struct {
 	vni uint32
 	mac fdb.MAC
@@ -140,15 +173,18 @@ func Start(cfg *control.BGP, local netip.Addr, log *zap.Logger, report func(Rout
 	if port == 0 {
 		port = control.DefaultBGPPort
 	}
-	if err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
+	gobgpGlobals.Lock()
+	err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 		Asn: cfg.ASN, RouterId: id.String(), ListenPort: port,
-	}}); err != nil {
+	}})
+	gobgpGlobals.Unlock()
+	if err != nil {
 		s.Stop()
 		return nil, control.Refused("bgp", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sp.cancel = cancel
-	err := s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
+	err = s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 			for _, p := range paths {
 				for _, r := range sp.read(p) {
@@ -228,7 +264,7 @@ func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 	p.AfiSafis = append(p.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{
 		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true},
 		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}})
-	if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p}); err != nil {
+	if err := sp.addPeer(&api.AddPeerRequest{Peer: p}); err != nil {
 		return err
 	}
 	sp.mu.Lock()
@@ -240,7 +276,7 @@ func (sp *Speaker) AddNeighbor(n control.Neighbor) error {
 // DeleteNeighbor closes a peer's session and forgets it; its routes are
 // withdrawn as for a session lost.
 func (sp *Speaker) DeleteNeighbor(a netip.Addr) error {
-	err := sp.s.DeletePeer(context.Background(), &api.DeletePeerRequest{Address: a.String()})
+	err := sp.deletePeer(&api.DeletePeerRequest{Address: a.String()})
 	sp.mu.Lock()
 	delete(sp.limits, a)
 	sp.mu.Unlock()
@@ -427,7 +463,7 @@ func (sp *Speaker) AnnounceBlock(p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	res, err := sp.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri,
+	res, err := sp.addPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri,
 		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}})
 	if err == nil && len(res) == 1 && res[0].Error != nil {
 		err = res[0].Error
@@ -451,7 +487,7 @@ func (sp *Speaker) WithdrawBlock(p netip.Prefix) error {
 	if !ok {
 		return nil
 	}
-	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
+	return sp.deletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
 }
 
 // HeldBlocks returns the peers' blocks in force, by prefix.
@@ -535,7 +571,7 @@ func (sp *Speaker) attrs(vni uint32, more ...bgp.PathAttributeInterface) ([]bgp.
 }
 
 func (sp *Speaker) add(nlri bgp.NLRI, attrs []bgp.PathAttributeInterface) (uuid.UUID, error) {
-	res, err := sp.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: attrs}}})
+	res, err := sp.addPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: attrs}}})
 	if err == nil && len(res) == 1 && res[0].Error != nil {
 		err = res[0].Error
 	}
@@ -589,7 +625,7 @@ func (sp *Speaker) WithdrawMAC(vni uint32, mac fdb.MAC, ip netip.Addr) error {
 	if !ok {
 		return nil
 	}
-	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
+	return sp.deletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}})
 }
 
 // routeTarget is FRR's automatic route target of a VNI: AS:VNI, a
@@ -621,7 +657,7 @@ func (sp *Speaker) WithdrawVNI(vni uint32) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return sp.s.DeletePath(apiutil.DeletePathRequest{UUIDs: ids})
+	return sp.deletePath(apiutil.DeletePathRequest{UUIDs: ids})
 }
 
 // Neighbor is a peer's session as `vtepctl bgp neighbors` shows it.
