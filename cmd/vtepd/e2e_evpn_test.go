@@ -95,6 +95,11 @@ func newEVPNFabric(t *testing.T, bin binaries) *evpnFabric {
 	k.Run(t, "ip", "link", "add", "br42", "type", "bridge")
 	k.Run(t, "ip", "link", "add", "vx42", "type", "vxlan", "id", vni, "dstport", "4789", "local", f.h1.under, "nolearning")
 	k.Run(t, "ip", "link", "set", "vx42", "master", "br42")
+	// As FRR's EVPN setup wants it: the bridge learns no MAC on the VXLAN
+	// port from frames (BGP installs the remote ones). Else a frame from
+	// h3 with the moved MAC below could move it at h1 before h3 announces
+	// it, FRR would withdraw its route, and h3 would rightly send seq 0.
+	k.Run(t, "bridge", "link", "set", "dev", "vx42", "learning", "off")
 	// The host has a namespace of its own: FRR refuses routes for the
 	// MACs of its own namespace's devices ("self mac").
 	f.host = netnstest.NewNS(t, "h1host")
