@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -241,5 +242,31 @@ func TestCleanupAfterPanic(t *testing.T) {
 	}
 	if err := syscall.Kill(sleepPid, 0); err == nil {
 		t.Errorf("process %d started in the panicking test: still running, want it stopped", sleepPid)
+	}
+}
+
+// TestSweepStale: a namespace named as NewNS names them whose test binary
+// is gone is deleted; one of a live binary, and one with a process inside,
+// are not.
+func TestSweepStale(t *testing.T) {
+	RequireRoot(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := fmt.Sprintf("vt-sweep-%d-1", dead.Process.Pid)
+	live := fmt.Sprintf("vt-sweep-%d-999", os.Getpid())
+	for _, name := range []string{gone, live} {
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	}
+	removed := sweepStale()
+	if !slices.Contains(removed, gone) || slices.Contains(removed, live) {
+		t.Errorf("swept %v; want %s and not %s", removed, gone, live)
+	}
+	if nsListed(t, gone) || !nsListed(t, live) {
+		t.Errorf("after the sweep: %s listed %v, %s listed %v; want gone and kept", gone, nsListed(t, gone), live, nsListed(t, live))
 	}
 }

@@ -41,7 +41,11 @@ func RequireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces (run as root: sudo make test)")
 	}
-	probeOnce.Do(func() { probeErr = probe() })
+	probeOnce.Do(func() {
+		if probeErr = probe(); probeErr == nil {
+			sweepStale()
+		}
+	})
 	if probeErr != nil {
 		t.Skipf("needs a working `ip netns` (iproute2): %v", probeErr)
 	}
@@ -62,6 +66,40 @@ func probe() error {
 		return fmt.Errorf("ip netns del %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// staleName matches the names NewNS gives, capturing the creator's pid.
+var staleName = regexp.MustCompile(`^vt-[a-z0-9]{1,8}-([0-9]+)-[0-9]+$`)
+
+// sweepStale deletes the namespaces a test binary that no longer runs left
+// behind (killed before its cleanups ran): those named as NewNS names them,
+// whose pid is gone, with no process inside. It returns their names.
+func sweepStale() []string {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := staleName.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil {
+			continue // its test binary still runs
+		}
+		if pids, err := exec.Command("ip", "netns", "pids", f[0]).Output(); err != nil || strings.TrimSpace(string(pids)) != "" {
+			continue
+		}
+		if exec.Command("ip", "netns", "del", f[0]).Run() == nil {
+			removed = append(removed, f[0])
+		}
+	}
+	return removed
 }
 
 // NS is a network namespace made by NewNS. Name is what `ip netns` knows it by.
