@@ -29,6 +29,16 @@ func sentAfter(t *testing.T, f *fakeHost, before int) [][]byte {
 	}
 }
 
+// simulate is n's answer to the what-if expr, or the test's end.
+func simulate(t *testing.T, n *Node, expr string) control.SimulateResult {
+	t.Helper()
+	r, err := n.Simulate(control.SimulateRequest{Expr: expr})
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return r
+}
+
 // TestSimulateVXLAN: each what-if answer, checked against what forwarding
 // then does with the same frame: a hit goes to its entry's remote from the
 // source port announced, a miss floods to the list, an empty list drops as
@@ -41,14 +51,7 @@ func TestSimulateVXLAN(t *testing.T) {
 	if err := n.FDBAdd(42, known, netip.MustParseAddr("10.0.0.3")); err != nil {
 		t.Fatal(err)
 	}
-	sim := func(expr string) control.SimulateResult {
-		t.Helper()
-		r, err := n.Simulate(control.SimulateRequest{Expr: expr})
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return r
-	}
+	sim := func(expr string) control.SimulateResult { t.Helper(); return simulate(t, n, expr) }
 
 	hit := sim("dst 02:00:00:00:00:09 vni 42")
 	if hit.Lookup != "hit" || hit.Entry != "02:00:00:00:00:09 dst 10.0.0.3, static" || hit.Drop != "" ||
@@ -127,14 +130,7 @@ func TestSimulateVXLAN(t *testing.T) {
 func TestSimulateIPIP(t *testing.T) {
 	ip := ipipNet("ipip0", "10.244.1.0/24=10.0.0.2")
 	n, _, _ := startNode(t, testConfig(ip))
-	sim := func(expr string) control.SimulateResult {
-		t.Helper()
-		r, err := n.Simulate(control.SimulateRequest{Expr: expr})
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return r
-	}
+	sim := func(expr string) control.SimulateResult { t.Helper(); return simulate(t, n, expr) }
 	if r := sim("dst 10.244.1.7"); r.Lookup != "route" || r.Route != "10.244.1.0/24 via 10.0.0.2" || r.Outer != "IPIP 10.0.0.1 > 10.0.0.2" || r.Drop != "" {
 		t.Errorf("routed: %+v", r)
 	}
