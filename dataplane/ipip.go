@@ -24,8 +24,8 @@ type IPIPConfig struct {
 	// minus the 20-byte outer header. A larger packet with DF set is
 	// answered with ICMP "fragmentation needed" carrying this value.
 	PathMTU int
-	// Address is the device's own address, the source of those ICMP
-	// messages; when invalid, they come from the packet's destination.
+	// Address is the device's own IPv4 address, the source of those ICMP
+	// messages; without one, they come from the packet's destination.
 	Address netip.Addr
 	// TTL of the outer header; 0 copies the inner packet's TTL.
 	TTL uint8
@@ -369,7 +369,7 @@ func (n *ipipTx) forward(buf []byte, pktLen int, out [][]byte) [][]byte {
 			// sender keys the new path MTU on the quoted header's
 			// destination.
 			src := n.cfg.Address
-			if !src.IsValid() {
+			if !src.Is4() {
 				src = ip.Dst()
 			}
 			if m, err := encap.PutICMPFragNeeded(n.icmp, src, pkt, uint16(n.cfg.PathMTU)); err == nil {
