@@ -74,8 +74,10 @@ PORT=$(sed -n 's/.*10\.0\.0\.1:\([0-9]*\) > .*/\1/p' <<<"$predicted")
 step "Ping across the overlay, from 192.168.42.1 to 192.168.42.2, watched three ways"
 explain "tcpdump on $A's underlay device shows the VXLAN packets as the network sees them;" \
   "vtepctl trace shows vtepd's own view, stage by stage; vtepctl capture writes both the" \
-  "inner frames and the outer packets to pcap files for Wireshark."
-sniff wire "$A" eth0 -c 4 udp port 4789
+  "inner frames and the outer packets to pcap files for Wireshark. tcpdump's filter looks" \
+  "inside the tunnel: udp[28:2] is the inner EtherType (8 bytes of UDP header, 8 of VXLAN," \
+  "12 of MAC addresses in), udp[39] the inner IP protocol; it keeps ARP and ICMP."
+sniff wire "$A" eth0 -c 4 "$(inner_filter 4789)"
 trace_bg ping a --count 1 --match icmp
 capture_bg ping a vx42 --match icmp --count 2
 ping_ok "$A" 192.168.42.2

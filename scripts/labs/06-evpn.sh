@@ -83,7 +83,7 @@ ok "v1 knows $H2_MAC at 10.0.0.2 from BGP"
 
 step "Ping 192.168.42.2 from $H1: the ARP request is answered on $H1"
 rx3=$(rx v3)
-sniff wire "$H1" eth0 -c 2 udp port 4789
+sniff wire "$H1" eth0 -c 2 "$(inner_filter 4789)"
 trace_bg arp v1 --count 1 --match arp
 capture_bg ping v1 vx42 --match icmp --count 2
 ping_ok "$H1" 192.168.42.2

@@ -64,7 +64,7 @@ C2_MAC=$(mac_of "$C2" eth0)
 C1_MAC=$(mac_of "$C1" eth0)
 
 step "Container to container: $C1 (10.20.0.11) pings $C2 (10.20.0.12)"
-sniff wire "$A" eth0 -e -c 4 udp port 4789
+sniff wire "$A" eth0 -e -c 4 "$(inner_filter 4789)"
 trace_bg ping a --count 1 --match "icmp and src host 10.20.0.11"
 capture_bg ping a vx42 --match icmp --count 2
 ping_ok "$C1" 10.20.0.12

@@ -76,7 +76,7 @@ grep -q "lookup: hit, $MAC_B dst 10.0.0.2, static" <<<"$(ctl_quiet a trace --sim
 ok "both agree: via flannel.1 to 10.0.0.2"
 
 step "Pod to pod, and not one frame flooded"
-sniff wire "$A" eth0 -c 2 -T vxlan udp port 8472
+sniff wire "$A" eth0 -c 2 -T vxlan "$(inner_filter 8472)"
 trace_bg ping a --count 1 --match icmp
 capture_bg ping a flannel.1 --match icmp --count 2
 ping_ok "$PA" 10.244.2.2

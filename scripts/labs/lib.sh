@@ -109,6 +109,16 @@ plug() {
   done
 }
 
+# inner_filter PORT: a tcpdump filter for the VXLAN packets on PORT that carry
+# ARP or IPv4 ICMP, leaving out what hosts send into a tunnel by themselves
+# (IGMP reports from a bridge, say), which would use up a count. Offsets
+# count from the outer UDP header: 8 bytes of it and 8 of VXLAN, then the
+# inner Ethernet header with its EtherType 12 bytes in (udp[28:2]), then the
+# inner IPv4 header with its protocol 9 bytes in (udp[39]).
+inner_filter() {
+  printf 'udp port %s and (udp[28:2] = 0x0806 or (udp[28:2] = 0x0800 and udp[39] = 1))' "$1"
+}
+
 # await_exit PID: wait (up to 5 s) for a background command of the lab to
 # exit once it has what it counts, then interrupt it (Ctrl-C) and reap it.
 await_exit() {
@@ -130,7 +140,7 @@ sniff() {
     explain "(tcpdump is not installed: apt-get install tcpdump; no capture this time)"
     return 0
   fi
-  printf '+ ip netns exec %s tcpdump -nl -i %s %s &\n' "$ns" "$dev" "$*"
+  printf '+ ip netns exec %s tcpdump -nl -i %s %s &\n' "$ns" "$dev" "$(words "$@")"
   ip netns exec "$ns" tcpdump -nl -i "$dev" "$@" >"$WORK/$name.txt" 2>&1 &
   PIDS+=("$!")
   SNIFF_PID[$name]=$!
