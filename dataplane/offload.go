@@ -181,6 +181,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 	out := make([][]byte, 0, linkBatch)
 	w := &gsoWriter{}
 	tr := &dgramTrain{parts: make([][]byte, 0, encap.MaxUDPSegments)}
+	run := &gsoRun{}
 	for {
 		count, ok := n.readVnet(d, bufs, sizes, n.log)
 		if !ok {
@@ -193,6 +194,7 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 			h := encap.VirtioNetHdr(buf[Headroom-encap.VirtioNetHdrLen : Headroom])
 			frame := buf[Headroom : Headroom+sizes[i]]
 			if h.GSOType() == encap.VirtioGSONone {
+				n.sendRun(run, w, train) // in order: what came before goes first
 				if err := encap.CompleteChecksum(frame, h); err != nil {
 					n.c.drop(n.log, DropMalformed, 1, err)
 					continue
@@ -214,8 +216,9 @@ func (n *vxlanTx) txLoopVnet(d vnetLink) {
 			}
 			n.sendTrain(tr, w) // in order: what came before goes first
 			out = n.send(out)
-			n.forwardSuper(frame, h, train, w, pool, out)
+			n.forwardSuper(frame, h, train, w, pool, out, run)
 		}
+		n.sendRun(run, w, train)
 		n.sendTrain(tr, w)
 		n.send(out)
 	}
@@ -297,12 +300,62 @@ func (n *vxlanTx) sendTrain(tr *dgramTrain, w *gsoWriter) {
 	tr.parts, tr.bytes, tr.first = tr.parts[:0], 0, nil
 }
 
+// gsoRun is the tail of a super-frame's VXLAN datagrams that forwardSuper
+// kept back, in train[start:end], because they were fewer than one GSO send
+// carries and all of one size. The next super-frame of the same batch to
+// the same remote and socket, cut to the same size, is cut right behind
+// them, so that its first datagrams leave in the same send: a TCP
+// super-frame from a TAP holds up to 46 segments and a send of 1,472-byte
+// datagrams 44, which would otherwise make two sends of each super-frame,
+// the second of two datagrams, and two GRO trains at the receiver. A
+// transmit loop owns one and sends it (sendRun) before anything else it
+// sends, and at the end of each batch, so nothing waits for a later read.
+type gsoRun struct {
+	pool       *gsoPool
+	remote     netip.Addr
+	hash       uint32 // the first super-frame's flow hash: the socket's
+	stride     int    // VXLAN header and segment
+	start, end int
+}
+
+// joins reports whether datagrams of stride bytes to remote from pool's
+// socket for hash may follow what run holds.
+func (r *gsoRun) joins(pool *gsoPool, remote netip.Addr, hash uint32, stride int) bool {
+	return r.end > r.start && r.pool == pool && r.remote == remote && r.stride == stride &&
+		r.hash%uint32(len(pool.fds)) == hash%uint32(len(pool.fds))
+}
+
+// sendRun sends what run holds of train and empties it.
+func (n *vxlanTx) sendRun(run *gsoRun, w *gsoWriter, train []byte) {
+	if run.end > run.start {
+		n.sendDatagrams(run.pool, w, run.remote, run.hash, train[run.start:run.end], run.stride)
+	}
+	*run = gsoRun{}
+}
+
+// sendDatagrams sends the VXLAN datagrams of stride bytes in b (the last
+// may be shorter) by GSO, as many in each send as one send carries.
+func (n *vxlanTx) sendDatagrams(pool *gsoPool, w *gsoWriter, remote netip.Addr, hash uint32, b []byte, stride int) {
+	chunk := gsoChunk(stride) * stride
+	for off := 0; off < len(b); off += chunk {
+		end := min(len(b), off+chunk)
+		k := (end - off + stride - 1) / stride
+		err := pool.send(w, remote, hash, b[off:end], stride)
+		n.gsoSent(pool, k, err)
+		n.countTrain(k, end-off-k*encap.VXLANHeaderLen, err)
+	}
+}
+
+// gsoChunk is how many datagrams of stride bytes one GSO send carries.
+func gsoChunk(stride int) int { return min(encap.MaxUDPSegments, maxUDPPayload/stride) }
+
 // forwardSuper segments a TCP or UDP super-frame and sends the segments: as GSO
 // trains when the destination is one remote and the underlay has GSO
-// sockets, else each segment the way forward sends a frame (which is also
-// the way while someone traces the network: every segment is seen at every
-// stage).
-func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, pool *gsoPool, out [][]byte) {
+// sockets, joined to the run a super-frame before it left behind where they
+// can be (gsoRun), else each segment the way forward sends a frame (which is
+// also the way while someone traces the network: every segment is seen at
+// every stage).
+func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte, w *gsoWriter, pool *gsoPool, out [][]byte, run *gsoRun) {
 	t := n.obs.on()
 	dst := encap.Ethernet(frame).Dst()
 	var remote netip.Addr
@@ -310,38 +363,68 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 	if dst[0]&1 == 0 && pool != nil && t == nil && n.fits(int(h.HdrLen())+int(h.GSOSize())) {
 		remote, hit = n.table.Lookup(dst)
 	}
-	headroom := Headroom
-	if hit {
-		headroom = encap.VXLANHeaderLen
+	if !hit {
+		n.sendRun(run, w, train) // in order, and before train is reused
+		n.splitAndForward(frame, h, train, out, t)
+		return
 	}
-	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, headroom)
+	// Cut the segments behind the run, or, where they do not fit there,
+	// at the start of train once the run has left.
+	base := run.end
+	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train[base:], encap.VXLANHeaderLen)
+	if errors.Is(err, encap.ErrGSOOutTooSmall) && base > 0 {
+		n.sendRun(run, w, train)
+		base = 0
+		segs, segLen, lastLen, err = encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, encap.VXLANHeaderLen)
+	}
+	if err != nil {
+		n.sendRun(run, w, train)
+		n.dropped(n.c, t, DropMalformed, StageDeviceIn, frame, err)
+		return
+	}
+	n.c.Offload.TSOFrames.Add(1)
+	n.c.Offload.TSOSegments.Add(uint64(segs))
+	if segLen > n.maxFrame {
+		n.sendRun(run, w, train)
+		n.c.drop(n.log, DropTooBig, uint64(segs), nil)
+		return
+	}
+	stride := encap.VXLANHeaderLen + segLen
+	for i := 0; i < segs; i++ {
+		encap.PutVXLAN(train[base+i*stride:], n.cfg.VNI)
+	}
+	end := base + (segs-1)*stride + encap.VXLANHeaderLen + lastLen
+	hash := encap.FlowHash(frame)
+	if !run.joins(pool, remote, hash, stride) {
+		n.sendRun(run, w, train)
+		*run = gsoRun{pool: pool, remote: remote, hash: hash, stride: stride, start: base}
+	}
+	run.end = end
+	// Send every whole send's worth; keep back the rest while all of it
+	// is of full size, so that the next super-frame may fill its send.
+	chunk := gsoChunk(stride) * stride
+	whole := run.start + (run.end-run.start)/chunk*chunk
+	if lastLen < segLen || whole == run.end {
+		n.sendRun(run, w, train)
+		return
+	}
+	if whole > run.start {
+		n.sendDatagrams(pool, w, remote, run.hash, train[run.start:whole], stride)
+		run.start = whole
+	}
+}
+
+// splitAndForward segments a super-frame that does not leave as GSO
+// trains and sends each segment the way forward sends a frame.
+func (n *vxlanTx) splitAndForward(frame []byte, h encap.VirtioNetHdr, train []byte, out [][]byte, t *observing) {
+	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train, Headroom)
 	if err != nil {
 		n.dropped(n.c, t, DropMalformed, StageDeviceIn, frame, err)
 		return
 	}
 	n.c.Offload.TSOFrames.Add(1)
 	n.c.Offload.TSOSegments.Add(uint64(segs))
-	stride := headroom + segLen
-	if hit {
-		if segLen > n.maxFrame {
-			n.c.drop(n.log, DropTooBig, uint64(segs), nil)
-			return
-		}
-		hash := encap.FlowHash(frame)
-		for i := 0; i < segs; i++ {
-			encap.PutVXLAN(train[i*stride:], n.cfg.VNI)
-		}
-		total := (segs-1)*stride + headroom + lastLen
-		chunk := min(encap.MaxUDPSegments, maxUDPPayload/stride) * stride
-		for off := 0; off < total; off += chunk {
-			end := min(total, off+chunk)
-			k := (end - off + stride - 1) / stride
-			err := pool.send(w, remote, hash, train[off:end], stride)
-			n.gsoSent(pool, k, err)
-			n.countTrain(k, end-off-k*headroom, err)
-		}
-		return
-	}
+	stride := Headroom + segLen
 	for i := 0; i < segs; i++ {
 		l := segLen
 		if i == segs-1 {
