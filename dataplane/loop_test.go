@@ -108,11 +108,19 @@ func TestQueueReadErrorsStopNoOtherQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for conn.sent.Load() == 0 || broken.reads.Load() < 2 {
+	// The counters move after WriteBatch returns: wait for them, not for
+	// the send.
+	goodSent := func() uint64 {
+		if qs := n.QueueStats(); len(qs) == 2 {
+			return qs[1].TxPackets
+		}
+		return 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for goodSent() == 0 || n.Counters.Load().TxPackets == 0 || broken.reads.Load() < 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 2 s: %d packets sent, %d failed reads of the broken queue; want the good queue's frame sent while the other fails",
-				conn.sent.Load(), broken.reads.Load())
+			t.Fatalf("after 10 s: %d packets sent, queue stats %+v, %d failed reads of the broken queue; want the good queue's frame sent and counted while the other fails",
+				conn.sent.Load(), n.QueueStats(), broken.reads.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}

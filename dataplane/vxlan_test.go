@@ -500,9 +500,11 @@ func TestCountersCountInnerBytes(t *testing.T) {
 	recv(t, lb)
 	na, nb := a.nets[42], b.nets[42]
 	// The counters move after the write returns, so the frame can be seen
-	// on the device a moment before they do.
-	waitFor(t, "tx and rx counters", func() bool {
-		return na.Counters.Load().TxPackets >= 1 && nb.Counters.Load().RxPackets >= 1
+	// on the device a moment before they do; and the packets are added
+	// before the bytes.
+	waitFor(t, "tx and rx counters, packets and bytes", func() bool {
+		tx, rx := na.Counters.Load(), nb.Counters.Load()
+		return tx.TxPackets >= 1 && tx.TxBytes >= uint64(len(f)) && rx.RxPackets >= 1 && rx.RxBytes >= uint64(len(f))
 	})
 	if got := na.Counters.Load().TxBytes; got != uint64(len(f)) {
 		t.Errorf("tx bytes %d, want the inner frame's %d", got, len(f))
@@ -515,11 +517,13 @@ func TestCountersCountInnerBytes(t *testing.T) {
 	}
 	// The underlays count datagrams and their UDP payload: VXLAN header
 	// and frame.
-	waitFor(t, "the underlays' counters", func() bool {
-		return a.u.Counters.Load().TxPackets >= 1 && b.u.Counters.Load().RxPackets >= 1
+	want := uint64(encap.VXLANHeaderLen + len(f))
+	waitFor(t, "the underlays' counters, packets and bytes", func() bool {
+		ua, ub := a.u.Counters.Load(), b.u.Counters.Load()
+		return ua.TxPackets >= 1 && ua.TxBytes >= want && ub.RxPackets >= 1 && ub.RxBytes >= want
 	})
 	ua, ub := a.u.Counters.Load(), b.u.Counters.Load()
-	if want := uint64(encap.VXLANHeaderLen + len(f)); ua.TxPackets != 1 || ua.TxBytes != want || ub.RxPackets != 1 || ub.RxBytes != want {
+	if ua.TxPackets != 1 || ua.TxBytes != want || ub.RxPackets != 1 || ub.RxBytes != want {
 		t.Errorf("underlays: tx %d packets %d bytes, rx %d packets %d bytes; want 1 and %d both", ua.TxPackets, ua.TxBytes, ub.RxPackets, ub.RxBytes, want)
 	}
 }

@@ -934,13 +934,23 @@ func TestE2EMultiRuntime(t *testing.T) {
 				rx3 := statsOf(t, bin, h3, tapName).RxPackets
 				tap3 := showLink(t, h3.ns, tapName).Stats64.RX.Packets
 
+				copies := uint64(frames)
+				if tc.listed {
+					copies *= 2
+				}
 				sendBroadcast(t, h1.ns, "192.168.42.255", frames)
-				netnstest.WaitFor(t, 5*time.Second, "host 2 to receive the broadcasts", func() bool {
-					return statsOf(t, bin, h2, tapName).RxPackets-rx2 >= frames
+				what := fmt.Sprintf("host 2 to receive the %d broadcasts, host 1 to count %d copies flooded and host 3 to receive %d", frames, copies, tc.toHost3)
+				netnstest.WaitFor(t, 15*time.Second, what, func() bool {
+					return statsOf(t, bin, h2, tapName).RxPackets-rx2 >= frames &&
+						statsOf(t, bin, h1, tapName).Flooded-flooded >= copies &&
+						statsOf(t, bin, h3, tapName).RxPackets-rx3 >= tc.toHost3 &&
+						(tc.toHost3 == 0 || showLink(t, h3.ns, tapName).Stats64.RX.Packets > tap3)
 				})
-				// Host 3's copies, if any, left in the same batches; give
-				// them a moment to be read.
-				time.Sleep(200 * time.Millisecond)
+				if tc.toHost3 == 0 {
+					// Nothing to wait for on host 3: give a copy sent there
+					// by mistake a moment to show.
+					time.Sleep(200 * time.Millisecond)
+				}
 
 				if got := statsOf(t, bin, h3, tapName).RxPackets - rx3; got != tc.toHost3 {
 					t.Errorf("rx_packets of %s on %s after 1 sent %d broadcasts: got %d more, want %d", tapName, h3.under, frames, got, tc.toHost3)
@@ -954,10 +964,6 @@ func TestE2EMultiRuntime(t *testing.T) {
 						want = fmt.Sprintf("1 to %d", tc.toHost3)
 					}
 					t.Errorf("packets delivered to %s on %s after 1 sent %d broadcasts: got %d more, want %s", tapName, h3.under, frames, got, want)
-				}
-				copies := uint64(frames)
-				if tc.listed {
-					copies *= 2
 				}
 				if got := statsOf(t, bin, h1, tapName).Flooded - flooded; got != copies {
 					t.Errorf("flooded of %s on %s for %d broadcasts: got %d more, want %d (one per flood-list peer)", tapName, h1.under, frames, got, copies)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,10 +93,27 @@ func parallelFlows(t *testing.T, bin binaries, client, server *netnstest.NS, dst
 	return out
 }
 
-// queueSpread checks that the per-queue figures of s add up to its totals
-// and returns how many queues carried traffic each way.
-func queueSpread(t *testing.T, who string, s control.NetworkStats, queues int) (tx, rx int) {
+// queueSpread reads stats with read, checks that the per-queue figures add
+// up to the totals and returns the stats and how many queues carried
+// traffic each way.
+//
+// The totals and the queues are two passes over live counters, so a packet
+// between them (a late TCP FIN or ACK, an ARP probe) can set them apart:
+// it reads again until they add up, or until two reads in a row are the
+// same (no packet came between, so what they say holds), for 10 s at most.
+func queueSpread(t *testing.T, who string, queues int, read func() control.NetworkStats) (s control.NetworkStats, tx, rx int) {
 	t.Helper()
+	s = read()
+	deadline := time.Now().Add(10 * time.Second)
+	for !queuesAddUp(s) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		next := read()
+		quiet := sameTraffic(s, next)
+		s = next
+		if quiet {
+			break
+		}
+	}
 	if len(s.Queues) != queues {
 		t.Fatalf("%s: stats list %d queues, want %d: %+v", who, len(s.Queues), queues, s.Queues)
 	}
@@ -116,7 +134,24 @@ func queueSpread(t *testing.T, who string, s control.NetworkStats, queues int) (
 		t.Errorf("%s: queues add up to tx %d packets %d bytes, rx %d packets %d bytes; the totals say tx %d %d, rx %d %d",
 			who, txp, txb, rxp, rxb, s.TxPackets, s.TxBytes, s.RxPackets, s.RxBytes)
 	}
-	return tx, rx
+	return s, tx, rx
+}
+
+// queuesAddUp says whether the per-queue figures of s add up to its totals.
+func queuesAddUp(s control.NetworkStats) bool {
+	var sum control.QueueStats
+	for _, q := range s.Queues {
+		sum.TxPackets, sum.TxBytes = sum.TxPackets+q.TxPackets, sum.TxBytes+q.TxBytes
+		sum.RxPackets, sum.RxBytes = sum.RxPackets+q.RxPackets, sum.RxBytes+q.RxBytes
+	}
+	return sum.TxPackets == s.TxPackets && sum.TxBytes == s.TxBytes && sum.RxPackets == s.RxPackets && sum.RxBytes == s.RxBytes
+}
+
+// sameTraffic says whether a and b, two reads of one network's stats, show
+// the same traffic, in total and on each queue.
+func sameTraffic(a, b control.NetworkStats) bool {
+	return a.TxPackets == b.TxPackets && a.TxBytes == b.TxBytes && a.RxPackets == b.RxPackets && a.RxBytes == b.RxBytes &&
+		slices.Equal(a.Queues, b.Queues)
 }
 
 // orderedFlows sends flows concurrent UDP flows of count numbered
@@ -164,9 +199,8 @@ func TestE2EQueues(t *testing.T) {
 			transfer(t, bin, a.ns, b.ns, b.over, 40+queues)
 			transfer(t, bin, b.ns, a.ns, a.over, 50+queues)
 
-			sa, sb := a.stats(t, bin), b.stats(t, bin)
-			txA, _ := queueSpread(t, "sender "+a.under, sa, queues)
-			_, rxB := queueSpread(t, "receiver "+b.under, sb, queues)
+			sa, txA, _ := queueSpread(t, "sender "+a.under, queues, func() control.NetworkStats { return a.stats(t, bin) })
+			sb, _, rxB := queueSpread(t, "receiver "+b.under, queues, func() control.NetworkStats { return b.stats(t, bin) })
 			t.Logf("sender's queues %+v; receiver's queues %+v", sa.Queues, sb.Queues)
 			if queues > 1 && (txA < 2 || rxB < 2) {
 				t.Errorf("%d flows over %d queues: %d queues of the sender sent, %d of the receiver's were written to; want at least 2 each",
@@ -200,7 +234,7 @@ func TestE2EQueues(t *testing.T) {
 				t.Fatalf("ping %s after %s was made again: no reply within %v", b.over, tapName, faultBound)
 			}
 			orderedFlows(t, bin, b.ns, a.ns, a.over, flows, count/2, count/4, "after the device came back, ")
-			if tx, _ := queueSpread(t, "recreated "+b.under, b.stats(t, bin), queues); queues > 1 && tx < 2 {
+			if _, tx, _ := queueSpread(t, "recreated "+b.under, queues, func() control.NetworkStats { return b.stats(t, bin) }); queues > 1 && tx < 2 {
 				t.Errorf("after the device came back, %d flows left from %d of its %d queues; want at least 2", flows, tx, queues)
 			}
 		})
@@ -228,11 +262,10 @@ func TestE2EQueuesKernelVXLAN(t *testing.T) {
 			pingAll(t, a.ns, b.over, 3)
 			transfer(t, bin, a.ns, b.ns, b.over, 60+tc.queues)
 			transfer(t, bin, b.ns, a.ns, a.over, 70+tc.queues)
-			s := a.stats(t, bin)
+			s, _, _ := queueSpread(t, a.under, tc.queues, func() control.NetworkStats { return a.stats(t, bin) })
 			if s.RxBytes < xferSize || s.TxBytes < xferSize {
 				t.Errorf("vtepd %v: rx %d tx %d bytes, want at least %d each way", a.extra, s.RxBytes, s.TxBytes, xferSize)
 			}
-			queueSpread(t, a.under, s, tc.queues)
 		})
 	}
 }
@@ -275,8 +308,7 @@ func TestE2EQueuesIPIP(t *testing.T) {
 			transfer(t, bin, a.ns, b.ns, b.over, 80+queues)
 			transfer(t, bin, b.ns, a.ns, a.over, 90+queues)
 
-			sa := statsOf(t, bin, a, ipipDev)
-			txA, _ := queueSpread(t, "sender "+a.under, sa, queues)
+			sa, txA, _ := queueSpread(t, "sender "+a.under, queues, func() control.NetworkStats { return statsOf(t, bin, a, ipipDev) })
 			t.Logf("sender's queues %+v", sa.Queues)
 			if queues > 1 && txA < 2 {
 				t.Errorf("%d flows over %d queues: %d of the sender's queues sent, want at least 2", flows, queues, txA)

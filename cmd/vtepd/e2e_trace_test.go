@@ -14,6 +14,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/vtepd/vtepd/dataplane/netnstest"
 )
 
 // TestE2ETrace follows a known ping through two real daemons with vtepctl
@@ -28,8 +30,7 @@ func TestE2ETrace(t *testing.T) {
 	b.start(t, bin, a.under)
 	pingAll(t, a.ns, b.over, 1) // learnt both ways: the traced ping is unicast
 
-	tr := a.ns.Start(t, bin.vtepctl, "--control", a.control, "trace", "--json", "--match", "icmp", "--count", "2")
-	time.Sleep(300 * time.Millisecond) // the subscription is in place
+	tr := a.startTrace(t, bin, "trace", "--json", "--match", "icmp", "--count", "2")
 	pingAll(t, a.ns, b.over, 1)
 	select {
 	case <-tr.Done():
@@ -70,9 +71,8 @@ func TestE2ETrace(t *testing.T) {
 
 	dir := t.TempDir()
 	inner, outer := filepath.Join(dir, "inner.pcap"), filepath.Join(dir, "outer.pcap")
-	cp := a.ns.Start(t, bin.vtepctl, "--control", a.control, "capture", "--network", tapName,
+	cp := a.startTrace(t, bin, "capture", "--network", tapName,
 		"--inner", inner, "--outer", outer, "--match", "icmp", "--count", "2")
-	time.Sleep(300 * time.Millisecond)
 	pingAll(t, a.ns, b.over, 1)
 	select {
 	case <-cp.Done():
@@ -149,6 +149,34 @@ func TestE2ETrace(t *testing.T) {
 	}
 }
 
+// startTrace runs vtepctl args (a trace or a capture) against h's daemon
+// in the background and returns once the daemon has logged one more
+// "trace started" than before: its subscription is in place, so nothing
+// sent from then on is missed.
+func (h *host) startTrace(t *testing.T, bin binaries, args ...string) *netnstest.Proc {
+	t.Helper()
+	const started = "trace started"
+	before := strings.Count(h.vtepd.Output(), started)
+	p := h.ns.Start(t, append([]string{bin.vtepctl, "--control", h.control}, args...)...)
+	exited := false
+	netnstest.WaitFor(t, 15*time.Second, fmt.Sprintf("vtepd on %s to log %q for vtepctl %s", h.under, started, args[0]), func() bool {
+		if strings.Count(h.vtepd.Output(), started) > before {
+			return true
+		}
+		select {
+		case <-p.Done():
+			exited = true
+			return true
+		default:
+			return false
+		}
+	})
+	if exited {
+		t.Fatalf("vtepctl %s exited before vtepd on %s logged %q: %v\n%s", args[0], h.under, started, p.Stop(), p.Output())
+	}
+	return p
+}
+
 func readPcap(t *testing.T, path string, first gopacket.Decoder) []gopacket.Packet {
 	t.Helper()
 	fh, err := os.Open(path)
@@ -183,8 +211,7 @@ func TestE2ETraceOffloads(t *testing.T) {
 	b.start(t, bin, a.under)
 	pingAll(t, a.ns, b.over, 1)
 
-	tr := a.ns.Start(t, bin.vtepctl, "--control", a.control, "trace", "--json", "--match", "tcp", "--count", "200")
-	time.Sleep(300 * time.Millisecond)
+	tr := a.startTrace(t, bin, "trace", "--json", "--match", "tcp", "--count", "200")
 	transferWith(t, bin, a.ns, b.ns, b.over, 900, 4<<20, 0)
 	select {
 	case <-tr.Done():

@@ -34,6 +34,29 @@ stat() {
 # rx NAME: the RX packets of vtepd NAME's vx42.
 rx() { ctl_quiet "$1" stats | awk '$1 == "vx42:" { n = 1 } n && $1 == "RX:" { print $3; exit }'; }
 
+# answers_arp NAME IP: whether vtepd NAME would answer an ARP request for IP
+# itself, from a peer's type 2 route (its neighbour table, not its BGP RIB).
+answers_arp() { grep -q "answered from the device" <<<"$(ctl_quiet "$1" trace --simulate "arp $2")"; }
+
+# evpn_ready: whether what the next steps rely on has come over BGP: in v1's
+# FDB the flood entry (type 3) and the MAC (type 2) of $H2 and $H3; in v1's
+# routes their type 3 routes and type 2 routes with MAC and address; and
+# ARP answered in vtepd both ways of the ping, for 192.168.42.2 on v1 and
+# 192.168.42.1 on v2 (v1's MAC/IP route), so that no ARP is flooded.
+evpn_ready() {
+  local fdb routes i mac
+  fdb=$(ctl_quiet v1 fdb show) || return 1
+  routes=$(ctl_quiet v1 evpn routes) || return 1
+  for i in 2 3; do
+    mac=$(eval echo "\$H${i}_MAC")
+    grep -qx "00:00:00:00:00:00 dev vx42 dst 10.0.0.$i self permanent" <<<"$fdb" &&
+      grep -qx "$mac dev vx42 dst 10.0.0.$i self extern_learn" <<<"$fdb" &&
+      grep -q "^> vni 42 rd 10.0.0.$i:1 \[2\]:\[$mac\]:\[192.168.42.$i\] next-hop 10.0.0.$i from 10.0.0.$i" <<<"$routes" &&
+      grep -q "^> vni 42 rd 10.0.0.$i:1 \[3\]:\[10.0.0.$i\] next-hop 10.0.0.$i from 10.0.0.$i" <<<"$routes" || return 1
+  done
+  answers_arp v1 192.168.42.2 && answers_arp v2 192.168.42.1
+}
+
 step "Three hosts on one underlay switch: br0 in $HUB, 10.0.0.0/24"
 add_ns "$HUB"
 run ip -n "$HUB" link add br0 type bridge
@@ -63,11 +86,16 @@ ok "v1 has both sessions Established"
 step "What the routes say, before any ping"
 H2_MAC=$(mac_of "$H2" vx42)
 H3_MAC=$(mac_of "$H3" vx42)
-for _ in $(seq 100); do
-  grep -q "^$H2_MAC dev vx42 dst 10.0.0.2 self extern_learn" <<<"$(ctl_quiet v1 fdb show)" &&
-    grep -q "^$H3_MAC " <<<"$(ctl_quiet v1 fdb show)" && break
+ready=
+for _ in $(seq 300); do
+  evpn_ready && ready=1 && break
   sleep 0.1
 done
+[ -n "$ready" ] || die "the routes did not all arrive within 30 s (want on v1 the flood entries and MACs of" \
+  "10.0.0.2 and 10.0.0.3, their [2]:[MAC]:[IP] and [3] routes, and ARP for 192.168.42.2 answered;" \
+  "on v2 ARP for 192.168.42.1 answered): v1 fdb: $(ctl_quiet v1 fdb show); v1 routes:" \
+  "$(ctl_quiet v1 evpn routes); v1 arp 192.168.42.2: $(ctl_quiet v1 trace --simulate "arp 192.168.42.2");" \
+  "v2 arp 192.168.42.1: $(ctl_quiet v2 trace --simulate "arp 192.168.42.1")"
 ctl v1 evpn routes
 explain "Each host announced a type 3 route ([3]:[its address]) and type 2 routes for" \
   "its vx42's MAC, alone and with its address ([2]:[MAC]:[IP]). '>' marks the best" \
