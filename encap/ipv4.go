@@ -172,7 +172,14 @@ func (b IPv4) SetChecksumField(v uint16) { binary.BigEndian.PutUint16(b[ipv4Chec
 
 // SetChecksum computes the header checksum and stores it; call it after every
 // other field of the header is written.
-func (b IPv4) SetChecksum() { b.SetChecksumField(b.CalculateChecksum()) }
+func (b IPv4) SetChecksum() {
+	if b.HeaderLen() == IPv4MinHeaderLen {
+		b.SetChecksumField(0)
+		b.SetChecksumField(minHeaderChecksum(b))
+		return
+	}
+	b.SetChecksumField(b.CalculateChecksum())
+}
 
 // SetSrc writes the source address. It panics if a is neither IPv4 nor an
 // IPv4-mapped IPv6 address.
