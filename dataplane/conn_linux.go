@@ -364,7 +364,10 @@ func sendRaw(fd int, pkts [][]byte) (int, error) {
 			hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&sas[i]))
 			hdrs[i].hdr.Namelen = putDst(&sas[i], p)
 		}
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
+		r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EAGAIN {
+			r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
+		}
 		done := int(r)
 		if errno != 0 {
 			// The first packet failed: skip it and go on with the rest.

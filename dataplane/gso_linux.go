@@ -241,7 +241,10 @@ func (p *gsoPool) sendParts(w *gsoWriter, dst netip.Addr, hash uint32, parts [][
 		w.msg.Control = &w.oob[0]
 		w.msg.SetControllen(unix.CmsgSpace(2))
 	}
-	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msg)), 0)
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msg)), unix.MSG_DONTWAIT)
+	if errno == unix.EAGAIN {
+		_, _, errno = unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msg)), 0)
+	}
 	for i := range parts {
 		w.iovs[i].Base = nil // keep no buffer reachable from the writer
 	}
@@ -282,7 +285,7 @@ func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
 
 func (r *mmsgReader) recv(fd uintptr) bool {
 	for {
-		r.cnt, _, r.errno = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
+		r.cnt, _, r.errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
 		if r.errno != unix.EAGAIN {
 			return true
 		}

@@ -113,6 +113,7 @@ func openVnet(name string, tap, multiQueue bool) (*vnetDevice, error) {
 	}
 	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n]), uso: uso}
 	d.first.fn = d.first.read
+	d.first.park = true
 	d.drain.fn = d.drain.read
 	return d, nil
 }
@@ -126,13 +127,7 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
 	}
 	first := bufs[0][offset-encap.VirtioNetHdrLen:]
-	n, err := -1, error(nil)
-	if d.first.poll.spin > 0 {
-		n, err = d.first.readNow(d.rc, first)
-	}
-	if err == nil && n < 0 {
-		n, err = d.f.Read(first)
-	}
+	n, err := d.first.readNow(d.rc, first) // parks until a frame comes
 	if err != nil {
 		return 0, err
 	}
@@ -161,14 +156,18 @@ type drainer struct {
 	n    int
 	err  error
 	poll busyPoll
+	park bool // wait in the poller for a frame rather than return none
 	fn   func(fd uintptr) bool
 }
 
 func (r *drainer) read(fd uintptr) bool {
 	for {
-		r.n, r.err = unix.Read(int(fd), r.buf)
-		if r.err != unix.EAGAIN || !r.poll.keep() {
+		r.n, r.err = rawRead(fd, r.buf)
+		if r.err != unix.EAGAIN {
 			return true
+		}
+		if !r.poll.keep() {
+			return !r.park
 		}
 	}
 }
@@ -246,7 +245,7 @@ func newVnetWriter() *vnetWriter {
 }
 
 func (w *vnetWriter) writev(fd uintptr) bool {
-	w.n, _, w.errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.cnt))
+	w.n, _, w.errno = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.cnt))
 	return w.errno != unix.EAGAIN
 }
 
@@ -281,3 +280,30 @@ func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
 }
 
 func (d *vnetDevice) Close() error { return closeDevice(d.f.Close(), d.name) }
+
+// The forwarding loops make their reads and writes (read(2) and writev(2)
+// on a device, recvmmsg(2), sendmsg(2) and sendmmsg(2) on sockets) as raw
+// system calls, which do not tell Go's scheduler they are in the kernel,
+// and only on descriptors or with flags that cannot block: a call that
+// would wait returns EAGAIN, and then the loop waits in the runtime's
+// poller (or, for a full send buffer, makes the same call as an ordinary,
+// blocking system call). An ordinary system call made while every
+// processor is idle wakes the runtime's monitor thread (sysmon), which then
+// polls every 20 µs until it has been idle for a millisecond: on a
+// data plane that sleeps between bursts, thousands of wake-ups a second
+// that do no forwarding (README.md, "Queues and workers", has the figures).
+// A raw call holds its processor for as long as it runs, which for these
+// calls is as long as the kernel takes to pass one batch through its stack.
+
+// rawRead is read(2) on a non-blocking descriptor, made as a raw system
+// call (see above).
+func rawRead(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
