@@ -9,9 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // DeviceConfig describes a TAP or TUN device vtepd creates.
@@ -117,6 +119,29 @@ func (e *DeviceError) Unwrap() error { return e.Err }
 type device struct {
 	ifce *water.Interface
 	name string
+	rc   syscall.RawConn
+	// Read's, one reader per queue, as vnetDevice's: first waits for a
+	// batch's first frame, drain takes the rest without waiting.
+	first, drain drainer
+	w            rawWriter
+}
+
+// newDevice wraps a queue water opened (non-blocking, so its reads and
+// writes can be made raw, see rawRead).
+func newDevice(ifce *water.Interface, busyPoll time.Duration) (*device, error) {
+	f, ok := ifce.ReadWriteCloser.(*os.File)
+	if !ok {
+		return nil, fmt.Errorf("device %q: not a file", ifce.Name())
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	d := &device{ifce: ifce, name: ifce.Name(), rc: rc}
+	d.first.fn, d.first.park, d.first.poll.spin = d.first.read, true, busyPoll
+	d.drain.fn = d.drain.read
+	d.w.fn = d.w.write
+	return d, nil
 }
 
 // CreateTAP creates the TAP device of a VXLAN network, sets its MTU and
@@ -173,7 +198,12 @@ func openQueues(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &device{ifce: ifce, name: ifce.Name()}, nil
+		d, err := newDevice(ifce, cfg.BusyPoll)
+		if err != nil {
+			ifce.Close()
+			return nil, err
+		}
+		return d, nil
 	})
 	if err != nil {
 		return nil, &DeviceError{"name", fmt.Errorf("create device %q: %w", cfg.Name, err)}
@@ -250,22 +280,63 @@ func AcceptsLocal(dev string) bool {
 
 func (d *device) Name() string { return d.name }
 
+// Read waits for a frame, then takes what else is queued without waiting:
+// one wake-up, a batch.
 func (d *device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	n, err := d.ifce.Read(bufs[0][offset:])
+	n, err := d.first.readNow(d.rc, bufs[0][offset:])
 	if err != nil {
 		return 0, err
 	}
 	sizes[0] = n
-	return 1, nil
+	count := 1
+	for count < len(bufs) {
+		n, err := d.drain.readNow(d.rc, bufs[count][offset:])
+		if err != nil || n < 0 {
+			break
+		}
+		sizes[count] = n
+		count++
+	}
+	return count, nil
 }
 
 func (d *device) Write(bufs [][]byte, offset int) (int, error) {
 	for i, b := range bufs {
-		if _, err := d.ifce.Write(b[offset:]); err != nil {
+		if err := d.w.writeTo(d.rc, b[offset:]); err != nil {
 			return i, err
 		}
 	}
 	return len(bufs), nil
+}
+
+// rawWriter writes one frame with a raw write(2), waiting in the poller
+// while the queue is full. Made once, so a write allocates nothing.
+type rawWriter struct {
+	buf   []byte
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func (w *rawWriter) write(fd uintptr) bool {
+	var p unsafe.Pointer
+	if len(w.buf) > 0 {
+		p = unsafe.Pointer(&w.buf[0])
+	}
+	_, _, w.errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(w.buf)))
+	return w.errno != unix.EAGAIN
+}
+
+func (w *rawWriter) writeTo(rc syscall.RawConn, b []byte) error {
+	w.buf = b
+	err := rc.Write(w.fn)
+	w.buf = nil
+	if err != nil {
+		return err
+	}
+	if w.errno != 0 {
+		return w.errno
+	}
+	return nil
 }
 
 // Close closes the device's file descriptor; the kernel then deletes the
