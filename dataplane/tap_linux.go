@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -38,7 +39,7 @@ type DeviceConfig struct {
 	// BusyPoll is how long a worker keeps trying non-blocking reads of its
 	// queue after a batch before it sleeps in the runtime's poller: on a
 	// host with cores to spare, a frame that arrives meanwhile costs no
-	// wake-up. 0 sleeps at once. Devices opened with Offload only.
+	// wake-up. 0 sleeps at once.
 	BusyPoll time.Duration
 }
 
@@ -123,7 +124,10 @@ type device struct {
 	// Read's, one reader per queue, as vnetDevice's: first waits for a
 	// batch's first frame, drain takes the rest without waiting.
 	first, drain drainer
-	w            rawWriter
+	// Write's: receive workers and transmit workers (ARP and ICMP answers)
+	// may write into one queue at once.
+	mu sync.Mutex
+	w  rawWriter
 }
 
 // newDevice wraps a queue water opened (non-blocking, so its reads and
@@ -301,6 +305,8 @@ func (d *device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 func (d *device) Write(bufs [][]byte, offset int) (int, error) {
+	d.mu.Lock() // once a batch; the descriptor's own write lock is taken anyway
+	defer d.mu.Unlock()
 	for i, b := range bufs {
 		if err := d.w.writeTo(d.rc, b[offset:]); err != nil {
 			return i, err
@@ -331,7 +337,7 @@ func (w *rawWriter) writeTo(rc syscall.RawConn, b []byte) error {
 	err := rc.Write(w.fn)
 	w.buf = nil
 	if err != nil {
-		return err
+		return closedErr(err)
 	}
 	if w.errno != 0 {
 		return w.errno

@@ -172,8 +172,8 @@ func (r *drainer) read(fd uintptr) bool {
 	}
 }
 
-// readNow reads one frame into buf without waiting in the poller: -1 when
-// none came.
+// readNow reads one frame into buf without waiting in the poller (unless
+// r parks): -1 when none came.
 func (r *drainer) readNow(rc syscall.RawConn, buf []byte) (int, error) {
 	r.buf = buf
 	r.poll.start()
@@ -181,7 +181,7 @@ func (r *drainer) readNow(rc syscall.RawConn, buf []byte) (int, error) {
 	r.buf = nil
 	switch {
 	case err != nil:
-		return 0, err
+		return 0, closedErr(err)
 	case r.err == unix.EAGAIN:
 		return -1, nil
 	case r.err != nil:
@@ -268,7 +268,7 @@ func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
 		w.iov[i].Base = nil // keep no frame alive
 	}
 	if err != nil {
-		return err
+		return closedErr(err)
 	}
 	if w.errno != 0 {
 		return w.errno
@@ -292,8 +292,17 @@ func (d *vnetDevice) Close() error { return closeDevice(d.f.Close(), d.name) }
 // polls every 20 µs until it has been idle for a millisecond: on a
 // data plane that sleeps between bursts, thousands of wake-ups a second
 // that do no forwarding (README.md, "Queues and workers", has the figures).
+// Never call Fd on these files: it puts the descriptor back in blocking
+// mode, and a raw read would then hold its processor, and the garbage
+// collector's stop of the world, until a frame came.
 // A raw call holds its processor for as long as it runs, which for these
 // calls is as long as the kernel takes to pass one batch through its stack.
+
+// closedErr is what a device's read or write returns when its
+// syscall.RawConn refuses to run it: the only cause for a device (it sets no
+// deadlines) is that it was closed, which the loops test for as os.ErrClosed,
+// as os.File's own Read reports it.
+func closedErr(err error) error { return fmt.Errorf("%w (%v)", os.ErrClosed, err) }
 
 // rawRead is read(2) on a non-blocking descriptor, made as a raw system
 // call (see above).
