@@ -369,9 +369,15 @@ func (n *vxlanTx) forwardSuper(frame []byte, h encap.VirtioNetHdr, train []byte,
 		return
 	}
 	// Cut the segments behind the run, or, where they do not fit there,
-	// at the start of train once the run has left.
+	// behind the run moved to the start of train (less than one send's
+	// worth, where sending it would make a short send).
 	base := run.end
 	segs, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train[base:], encap.VXLANHeaderLen)
+	if errors.Is(err, encap.ErrGSOOutTooSmall) && run.start > 0 {
+		run.end = copy(train, train[run.start:run.end])
+		run.start, base = 0, run.end
+		segs, segLen, lastLen, err = encap.GSOSplit(frame, h, encap.EthernetHeaderLen, train[base:], encap.VXLANHeaderLen)
+	}
 	if errors.Is(err, encap.ErrGSOOutTooSmall) && base > 0 {
 		n.sendRun(run, w, train)
 		base = 0

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,6 +48,70 @@ func tcpSuperFrame(t *testing.T, dst fdb.MAC, mss, segs, short int, seq uint32) 
 	return buf.Bytes(), h
 }
 
+// superFrameSend is a super-frame TestSuperFrameRuns sends: to which MAC,
+// how many segments, and how many bytes the last one lacks of a full one.
+type superFrameSend struct {
+	dst         fdb.MAC
+	segs, short int
+}
+
+// sendSupers sends supers through tx's forwardSuper as one read batch
+// (the run sent at its end) and returns, for each remote, the VXLAN
+// datagrams the super-frames are cut into, in order.
+func sendSupers(t *testing.T, tx *vxlanTx, remotes map[fdb.MAC]netip.Addr, mss int, supers []superFrameSend) map[netip.Addr][]byte {
+	t.Helper()
+	pool := tx.u.gso.Load()
+	train, w, run := make([]byte, trainSize), &gsoWriter{}, &gsoRun{}
+	want := map[netip.Addr][]byte{}
+	seq := uint32(1)
+	for _, s := range supers {
+		frame, h := tcpSuperFrame(t, s.dst, mss, s.segs, s.short, seq)
+		seq += uint32(len(frame) - 54)
+		// What the super-frame is cut into, on its own.
+		segs := make([]byte, trainSize)
+		k, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, segs, encap.VXLANHeaderLen)
+		if err != nil || k != s.segs {
+			t.Fatalf("GSOSplit: %d segments, %v; want %d", k, err, s.segs)
+		}
+		stride := encap.VXLANHeaderLen + segLen
+		for i := 0; i < k; i++ {
+			encap.PutVXLAN(segs[i*stride:], 42)
+			l := segLen
+			if i == k-1 {
+				l = lastLen
+			}
+			want[remotes[s.dst]] = append(want[remotes[s.dst]], segs[i*stride:i*stride+8+l]...)
+		}
+		tx.forwardSuper(frame, h, train, w, pool, nil, run)
+	}
+	tx.sendRun(run, w, train)
+	return want
+}
+
+// trainRead is what one read from a UDP_GRO socket returned: its bytes and
+// the segment size of the train (0 for one datagram).
+type trainRead struct{ total, seg int }
+
+// readTrains reads n trains from conn and returns them and their bytes.
+func readTrains(t *testing.T, conn *net.UDPConn, n int) ([]trainRead, []byte) {
+	t.Helper()
+	var got []trainRead
+	var payload []byte
+	buf, oob := make([]byte, 1<<17), make([]byte, 64)
+	for range n {
+		if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		nb, noob, _, _, err := conn.ReadMsgUDP(buf, oob)
+		if err != nil {
+			t.Fatalf("%v: reading: %v (so far %v)", conn.LocalAddr(), err, got)
+		}
+		got = append(got, trainRead{nb, groSegment(oob[:noob])})
+		payload = append(payload, buf[:nb]...)
+	}
+	return got, payload
+}
+
 // TestSuperFrameRuns: the segments of consecutive super-frames to one
 // remote share GSO sends, each as full as a send can be; a run whose last
 // segment is short, or a super-frame to another remote, ends it; and the
@@ -60,95 +125,84 @@ func TestSuperFrameRuns(t *testing.T) {
 	rxA := listenGRO(t, netip.AddrPortFrom(remA, 0))
 	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
 	rxB := listenGRO(t, netip.AddrPortFrom(remB, port))
-	u, n := gsoNetwork(t, local, port, nil)
+	_, n := gsoNetwork(t, local, port, nil)
 	macA, macB := fdb.MAC{2, 0, 0, 0, 0, 0xa}, fdb.MAC{2, 0, 0, 0, 0, 0xb}
-	for mac, rem := range map[fdb.MAC]netip.Addr{macA: remA, macB: remB} {
+	remotes := map[fdb.MAC]netip.Addr{macA: remA, macB: remB}
+	for mac, rem := range remotes {
 		if err := n.Table().Add(mac, rem, true); err != nil {
 			t.Fatal(err)
 		}
 	}
-
-	// MSS 1000: 1,054-byte frames, 1,062-byte datagrams, 61 to a send.
-	const mss, stride = 1000, 8 + 54 + 1000
-	if got := gsoChunk(stride); got != 61 {
-		t.Fatalf("datagrams of %d bytes per send: got %d, want 61", stride, got)
-	}
-	supers := []struct {
-		dst         fdb.MAC
-		segs, short int
-	}{
-		{macA, 40, 0},  // 40 kept back
-		{macA, 40, 0},  // 80: a send of 61, 19 kept back
-		{macA, 30, 10}, // 49, the last short: a send of 49
-		{macA, 50, 0},  // 50 kept back, then sent: the next goes elsewhere
-		{macB, 10, 0},  // 10 kept back, sent at the end of the batch
-	}
 	tx := n.txWorker(0)
-	pool := u.gso.Load()
-	train, w, run := make([]byte, trainSize), &gsoWriter{}, &gsoRun{}
-	want := map[netip.Addr][]byte{}
-	seq := uint32(1)
-	for _, s := range supers {
-		frame, h := tcpSuperFrame(t, s.dst, mss, s.segs, s.short, seq)
-		seq += uint32(len(frame) - 54)
-		// What the super-frame is cut into, on its own.
-		segs := make([]byte, 2*trainSize)
-		k, segLen, lastLen, err := encap.GSOSplit(frame, h, encap.EthernetHeaderLen, segs, encap.VXLANHeaderLen)
-		if err != nil || k != s.segs {
-			t.Fatalf("GSOSplit: %d segments, %v; want %d", k, err, s.segs)
-		}
-		rem := remA
-		if s.dst == macB {
-			rem = remB
-		}
-		for i := 0; i < k; i++ {
-			encap.PutVXLAN(segs[i*stride:], 42)
-			l := segLen
-			if i == k-1 {
-				l = lastLen
-			}
-			want[rem] = append(want[rem], segs[i*stride:i*stride+8+l]...)
-		}
-		tx.forwardSuper(frame, h, train, w, pool, nil, run)
-	}
-	tx.sendRun(run, w, train)
 
-	c := n.Counters.Load()
-	if c.Offload.GSOSends != 4 || c.Offload.GSODatagrams != 170 || c.TxPackets != 170 || c.Offload.TSOFrames != 5 {
-		t.Errorf("counters: %d GSO sends of %d datagrams, %d packets sent, %d super-frames; want 4 of 170, 170, 5",
-			c.Offload.GSOSends, c.Offload.GSODatagrams, c.TxPackets, c.Offload.TSOFrames)
-	}
-	type read struct{ total, seg int }
-	for _, rx := range []struct {
-		conn *net.UDPConn
-		rem  netip.Addr
-		want []read
+	for _, tc := range []struct {
+		name   string
+		mss    int
+		supers []superFrameSend
+		wantA  []trainRead
+		wantB  []trainRead
 	}{
-		{rxA, remA, []read{{61 * stride, stride}, {48*stride + stride - 10, stride}, {50 * stride, stride}}},
-		{rxB, remB, []read{{10 * stride, stride}}},
+		{
+			// MSS 1000: 1,054-byte frames, 1,062-byte datagrams, 61 a send.
+			name: "runs",
+			mss:  1000,
+			supers: []superFrameSend{
+				{macA, 40, 0},  // 40 kept back
+				{macA, 40, 0},  // 80: a send of 61, 19 kept back
+				{macA, 30, 10}, // 49, the last short: a send of 49
+				{macA, 50, 0},  // 50 kept back, then sent: the next goes elsewhere
+				{macB, 10, 0},  // 10 kept back, sent at the end of the batch
+			},
+			wantA: []trainRead{{61 * 1062, 1062}, {48*1062 + 1052, 1062}, {50 * 1062, 1062}},
+			wantB: []trainRead{{10 * 1062, 1062}},
+		},
+		{
+			// MSS 1448: 1,510-byte datagrams, 43 a send. Twelve super-frames
+			// of 45 fill the train buffer more than once; what is kept back
+			// moves to its start, and every send but the last is full.
+			name:   "a full train buffer",
+			mss:    1448,
+			supers: slicesRepeat(superFrameSend{macA, 45, 0}, 12),
+			wantA:  append(slicesRepeat(trainRead{43 * 1510, 1510}, 12), trainRead{24 * 1510, 1510}),
+		},
 	} {
-		var got []read
-		var payload []byte
-		buf, oob := make([]byte, 1<<17), make([]byte, 64)
-		for range rx.want {
-			if err := rx.conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
-				t.Fatal(err)
+		t.Run(tc.name, func(t *testing.T) {
+			before := n.Counters.Load()
+			want := sendSupers(t, tx, remotes, tc.mss, tc.supers)
+			c := n.Counters.Load()
+			segs, wantSends := 0, len(tc.wantA)+len(tc.wantB)
+			for _, s := range tc.supers {
+				segs += s.segs
 			}
-			nb, noob, _, _, err := rx.conn.ReadMsgUDP(buf, oob)
-			if err != nil {
-				t.Fatalf("%v: reading: %v (so far %v)", rx.rem, err, got)
+			sends, dgrams := c.Offload.GSOSends-before.Offload.GSOSends, c.Offload.GSODatagrams-before.Offload.GSODatagrams
+			if sends != uint64(wantSends) || dgrams != uint64(segs) || c.TxPackets-before.TxPackets != uint64(segs) ||
+				c.Offload.TSOFrames-before.Offload.TSOFrames != uint64(len(tc.supers)) {
+				t.Errorf("counters: %d GSO sends of %d datagrams, %d packets sent, %d super-frames; want %d of %d, %d, %d",
+					sends, dgrams, c.TxPackets-before.TxPackets, c.Offload.TSOFrames-before.Offload.TSOFrames,
+					wantSends, segs, segs, len(tc.supers))
 			}
-			got = append(got, read{nb, groSegment(oob[:noob])})
-			payload = append(payload, buf[:nb]...)
-		}
-		for i, r := range rx.want {
-			if i >= len(got) || got[i] != r {
-				t.Errorf("%v: reads (bytes, GRO segment): got %v, want %v", rx.rem, got, rx.want)
-				break
+			for _, rx := range []struct {
+				conn *net.UDPConn
+				rem  netip.Addr
+				want []trainRead
+			}{{rxA, remA, tc.wantA}, {rxB, remB, tc.wantB}} {
+				got, payload := readTrains(t, rx.conn, len(rx.want))
+				if !slices.Equal(got, rx.want) {
+					t.Errorf("%v: reads (bytes, GRO segment): got %v, want %v", rx.rem, got, rx.want)
+				}
+				if !bytes.Equal(payload, want[rx.rem]) {
+					t.Errorf("%v: %d bytes arrived that are not the %d bytes of VXLAN headers and segments cut", rx.rem, len(payload), len(want[rx.rem]))
+				}
 			}
-		}
-		if !bytes.Equal(payload, want[rx.rem]) {
-			t.Errorf("%v: %d bytes arrived that are not the %d bytes of VXLAN headers and segments cut", rx.rem, len(payload), len(want[rx.rem]))
-		}
+		})
 	}
+}
+
+// slicesRepeat is n copies of v.
+func slicesRepeat[T any](v T, n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
 }

@@ -148,7 +148,8 @@ func gsoNetwork(t *testing.T, local netip.Addr, port uint16, log *zap.Logger) (*
 	return u, n
 }
 
-// listenGRO opens a UDP socket on ap that takes GRO trains whole.
+// listenGRO opens a UDP socket on ap that takes GRO trains whole, with a
+// 4 MiB receive buffer.
 func listenGRO(t *testing.T, ap netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
@@ -157,6 +158,10 @@ func listenGRO(t *testing.T, ap netip.AddrPort) *net.UDPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	if err := setsockopt(c, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Room for what a test sends before it reads (root: past rmem_max).
+	if err := setsockopt(c, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
 		t.Fatal(err)
 	}
 	return c
