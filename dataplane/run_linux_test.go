@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -118,14 +117,7 @@ func readTrains(t *testing.T, conn *net.UDPConn, n int) ([]trainRead, []byte) {
 // datagrams carry, in order, exactly the segments each super-frame is cut
 // into.
 func TestSuperFrameRuns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
-	}
-	local, remA, remB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
-	rxA := listenGRO(t, netip.AddrPortFrom(remA, 0))
-	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
-	rxB := listenGRO(t, netip.AddrPortFrom(remB, port))
-	_, n := gsoNetwork(t, local, port, nil)
+	n, rxA, rxB, remA, remB := gsoToTwo(t)
 	macA, macB := fdb.MAC{2, 0, 0, 0, 0, 0xa}, fdb.MAC{2, 0, 0, 0, 0, 0xb}
 	remotes := map[fdb.MAC]netip.Addr{macA: remA, macB: remB}
 	for mac, rem := range remotes {
@@ -162,8 +154,8 @@ func TestSuperFrameRuns(t *testing.T) {
 			// moves to its start, and every send but the last is full.
 			name:   "a full train buffer",
 			mss:    1448,
-			supers: slicesRepeat(superFrameSend{macA, 45, 0}, 12),
-			wantA:  append(slicesRepeat(trainRead{43 * 1510, 1510}, 12), trainRead{24 * 1510, 1510}),
+			supers: slices.Repeat([]superFrameSend{{macA, 45, 0}}, 12),
+			wantA:  append(slices.Repeat([]trainRead{{43 * 1510, 1510}}, 12), trainRead{24 * 1510, 1510}),
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,13 +188,4 @@ func TestSuperFrameRuns(t *testing.T) {
 			}
 		})
 	}
-}
-
-// slicesRepeat is n copies of v.
-func slicesRepeat[T any](v T, n int) []T {
-	out := make([]T, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
 }

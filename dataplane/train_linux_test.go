@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,14 +28,7 @@ import (
 // flow that leaves from another GSO socket, and every datagram's bytes the
 // VXLAN header and the frame.
 func TestDatagramTrains(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
-	}
-	local, remA, remB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
-	rxA := listenGRO(t, netip.AddrPortFrom(remA, 0))
-	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
-	rxB := listenGRO(t, netip.AddrPortFrom(remB, port))
-	_, n := gsoNetwork(t, local, port, nil)
+	n, rxA, rxB, remA, remB := gsoToTwo(t)
 
 	// One flow (same MACs, same hash, same GSO socket); the frame sizes
 	// and remotes decide the trains.
@@ -87,34 +81,17 @@ func TestDatagramTrains(t *testing.T) {
 			o.GSOSends, o.GSODatagrams, n.Counters.Load().TxPackets, len(sends))
 	}
 	// What each receiver reads: datagram sizes per read, trains as one.
-	type read struct{ total, seg int }
 	for _, rx := range []struct {
 		conn   *net.UDPConn
 		frames [][]byte
-		want   []read
+		want   []trainRead
 	}{
-		{rxA, append(frames[:4:4], frames[7:]...), []read{{108 + 108 + 101, 108}, {108, 0}, {108, 0}, {108 + 108, 108}}},
-		{rxB, frames[4:7], []read{{108 + 108, 108}, {128, 0}}},
+		{rxA, append(frames[:4:4], frames[7:]...), []trainRead{{108 + 108 + 101, 108}, {108, 0}, {108, 0}, {108 + 108, 108}}},
+		{rxB, frames[4:7], []trainRead{{108 + 108, 108}, {128, 0}}},
 	} {
-		var got []read
-		var payload []byte
-		buf, oob := make([]byte, 65536), make([]byte, 64)
-		for range rx.want {
-			if err := rx.conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			nb, noob, _, _, err := rx.conn.ReadMsgUDP(buf, oob)
-			if err != nil {
-				t.Fatalf("%v: reading: %v (so far %v)", rx.conn.LocalAddr(), err, got)
-			}
-			got = append(got, read{nb, groSegment(oob[:noob])})
-			payload = append(payload, buf[:nb]...)
-		}
-		for i, r := range rx.want {
-			if i >= len(got) || got[i] != r {
-				t.Errorf("%v: reads (bytes, GRO segment): got %v, want %v", rx.conn.LocalAddr(), got, rx.want)
-				break
-			}
+		got, payload := readTrains(t, rx.conn, len(rx.want))
+		if !slices.Equal(got, rx.want) {
+			t.Errorf("%v: reads (bytes, GRO segment): got %v, want %v", rx.conn.LocalAddr(), got, rx.want)
 		}
 		var want []byte
 		for _, f := range rx.frames {
@@ -126,6 +103,23 @@ func TestDatagramTrains(t *testing.T) {
 			t.Errorf("%v: got %d bytes that are not the VXLAN headers and frames sent (%d bytes)", rx.conn.LocalAddr(), len(payload), len(want))
 		}
 	}
+}
+
+// gsoToTwo is a VXLAN network with GSO sockets on 127.0.0.1 and two
+// remotes, 127.0.0.2 and 127.0.0.3, each a UDP_GRO socket on the port. It
+// skips the test without root.
+func gsoToTwo(t *testing.T) (n *Network, rxA, rxB *net.UDPConn, remA, remB netip.Addr) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the underlay's raw sender needs CAP_NET_RAW")
+	}
+	local := netip.MustParseAddr("127.0.0.1")
+	remA, remB = netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	rxA = listenGRO(t, netip.AddrPortFrom(remA, 0))
+	port := uint16(rxA.LocalAddr().(*net.UDPAddr).Port)
+	rxB = listenGRO(t, netip.AddrPortFrom(remB, port))
+	_, n = gsoNetwork(t, local, port, nil)
+	return n, rxA, rxB, remA, remB
 }
 
 // gsoNetwork is a VXLAN underlay on local:port with GSO sockets, and its
