@@ -94,8 +94,8 @@ func recv(t *testing.T, l *linktest.Link) []byte {
 	select {
 	case f := <-l.Written():
 		return f
-	case <-time.After(2 * time.Second):
-		t.Fatal("no frame arrived on the device within 2s")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame arrived on the device within 10s")
 		return nil
 	}
 }
@@ -113,7 +113,7 @@ func none(t *testing.T, l *linktest.Link, what string) {
 // waitFor polls cond for up to 2s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -358,7 +358,7 @@ func (p *pinger) run(target netns.NsHandle, addr netip.Addr, interval time.Durat
 			return nil
 		default:
 		}
-		st, err := netnstest.Echo(addr, pingBatch, interval, time.Second)
+		st, err := netnstest.Echo(addr, pingBatch, interval, 3*time.Second) // slow under -race is not lost
 		p.sent.Add(int64(st.Sent))
 		p.received.Add(int64(st.Received))
 		if err == nil {

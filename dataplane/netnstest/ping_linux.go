@@ -90,6 +90,11 @@ func Echo(dst netip.Addr, count int, interval, wait time.Duration) (PingStats, e
 	return echo(conn, dst, count, interval, wait)
 }
 
+// pingWait is how long Ping waits for the last reply: long enough for two
+// race-built daemons on a loaded 2-core machine, where a reply that takes a
+// second is slow but not lost.
+const pingWait = 3 * time.Second
+
 // Ping is Echo from inside n: the socket is opened there. It fails t only
 // when the probe cannot run; losses are for the caller to judge.
 func (n *NS) Ping(t testing.TB, dst string, count int, interval time.Duration) PingStats {
@@ -103,7 +108,7 @@ func (n *NS) Ping(t testing.TB, dst string, count int, interval time.Duration) P
 		t.Fatalf("netnstest: Ping in %s: %v", n.Name, err)
 	}
 	defer conn.Close()
-	st, err := echo(conn, addr, count, interval, time.Second)
+	st, err := echo(conn, addr, count, interval, pingWait)
 	if err != nil {
 		t.Fatalf("netnstest: Ping %s in %s: %v", dst, n.Name, err)
 	}
