@@ -34,7 +34,6 @@ type rxQueue struct {
 	frames [][]byte
 	groups [maxParts]encap.Group
 	parts  [][]byte
-	one    [][]byte
 	w      *vnetWriter
 	zero   [encap.VirtioNetHdrLen]byte
 	// super describes a received super-frame, and segs holds it cut into
@@ -48,7 +47,6 @@ func newRxQueue(worker int) *rxQueue {
 		worker: worker,
 		frames: make([][]byte, 0, maxParts),
 		parts:  make([][]byte, 0, maxParts+1),
-		one:    make([][]byte, 1),
 		w:      newVnetWriter(),
 	}
 }
@@ -107,18 +105,29 @@ func (q *rxQueue) flush() {
 		clear(q.frames) // keep no socket buffer reachable through a stale slice
 		q.frames = q.frames[:0]
 	}()
-	if q.vnet == nil || len(q.frames) == 1 {
-		for _, f := range q.frames {
-			q.one[0] = f
-			var err error
-			if q.vnet != nil {
-				q.parts = append(q.parts[:0], q.zero[:], f)
-				err = q.vnet.WriteVnet(q.w, q.parts)
-			} else {
-				_, err = q.link.Write(q.one, 0)
+	if q.vnet == nil {
+		// One Write for the batch; a frame the device refuses is counted
+		// as a drop and the rest written after it.
+		for frames := q.frames; len(frames) > 0; {
+			n, err := q.link.Write(frames, 0)
+			n = min(max(n, 0), len(frames))
+			bytes := 0
+			for _, f := range frames[:n] {
+				bytes += len(f)
 			}
-			q.count(1, len(f), err)
+			q.count(n, bytes, nil)
+			if err == nil || n == len(frames) {
+				break
+			}
+			q.count(1, len(frames[n]), err)
+			frames = frames[n+1:]
 		}
+		return
+	}
+	if len(q.frames) == 1 {
+		f := q.frames[0]
+		q.parts = append(q.parts[:0], q.zero[:], f)
+		q.count(1, len(f), q.vnet.WriteVnet(q.w, q.parts))
 		return
 	}
 	n, err := encap.Coalesce(q.frames, q.l3, q.groups[:], q.vnet.USO())
