@@ -10,11 +10,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // DeviceConfig describes a TAP or TUN device vtepd creates.
@@ -121,13 +119,12 @@ type device struct {
 	ifce *water.Interface
 	name string
 	rc   syscall.RawConn
-	// Read's, one reader per queue, as vnetDevice's: first waits for a
-	// batch's first frame, drain takes the rest without waiting.
-	first, drain drainer
+	r    queueReader // Read's: one reader per queue
 	// Write's: receive workers and transmit workers (ARP and ICMP answers)
 	// may write into one queue at once.
-	mu sync.Mutex
-	w  rawWriter
+	mu  sync.Mutex
+	w   *vnetWriter
+	one [1][]byte
 }
 
 // newDevice wraps a queue water opened (non-blocking, so its reads and
@@ -141,10 +138,9 @@ func newDevice(ifce *water.Interface, busyPoll time.Duration) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &device{ifce: ifce, name: ifce.Name(), rc: rc}
-	d.first.fn, d.first.park, d.first.poll.spin = d.first.read, true, busyPoll
-	d.drain.fn = d.drain.read
-	d.w.fn = d.w.write
+	d := &device{ifce: ifce, name: ifce.Name(), rc: rc, w: newVnetWriter()}
+	d.r.init(rc)
+	d.r.first.poll.spin = busyPoll
 	return d, nil
 }
 
@@ -188,7 +184,7 @@ func openQueues(kind water.DeviceType, cfg DeviceConfig) (Link, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.first.poll.spin = cfg.BusyPoll
+			d.r.first.poll.spin = cfg.BusyPoll
 			return d, nil
 		}); err == nil {
 			return l, nil
@@ -287,62 +283,21 @@ func (d *device) Name() string { return d.name }
 // Read waits for a frame, then takes what else is queued without waiting:
 // one wake-up, a batch.
 func (d *device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	n, err := d.first.readNow(d.rc, bufs[0][offset:])
-	if err != nil {
-		return 0, err
-	}
-	sizes[0] = n
-	count := 1
-	for count < len(bufs) {
-		n, err := d.drain.readNow(d.rc, bufs[count][offset:])
-		if err != nil || n < 0 {
-			break
-		}
-		sizes[count] = n
-		count++
-	}
-	return count, nil
+	return d.r.readBatch(bufs, sizes, offset, 0)
 }
 
 func (d *device) Write(bufs [][]byte, offset int) (int, error) {
 	d.mu.Lock() // once a batch; the descriptor's own write lock is taken anyway
 	defer d.mu.Unlock()
 	for i, b := range bufs {
-		if err := d.w.writeTo(d.rc, b[offset:]); err != nil {
+		d.one[0] = b[offset:]
+		err := writeParts(d.rc, d.w, d.one[:])
+		d.one[0] = nil
+		if err != nil {
 			return i, err
 		}
 	}
 	return len(bufs), nil
-}
-
-// rawWriter writes one frame with a raw write(2), waiting in the poller
-// while the queue is full. Made once, so a write allocates nothing.
-type rawWriter struct {
-	buf   []byte
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
-}
-
-func (w *rawWriter) write(fd uintptr) bool {
-	var p unsafe.Pointer
-	if len(w.buf) > 0 {
-		p = unsafe.Pointer(&w.buf[0])
-	}
-	_, _, w.errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(w.buf)))
-	return w.errno != unix.EAGAIN
-}
-
-func (w *rawWriter) writeTo(rc syscall.RawConn, b []byte) error {
-	w.buf = b
-	err := rc.Write(w.fn)
-	w.buf = nil
-	if err != nil {
-		return closedErr(err)
-	}
-	if w.errno != 0 {
-		return w.errno
-	}
-	return nil
 }
 
 // Close closes the device's file descriptor; the kernel then deletes the

@@ -54,10 +54,7 @@ type vnetDevice struct {
 	rc   syscall.RawConn
 	name string
 	uso  bool
-	// ReadVnet's, one reader per device: first busy polls for the batch's
-	// first frame (DeviceConfig.BusyPoll), drain takes the rest without
-	// waiting.
-	first, drain drainer
+	r    queueReader // ReadVnet's: one reader per queue
 }
 
 // ifreq is struct ifreq for TUNSETIFF: a name and the flags.
@@ -112,9 +109,7 @@ func openVnet(name string, tap, multiQueue bool) (*vnetDevice, error) {
 		return nil, err
 	}
 	d := &vnetDevice{f: f, rc: rc, name: string(req.name[:n]), uso: uso}
-	d.first.fn = d.first.read
-	d.first.park = true
-	d.drain.fn = d.drain.read
+	d.r.init(rc)
 	return d, nil
 }
 
@@ -126,23 +121,51 @@ func (d *vnetDevice) ReadVnet(bufs [][]byte, sizes []int, offset int) (int, erro
 	if offset < encap.VirtioNetHdrLen {
 		return 0, errors.New("vnet device: read offset leaves no room for the virtio-net header")
 	}
-	first := bufs[0][offset-encap.VirtioNetHdrLen:]
-	n, err := d.first.readNow(d.rc, first) // parks until a frame comes
+	count, err := d.r.readBatch(bufs, sizes, offset-encap.VirtioNetHdrLen, encap.VirtioNetHdrLen)
+	for i := range count {
+		sizes[i] -= encap.VirtioNetHdrLen
+	}
+	return count, err
+}
+
+// queueReader reads a device queue a batch per wake-up, as raw system
+// calls (see rawRead): first waits in the runtime's poller for the batch's
+// first frame, busy polling for it first if asked (DeviceConfig.BusyPoll),
+// and drain takes what else is queued without waiting. Both kinds of device
+// read this way.
+type queueReader struct {
+	rc           syscall.RawConn
+	first, drain drainer
+}
+
+// init sets r up to read through rc, in place: the drainers' functions are
+// bound to r's own fields.
+func (r *queueReader) init(rc syscall.RawConn) {
+	r.rc = rc
+	r.first.fn, r.first.park = r.first.read, true
+	r.drain.fn = r.drain.read
+}
+
+// readBatch reads frame i into bufs[i][at:], its length in sizes[i]: it
+// waits for the first, then takes what is queued. A frame shorter than minLen
+// (the virtio-net header's length, or 0) ends the batch before it; the
+// first one is an error.
+func (r *queueReader) readBatch(bufs [][]byte, sizes []int, at, minLen int) (int, error) {
+	n, err := r.first.readNow(r.rc, bufs[0][at:])
 	if err != nil {
 		return 0, err
 	}
-	if n < encap.VirtioNetHdrLen {
+	if n < minLen {
 		return 0, fmt.Errorf("read %d bytes, shorter than the virtio-net header", n)
 	}
-	sizes[0] = n - encap.VirtioNetHdrLen
-	// Take what else is queued without waiting: one wake-up, a batch.
+	sizes[0] = n
 	count := 1
 	for count < len(bufs) {
-		n, err := d.drain.readNow(d.rc, bufs[count][offset-encap.VirtioNetHdrLen:])
-		if err != nil || n < encap.VirtioNetHdrLen {
+		n, err := r.drain.readNow(r.rc, bufs[count][at:])
+		if err != nil || n < minLen { // n is -1 when nothing is queued
 			break
 		}
-		sizes[count] = n - encap.VirtioNetHdrLen
+		sizes[count] = n
 		count++
 	}
 	return count, nil
@@ -250,8 +273,15 @@ func (w *vnetWriter) writev(fd uintptr) bool {
 }
 
 func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
+	return writeParts(d.rc, w, parts)
+}
+
+// writeParts writes one frame gathered from parts with a raw writev(2)
+// through rc, waiting in the poller while the queue is full: how both kinds
+// of device write.
+func writeParts(rc syscall.RawConn, w *vnetWriter, parts [][]byte) error {
 	if len(parts) > len(w.iov) {
-		return fmt.Errorf("vnet device: %d parts in one frame, at most %d", len(parts), len(w.iov))
+		return fmt.Errorf("device: %d parts in one frame, at most %d", len(parts), len(w.iov))
 	}
 	total := 0
 	for i, p := range parts {
@@ -263,7 +293,7 @@ func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
 		total += len(p)
 	}
 	w.cnt = len(parts)
-	err := d.rc.Write(w.fn)
+	err := rc.Write(w.fn)
 	for i := range parts {
 		w.iov[i].Base = nil // keep no frame alive
 	}
@@ -274,7 +304,7 @@ func (d *vnetDevice) WriteVnet(w *vnetWriter, parts [][]byte) error {
 		return w.errno
 	}
 	if int(w.n) != total {
-		return fmt.Errorf("vnet device: wrote %d of %d bytes", w.n, total)
+		return fmt.Errorf("device: wrote %d of %d bytes", w.n, total)
 	}
 	return nil
 }
