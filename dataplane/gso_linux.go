@@ -185,7 +185,11 @@ func (p *gsoPool) close() {
 }
 
 // port is the source port trains of a flow with this hash leave from.
-func (p *gsoPool) port(hash uint32) uint16 { return p.ports[hash%uint32(len(p.fds))] }
+func (p *gsoPool) port(hash uint32) uint16 { return p.ports[p.sock(hash)] }
+
+// sock is the index of the socket trains of a flow with this hash leave
+// from.
+func (p *gsoPool) sock(hash uint32) uint32 { return hash % uint32(len(p.fds)) }
 
 // gsoWriter is one sender's scratch space for sendmsg: header, iovecs,
 // control message and destination, reused so a send allocates nothing.
@@ -212,7 +216,7 @@ func (p *gsoPool) send(w *gsoWriter, dst netip.Addr, hash uint32, train []byte, 
 // in order (at most encap.MaxUDPSegments of them): the kernel reads them as one
 // payload and cuts it every segSize bytes, wherever the parts begin.
 func (p *gsoPool) sendParts(w *gsoWriter, dst netip.Addr, hash uint32, parts [][]byte, segSize int) error {
-	fd := p.fds[hash%uint32(len(p.fds))]
+	fd := p.fds[p.sock(hash)]
 	total := 0
 	for i, part := range parts {
 		w.iovs[i].Base = &part[0]

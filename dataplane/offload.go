@@ -272,7 +272,7 @@ type dgramTrain struct {
 // datagram cannot join it.
 func (n *vxlanTx) queueDatagram(tr *dgramTrain, w *gsoWriter, pool *gsoPool, buf []byte, frameLen int, remote netip.Addr) {
 	frame := buf[Headroom : Headroom+frameLen]
-	sock := encap.FlowHash(frame) % uint32(len(pool.fds))
+	sock := pool.sock(encap.FlowHash(frame))
 	part := buf[Headroom-encap.VXLANHeaderLen : Headroom+frameLen]
 	encap.PutVXLAN(part, n.cfg.VNI)
 	// A train is cut every len(parts[0]) bytes: a part may join if it is
@@ -331,7 +331,7 @@ type gsoRun struct {
 // socket for hash may follow what run holds.
 func (r *gsoRun) joins(pool *gsoPool, remote netip.Addr, hash uint32, stride int) bool {
 	return r.end > r.start && r.pool == pool && r.remote == remote && r.stride == stride &&
-		r.hash%uint32(len(pool.fds)) == hash%uint32(len(pool.fds))
+		pool.sock(r.hash) == pool.sock(hash)
 }
 
 // sendRun sends what run holds of train and empties it.
