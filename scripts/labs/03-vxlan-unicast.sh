@@ -97,11 +97,7 @@ explain "trace followed one echo request through vtepd on $A: read from vx42 (de
 grep -q "lookup" <<<"$TRACED" || die "vtepctl trace showed no lookup: $TRACED"
 captured ping
 explain "Wireshark (tshark is its command line) opens the file and decodes the same layers."
-if [ -n "$TSHARK" ]; then
-  grep -q "192\.168\.42\.1 → 192\.168\.42\.2 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
-    die "tshark found no echo request in the capture: $TSHARK"
-  ok "the capture holds an echo request and its reply"
-fi
+tshark_echo 192.168.42.1 192.168.42.2 "the capture holds an echo request and its reply"
 
 step "$A's forwarding database after the ping"
 ctl a fdb show

@@ -133,11 +133,7 @@ if [ -n "${SNIFF_PID[wire]:-}" ]; then
   ok "only the ping crossed the underlay"
 fi
 captured ping
-if [ -n "$TSHARK" ]; then
-  grep -q "192\.168\.42\.1 → 192\.168\.42\.2 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
-    die "tshark found no echo request in the capture: $TSHARK"
-  ok "the capture holds the echo request and its reply"
-fi
+tshark_echo 192.168.42.1 192.168.42.2 "the capture holds the echo request and its reply"
 ctl v1 stats
 on "$H1" ip neigh show dev vx42
 explain "The ARP request for 192.168.42.2 never left $H1: vtepd there answered it with" \

@@ -83,11 +83,7 @@ explain "In vtepd on $A the frame came in from vx42 with $C1's MAC, not the host
 grep -q "ethernet $C1_MAC > $C2_MAC" <<<"$TRACED" && grep -q "fdb hit: $C2_MAC is behind 10.0.0.2" <<<"$TRACED" ||
   die "the trace on $A does not show $C1's frame sent to 10.0.0.2: $TRACED"
 captured ping
-if [ -n "$TSHARK" ]; then
-  grep -q "10\.20\.0\.11 → 10\.20\.0\.12 .*ICMP.*Echo (ping) request" <<<"$TSHARK" ||
-    die "tshark found no echo request in the capture: $TSHARK"
-  ok "the capture holds the containers' ping"
-fi
+tshark_echo 10.20.0.11 10.20.0.12 "the capture holds the containers' ping"
 on "$A" bridge fdb show br br0 dynamic
 explain "$A's bridge learnt $C2's MAC ($C2_MAC) on port vx42: the tunnel is where it lives."
 grep -q "^$C2_MAC dev vx42 master br0" <<<"$(bridge -n "$A" fdb show br br0 dynamic)" ||

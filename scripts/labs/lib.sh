@@ -247,6 +247,17 @@ captured() {
   printf '%s\n' "$TSHARK"
 }
 
+# tshark_echo SRC DST WHAT [TEXT]: where captured ran tshark ($TSHARK is
+# empty without it), check that what it decoded (TEXT, $TSHARK by default)
+# holds an ICMP echo request from SRC to DST, and say WHAT it holds.
+tshark_echo() {
+  [ -n "$TSHARK" ] || return 0
+  local text=${4-$TSHARK}
+  grep -q "${1//./\\.} → ${2//./\\.} .*ICMP.*Echo (ping) request" <<<"$text" ||
+    die "tshark found no echo request from $1 to $2 in the capture: $text"
+  ok "$3"
+}
+
 # tshark_fields NAME FIELDS...: tshark -T fields of the capture NAME, shown,
 # and in $FIELDS.
 tshark_fields() {
