@@ -169,11 +169,11 @@ func (r SimulateResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s (%d bytes)\n", r.Network, r.Frame, r.Len)
 	switch r.Lookup {
-	case "hit":
+	case LookupHit:
 		fmt.Fprintf(&b, "  lookup: hit, %s\n", r.Entry)
-	case "miss", "flood":
+	case LookupMiss, LookupFlood:
 		what := "unknown unicast"
-		if r.Lookup == "flood" {
+		if r.Lookup == LookupFlood {
 			what = "broadcast or multicast"
 		}
 		to := strings.Join(r.Remotes, " ")
@@ -186,7 +186,7 @@ func (r SimulateResult) String() string {
 		fmt.Fprintf(&b, "  lookup: %s: flood to %s\n", what, to)
 	case LookupSuppressed:
 		fmt.Fprintf(&b, "  lookup: a neighbour an EVPN peer announced: answered from the device with %s, not sent\n", r.Answer)
-	case "route":
+	case LookupRoute:
 		fmt.Fprintf(&b, "  lookup: route %s\n", r.Route)
 	case "no route":
 		b.WriteString("  lookup: no route\n")

@@ -15,11 +15,10 @@ import (
 
 // Verdict is a what-if's answer.
 type Verdict struct {
-	// Lookup is what the table said: "hit" (one remote), "flood" (a
-	// group address), "miss" (an unknown unicast MAC, flooded), "route"
-	// (an IPIP route), "no route", "suppressed" (an ARP request or
-	// neighbour solicitation answered from the device), "" when the
-	// frame was dropped before the lookup.
+	// Lookup is what the table said, as a trace's lookup says it
+	// (LookupHit, LookupFlood, LookupMiss, LookupRoute, LookupSuppressed),
+	// or "no route" (a trace's LookupNoRoute), or "" when the frame was
+	// dropped before the lookup.
 	Lookup string
 	// Entry is a hit's FDB entry; Route an IPIP route taken.
 	Entry fdb.Entry
@@ -63,12 +62,12 @@ func (n *Network) WhatIf(frame []byte) Verdict {
 	dst := eth.Dst()
 	if dst[0]&1 == 0 {
 		if e, ok := n.table.Get(dst); ok {
-			v.Lookup, v.Entry, v.Remotes = "hit", e, []netip.Addr{e.Remote}
+			v.Lookup, v.Entry, v.Remotes = LookupHit, e, []netip.Addr{e.Remote}
 			return n.pathMTU(v, frame)
 		}
-		v.Lookup = "miss"
+		v.Lookup = LookupMiss
 	} else {
-		v.Lookup = "flood"
+		v.Lookup = LookupFlood
 	}
 	v.Remotes = append([]netip.Addr(nil), n.table.Flood()...)
 	if n.group != nil {
@@ -147,7 +146,7 @@ func (n *IPIPNetwork) WhatIf(pkt []byte) Verdict {
 		v.Lookup, v.Dropped, v.Drop = "no route", true, DropNoRemote
 		return v
 	}
-	v.Lookup, v.Route, v.Remotes = "route", r, []netip.Addr{r.Via}
+	v.Lookup, v.Route, v.Remotes = LookupRoute, r, []netip.Addr{r.Via}
 	v.Outer = int(ip.TotalLength()) + encap.IPv4MinHeaderLen
 	if int(ip.TotalLength()) > n.cfg.PathMTU {
 		v.Dropped, v.Drop = true, DropTooBig // answered with ICMP fragmentation needed where DF is set

@@ -98,7 +98,7 @@ func (d *Node) simulateVXLAN(n *dataplane.Network, s control.Simulation) (contro
 	v := n.WhatIf(frame)
 	fill(&res, v)
 	switch v.Lookup {
-	case "hit":
+	case dataplane.LookupHit:
 		kind := "learnt"
 		switch {
 		case v.Entry.Extern:
@@ -107,10 +107,10 @@ func (d *Node) simulateVXLAN(n *dataplane.Network, s control.Simulation) (contro
 			kind = "static"
 		}
 		res.Entry = fmt.Sprintf("%s dst %s, %s", v.Entry.MAC, v.Entry.Remote, kind)
-	case "suppressed":
+	case dataplane.LookupSuppressed:
 		res.Answer = v.Answer.String()
 	}
-	if len(res.Remotes)+len(res.Group) > 0 && res.Drop == "" && v.Lookup != "suppressed" {
+	if len(res.Remotes)+len(res.Group) > 0 && res.Drop == "" && v.Lookup != dataplane.LookupSuppressed {
 		u := d.underlay.Config()
 		to := "each"
 		if len(v.Remotes) == 1 && !v.Group.IsValid() {
@@ -120,7 +120,7 @@ func (d *Node) simulateVXLAN(n *dataplane.Network, s control.Simulation) (contro
 	}
 	if res.Drop != "" {
 		res.Why = vxlanWhy(v, n, len(frame))
-	} else if len(v.Remotes) > 0 && v.Lookup != "suppressed" {
+	} else if len(v.Remotes) > 0 && v.Lookup != dataplane.LookupSuppressed {
 		res.Packet = hex.EncodeToString(n.Encapsulate(frame, v.Remotes[0]))
 	}
 	return res, nil
@@ -143,7 +143,7 @@ func (d *Node) simulateIPIP(n *dataplane.IPIPNetwork, s control.Simulation) (con
 	res.Len = len(pkt)
 	v := n.WhatIf(pkt)
 	fill(&res, v)
-	if v.Lookup == "route" {
+	if v.Lookup == dataplane.LookupRoute {
 		res.Route = v.Route.String()
 		if res.Drop == "" {
 			res.Outer = fmt.Sprintf("IPIP %s > %s", d.ipip.Local(), v.Route.Via)
