@@ -6,6 +6,11 @@ import (
 	"net/netip"
 )
 
+// vectorMin is the shortest buffer Checksum and ChecksumCopy hand to the
+// vector loop: below it, setting up and reducing the accumulators, and the
+// call, cost more than the scalar loop saves (measured on 32 to 256 bytes).
+const vectorMin = 256
+
 // Checksum adds the Internet checksum of b to initial and returns the sum,
 // not yet complemented (RFC 1071 section 2): the one's complement sum of b's
 // big-endian 16-bit words, an odd last byte padded with a zero byte. The
@@ -21,8 +26,38 @@ import (
 // (section 2 (B) again: the sum is independent of byte order up to that
 // swap), which spares a byte swap per word and measured about a fifth
 // faster on 1500-byte packets.
+//
+// On amd64 with AVX2, long buffers are summed first by a vector loop
+// (checksum_amd64.s), which adds 32-bit words into 64-bit lanes: the same
+// sum modulo 2^16-1, taken about twice as fast on 1500 bytes.
 func Checksum(b []byte, initial uint32) uint32 {
-	var acc, c uint64
+	var acc uint64
+	if useVector && len(b) >= vectorMin { // headers skip the call
+		var n int
+		acc, n = sumVector(b)
+		b = b[n:]
+	}
+	return sumFrom(acc, b, initial)
+}
+
+// ChecksumCopy copies src into dst, as copy does, and returns Checksum(src,
+// initial). dst must hold src and must not overlap it. Where the vector loop
+// runs, the copy and the sum take one pass over src rather than two.
+func ChecksumCopy(dst, src []byte, initial uint32) uint32 {
+	dst = dst[:len(src)]
+	var acc uint64
+	if useVector && len(src) >= vectorMin {
+		var n int
+		acc, n = copySumVector(dst, src)
+		dst, src = dst[n:], src[n:]
+	}
+	copy(dst, src)
+	return sumFrom(acc, src, initial)
+}
+
+// sumFrom adds b to the unfolded 64-bit sum acc, folds it and adds initial.
+func sumFrom(acc uint64, b []byte, initial uint32) uint32 {
+	var c uint64
 	for len(b) >= 64 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:]), c)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:]), c)

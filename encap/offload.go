@@ -432,7 +432,10 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 		off := i*stride + headroom
 		seg := out[off : off+hdr+n]
 		copy(seg, pkt[:hdr])
-		copy(seg[hdr:], payload[i*mss:i*mss+n])
+		// The payload's sum is taken as it is copied; the L4 header's is
+		// added once its fields are set. The header's length is even (a
+		// multiple of 4 for TCP, 8 for UDP), so the two chain.
+		paySum := ChecksumCopy(seg[hdr:], payload[i*mss:i*mss+n], 0)
 
 		ip := seg[l3:]
 		l4Len := p.l4HL + n
@@ -449,7 +452,7 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 		if p.udp {
 			UDP(l4).SetLength(uint16(l4Len))
 			binary.BigEndian.PutUint16(l4[udpChecksum:], 0)
-			c := FoldChecksum(Checksum(l4, sum+uint32(l4Len)))
+			c := FoldChecksum(Checksum(l4[:p.l4HL], sum+uint32(l4Len)+paySum))
 			if c == 0 {
 				c = 0xffff // RFC 768: 0 would mean no checksum
 			}
@@ -464,7 +467,7 @@ func GSOSplit(pkt []byte, h VirtioNetHdr, l3 int, out []byte, headroom int) (seg
 			l4[tcpFlags] &^= tcpFlagCWR
 		}
 		binary.BigEndian.PutUint16(l4[tcpChecksum:], 0)
-		binary.BigEndian.PutUint16(l4[tcpChecksum:], FoldChecksum(Checksum(l4, sum+uint32(l4Len))))
+		binary.BigEndian.PutUint16(l4[tcpChecksum:], FoldChecksum(Checksum(l4[:p.l4HL], sum+uint32(l4Len)+paySum)))
 	}
 	return segs, segLen, lastLen, nil
 }
