@@ -135,7 +135,11 @@ func (q *rxQueue) flush() {
 		q.counters.drop(q.log, DropLinkWrite, uint64(len(q.frames)), err)
 		return
 	}
-	for _, g := range q.groups[:n] {
+	for i := range q.groups[:n] {
+		// By index: parts takes a slice of the group's header, which of
+		// a loop variable's copy would move that copy to the heap, one
+		// allocation per write.
+		g := &q.groups[i]
 		first := q.frames[g.Start]
 		q.parts = append(q.parts[:0], g.Hdr[:], first)
 		bytes := len(first)
