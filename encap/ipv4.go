@@ -203,6 +203,9 @@ func (b IPv4) CalculateChecksum() uint16 {
 // IsChecksumValid reports whether the header checksum verifies: the sum over
 // the whole header, checksum field included, is all ones (RFC 1071 section 1).
 func (b IPv4) IsChecksumValid() bool {
+	if b.HeaderLen() == IPv4MinHeaderLen {
+		return minHeaderChecksum(b) == 0 // every received segment's, when coalescing
+	}
 	return FoldChecksum(Checksum(b[:b.HeaderLen()], 0)) == 0
 }
 
