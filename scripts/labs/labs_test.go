@@ -547,6 +547,44 @@ func TestLabs(t *testing.T) {
 			r.wantLine(t, "bridge -d link show dev p0$", 1, `hairpin on `)
 			r.ping(t, c1, "10.30.0.12", 2)
 		}},
+		{"10-round-trip.sh", []string{"a", "b"}, func(t *testing.T, r *run) {
+			// Two tables, the kernel's vxlan's then vtepd's, each of every
+			// hop of pings seen at all four capture points.
+			head := regexp.MustCompile(`^(.+): (\d+) of 300 pings seen at all four points, microseconds$`)
+			row := regexp.MustCompile(`^  (\S.*?) +(-?\d+\.\d) +(-?\d+\.\d)$`)
+			for i, path := range []string{"the kernel's vxlan", "vtepd"} {
+				b := r.block(t, `\(the four captures, paired by ICMP sequence number\)$`, i+1)
+				m := head.FindStringSubmatch(strings.Join(b[:min(1, len(b))], ""))
+				if m == nil || m[1] != path {
+					t.Errorf("table %d: got %q, want a first line naming %q and the pings it covers", i+1, b, path)
+					continue
+				}
+				if n, _ := strconv.Atoi(m[2]); n < 270 {
+					t.Errorf("%s: %d of 300 pings seen at all four points, want at least 270", path, n)
+				}
+				var hops []string
+				for _, l := range b[1:] {
+					rm := row.FindStringSubmatch(l)
+					if rm == nil || rm[1] == "hop" {
+						continue
+					}
+					median, _ := strconv.ParseFloat(rm[2], 64)
+					p90, _ := strconv.ParseFloat(rm[3], 64)
+					// A negative time would be a reply paired with the
+					// wrong request.
+					if median < 0 || p90 < median {
+						t.Errorf("%s, %s: median %v, p90 %v; want 0 <= median <= p90", path, rm[1], median, p90)
+					}
+					hops = append(hops, rm[1])
+				}
+				if len(hops) != 8 || hops[0] != "A: overlay device to underlay (encapsulate)" || hops[7] != "round trip, at A's overlay device" {
+					t.Errorf("%s: got hops %q, want the eight from A's encapsulation to the round trip", path, hops)
+				}
+			}
+			if !hasLine(strings.Split(r.out, "\n"), `^ok: the kernel's vxlan and vtepd timed over \d+ and \d+ pings, hop by hop$`) {
+				t.Errorf("lab 10: no closing check; output:\n%s", r.out)
+			}
+		}},
 		{"06-evpn.sh", []string{"hub", "h1", "h2", "h3"}, func(t *testing.T, r *run) {
 			h1 := r.ns("h1")
 			fdb := `/v1\.sock fdb show$`
