@@ -1,5 +1,15 @@
 #include "textflag.h"
 
+// INIT clears the accumulators Y0-Y3 and puts the mask of each 64-bit
+// lane's low 32-bit word in Y15.
+#define INIT \
+	VPXOR    Y0, Y0, Y0    \
+	VPXOR    Y1, Y1, Y1    \
+	VPXOR    Y2, Y2, Y2    \
+	VPXOR    Y3, Y3, Y3    \
+	VPCMPEQQ Y15, Y15, Y15 \
+	VPSRLQ   $32, Y15, Y15
+
 // SPLITADD adds the 32-bit words of Y4-Y7 into the 64-bit lanes of Y0-Y3:
 // the low word of each lane through the mask in Y15, the high one shifted
 // down. It uses Y8-Y11.
@@ -49,12 +59,7 @@ TEXT ·sumAVX2(SB), NOSPLIT, $0-32
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	SHRQ $7, CX
-	VPXOR    Y0, Y0, Y0
-	VPXOR    Y1, Y1, Y1
-	VPXOR    Y2, Y2, Y2
-	VPXOR    Y3, Y3, Y3
-	VPCMPEQQ Y15, Y15, Y15
-	VPSRLQ   $32, Y15, Y15
+	INIT
 	TESTQ    CX, CX
 	JZ       sumreduce
 
@@ -99,12 +104,7 @@ TEXT ·copySumAVX2(SB), NOSPLIT, $0-56
 	MOVQ src_base+24(FP), SI
 	MOVQ src_len+32(FP), CX
 	SHRQ $7, CX
-	VPXOR    Y0, Y0, Y0
-	VPXOR    Y1, Y1, Y1
-	VPXOR    Y2, Y2, Y2
-	VPXOR    Y3, Y3, Y3
-	VPCMPEQQ Y15, Y15, Y15
-	VPSRLQ   $32, Y15, Y15
+	INIT
 	TESTQ    CX, CX
 	JZ       copyreduce
 

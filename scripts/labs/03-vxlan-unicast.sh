@@ -26,14 +26,7 @@ flooded() {
   ctl_quiet "$1" stats | awk '/^vx42:/ { n = 1 } n && $1 == "fdb:" { for (i = 1; i < NF; i++) if ($i == "flooded") print $(i + 1); exit }'
 }
 
-step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), joined by a cable"
-add_ns "$A"
-add_ns "$B"
-wire "$A" "$B"
-run ip -n "$A" addr add 10.0.0.1/24 dev eth0
-run ip -n "$B" addr add 10.0.0.2/24 dev eth0
-run ip -n "$A" link set eth0 up
-run ip -n "$B" link set eth0 up
+two_hosts "$A" "$B"
 ping_ok "$A" 10.0.0.2
 explain "This is the underlay, the network the hosts already have. The tunnel needs" \
   "nothing else from it than that the two VTEPs reach each other."

@@ -27,14 +27,7 @@ B=lab07-b-$$
 C1=lab07-c1-$$
 C2=lab07-c2-$$
 
-step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), joined by a cable"
-add_ns "$A"
-add_ns "$B"
-wire "$A" "$B"
-run ip -n "$A" addr add 10.0.0.1/24 dev eth0
-run ip -n "$B" addr add 10.0.0.2/24 dev eth0
-run ip -n "$A" link set eth0 up
-run ip -n "$B" link set eth0 up
+two_hosts "$A" "$B"
 
 step "On each host a bridge, vtepd's vx42 as one of its ports, and a container"
 explain "vtepd makes vx42 without an address: it is a switch port now, not an interface" \

@@ -38,11 +38,7 @@ capture() {
     -w "$WORK/$name.pcap" "$filter" 2>"$WORK/$name.err" &
   PIDS+=("$!")
   CAPTURE_PID[$name]=$!
-  for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/$name.err" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "tcpdump $name did not start: $(cat "$WORK/$name.err")"
+  await_listening "$name" "$WORK/$name.err"
 }
 declare -A CAPTURE_PID
 
@@ -122,14 +118,7 @@ hops() {
   [ "$MATCHED" -ge $((PINGS * 9 / 10)) ] || die "only $MATCHED of $PINGS pings were seen at all four points"
 }
 
-step "Two hosts, $A (10.0.0.1) and $B (10.0.0.2), joined by a cable"
-add_ns "$A"
-add_ns "$B"
-wire "$A" "$B"
-run ip -n "$A" addr add 10.0.0.1/24 dev eth0
-run ip -n "$B" addr add 10.0.0.2/24 dev eth0
-run ip -n "$A" link set eth0 up
-run ip -n "$B" link set eth0 up
+two_hosts "$A" "$B"
 ping_ok "$A" 10.0.0.2
 
 # --- part 1: the kernel's vxlan ---------------------------------------------------

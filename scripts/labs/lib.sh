@@ -130,6 +130,29 @@ await_exit() {
   wait "$1" 2>/dev/null || true
 }
 
+# two_hosts A B: the underlay of the overlay labs, as a step: namespaces A
+# (10.0.0.1) and B (10.0.0.2) joined by a cable, their eth0 up.
+two_hosts() {
+  step "Two hosts, $1 (10.0.0.1) and $2 (10.0.0.2), joined by a cable"
+  add_ns "$1"
+  add_ns "$2"
+  wire "$1" "$2"
+  run ip -n "$1" addr add 10.0.0.1/24 dev eth0
+  run ip -n "$2" addr add 10.0.0.2/24 dev eth0
+  run ip -n "$1" link set eth0 up
+  run ip -n "$2" link set eth0 up
+}
+
+# await_listening NAME FILE: wait (up to 5 s) until the tcpdump NAME, whose
+# messages go to FILE, listens.
+await_listening() {
+  for _ in $(seq 50); do
+    grep -q "listening on" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "tcpdump $1 did not start: $(cat "$2")"
+}
+
 # sniff NAME NS DEV ARGS...: start tcpdump on DEV in NS in the background
 # (-n, -l, ARGS: its count and filter), its output in $WORK/NAME.txt, and
 # wait until it listens. Without tcpdump, say so and do nothing.
@@ -144,11 +167,7 @@ sniff() {
   ip netns exec "$ns" tcpdump -nl -i "$dev" "$@" >"$WORK/$name.txt" 2>&1 &
   PIDS+=("$!")
   SNIFF_PID[$name]=$!
-  for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/$name.txt" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "tcpdump $name did not start: $(cat "$WORK/$name.txt")"
+  await_listening "$name" "$WORK/$name.txt"
 }
 declare -A SNIFF_PID
 
