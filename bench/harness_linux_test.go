@@ -88,12 +88,17 @@ func TestHarnessVtepload(t *testing.T) {
 		if isVtepd(p.Name) && (p.Figures[KeyCPUPerGB] == nil || p.Figures[KeyCPUPerGB].Median <= 0) {
 			t.Errorf("%s: got no vtepd CPU figure over the 2-flow run", p.Name)
 		}
+		// Forwarding runs vtepd's own code as well as the kernel's.
+		if all, own := p.Figures[KeyCPUPerGB], p.Figures[KeyUserCPUPerGB]; isVtepd(p.Name) && all != nil &&
+			(own == nil || own.Median <= 0 || own.Median > all.Median) {
+			t.Errorf("%s: vtepd CPU in its own code: got %+v, want more than 0 and at most all of it (%v s/GB)", p.Name, own, all.Median)
+		}
 	}
 	var md bytes.Buffer
 	if err := WriteMarkdown(&md, r, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"vtepload (the harness's own load generator", "| path | 2 flows | 3 flows | vtepd CPU s/GB |",
+	for _, want := range []string{"vtepload (the harness's own load generator", "| path | 2 flows | 3 flows | vtepd CPU s/GB | in its own code |",
 		"during the 2-flow run", "vtepd ran with --queues 2."} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("Markdown without %q:\n%s", want, md.String())

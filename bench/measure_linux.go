@@ -162,15 +162,17 @@ func (t *topo) cpuTicks() ([]ProcCPU, error) {
 // GB of the bytes received in that time.
 func cpuRun(before, after []ProcCPU, ticksPerSecond int, bytes int64) *CPURun {
 	c := &CPURun{ClockTicks: ticksPerSecond, GB: float64(bytes) / 1e9}
-	var ticks int64
+	var ticks, user int64
 	for i := range after {
 		d := ProcCPU{PID: after[i].PID, UTime: after[i].UTime - before[i].UTime, STime: after[i].STime - before[i].STime}
 		c.Procs = append(c.Procs, d)
 		ticks += d.UTime + d.STime
+		user += d.UTime
 	}
 	c.Seconds = float64(ticks) / float64(ticksPerSecond)
 	if c.GB > 0 {
 		c.SecondsPerGB = c.Seconds / c.GB
+		c.UserSecondsPerGB = float64(user) / float64(ticksPerSecond) / c.GB
 	}
 	return c
 }

@@ -235,10 +235,14 @@ func TestParseProcStat(t *testing.T) {
 func TestCPURun(t *testing.T) {
 	before := []ProcCPU{{PID: 10, UTime: 100, STime: 50}, {PID: 11, UTime: 7, STime: 3}}
 	after := []ProcCPU{{PID: 10, UTime: 160, STime: 90}, {PID: 11, UTime: 57, STime: 53}}
-	// 100 + 100 ticks = 2 CPU seconds at 100 ticks/s, over 0.5 GB: 4 s/GB.
+	// 100 + 100 ticks = 2 CPU seconds at 100 ticks/s, over 0.5 GB: 4 s/GB,
+	// of which 60 + 50 ticks of user time: 2.2 s/GB.
 	c := cpuRun(before, after, 100, 500_000_000)
 	if !near(c.Seconds, 2) || !near(c.GB, 0.5) || !near(c.SecondsPerGB, 4) {
 		t.Errorf("got %v CPU s over %v GB = %v s/GB, want 2 over 0.5 = 4", c.Seconds, c.GB, c.SecondsPerGB)
+	}
+	if !near(c.UserSecondsPerGB, 2.2) {
+		t.Errorf("user time: got %v s/GB, want 2.2", c.UserSecondsPerGB)
 	}
 	if len(c.Procs) != 2 || c.Procs[1] != (ProcCPU{PID: 11, UTime: 50, STime: 50}) {
 		t.Errorf("per process: got %+v, want pid 11 with 50 utime and 50 stime ticks", c.Procs)

@@ -145,6 +145,9 @@ type CPURun struct {
 	Seconds      float64   `json:"cpu_seconds"`
 	GB           float64   `json:"gb_moved"` // bytes received / 10^9
 	SecondsPerGB float64   `json:"cpu_seconds_per_gb"`
+	// UserSecondsPerGB is the part of SecondsPerGB spent in vtepd's own
+	// code (utime), the rest being the kernel's work in its system calls.
+	UserSecondsPerGB float64 `json:"user_cpu_seconds_per_gb"`
 }
 
 // ProcCPU is one process's share of a CPURun, in clock ticks.
@@ -172,6 +175,8 @@ const (
 	KeyRTTP50   = "rtt_p50_us"
 	KeyRTTP99   = "rtt_p99_us"
 	KeyCPUPerGB = "vtepd_cpu_s_per_gb"
+	// The part of KeyCPUPerGB in vtepd's own code (user time).
+	KeyUserCPUPerGB = "vtepd_user_cpu_s_per_gb"
 	// The 64-byte UDP run with BufferedUDPWindow socket buffers.
 	KeyUDPBufferedRate = "udp_64_buffered_kpps"
 	KeyUDPBufferedLoss = "udp_64_buffered_loss_pct"
@@ -252,6 +257,13 @@ func MetricsFor(flows []int) []Metric {
 					return 0, false
 				}
 				return r.CPU.SecondsPerGB, true
+			}},
+		Metric{Key: KeyUserCPUPerGB, Title: "vtepd CPU in its own code", Unit: "CPU s/GB", LowerBetter: true, VtepdOnly: true,
+			value: func(r *RunRaw) (float64, bool) {
+				if r.CPU == nil {
+					return 0, false
+				}
+				return r.CPU.UserSecondsPerGB, true
 			}},
 	)
 }

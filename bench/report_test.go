@@ -25,7 +25,7 @@ func fakeRun(x float64, vtepd bool) RunRaw {
 	// buffer cut to 1 MiB by rmem_max (the kernel reports twice that).
 	r.UDPBuffered = &UDPRun{Payload: 64, PPS: 3000 * x, LossPercent: x / 10, RcvbufActual: 2 << 20}
 	if vtepd {
-		r.CPU = &CPURun{SecondsPerGB: 10 / x}
+		r.CPU = &CPURun{SecondsPerGB: 10 / x, UserSecondsPerGB: 2 / x}
 	}
 	return r
 }
@@ -69,6 +69,7 @@ func TestSummarize(t *testing.T) {
 		{"vtepd UDP 64 B, large buffers, loss", v.Figures[KeyUDPBufferedLoss], 0.2, 0.1, 0.9, 0},
 		{"vtepd RTT p50", v.Figures[KeyRTTP50], 50, 100.0 / 9, 100, 50 / (100.0 / 11)},
 		{"vtepd CPU", v.Figures[KeyCPUPerGB], 5, 10.0 / 9, 10, 0},
+		{"vtepd CPU in its own code", v.Figures[KeyUserCPUPerGB], 1, 2.0 / 9, 2, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.f == nil {
@@ -88,8 +89,10 @@ func TestSummarize(t *testing.T) {
 			}
 		})
 	}
-	if f := k.Figures[KeyCPUPerGB]; f != nil {
-		t.Errorf("kernel path: got a vtepd CPU figure %+v, want none", f)
+	for _, key := range []string{KeyCPUPerGB, KeyUserCPUPerGB} {
+		if f := k.Figures[key]; f != nil {
+			t.Errorf("kernel path: got a vtepd CPU figure %s %+v, want none", key, f)
+		}
 	}
 
 	// Without the kernel path there is nothing to compare with.
@@ -109,9 +112,9 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8",
 		"the median of 3 runs, [min–max]",
-		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB |",
+		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB | in its own code |",
 		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | 33.0 [30.0–36.0] | n/a |",
-		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 6.00 [3.00–27.0] ×0.18 | 5.00 [1.11–10.0] |",
+		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 6.00 [3.00–27.0] ×0.18 | 5.00 [1.11–10.0] | 1.00 [0.222–2.00] |",
 		"vtepd ran with its default queues (one per CPU, at most 8).",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
 		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
