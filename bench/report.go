@@ -252,20 +252,20 @@ func MetricsFor(flows []int) []Metric {
 		Metric{Key: KeyRTTP99, Title: "RTT p99", Unit: "µs", LowerBetter: true,
 			value: func(r *RunRaw) (float64, bool) { return r.Ping.P99Micros, true }},
 		Metric{Key: KeyCPUPerGB, Title: "vtepd CPU", Unit: "CPU s/GB", LowerBetter: true, VtepdOnly: true,
-			value: func(r *RunRaw) (float64, bool) {
-				if r.CPU == nil {
-					return 0, false
-				}
-				return r.CPU.SecondsPerGB, true
-			}},
+			value: cpu(func(c *CPURun) float64 { return c.SecondsPerGB })},
 		Metric{Key: KeyUserCPUPerGB, Title: "vtepd CPU in its own code", Unit: "CPU s/GB", LowerBetter: true, VtepdOnly: true,
-			value: func(r *RunRaw) (float64, bool) {
-				if r.CPU == nil {
-					return 0, false
-				}
-				return r.CPU.UserSecondsPerGB, true
-			}},
+			value: cpu(func(c *CPURun) float64 { return c.UserSecondsPerGB })},
 	)
+}
+
+// cpu reads one figure of a run's vtepd CPU time, if it has one.
+func cpu(get func(*CPURun) float64) func(*RunRaw) (float64, bool) {
+	return func(r *RunRaw) (float64, bool) {
+		if r.CPU == nil {
+			return 0, false
+		}
+		return get(r.CPU), true
+	}
 }
 
 // buffered reads one figure of a run's buffered UDP run, if it has one.

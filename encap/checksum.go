@@ -111,6 +111,12 @@ func FoldChecksum(sum uint32) uint16 {
 	return ^uint16(sum)
 }
 
+// addr4Sum is the one's complement sum of an IPv4 address's two 16-bit
+// words, unfolded.
+func addr4Sum(a [4]byte) uint32 {
+	return uint32(binary.BigEndian.Uint16(a[0:])) + uint32(binary.BigEndian.Uint16(a[2:]))
+}
+
 // PseudoHeaderSum returns the one's complement sum of the pseudo-header that
 // UDP and TCP checksums cover: source and destination address, protocol and
 // upper-layer length (RFC 768 and RFC 793 section 3.1 for IPv4, RFC 8200
@@ -121,10 +127,7 @@ func FoldChecksum(sum uint32) uint16 {
 func PseudoHeaderSum(proto uint8, src, dst netip.Addr, length uint16) uint32 {
 	sum := uint32(proto) + uint32(length)
 	if src.Is4() || src.Is4In6() {
-		s, d := src.As4(), dst.As4()
-		sum += uint32(binary.BigEndian.Uint16(s[0:])) + uint32(binary.BigEndian.Uint16(s[2:]))
-		sum += uint32(binary.BigEndian.Uint16(d[0:])) + uint32(binary.BigEndian.Uint16(d[2:]))
-		return sum
+		return sum + addr4Sum(src.As4()) + addr4Sum(dst.As4())
 	}
 	s, d := src.As16(), dst.As16()
 	for i := 0; i < 16; i += 2 {

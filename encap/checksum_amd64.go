@@ -51,9 +51,10 @@ func sumVector(b []byte) (acc uint64, n int) {
 }
 
 // copySumVector copies the leading part of src that the vector loop takes
-// to dst and returns its sum and length as sumVector does.
+// to dst and returns its sum and length as sumVector does. dst is as long as
+// src (ChecksumCopy sees to it), and each chunk is sliced from both before
+// the assembly stores into it.
 func copySumVector(dst, src []byte) (acc uint64, n int) {
-	dst = dst[:len(src)] // one bounds check for the assembly's stores
 	var c uint64
 	for len(src) >= 32 {
 		chunk := min(len(src), vectorChunk) &^ 31

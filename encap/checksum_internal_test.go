@@ -1,12 +1,19 @@
 package encap
 
-// hasVector reports whether Checksum has a vector loop on this CPU.
-func hasVector() bool { return hasAVX2 }
+import "testing"
 
-// setVector turns the vector loop on (where the CPU has one) or off, and
-// returns what restores it.
-func setVector(on bool) (restore func()) {
-	old := useVector
-	useVector = on && hasAVX2
-	return func() { useVector = old }
+// eachSumLoop runs fn once with the scalar loop alone and, where the CPU has
+// a vector loop, once more with it, so that a machine with AVX2 checks both.
+func eachSumLoop(t *testing.T, fn func(t *testing.T)) {
+	for _, vector := range []bool{false, true} {
+		t.Run(map[bool]string{false: "scalar", true: "vector"}[vector], func(t *testing.T) {
+			if vector && !hasAVX2 {
+				t.Skip("no vector sum on this CPU")
+			}
+			old := useVector
+			useVector = vector
+			defer func() { useVector = old }()
+			fn(t)
+		})
+	}
 }

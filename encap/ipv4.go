@@ -230,13 +230,9 @@ func putIPv4Header(b IPv4, tos uint8, totalLen, id uint16, df bool, ttl, proto u
 	b.SetDst(dst)
 	// The checksum is summed from the values rather than from the bytes
 	// just stored, whose wider loads would wait for the stores to drain.
-	s, d := src.As4(), dst.As4()
 	sum := uint32(IPv4Version<<4|IPv4MinHeaderLen/4)<<8 | uint32(tos)
 	sum += uint32(totalLen) + uint32(id) + uint32(frag) + (uint32(ttl)<<8 | uint32(proto))
-	sum += uint32(s[0])<<8 | uint32(s[1])
-	sum += uint32(s[2])<<8 | uint32(s[3])
-	sum += uint32(d[0])<<8 | uint32(d[1])
-	sum += uint32(d[2])<<8 | uint32(d[3])
+	sum += addr4Sum(src.As4()) + addr4Sum(dst.As4())
 	b.SetChecksumField(FoldChecksum(sum))
 }
 

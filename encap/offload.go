@@ -301,9 +301,7 @@ func addrSum(ip []byte, v6 bool) uint32 {
 	if v6 {
 		return Checksum(ip[ipv6Src:ipv6Dst+16], 0)
 	}
-	a := ip[ipv4Src : ipv4Dst+4]
-	return uint32(binary.BigEndian.Uint16(a[0:])) + uint32(binary.BigEndian.Uint16(a[2:])) +
-		uint32(binary.BigEndian.Uint16(a[4:])) + uint32(binary.BigEndian.Uint16(a[6:]))
+	return addr4Sum([4]byte(ip[ipv4Src:])) + addr4Sum([4]byte(ip[ipv4Dst:]))
 }
 
 // CompleteChecksum finishes the partial checksum of pkt that h describes, as
