@@ -86,13 +86,16 @@ func (r udpReceiver) Close() error                          { return nil }
 // receive worker: every receiving socket of a udpConn, conn alone for any
 // other Conn.
 func receivers(conn Conn) []Conn {
-	c, ok := conn.(*udpConn)
-	if !ok {
-		return []Conn{conn}
-	}
-	out := []Conn{c}
-	for _, r := range c.more {
-		out = append(out, udpReceiver{rxSock: r, c: c})
+	out := []Conn{conn}
+	switch c := conn.(type) {
+	case *udpConn:
+		for _, r := range c.more {
+			out = append(out, udpReceiver{rxSock: r, c: c})
+		}
+	case *ipipConn:
+		for _, r := range c.more {
+			out = append(out, ipipReceiver{ipipRx: r, c: c})
+		}
 	}
 	return out
 }

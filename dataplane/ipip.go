@@ -45,6 +45,7 @@ type IPIPUnderlay struct {
 	obs     ObserverPoint // trace and capture (observe.go)
 	local   netip.Addr
 	conn    Conn
+	readers []Conn // conn's receiving sockets, each read by its own worker
 	log     *zap.Logger
 	baseLog *zap.Logger // the logger networks derive theirs from
 
@@ -53,7 +54,8 @@ type IPIPUnderlay struct {
 	mu   sync.Mutex
 
 	// Counters holds drops before a network is known: malformed outer
-	// headers and senders that are no known remote.
+	// headers and senders that are no known remote; a shard per receive
+	// worker.
 	Counters Counters
 	readErrs atomic.Int64 // last read-error log, unix nanoseconds
 
@@ -61,7 +63,7 @@ type IPIPUnderlay struct {
 	closed atomic.Bool
 }
 
-// NewIPIPUnderlay wraps conn, a raw IPv4 socket for protocol 4 bound to local.
+// NewIPIPUnderlay wraps conn, the IPIP sockets of local (ListenIPIP).
 func NewIPIPUnderlay(local netip.Addr, conn Conn, log *zap.Logger) (*IPIPUnderlay, error) {
 	if !local.Is4() {
 		return nil, fmt.Errorf("ipip: local address %s: want IPv4 (RFC 2003 outer headers are IPv4)", local)
@@ -72,14 +74,17 @@ func NewIPIPUnderlay(local netip.Addr, conn Conn, log *zap.Logger) (*IPIPUnderla
 	u := &IPIPUnderlay{local: local, conn: conn, baseLog: log,
 		log: log.With(zap.String("network", "ipip-underlay"), zap.Stringer("local", local))}
 	u.nets.Store(&[]*IPIPNetwork{})
-	u.Counters.init(1)
+	u.readers = receivers(conn)
+	u.Counters.init(len(u.readers))
 	return u, nil
 }
 
-// Start runs the receive loop until Close.
+// Start runs the receive workers, one per receiving socket, until Close.
 func (u *IPIPUnderlay) Start() {
-	u.wg.Add(1)
-	go u.rxLoop()
+	for i, r := range u.readers {
+		u.wg.Add(1)
+		go u.rxLoop(r, i)
+	}
 }
 
 // Local is the underlay address outer packets are sent from.
@@ -106,9 +111,9 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		routes:    fdb.NewRouteTable(),
 		log:       u.baseLog.With(zap.String("network", cfg.Name)),
 	}
-	// A shard per transmit worker, then the receive loop's.
+	// A shard per transmit worker, then one per receive worker.
 	n.Counters.tun = true
-	n.Counters.init(len(n.queues) + 1)
+	n.Counters.init(len(n.queues) + len(u.readers))
 	for _, r := range cfg.Routes {
 		if err := n.checkVia(r.Via); err != nil {
 			return nil, fmt.Errorf("network %q: route %s: %w", cfg.Name, r, err)
@@ -190,15 +195,13 @@ func (u *IPIPUnderlay) Close() error {
 	return errors.Join(errs...)
 }
 
-// rxLoop receives outer packets, checks their sender and hands the inner
-// packet to the network that routes to that sender. There is one: every
-// raw socket of a protocol gets its own copy of each packet, so more
-// sockets could not share the work as SO_REUSEPORT's UDP sockets do.
-func (u *IPIPUnderlay) rxLoop() {
+// rxLoop is receive worker w: it reads conn, checks each packet's sender
+// and hands the inner packet to the network that routes to that sender.
+func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 	defer u.wg.Done()
-	r := newConnReader(u.conn, &u.closed, u.log, &u.readErrs)
-	q := newRxQueue(0)
-	c := u.Counters.shard(0)
+	r := newConnReader(conn, &u.closed, u.log, &u.readErrs)
+	q := newRxQueue(w)
+	c := u.Counters.shard(w)
 	for {
 		q.flush()
 		n, ok := r.read()
@@ -248,7 +251,7 @@ type IPIPNetwork struct {
 	mu      sync.Mutex // serialises route changes
 
 	// Counters are this network's traffic and drop counters: one shard per
-	// transmit worker (device queue), then the receive loop's.
+	// transmit worker (device queue), then one per receive worker.
 	Counters Counters
 }
 
@@ -416,7 +419,7 @@ func (n *ipipTx) send(pkts [][]byte) {
 
 // receive queues one decapsulated packet for the device.
 func (n *IPIPNetwork) receive(pkt []byte, q *rxQueue) {
-	c := n.Counters.shard(len(n.queues))
+	c := n.Counters.shard(len(n.queues) + q.worker)
 	if encap.FinishPartialChecksum(pkt, 0) {
 		c.CsumCompleted.Add(1)
 	}

@@ -589,13 +589,21 @@ func ipipVerdict(p []byte) []string {
 // an AF_PACKET socket that puts any bytes on the wire, outer and inner
 // IPv4 headers of every broken kind: each kind alone, exactly counted by
 // vtepd or, for a broken outer header, by b's kernel, which must keep it
-// from vtepd; then thousands mixed beside a checked transfer.
+// from vtepd; then thousands mixed beside a checked transfer. With one
+// queue vtepd reads the raw socket, behind the kernel's checks; with two,
+// a fanout group of packet sockets, whose filter makes the same checks.
 func TestE2EHostileIPIP(t *testing.T) {
 	bin := buildBinaries(t)
 	quickRaceExit(t)
+	for _, queues := range []string{"1", "2"} {
+		t.Run("queues="+queues, func(t *testing.T) { hostileIPIP(t, bin, queues) })
+	}
+}
+
+func hostileIPIP(t *testing.T, bin binaries, queues string) {
 	a, b := ipipHosts(t, "10.244.0.1", "10.244.1.1")
-	startIPIP(t, bin, a, "--route", "10.244.1.0/24=10.0.0.2")
-	startIPIP(t, bin, b, "--route", "10.244.0.0/24=10.0.0.1")
+	startIPIP(t, bin, a, "--queues", queues, "--route", "10.244.1.0/24=10.0.0.2")
+	startIPIP(t, bin, b, "--queues", queues, "--route", "10.244.0.0/24=10.0.0.1")
 	pingAll(t, a.ns, b.over, 3)
 
 	dstMAC, err := net.ParseMAC(showLink(t, b.ns, "eth0").Address)

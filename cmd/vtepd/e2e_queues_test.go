@@ -280,11 +280,27 @@ func ipipSockets(t *testing.T, h *host) int {
 	return strings.Count(h.ns.Run(t, "cat", "/proc/net/raw"), want)
 }
 
+// ipipFanout counts the packet sockets for IPv4 in h's namespace
+// (/proc/net/packet, protocol 0800):
+// with several queues, the IPIP underlay's fanout group.
+func ipipFanout(t *testing.T, h *host) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(h.ns.Run(t, "cat", "/proc/net/packet"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 3 && f[3] == "0800" {
+			n++
+		}
+	}
+	return n
+}
+
 // TestE2EQueuesIPIP: an IPIP network with 1 and 4 queues: the TUN device
-// has as many, each with a transmit worker, and one raw socket receives
-// (README, "Queues and workers"). Eight flows of numbered datagrams arrive
-// in order and none twice, the sender's flows are spread over its queues,
-// and checked TCP transfers pass both ways.
+// has as many, each with a transmit worker; one raw socket receives with
+// one queue, a fanout group of as many packet sockets as queues with more,
+// the raw socket kept open beside it (README, "Queues and workers"). Eight
+// flows of numbered datagrams arrive in order and none twice, the flows
+// are spread over the sender's queues and, with more than one, over the
+// receiver's workers, and checked TCP transfers pass both ways.
 func TestE2EQueuesIPIP(t *testing.T) {
 	bin := buildBinaries(t)
 	for _, queues := range []int{1, 4} {
@@ -300,6 +316,13 @@ func TestE2EQueuesIPIP(t *testing.T) {
 				if got := ipipSockets(t, h); got != 1 {
 					t.Errorf("raw protocol-4 sockets on %s: got %d, want 1", h.under, got)
 				}
+				want := queues
+				if queues == 1 {
+					want = 0
+				}
+				if got := ipipFanout(t, h); got != want {
+					t.Errorf("packet sockets for IPv4 beside %s: got %d, want %d", h.under, got, want)
+				}
 			}
 			pingAll(t, a.ns, b.over, 3)
 
@@ -309,12 +332,19 @@ func TestE2EQueuesIPIP(t *testing.T) {
 			transfer(t, bin, b.ns, a.ns, a.over, 90+queues)
 
 			sa, txA, _ := queueSpread(t, "sender "+a.under, queues, func() control.NetworkStats { return statsOf(t, bin, a, ipipDev) })
-			t.Logf("sender's queues %+v", sa.Queues)
-			if queues > 1 && txA < 2 {
-				t.Errorf("%d flows over %d queues: %d of the sender's queues sent, want at least 2", flows, queues, txA)
+			sb, _, rxB := queueSpread(t, "receiver "+b.under, queues, func() control.NetworkStats { return statsOf(t, bin, b, ipipDev) })
+			t.Logf("sender's queues %+v; receiver's queues %+v", sa.Queues, sb.Queues)
+			if queues > 1 && (txA < 2 || rxB < 2) {
+				t.Errorf("%d flows over %d queues: %d of the sender's queues sent, %d of the receiver's were written to; want at least 2 each",
+					flows, queues, txA, rxB)
 			}
 			if d := statsOf(t, bin, b, ipipUnderStats); d.Drops["malformed"] != 0 || d.Drops["unknown_source"] != 0 {
 				t.Errorf("drops on %s's IPIP underlay: %v, want none", b.under, d.Drops)
+			}
+			// The raw socket, read or not, keeps the kernel, which has no
+			// handler for protocol 4, from answering each packet.
+			if n := mib(t, b.ns, "/proc/net/snmp", "Icmp")["OutDestUnreachs"]; n != 0 {
+				t.Errorf("%s's kernel sent %d ICMP destination unreachable, want none", b.under, n)
 			}
 		})
 	}

@@ -56,7 +56,7 @@ func (f *fakeHost) host() Host {
 		ListenUDP: func(local netip.Addr, port uint16, _ dataplane.UDPOffload) (dataplane.Conn, error) {
 			return f.wire.Conn(netip.AddrPortFrom(local, port)), nil
 		},
-		ListenIPIP: func(local netip.Addr) (dataplane.Conn, error) { return f.wire.IPConn(local), nil },
+		ListenIPIP: func(local netip.Addr, _ int) (dataplane.Conn, error) { return f.wire.IPConn(local), nil },
 		OpenGroup: func(group netip.Addr, dev string, port uint16) (dataplane.Conn, error) {
 			return nil, fmt.Errorf("dev %s: no multicast on the fake host", dev)
 		},

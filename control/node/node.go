@@ -170,7 +170,7 @@ func (d *Node) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	if d.ipip != nil {
 		return d.ipip, nil
 	}
-	conn, err := d.host.ListenIPIP(d.local)
+	conn, err := d.host.ListenIPIP(d.local, d.queues())
 	if err != nil {
 		return nil, err
 	}
