@@ -98,7 +98,7 @@ const (
 //	    writes the IP and UDP headers itself
 //	socket-in:
 //	    VXLAN: the UDP payload (UDPPayload is set): the socket hands over no
-//	    more; IPIP: the whole outer IP packet, as the raw socket gives it
+//	    more; IPIP: the whole outer IP packet, as the underlay socket gives it
 //
 // A drop without bytes (nothing left to show) has none.
 type Event struct {

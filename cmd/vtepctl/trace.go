@@ -493,7 +493,7 @@ func renderEvent(e control.TraceEvent) string {
 		if e.UDPPayload {
 			line("received from %s on port %d: the UDP payload, the kernel took the IP and UDP headers off", peer, e.LocalPort)
 		} else {
-			line("received from %s: the whole outer packet, as the raw socket gives it", peer)
+			line("received from %s: the whole outer packet, as the underlay socket gives it", peer)
 		}
 	case control.StageDecap:
 		if e.Kind == control.KindIPIP {

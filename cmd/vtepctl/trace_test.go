@@ -84,7 +84,7 @@ func TestTraceRendersPings(t *testing.T) {
 			`^    20 bytes of headers in front of the inner packet:$`,
 			`^    9\s+04\s+outer IPv4\s+protocol\s+4 \(IPIP\)$`,
 			`^    20-103\s+inner packet\s+84 bytes`,
-			`^    received from 10\.0\.0\.2: the whole outer packet, as the raw socket gives it$`,
+			`^    received from 10\.0\.0\.2: the whole outer packet, as the underlay socket gives it$`,
 			`^    outer IPv4 header off, the inner packet is 84 bytes$`,
 			`^    written to the TUN device ipip0$`,
 			`^2 frames, 7 events$`,
