@@ -4,13 +4,16 @@
 //
 // Run builds the same topology for every path (two network namespaces
 // joined by a veth pair, each path in a fresh pair) and measures, with
-// iperf3 and ping(8): TCP throughput with 1 and 4 flows, the UDP rate that
+// iperf3 and ping(8): TCP throughput with 1, 4 and 8 flows, the UDP rate that
 // arrives at 64, 512 and 1400-byte payloads and its loss, round-trip time
 // p50 and p99, and the CPU time vtepd spends per GB moved. The paths are
 // the veth alone (no overlay: the ceiling), the kernel's vxlan driver when
 // the kernel has one, vtepd VXLAN and vtepd IPIP. Every figure is the
 // median of several runs with their min and max, and its ratio to the
-// kernel's vxlan. WriteMarkdown, WriteSVG and the JSON encoding of Report
+// kernel's vxlan. Every path's topology is built before the first run and
+// the runs are taken in turn (run 1 of every path, then run 2 of every
+// path, and so on), so that a host whose speed drifts during the hour moves
+// all paths alike. WriteMarkdown, WriteSVG and the JSON encoding of Report
 // present the outcome; vtepbench (bench/cmd/vtepbench) is the program
 // behind `sudo make bench`.
 //

@@ -74,21 +74,73 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer os.RemoveAll(dir)
 	ticks := clockTicks(ctx)
 
+	// Every path's topology is built first and the runs taken in turn, run
+	// k of each path before run k+1 of any: a host whose speed drifts
+	// (another tenant, a CPU's clock) then moves every path alike, and the
+	// ratios compare runs minutes apart at most.
 	var failed []string
+	fail := func(m *pathRun, err error) {
+		cfg.progress("%s failed: %v", m.tag, err)
+		r.Skipped = append(r.Skipped, Skipped{Path: m.path, Reason: "failed: " + err.Error()})
+		failed = append(failed, fmt.Sprintf("%s: %v", m.path, err))
+		m.close()
+	}
+	var live []*pathRun
+	defer func() {
+		for _, m := range live {
+			m.close()
+		}
+	}()
 	for i, path := range cfg.Paths {
+		tag := fmt.Sprintf("[%d/%d %s]", i+1, len(cfg.Paths), path)
 		if path == PathKernelVXLAN && !r.KernelVXLAN {
-			cfg.progress("[%d/%d %s] skipped: this kernel has no vxlan driver", i+1, len(cfg.Paths), path)
+			cfg.progress("%s skipped: this kernel has no vxlan driver", tag)
 			r.Skipped = append(r.Skipped, Skipped{Path: path, Reason: "this kernel has no vxlan driver"})
 			continue
 		}
-		res, err := measurePath(ctx, cfg, dir, ticks, path, fmt.Sprintf("[%d/%d %s]", i+1, len(cfg.Paths), path))
+		m := &pathRun{path: path, tag: tag}
+		live = append(live, m)
+		cfg.progress("%s setting up: two namespaces joined by a veth pair, then %s", tag, pathTitles[path])
+		if m.t, err = newTopo(ctx, cfg, dir, path); err == nil {
+			err = m.t.startIperfServer(ctx, cfg)
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if err != nil {
-			cfg.progress("[%d/%d %s] failed: %v", i+1, len(cfg.Paths), path, err)
-			r.Skipped = append(r.Skipped, Skipped{Path: path, Reason: "failed: " + err.Error()})
-			failed = append(failed, fmt.Sprintf("%s: %v", path, err))
+			fail(m, err)
+		}
+	}
+	for k := 1; k <= cfg.Runs; k++ {
+		for _, m := range live {
+			if m.t == nil {
+				continue
+			}
+			run, err := measureRun(ctx, cfg, m.t, ticks, fmt.Sprintf("%s run %d of %d", m.tag, k, cfg.Runs))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err != nil {
+				fail(m, err)
+				continue
+			}
+			m.runs = append(m.runs, run)
+		}
+	}
+	for _, m := range live {
+		if m.t == nil {
+			continue
+		}
+		res := &PathResult{Name: m.path, Title: pathTitles[m.path], Runs: m.runs}
+		var err error
+		if len(m.t.ctls) > 0 {
+			res.VtepdStats, err = m.t.vtepdStats(ctx, cfg)
+		}
+		if cerr := m.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			fail(m, err)
 			continue
 		}
 		r.Paths = append(r.Paths, *res)
@@ -114,77 +166,68 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-// measurePath builds path's topology, measures it cfg.Runs times and
-// removes it again.
-func measurePath(ctx context.Context, cfg Config, dir string, ticks int, path, tag string) (res *PathResult, err error) {
-	cfg.progress("%s setting up: two namespaces joined by a veth pair, then %s", tag, pathTitles[path])
-	t, err := newTopo(ctx, cfg, dir, path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := t.close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	if err := t.startIperfServer(ctx, cfg); err != nil {
-		return nil, err
-	}
-	res = &PathResult{Name: path, Title: pathTitles[path]}
-	secs := cfg.Duration.String()
-	for k := 1; k <= cfg.Runs; k++ {
-		step := func(what string) { cfg.progress("%s run %d of %d: %s", tag, k, cfg.Runs, what) }
-		var run RunRaw
+// pathRun is one path while the runs are taken: its topology, nil once
+// removed, and its runs so far.
+type pathRun struct {
+	path, tag string
+	t         *topo
+	runs      []RunRaw
+}
 
-		for i, flows := range cfg.Flows {
-			step(fmt.Sprintf("TCP, %s, %s", flowsName(flows), secs))
-			before, err := t.cpuTicks()
-			if err != nil {
-				return nil, err
-			}
-			tcp, err := t.tcp(ctx, cfg, flows)
-			if err != nil {
-				return nil, fmt.Errorf("TCP %d flows: %w", flows, err)
-			}
-			run.TCP = append(run.TCP, tcp)
-			after, err := t.cpuTicks()
-			if err != nil {
-				return nil, err
-			}
-			// vtepd's CPU per GB, over the first flow count's run.
-			if i == 0 && len(t.vtepds) > 0 {
-				run.CPU = cpuRun(before, after, ticks, tcp.BytesReceived)
-			}
-		}
-		for _, size := range UDPPayloads {
-			step(fmt.Sprintf("UDP, %d-byte payload, as fast as %s sends, %s", size, cfg.Generator, secs))
-			u, err := t.udp(ctx, cfg, size, 0)
-			if err != nil {
-				return nil, fmt.Errorf("UDP %d B: %w", size, err)
-			}
-			run.UDP = append(run.UDP, u)
-		}
-		step(fmt.Sprintf("UDP, 64-byte payload, %d MiB socket buffers, %s", BufferedUDPWindow>>20, secs))
-		u, err := t.udp(ctx, cfg, 64, BufferedUDPWindow)
+// close removes the path's topology, once.
+func (m *pathRun) close() error {
+	if m.t == nil {
+		return nil
+	}
+	err := m.t.close()
+	m.t = nil
+	return err
+}
+
+// measureRun takes one run of every measurement on t's path.
+func measureRun(ctx context.Context, cfg Config, t *topo, ticks int, tag string) (RunRaw, error) {
+	var run RunRaw
+	secs := cfg.Duration.String()
+	step := func(what string) { cfg.progress("%s: %s", tag, what) }
+	for i, flows := range cfg.Flows {
+		step(fmt.Sprintf("TCP, %s, %s", flowsName(flows), secs))
+		before, err := t.cpuTicks()
 		if err != nil {
-			return nil, fmt.Errorf("UDP 64 B, %d MiB buffers: %w", BufferedUDPWindow>>20, err)
+			return run, err
 		}
-		run.UDPBuffered = &u
-		step(fmt.Sprintf("latency, %d pings %v apart", cfg.Pings, cfg.PingInterval))
-		if run.Ping, err = t.ping(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("latency: %w", err)
+		tcp, err := t.tcp(ctx, cfg, flows)
+		if err != nil {
+			return run, fmt.Errorf("TCP %d flows: %w", flows, err)
 		}
-		if err := t.checkVtepds(); err != nil {
-			return nil, err
+		run.TCP = append(run.TCP, tcp)
+		after, err := t.cpuTicks()
+		if err != nil {
+			return run, err
 		}
-		res.Runs = append(res.Runs, run)
+		// vtepd's CPU per GB, over the first flow count's run.
+		if i == 0 && len(t.vtepds) > 0 {
+			run.CPU = cpuRun(before, after, ticks, tcp.BytesReceived)
+		}
 	}
-	if len(t.ctls) > 0 {
-		if res.VtepdStats, err = t.vtepdStats(ctx, cfg); err != nil {
-			return nil, err
+	for _, size := range UDPPayloads {
+		step(fmt.Sprintf("UDP, %d-byte payload, as fast as %s sends, %s", size, cfg.Generator, secs))
+		u, err := t.udp(ctx, cfg, size, 0)
+		if err != nil {
+			return run, fmt.Errorf("UDP %d B: %w", size, err)
 		}
+		run.UDP = append(run.UDP, u)
 	}
-	return res, nil
+	step(fmt.Sprintf("UDP, 64-byte payload, %d MiB socket buffers, %s", BufferedUDPWindow>>20, secs))
+	u, err := t.udp(ctx, cfg, 64, BufferedUDPWindow)
+	if err != nil {
+		return run, fmt.Errorf("UDP 64 B, %d MiB buffers: %w", BufferedUDPWindow>>20, err)
+	}
+	run.UDPBuffered = &u
+	step(fmt.Sprintf("latency, %d pings %v apart", cfg.Pings, cfg.PingInterval))
+	if run.Ping, err = t.ping(ctx, cfg); err != nil {
+		return run, fmt.Errorf("latency: %w", err)
+	}
+	return run, t.checkVtepds()
 }
 
 // kernelHasVXLAN adds a vxlan device in a throw-away namespace: the one

@@ -43,7 +43,9 @@ func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
 
 // TestHarnessVtepload runs the harness in quick mode with its own load
 // generator instead of iperf3, on the bare veth and vtepd VXLAN with flow
-// counts of its choosing: every TCP and UDP figure must come from it.
+// counts of its choosing: every TCP and UDP figure must come from it. Its
+// two runs of each path are taken in turn: both paths' first, then both
+// second runs.
 func TestHarnessVtepload(t *testing.T) {
 	_, bin := harnessBinaries(t, "./bench/cmd/vtepload")
 	cfg := QuickConfig()
@@ -53,6 +55,7 @@ func TestHarnessVtepload(t *testing.T) {
 	cfg.Flows = []int{2, 3}
 	cfg.Queues = 2
 	cfg.Micro = false
+	cfg.Runs = 2
 	var progress bytes.Buffer
 	cfg.Progress = &progress
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -78,8 +81,11 @@ func TestHarnessVtepload(t *testing.T) {
 		if f := p.Figures[KeyTCP1]; f != nil {
 			t.Errorf("%s: got a 1-flow figure %+v, want none: -flows 2,3", p.Name, f)
 		}
-		if len(p.Runs) == 1 {
-			for _, tcp := range p.Runs[0].TCP {
+		if len(p.Runs) != 2 {
+			t.Errorf("%s: %d runs, want 2", p.Name, len(p.Runs))
+		}
+		for _, run := range p.Runs {
+			for _, tcp := range run.TCP {
 				if tcp.BytesReceived != tcp.BytesSent {
 					t.Errorf("%s, %d flows: received %d of %d bytes sent, want all", p.Name, tcp.Flows, tcp.BytesReceived, tcp.BytesSent)
 				}
@@ -93,6 +99,18 @@ func TestHarnessVtepload(t *testing.T) {
 			(own == nil || own.Median <= 0 || own.Median > all.Median) {
 			t.Errorf("%s: vtepd CPU in its own code: got %+v, want more than 0 and at most all of it (%v s/GB)", p.Name, own, all.Median)
 		}
+	}
+	// Both set up, then the runs in turn.
+	order := []string{"[1/2 veth] setting up", "[2/2 vtepd-vxlan] setting up",
+		"[1/2 veth] run 1 of 2: TCP", "[2/2 vtepd-vxlan] run 1 of 2: TCP",
+		"[1/2 veth] run 2 of 2: TCP", "[2/2 vtepd-vxlan] run 2 of 2: TCP"}
+	at := -1
+	for _, line := range order {
+		i := strings.Index(progress.String(), line)
+		if i <= at {
+			t.Errorf("progress: %q at %d, want it after %d, in the order %q", line, i, at, order)
+		}
+		at = i
 	}
 	var md bytes.Buffer
 	if err := WriteMarkdown(&md, r, ""); err != nil {
