@@ -172,6 +172,12 @@ type Underlay struct {
 	// a batch before it sleeps (busy polling); 0, the default, sleeps at
 	// once. It spends a core per busy worker for lower latency.
 	BusyPoll time.Duration
+	// IPIPFanout has IPIP networks receive on a PACKET_FANOUT group of
+	// Queues packet sockets, a worker each, rather than on one raw socket
+	// (ipip_receive: fanout against the default raw). The group sees
+	// packets before netfilter, reverse-path filtering and IPsec policy
+	// do (README, "Queues and workers").
+	IPIPFanout bool
 	// Accept is AcceptAny or AcceptPeers: whom VXLAN networks take
 	// packets from. IPIP networks take them from their routes' endpoints
 	// whatever it says.
@@ -200,6 +206,26 @@ type Offload struct {
 // MaxQueues is the most queues a device may have: the kernel allows 256
 // (MAX_TAP_QUEUES), but past a host's CPUs more only cost memory.
 const MaxQueues = 64
+
+// The ways IPIP networks receive (Underlay.IPIPFanout).
+const (
+	IPIPReceiveRaw    = "raw"
+	IPIPReceiveFanout = "fanout"
+)
+
+// wantIPIPReceive is what ipip_receive and --ipip-receive take.
+const wantIPIPReceive = "want " + IPIPReceiveRaw + " or " + IPIPReceiveFanout
+
+// parseIPIPReceive reads ipip_receive: whether IPIP uses a fanout group.
+func parseIPIPReceive(s string) (bool, error) {
+	switch s {
+	case IPIPReceiveRaw:
+		return false, nil
+	case IPIPReceiveFanout:
+		return true, nil
+	}
+	return false, errors.New(wantIPIPReceive)
+}
 
 // MaxBusyPoll is the longest busy-poll spin accepted: past a millisecond
 // a spinning worker only burns its core.
@@ -421,6 +447,7 @@ type rawUnderlay struct {
 	Offload  yaml.Node `yaml:"offload"`
 	Queues   yaml.Node `yaml:"queues"`
 	BusyPoll yaml.Node `yaml:"busy_poll"`
+	IPIPRecv yaml.Node `yaml:"ipip_receive"`
 	Accept   yaml.Node `yaml:"accept"`
 	Allow    yaml.Node `yaml:"allow"`
 }
@@ -621,6 +648,14 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 	}
 	if u.BusyPoll < 0 || u.BusyPoll > MaxBusyPoll {
 		return bp.errorf("want a duration 0..%v like 50us, got %s", MaxBusyPoll, bp.got())
+	}
+	ir := field("underlay.ipip_receive", &r.IPIPRecv)
+	recv, err := ir.str(IPIPReceiveRaw)
+	if err != nil {
+		return err
+	}
+	if u.IPIPFanout, err = parseIPIPReceive(recv); err != nil {
+		return ir.errorf("%v, got %s", err, ir.got())
 	}
 	accept := field("underlay.accept", &r.Accept)
 	if u.Accept, err = accept.str(AcceptAny); err != nil {

@@ -58,6 +58,24 @@ func TestParseValid(t *testing.T) {
 			},
 		},
 		{
+			name: "IPIP received through a fanout group",
+			yaml: "underlay: {local: 10.0.0.1, queues: 4, ipip_receive: fanout}\nnetworks: [{vni: 42}]\n",
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.Queues, u.IPIPFanout = 4, true
+				return &Config{Underlay: u, Networks: []Network{vxlanNet("vx42", 42)},
+					Control: "/run/vtepd/vtepd.sock", LogLevel: "info"}
+			},
+		},
+		{
+			name: "IPIP received on the raw socket, said aloud",
+			yaml: "underlay: {local: 10.0.0.1, ipip_receive: raw}\nnetworks: [{vni: 42}]\n",
+			want: func() *Config {
+				return &Config{Underlay: defaultUnderlay("10.0.0.1"), Networks: []Network{vxlanNet("vx42", 42)},
+					Control: "/run/vtepd/vtepd.sock", LogLevel: "info"}
+			},
+		},
+		{
 			name: "the documented example",
 			yaml: `
 underlay:
@@ -266,6 +284,7 @@ func TestParseErrors(t *testing.T) {
 		{"queues past the most", "underlay: {local: 10.0.0.1, queues: 65}\nnetworks: [{vni: 1}]", "underlay.queues: want an integer 0..64, got 65"},
 		{"queues a word", "underlay: {local: 10.0.0.1, queues: many}\nnetworks: [{vni: 1}]", "underlay.queues: want an integer 0..64, got \"many\""},
 		{"busy poll too long", "underlay: {local: 10.0.0.1, busy_poll: 2ms}\nnetworks: [{vni: 1}]", "underlay.busy_poll: want a duration 0..1ms like 50us, got \"2ms\""},
+		{"IPIP received some other way", "underlay: {local: 10.0.0.1, ipip_receive: xdp}\nnetworks: [{vni: 1}]", "underlay.ipip_receive: want raw or fanout, got \"xdp\""},
 		{"udpcsum yes", "underlay: {local: 10.0.0.1, udpcsum: yes}\nnetworks: [{vni: 1}]", `underlay.udpcsum: want true or false, got "yes"`},
 		{"accept a word", "underlay: {local: 10.0.0.1, accept: friends}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got "friends"`},
 		{"accept a bool", "underlay: {local: 10.0.0.1, accept: true}\nnetworks: [{vni: 1}]", `underlay.accept: want any or peers, got true`},

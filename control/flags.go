@@ -83,6 +83,7 @@ var flagDocs = []struct{ flag, text string }{
 	{"offload", "  --offload on|off|LIST  offloads, like tso=off,gso=on,gro=on (default on):\n                         tso  TCP super-frames through the TAP/TUN device\n                         gso  a super-frame's datagrams in one UDP GSO send\n                         gro  coalesced datagram trains on receive (UDP_GRO)\n"},
 	{"queues", "  --queues N             device queues and receiving sockets, a worker each,\n                         1..64 (default: the CPUs vtepd may use, at most 8;\n                         1 is one reader per device and per socket)\n"},
 	{"busy-poll", "  --busy-poll DURATION   keep reading without waiting this long after each\n                         batch, like 50us, before sleeping (default 0): lower\n                         latency for a core per busy worker\n"},
+	{"ipip-receive", "  --ipip-receive raw|fanout\n                         ipip: receive on one raw socket behind the kernel's\n                         IP layer (default), or on a fanout group of --queues\n                         packet sockets, a worker each, which see packets\n                         before netfilter, rp_filter and IPsec policy\n"},
 	{"learning", "  --learning=true|false  learn source MACs (default true;\n                         false with --evpn)\n"},
 	{"ageing", "  --ageing DURATION      forget learnt MACs after this long, 0 = never (default 300s)\n"},
 	{"limit", "  --limit N              most learnt MACs (default 16384)\n"},
@@ -136,12 +137,12 @@ func (b *boolValue) IsBoolFlag() bool   { return true }
 // --udpcsum are booleans, --remote, --route and --allow repeat.
 var stringFlags = []string{"config", "mode", "vni", "local", "dstport", "srcport", "name", "addr",
 	"mtu", "ageing", "limit", "ttl", "df", "mcast-ttl", "group", "dev", "control", "metrics", "log-level", "offload",
-	"accept", "mac-moves", "flood-rate", "on-device-loss", "queues", "busy-poll", "bgp-asn"}
+	"accept", "mac-moves", "flood-rate", "on-device-loss", "queues", "busy-poll", "ipip-receive", "bgp-asn"}
 
 // daemonFlags set what every network shares or the daemon itself, so a
 // network added to a running vtepd cannot carry them.
 var daemonFlags = []string{"config", "local", "dstport", "srcport", "udpcsum", "mcast-ttl",
-	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll", "version",
+	"control", "metrics", "log-level", "offload", "accept", "allow", "on-device-loss", "queues", "busy-poll", "ipip-receive", "version",
 	"bgp-asn", "bgp-neighbor"}
 
 // ErrVersion is what ParseFlags returns for --version: print the version
@@ -485,6 +486,13 @@ func (fv *flagValues) underlay(kind string) (Underlay, error) {
 		}
 		u.BusyPoll = d
 	}
+	if set["ipip-receive"] {
+		v, err := parseIPIPReceive(*str["ipip-receive"])
+		if err != nil {
+			return u, fv.bad("ipip-receive", IPIPReceiveRaw+" or "+IPIPReceiveFanout)
+		}
+		u.IPIPFanout = v
+	}
 	if set["local"] {
 		a, err := netip.ParseAddr(*str["local"])
 		if err != nil {
@@ -565,6 +573,8 @@ func flagPath(path string) string {
 		return "--queues"
 	case "underlay.busy_poll":
 		return "--busy-poll"
+	case "underlay.ipip_receive":
+		return "--ipip-receive"
 	case "underlay.accept":
 		return "--accept"
 	case "control":

@@ -58,6 +58,15 @@ func TestParseFlagsValid(t *testing.T) {
 			},
 		},
 		{
+			name: "IPIP received through a fanout group, for networks added later",
+			args: []string{"--local", "10.0.0.1", "--vni", "42", "--ipip-receive", "fanout"},
+			want: func() *Config {
+				u := defaultUnderlay("10.0.0.1")
+				u.IPIPFanout = true
+				return &Config{Underlay: u, Networks: []Network{vxlanNet("vx42", 42)}, Control: DefaultControl, LogLevel: "info"}
+			},
+		},
+		{
 			name: "accept peers, allow repeated, mac moves and flood rate",
 			args: []string{"--local", "10.0.0.1", "--vni", "42", "--accept", "peers", "--allow", "10.1.0.0/16", "--allow=10.2.0.9",
 				"--mac-moves", "3", "--flood-rate=500"},
@@ -186,6 +195,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"queues past the most", vx("--queues", "65"), `--queues: want an integer 1..64, got "65"`},
 		{"busy poll a word", vx("--busy-poll", "fast"), `--busy-poll: want a duration 0..1ms like 50us, got "fast"`},
 		{"busy poll in seconds", vx("--busy-poll", "2"), `--busy-poll: want a duration 0..1ms like 50us, got "2"`},
+		{"IPIP received some other way", vx("--ipip-receive", "xdp"), `--ipip-receive: want raw or fanout, got "xdp"`},
 		{"ttl zero on ipip", ipip("--ttl", "0"), `--ttl: want an integer 1..255 or "inherit", got "0"`},
 		{"df a word", ipip("--df", "maybe"), `--df: want "inherit", "set" or "unset", got "maybe"`},
 		{"dstport zero", vx("--dstport", "0"), `--dstport: want an integer 1..65535, got "0"`},

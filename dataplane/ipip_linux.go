@@ -16,16 +16,21 @@ import (
 // ipipConn receives IPIP packets and sends outer packets it is given whole
 // on a raw IPPROTO_RAW socket.
 //
-// With one receiver, packets come from a raw IPv4 socket of protocol 4
-// bound to the local address: the kernel delivers each whole, outer header
-// first, and needs no ipip driver for it. Every raw socket of a protocol
-// gets its own copy of each packet, so more of them cannot share the work.
-// With more receivers, packets come from a group of packet sockets
+// By default packets come from a raw IPv4 socket of protocol 4 bound to
+// the local address: the kernel delivers each whole, outer header first,
+// after its IP layer, netfilter and IPsec policy took it, and needs no
+// ipip driver for it. Every raw socket of a protocol gets its own copy of
+// each packet, so more of them cannot share the work.
+//
+// With a fanout group, packets come from a group of packet sockets
 // (AF_PACKET, PACKET_FANOUT) that the kernel hands each packet to one of,
-// chosen by a hash of its inner flow (ipipFanoutProg), so a flow stays on
-// one receiver and in order. The raw socket stays open, reading nothing
-// (a filter drops all), because without one the kernel would answer every
-// IPIP packet with an ICMP protocol unreachable.
+// chosen by a hash of its inner flow (ipipFanoutProg), so that each has a
+// worker of its own. They see packets as the device delivers them, before
+// the IP layer: their filter (ipipFilter) makes the IP layer's header
+// checks, but netfilter, reverse-path filtering and IPsec policy do not
+// apply. The raw socket stays open, reading nothing (a filter drops all),
+// because without one the kernel would answer every IPIP packet with an
+// ICMP protocol unreachable.
 type ipipConn struct {
 	ipipRx           // what ReadBatch reads: the raw socket, or the group's first
 	more   []*ipipRx // the group's other sockets
@@ -59,26 +64,26 @@ func (r ipipReceiver) WriteBatch(pkts [][]byte) (int, error) { return r.c.WriteB
 func (r ipipReceiver) LocalAddr() netip.AddrPort             { return r.c.LocalAddr() }
 func (r ipipReceiver) Close() error                          { return nil }
 
-// ListenIPIP opens the IPIP underlay sockets for local with n receiving
-// sockets, each for its own receive worker: the raw socket for n = 1, a
-// fanout group of n packet sockets for more.
-func ListenIPIP(local netip.Addr, n int) (Conn, error) {
+// ListenIPIP opens the IPIP underlay sockets for local: with group 0, one
+// raw socket receives; with group n > 0, a fanout group of n packet
+// sockets does, each for its own receive worker.
+func ListenIPIP(local netip.Addr, group int) (Conn, error) {
 	if !local.Is4() {
 		return nil, fmt.Errorf("ipip: local %s: want an IPv4 address", local)
 	}
-	if n < 1 {
-		return nil, fmt.Errorf("ipip: %d receivers, want at least 1", n)
+	if group < 0 {
+		return nil, fmt.Errorf("ipip: a fanout group of %d sockets, want 0 (none) or more", group)
 	}
-	raw, err := openIPIPRaw(local, n == 1)
+	raw, err := openIPIPRaw(local, group == 0)
 	if err != nil {
 		return nil, err
 	}
 	c := &ipipConn{local: local, txfd: -1}
-	if n == 1 {
+	if group == 0 {
 		c.ipipRx.rx = raw
 	} else {
 		c.raw = raw
-		if err := c.openGroup(local, n); err != nil {
+		if err := c.openGroup(local, group); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -124,9 +129,16 @@ func openIPIPRaw(local netip.Addr, read bool) (*os.File, error) {
 // PACKET_FANOUT_FLAG_DEFRAG has the kernel reassemble outer fragments
 // before it picks, so a fragmented packet arrives whole, as on the raw
 // socket, and goes where its flow goes.
+//
+// A socket receives from its bind on, alone until it joins the group, and
+// the group's size decides where each flow goes: every socket drops
+// everything until all have joined, so no packet is seen twice or by the
+// wrong worker while the group forms.
 func (c *ipipConn) openGroup(local netip.Addr, n int) error {
-	filter := ipipFilter(local)
-	var group int
+	var (
+		group int
+		fds   []int
+	)
 	for i := 0; i < n; i++ {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -138,13 +150,9 @@ func (c *ipipConn) openGroup(local netip.Addr, n int) error {
 		} else {
 			c.more = append(c.more, r)
 		}
-		// The filter goes on before the socket is bound, so it never
-		// queues a packet that is not its own.
-		if err := attachFilter(fd, filter); err != nil {
+		fds = append(fds, fd)
+		if err := attachFilter(fd, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
 			return fmt.Errorf("IPIP receiver %d: %w", i, err)
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-			return fmt.Errorf("IPIP receiver %d: PACKET_IGNORE_OUTGOING: %w", i, err)
 		}
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBuffer) != nil {
 			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, socketBuffer)
@@ -176,18 +184,30 @@ func (c *ipipConn) openGroup(local netip.Addr, n int) error {
 			}
 		}
 	}
+	filter := ipipFilter(local)
+	for i, fd := range fds {
+		// The kernel swaps a socket's filter whole.
+		if err := attachFilter(fd, filter); err != nil {
+			return fmt.Errorf("IPIP receiver %d: %w", i, err)
+		}
+	}
 	return nil
 }
 
-// ipipFilter keeps the IPv4 packets of protocol 4 addressed to local
-// whose header the kernel's IP layer would take: version 4, a header of 20
-// to 60 bytes, a total length that covers it and fits in the packet, and,
-// for a 20-byte header, a checksum that verifies. A packet socket sees
-// packets before that layer checks them; without this, vtepd would count
-// as malformed what the kernel already counts and drops (InHdrErrors,
-// InCsumErrors, InTruncatedPkts), and the raw socket never shows it. A
-// datagram packet socket's filter sees the packet from its IP header.
+// ipipFilter keeps what the device delivered to this host (PACKET_HOST:
+// not another host's frame seen in promiscuous mode, which the IP layer
+// would drop) that ipipHeaderFilter keeps. The VM of x/net/bpf, which the
+// tests run ipipHeaderFilter in, has no packet type.
 func ipipFilter(local netip.Addr) []bpf.Instruction {
+	rest := ipipHeaderFilter(local)
+	return append([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_HOST, SkipTrue: uint8(len(rest) - 1)}, // to rest's drop
+	}, rest...)
+}
+
+// ipipHeaderFilter keeps the IPv4 packets of protocol 4 addressed to local
+func ipipHeaderFilter(local netip.Addr) []bpf.Instruction {
 	a := local.As4()
 	drop := bpf.RetConstant{Val: 0}
 	prog := []bpf.Instruction{

@@ -64,12 +64,20 @@ func kernelTakes(p []byte) bool {
 }
 
 // TestIPIPFilter: a receiver of the fanout group keeps exactly the IPIP
-// packets to its address that the kernel's IP layer would have passed to
-// the raw socket, so vtepd counts the same drops either way.
+// packets to its address whose headers the kernel's IP layer would have
+// passed, so vtepd counts the same drops either way.
 func TestIPIPFilter(t *testing.T) {
-	vm, err := bpf.NewVM(ipipFilter(fanLocal))
+	vm, err := bpf.NewVM(ipipHeaderFilter(fanLocal))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The packet type goes first, its failure to the header filter's drop.
+	full, head := ipipFilter(fanLocal), ipipHeaderFilter(fanLocal)
+	if j, ok := full[1].(bpf.JumpIf); !ok || len(full) != len(head)+2 || 2+int(j.SkipTrue) != len(full)-1 || full[len(full)-1] != (bpf.RetConstant{Val: 0}) {
+		t.Errorf("ipipFilter: the packet type check does not jump to the drop at %d: %v", len(full)-1, full[:2])
+	}
+	if _, err := bpf.Assemble(full); err != nil {
+		t.Errorf("ipipFilter does not assemble: %v", err)
 	}
 	good := fanPacket(t, netip.MustParseAddr("10.244.0.1"), netip.MustParseAddr("10.244.1.1"), 6, 40000, 5201, 100)
 	fix := func(p []byte) {

@@ -558,6 +558,26 @@ func ipipPacket(src, dst string, inner []byte) []byte {
 	return append(ipv4Header(src, dst, unix.IPPROTO_IPIP, len(inner)), inner...)
 }
 
+// outerFragments cuts the IPv4 packet p (a 20-byte header) in two, the
+// first fragment carrying first bytes of its payload (a multiple of 8), both
+// with identification id.
+func outerFragments(p []byte, id uint16, first int) [][]byte {
+	hdr, payload := p[:ipv4HeaderLen], p[ipv4HeaderLen:]
+	frag := func(off int, b []byte, more bool) []byte {
+		f := append(slices.Clone(hdr), b...)
+		binary.BigEndian.PutUint16(f[2:], uint16(len(f)))
+		binary.BigEndian.PutUint16(f[4:], id)
+		v := uint16(off / 8)
+		if more {
+			v |= 0x2000
+		}
+		binary.BigEndian.PutUint16(f[6:], v)
+		setIPv4Checksum(f)
+		return f
+	}
+	return [][]byte{frag(0, payload[:first], true), frag(first, payload[first:], false)}
+}
+
 // modified returns p after f changed a copy of it.
 func modified(p []byte, f func(p []byte)) []byte {
 	c := slices.Clone(p)
@@ -589,21 +609,23 @@ func ipipVerdict(p []byte) []string {
 // an AF_PACKET socket that puts any bytes on the wire, outer and inner
 // IPv4 headers of every broken kind: each kind alone, exactly counted by
 // vtepd or, for a broken outer header, by b's kernel, which must keep it
-// from vtepd; then thousands mixed beside a checked transfer. With one
-// queue vtepd reads the raw socket, behind the kernel's checks; with two,
-// a fanout group of packet sockets, whose filter makes the same checks.
+// from vtepd; a frame for another host's MAC, which neither may take;
+// outer fragments, which both must take reassembled; then thousands mixed
+// beside a checked transfer. vtepd reads the raw socket, behind the
+// kernel's checks, or, with --ipip-receive fanout, a fanout group of
+// packet sockets, whose filter makes the same checks.
 func TestE2EHostileIPIP(t *testing.T) {
 	bin := buildBinaries(t)
 	quickRaceExit(t)
-	for _, queues := range []string{"1", "2"} {
-		t.Run("queues="+queues, func(t *testing.T) { hostileIPIP(t, bin, queues) })
+	for _, recv := range []string{"raw", "fanout"} {
+		t.Run(recv, func(t *testing.T) { hostileIPIP(t, bin, "--queues", "2", "--ipip-receive", recv) })
 	}
 }
 
-func hostileIPIP(t *testing.T, bin binaries, queues string) {
+func hostileIPIP(t *testing.T, bin binaries, args ...string) {
 	a, b := ipipHosts(t, "10.244.0.1", "10.244.1.1")
-	startIPIP(t, bin, a, "--queues", queues, "--route", "10.244.1.0/24=10.0.0.2")
-	startIPIP(t, bin, b, "--queues", queues, "--route", "10.244.0.0/24=10.0.0.1")
+	startIPIP(t, bin, a, append(args, "--route", "10.244.1.0/24=10.0.0.2")...)
+	startIPIP(t, bin, b, append(args, "--route", "10.244.0.0/24=10.0.0.1")...)
 	pingAll(t, a.ns, b.over, 3)
 
 	dstMAC, err := net.ParseMAC(showLink(t, b.ns, "eth0").Address)
@@ -632,12 +654,13 @@ func hostileIPIP(t *testing.T, bin binaries, queues string) {
 	copy(to.Addr[:], dstMAC)
 	var sendMu sync.Mutex
 	frame := make([]byte, 0, 65536)
-	send := func(p []byte) error {
+	sendTo := func(dst net.HardwareAddr, p []byte) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		frame = append(append(append(frame[:0], dstMAC...), srcMAC...), 0x08, 0x00) // IPv4
+		frame = append(append(append(frame[:0], dst...), srcMAC...), 0x08, 0x00) // IPv4
 		return unix.Sendto(fd, append(frame, p...), 0, to)
 	}
+	send := func(p []byte) error { return sendTo(dstMAC, p) }
 
 	// The known remote's echo requests come back as replies through the
 	// tunnel: a's kernel gets them on ipip0.
@@ -712,6 +735,46 @@ func hostileIPIP(t *testing.T, bin binaries, queues string) {
 		}, nil},
 	}
 	sendKinds(t, kinds, ipipVerdict, send, snap, loss)
+
+	// b's device in promiscuous mode hands it frames for another host; the
+	// kernel drops them before IP, and so must a fanout group. ICMP hashes
+	// by its addresses alone, so each of these reaches the worker the last
+	// packet, to b, reaches after them: its reply comes last.
+	t.Run("to another host's MAC", func(t *testing.T) {
+		b.ns.Run(t, "ip", "link", "set", "eth0", "promisc", "on")
+		defer b.ns.Run(t, "ip", "link", "set", "eth0", "promisc", "off")
+		other := net.HardwareAddr{0x02, 0, 0, 0, 0x0b, 0x0e}
+		before, lost := snap(), loss()
+		for i := range hostileEach {
+			if err := sendTo(other, ipipPacket(a.under, b.under, echoRequest(a.over, b.over, echoID, uint16(1000+i)))); err != nil {
+				t.Fatalf("sending packet %d: %v", i, err)
+			}
+		}
+		if err := send(ipipPacket(a.under, b.under, echoRequest(a.over, b.over, echoID, 1999))); err != nil {
+			t.Fatal(err)
+		}
+		want := counts{atDelivered: 1}
+		after := settle(t, want, before, snap, func() uint64 { return loss() - lost })
+		checkCounts(t, "to another host's MAC", before, after, want, loss()-lost)
+	})
+
+	// An outer packet cut in two: the kernel reassembles it for the raw
+	// socket, and for a fanout group (PACKET_FANOUT_FLAG_DEFRAG) before it
+	// picks a socket.
+	t.Run("outer fragments", func(t *testing.T) {
+		before, lost := snap(), loss()
+		for i := range hostileEach {
+			whole := ipipPacket(a.under, b.under, echoRequest(a.over, b.over, echoID, uint16(3000+i)))
+			for _, f := range outerFragments(whole, uint16(0x4000+i), 16) {
+				if err := send(f); err != nil {
+					t.Fatalf("sending fragment of packet %d: %v", i, err)
+				}
+			}
+		}
+		want := counts{atDelivered: hostileEach}
+		after := settle(t, want, before, snap, func() uint64 { return loss() - lost })
+		checkCounts(t, "outer fragments", before, after, want, loss()-lost)
+	})
 
 	t.Run("a flood beside a transfer", func(t *testing.T) {
 		var pool [][]byte

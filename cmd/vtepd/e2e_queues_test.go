@@ -295,18 +295,30 @@ func ipipFanout(t *testing.T, h *host) int {
 }
 
 // TestE2EQueuesIPIP: an IPIP network with 1 and 4 queues: the TUN device
-// has as many, each with a transmit worker; one raw socket receives with
-// one queue, a fanout group of as many packet sockets as queues with more,
-// the raw socket kept open beside it (README, "Queues and workers"). Eight
-// flows of numbered datagrams arrive in order and none twice, the flows
-// are spread over the sender's queues and, with more than one, over the
-// receiver's workers, and checked TCP transfers pass both ways.
+// has as many, each with a transmit worker; one raw socket receives, or,
+// with --ipip-receive fanout, a fanout group of as many packet sockets as
+// queues, a worker each, the raw socket kept open beside it (README,
+// "Queues and workers"). Eight flows of numbered datagrams arrive in order
+// and none twice, the flows are spread over the sender's queues and, with
+// a fanout group, over the receiver's workers, and checked TCP transfers
+// pass both ways.
 func TestE2EQueuesIPIP(t *testing.T) {
 	bin := buildBinaries(t)
-	for _, queues := range []int{1, 4} {
-		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+	for _, tc := range []struct {
+		queues int
+		fanout bool
+	}{{1, false}, {4, false}, {4, true}} {
+		queues := tc.queues
+		name := fmt.Sprintf("queues=%d", queues)
+		if tc.fanout {
+			name += " fanout"
+		}
+		t.Run(name, func(t *testing.T) {
 			a, b := ipipHosts(t, "10.244.0.1", "10.244.1.1")
 			q := []string{"--queues", strconv.Itoa(queues)}
+			if tc.fanout {
+				q = append(q, "--ipip-receive", "fanout")
+			}
 			startIPIP(t, bin, a, append(q, "--route", "10.244.1.0/24=10.0.0.2")...)
 			startIPIP(t, bin, b, append(q, "--route", "10.244.0.0/24=10.0.0.1")...)
 			for _, h := range []*host{a, b} {
@@ -316,9 +328,9 @@ func TestE2EQueuesIPIP(t *testing.T) {
 				if got := ipipSockets(t, h); got != 1 {
 					t.Errorf("raw protocol-4 sockets on %s: got %d, want 1", h.under, got)
 				}
-				want := queues
-				if queues == 1 {
-					want = 0
+				want := 0
+				if tc.fanout {
+					want = queues
 				}
 				if got := ipipFanout(t, h); got != want {
 					t.Errorf("packet sockets for IPv4 beside %s: got %d, want %d", h.under, got, want)
@@ -334,9 +346,14 @@ func TestE2EQueuesIPIP(t *testing.T) {
 			sa, txA, _ := queueSpread(t, "sender "+a.under, queues, func() control.NetworkStats { return statsOf(t, bin, a, ipipDev) })
 			sb, _, rxB := queueSpread(t, "receiver "+b.under, queues, func() control.NetworkStats { return statsOf(t, bin, b, ipipDev) })
 			t.Logf("sender's queues %+v; receiver's queues %+v", sa.Queues, sb.Queues)
-			if queues > 1 && (txA < 2 || rxB < 2) {
-				t.Errorf("%d flows over %d queues: %d of the sender's queues sent, %d of the receiver's were written to; want at least 2 each",
-					flows, queues, txA, rxB)
+			if queues > 1 && txA < 2 {
+				t.Errorf("%d flows over %d queues: %d of the sender's queues sent, want at least 2", flows, queues, txA)
+			}
+			if tc.fanout && rxB < 2 {
+				t.Errorf("%d flows over a fanout group of %d: %d of the receiver's queues were written to, want at least 2", flows, queues, rxB)
+			}
+			if !tc.fanout && rxB != 1 {
+				t.Errorf("%d flows through one raw socket: %d of the receiver's queues were written to, want 1", flows, rxB)
 			}
 			if d := statsOf(t, bin, b, ipipUnderStats); d.Drops["malformed"] != 0 || d.Drops["unknown_source"] != 0 {
 				t.Errorf("drops on %s's IPIP underlay: %v, want none", b.under, d.Drops)

@@ -20,9 +20,10 @@ type Host struct {
 	UnderlayMTU func(local netip.Addr) (int, error)
 	// ListenUDP opens the VXLAN underlay's sockets.
 	ListenUDP func(local netip.Addr, port uint16, o dataplane.UDPOffload) (dataplane.Conn, error)
-	// ListenIPIP opens the IPIP underlay's sockets, receivers of them read
-	// by a worker each.
-	ListenIPIP func(local netip.Addr, receivers int) (dataplane.Conn, error)
+	// ListenIPIP opens the IPIP underlay's sockets: one raw socket to
+	// receive with group 0, a fanout group of that many packet sockets
+	// otherwise.
+	ListenIPIP func(local netip.Addr, group int) (dataplane.Conn, error)
 	// OpenGroup joins a VXLAN network's multicast group.
 	OpenGroup func(group netip.Addr, dev string, port uint16) (dataplane.Conn, error)
 	// CreateTAP and CreateTUN make a network's device.

@@ -170,7 +170,11 @@ func (d *Node) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	if d.ipip != nil {
 		return d.ipip, nil
 	}
-	conn, err := d.host.ListenIPIP(d.local, d.queues())
+	group := 0 // the raw socket
+	if d.cfg.Underlay.IPIPFanout {
+		group = d.queues()
+	}
+	conn, err := d.host.ListenIPIP(d.local, group)
 	if err != nil {
 		return nil, err
 	}
