@@ -15,6 +15,9 @@ const (
 	PathKernelVXLAN = "kernel-vxlan" // Linux's vxlan driver at both ends
 	PathVtepdVXLAN  = "vtepd-vxlan"  // vtepd VXLAN at both ends
 	PathVtepdIPIP   = "vtepd-ipip"   // vtepd IPIP at both ends
+	// vtepd IPIP receiving through a fanout group of a packet socket per
+	// queue (--ipip-receive fanout) rather than one raw socket.
+	PathVtepdIPIPFanout = "vtepd-ipip-fanout"
 	// The same two with every offload off (vtepd --offload off): what the
 	// offloads are worth, side by side.
 	PathVtepdVXLANPlain = "vtepd-vxlan-plain"
@@ -22,7 +25,7 @@ const (
 )
 
 // AllPaths lists every path in measuring order.
-var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdVXLANPlain, PathVtepdIPIPPlain}
+var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain}
 
 // pathTitles are the names tables and charts show.
 var pathTitles = map[string]string{
@@ -30,6 +33,8 @@ var pathTitles = map[string]string{
 	PathKernelVXLAN: "kernel vxlan",
 	PathVtepdVXLAN:  "vtepd VXLAN",
 	PathVtepdIPIP:   "vtepd IPIP",
+
+	PathVtepdIPIPFanout: "vtepd IPIP, fanout receive",
 
 	PathVtepdVXLANPlain: "vtepd VXLAN, offloads off",
 	PathVtepdIPIPPlain:  "vtepd IPIP, offloads off",

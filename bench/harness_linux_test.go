@@ -155,7 +155,7 @@ func TestHarnessQuick(t *testing.T) {
 	if kernelVXLANProbe(t) {
 		want = append(want, PathKernelVXLAN)
 	}
-	want = append(want, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdVXLANPlain, PathVtepdIPIPPlain)
+	want = append(want, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain)
 	var got []string
 	for _, p := range r.Paths {
 		got = append(got, p.Name)
@@ -339,4 +339,24 @@ func sysctlInt(t *testing.T, name string) int {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return n
+}
+
+// TestVtepdArgs: each vtepd path starts its daemons the way its title says.
+func TestVtepdArgs(t *testing.T) {
+	for _, tc := range []struct {
+		path   string
+		queues int
+		want   []string
+	}{
+		{PathVtepdVXLAN, 0, nil},
+		{PathVtepdIPIP, 2, []string{"--queues", "2"}},
+		{PathVtepdIPIPFanout, 0, []string{"--ipip-receive", "fanout"}},
+		{PathVtepdIPIPFanout, 4, []string{"--ipip-receive", "fanout", "--queues", "4"}},
+		{PathVtepdVXLANPlain, 0, []string{"--offload", "off"}},
+		{PathVtepdIPIPPlain, 1, []string{"--offload", "off", "--queues", "1"}},
+	} {
+		if got := vtepdArgs(Config{Queues: tc.queues}, tc.path); !slices.Equal(got, tc.want) {
+			t.Errorf("%s, queues %d: got %q, want %q", tc.path, tc.queues, got, tc.want)
+		}
+	}
 }

@@ -91,7 +91,7 @@ func newTopo(ctx context.Context, cfg Config, dir, path string) (t *topo, err er
 		err = t.vtepd(ctx, cfg,
 			append([]string{"--vni", vni, "--local", underlayA, "--remote", underlayB, "--addr", overlayA + "/24"}, extra...),
 			append([]string{"--vni", vni, "--local", underlayB, "--remote", underlayA, "--addr", overlayB + "/24"}, extra...))
-	case PathVtepdIPIP, PathVtepdIPIPPlain:
+	case PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdIPIPPlain:
 		t.dst = ipipB
 		extra := vtepdArgs(cfg, path)
 		err = t.vtepd(ctx, cfg,
@@ -239,6 +239,9 @@ func vtepdArgs(cfg Config, path string) []string {
 	var args []string
 	if path == PathVtepdVXLANPlain || path == PathVtepdIPIPPlain {
 		args = append(args, "--offload", "off")
+	}
+	if path == PathVtepdIPIPFanout {
+		args = append(args, "--ipip-receive", "fanout")
 	}
 	if cfg.Queues > 0 {
 		args = append(args, "--queues", strconv.Itoa(cfg.Queues))
