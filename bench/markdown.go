@@ -18,7 +18,7 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	fmt.Fprintf(&b, "Two network namespaces joined by a veth pair, a fresh pair per path. ")
 	runs := "from a single run"
 	if r.Settings.Runs > 1 {
-		runs = fmt.Sprintf("the median of %d runs, [min–max]", r.Settings.Runs)
+		runs = fmt.Sprintf("the median of %d runs, [min–max], each path's taken in turn with the others'", r.Settings.Runs)
 	}
 	fmt.Fprintf(&b, "Each figure is %s; ×N is its ratio to the kernel's vxlan. ", runs)
 	gen := "iperf3"

@@ -111,7 +111,7 @@ func TestWriteMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8",
-		"the median of 3 runs, [min–max]",
+		"the median of 3 runs, [min–max], each path's taken in turn with the others'",
 		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB | in its own code |",
 		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | 33.0 [30.0–36.0] | n/a |",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 6.00 [3.00–27.0] ×0.18 | 5.00 [1.11–10.0] | 1.00 [0.222–2.00] |",
