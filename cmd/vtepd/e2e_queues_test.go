@@ -335,6 +335,10 @@ func TestE2EQueuesIPIP(t *testing.T) {
 				if got := ipipFanout(t, h); got != want {
 					t.Errorf("packet sockets for IPv4 beside %s: got %d, want %d", h.under, got, want)
 				}
+				const warn = "IPIP received through a fanout group: netfilter, rp_filter and IPsec policy do not apply to it"
+				if got := strings.Contains(h.vtepd.Output(), warn); got != tc.fanout {
+					t.Errorf("vtepd on %s says %q: %v, want %v", h.under, warn, got, tc.fanout)
+				}
 			}
 			pingAll(t, a.ns, b.over, 3)
 

@@ -176,7 +176,14 @@ func (d *Node) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	}
 	conn, err := d.host.ListenIPIP(d.local, group)
 	if err != nil {
+		if group > 0 {
+			return nil, fmt.Errorf("underlay.ipip_receive %s: %w", control.IPIPReceiveFanout, err)
+		}
 		return nil, err
+	}
+	if group > 0 {
+		d.log.Info("IPIP received through a fanout group: netfilter, rp_filter and IPsec policy do not apply to it",
+			zap.Stringer("local", d.local), zap.Int("sockets", group))
 	}
 	d.ipip, err = dataplane.NewIPIPUnderlay(d.local, conn, d.log)
 	if err != nil {
