@@ -218,8 +218,9 @@ func ParseFlags(args []string) (*Config, error) {
 
 	var c *Config
 	if set["config"] {
-		for _, f := range networkFlags {
-			if set[f] {
+		// The file says everything but what overrides may set over it.
+		for _, f := range append(slices.Clone(networkFlags), daemonFlags...) {
+			if set[f] && f != "config" && !slices.ContainsFunc(overrides, func(o override) bool { return o.flag == f }) {
 				return nil, fmt.Errorf("--config: cannot be combined with --%s (put it in the config file)", f)
 			}
 		}
@@ -269,12 +270,15 @@ func (c *Config) Names() Names {
 	}
 }
 
-// overrides are the daemon's flags that may go with --config: each sets a
-// field of the file over what the file says.
-var overrides = []struct {
+// override is a daemon flag that may go with --config: it sets a field of
+// the file over what the file says.
+type override struct {
 	flag  string
 	field func(c *Config) *string
-}{
+}
+
+// overrides are the daemon's flags that may go with --config.
+var overrides = []override{
 	{"control", func(c *Config) *string { return &c.Control }},
 	{"metrics", func(c *Config) *string { return &c.Metrics }},
 	{"log-level", func(c *Config) *string { return &c.LogLevel }},
