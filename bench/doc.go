@@ -8,11 +8,13 @@
 // arrives at 64, 512 and 1400-byte payloads and its loss, round-trip time
 // p50 and p99, and the CPU time vtepd spends per GB moved. The paths are
 // the veth alone (no overlay: the ceiling), the kernel's vxlan driver when
-// the kernel has one, vtepd VXLAN and vtepd IPIP. Every figure is the
+// the kernel has one, vtepd VXLAN, vtepd IPIP, IPIP again received through
+// a fanout group, and the two first vtepd paths with their offloads off
+// (AllPaths). Every figure is the
 // median of several runs with their min and max, and its ratio to the
 // kernel's vxlan. Every path's topology is built before the first run and
 // the runs are taken in turn (run 1 of every path, then run 2 of every
-// path, and so on), so that a host whose speed drifts during the hour moves
+// path, and so on), so that a host whose speed drifts during the run moves
 // all paths alike. WriteMarkdown, WriteSVG and the JSON encoding of Report
 // present the outcome; vtepbench (bench/cmd/vtepbench) is the program
 // behind `sudo make bench`.

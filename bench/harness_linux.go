@@ -139,6 +139,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if cerr := m.close(); err == nil {
 			err = cerr
 		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			fail(m, err)
 			continue
