@@ -736,17 +736,25 @@ func hostileIPIP(t *testing.T, bin binaries, args ...string) {
 	}
 	sendKinds(t, kinds, ipipVerdict, send, snap, loss)
 
-	// b's device in promiscuous mode hands it frames for another host; the
-	// kernel drops them before IP, and so must a fanout group. ICMP hashes
-	// by its addresses alone, so each of these reaches the worker the last
-	// packet, to b, reaches after them: its reply comes last.
+	// Frames for another host's MAC (a NIC hands them up in promiscuous
+	// mode; a veth always does): the kernel drops them before IP, and so
+	// must a fanout group's filter. They carry their own echo ID; ICMP
+	// hashes by its addresses alone, so they reach the worker the last
+	// packet, to b, reaches after them, and any reply to them would come
+	// before that packet's.
 	t.Run("to another host's MAC", func(t *testing.T) {
 		b.ns.Run(t, "ip", "link", "set", "eth0", "promisc", "on")
 		defer b.ns.Run(t, "ip", "link", "set", "eth0", "promisc", "off")
+		const strayID = 0x7e58
+		stray := openCounter(t, a.ns, "ICMP socket", func() (int, error) {
+			return unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+		}, func(p []byte) bool {
+			return len(p) >= ipv4HeaderLen+8 && p[ipv4HeaderLen] == 0 && binary.BigEndian.Uint16(p[ipv4HeaderLen+4:]) == strayID
+		})
 		other := net.HardwareAddr{0x02, 0, 0, 0, 0x0b, 0x0e}
 		before, lost := snap(), loss()
 		for i := range hostileEach {
-			if err := sendTo(other, ipipPacket(a.under, b.under, echoRequest(a.over, b.over, echoID, uint16(1000+i)))); err != nil {
+			if err := sendTo(other, ipipPacket(a.under, b.under, echoRequest(a.over, b.over, strayID, uint16(i)))); err != nil {
 				t.Fatalf("sending packet %d: %v", i, err)
 			}
 		}
@@ -756,6 +764,9 @@ func hostileIPIP(t *testing.T, bin binaries, args ...string) {
 		want := counts{atDelivered: 1}
 		after := settle(t, want, before, snap, func() uint64 { return loss() - lost })
 		checkCounts(t, "to another host's MAC", before, after, want, loss()-lost)
+		if n := stray.count(t); n != 0 {
+			t.Errorf("%d replies to echo requests sent to another host's MAC, want none", n)
+		}
 	})
 
 	// An outer packet cut in two: the kernel reassembles it for the raw
