@@ -360,3 +360,59 @@ func TestVtepdArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestHarnessFailedPath: paths whose vtepd will not start are reported as
+// failed, once each, as soon as it has exited, the path beside them is
+// measured in full, and nothing is left behind.
+func TestHarnessFailedPath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (the ip command)")
+	}
+	if testing.Short() {
+		t.Skip("runs the benchmark harness; skipped with -short")
+	}
+	fake := filepath.Join(t.TempDir(), "vtepd")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'this vtepd will not start' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := QuickConfig()
+	cfg.Vtepd, cfg.Vtepctl = fake, fake
+	cfg.Paths = []string{PathVtepdVXLAN, PathVeth, PathVtepdIPIP}
+	cfg.Micro = false
+	cfg.Pings = 20
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	t.Logf("progress:\n%s", progress.String())
+	if err == nil || !strings.Contains(err.Error(), "2 of the measurements failed") {
+		t.Errorf("Run: got error %v, want one saying 2 of the measurements failed", err)
+	}
+	if r == nil {
+		t.Fatal("Run returned no report with its error")
+	}
+	if len(r.Paths) != 1 || r.Paths[0].Name != PathVeth || len(r.Paths[0].Runs) != 1 {
+		t.Errorf("paths measured: got %+v, want veth with its one run", r.Paths)
+	}
+	var skipped []string
+	for _, s := range r.Skipped {
+		skipped = append(skipped, s.Path)
+		// The wait for its control socket ends when vtepd does, naming why.
+		if !strings.HasPrefix(s.Reason, "failed: ") || !strings.Contains(s.Reason, "vtepd exited (exit status 1): this vtepd will not start") ||
+			strings.Contains(s.Reason, "timed out") {
+			t.Errorf("%s skipped for %q, want a failure saying vtepd exited and what it said, not a time-out", s.Path, s.Reason)
+		}
+	}
+	if want := []string{PathVtepdVXLAN, PathVtepdIPIP}; !slices.Equal(skipped, want) {
+		t.Errorf("skipped: got %v, want %v", skipped, want)
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		if prefix := fmt.Sprintf("vtb-%d-", os.Getpid()); strings.Contains(string(out), prefix) {
+			t.Errorf("namespaces left behind: got %q in ip netns list, want none", prefix)
+		}
+	}
+}

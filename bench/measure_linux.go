@@ -36,8 +36,8 @@ func (t *topo) startServer(ctx context.Context, ready string, args ...string) er
 	t.procs = append(t.procs, p)
 	what := filepath.Base(args[0]) + " " + args[1]
 	return pollUntil(ctx, 10*time.Second, "the "+what+" in "+t.b.name, func() error {
-		if gone, err := p.exited(); gone {
-			return fmt.Errorf("%s exited (%v): %s", what, err, p.tail())
+		if err := p.exitedErr(what); err != nil {
+			return err
 		}
 		if !strings.Contains(p.out.String(), ready) {
 			return errors.New("not listening yet")

@@ -128,6 +128,22 @@ func (n *netns) start(args ...string) (*proc, error) {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
+// giveUp is a pollUntil condition's error saying that what it waits for
+// can no longer come, such as a process that exited before it was ready.
+type giveUp struct{ err error }
+
+func (g giveUp) Error() string { return g.err.Error() }
+func (g giveUp) Unwrap() error { return g.err }
+
+// exitedErr is a giveUp error for p, with how it ended and its last words,
+// once it has exited; nil while it runs.
+func (p *proc) exitedErr(what string) error {
+	if gone, err := p.exited(); gone {
+		return giveUp{fmt.Errorf("%s exited (%v): %s", what, err, p.tail())}
+	}
+	return nil
+}
+
 // exited reports whether the process is gone, and how it ended.
 func (p *proc) exited() (bool, error) {
 	select {
@@ -185,13 +201,17 @@ func lastLines(s string, n int) string {
 
 // pollUntil calls cond every 50ms until it returns nil, ctx ends or
 // timeout passes; the error then names what was awaited and cond's last
-// error.
+// error. A giveUp error from cond ends the wait at once.
 func pollUntil(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
 		if err == nil {
 			return nil
+		}
+		var g giveUp
+		if errors.As(err, &g) {
+			return fmt.Errorf("waiting for %s: %w", what, g.err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %v waiting for %s: %w", timeout, what, err)

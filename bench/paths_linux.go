@@ -148,8 +148,8 @@ func (t *topo) vtepd(ctx context.Context, cfg Config, argsA, argsB []string) err
 	}
 	for i, p := range t.vtepds {
 		err := pollUntil(ctx, 15*time.Second, "vtepd's control socket "+t.ctls[i], func() error {
-			if gone, err := p.exited(); gone {
-				return fmt.Errorf("vtepd exited (%v): %s", err, p.tail())
+			if err := p.exitedErr("vtepd"); err != nil {
+				return err
 			}
 			_, err := vtepctl(ctx, cfg, t.ctls[i], "stats")
 			return err
@@ -193,8 +193,8 @@ func (t *topo) vtepdStats(ctx context.Context, cfg Config) ([]json.RawMessage, e
 func (t *topo) waitReachable(ctx context.Context) error {
 	return pollUntil(ctx, 20*time.Second, fmt.Sprintf("%s to reach %s over %s", t.a.name, t.dst, t.path), func() error {
 		for _, p := range t.vtepds {
-			if gone, err := p.exited(); gone {
-				return fmt.Errorf("vtepd exited (%v): %s", err, p.tail())
+			if err := p.exitedErr("vtepd"); err != nil {
+				return err
 			}
 		}
 		_, err := t.a.exec(ctx, "ping", "-n", "-c", "1", "-W", "1", t.dst)
