@@ -61,9 +61,6 @@ func (r *rxSock) ReadBatchSegs(bufs [][]byte, sizes []int, srcs []netip.AddrPort
 	return r.rxr.read(bufs, sizes, srcs, segs)
 }
 
-// udpReceiver is one further receiving socket of a udpConn as a Conn of
-// its own, for its receive worker: it sends through the udpConn, and
-// closing the udpConn closes it.
 // The underlay's sockets, and the capability the receive loops look for:
 // a signature that drifted would fail here, not quietly take the slow path.
 var (
@@ -73,6 +70,9 @@ var (
 	_ segReader = udpReceiver{}
 )
 
+// udpReceiver is one further receiving socket of a udpConn as a Conn of
+// its own, for its receive worker: it sends through the udpConn, and
+// closing the udpConn closes it.
 type udpReceiver struct {
 	*rxSock
 	c *udpConn
