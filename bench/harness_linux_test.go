@@ -16,10 +16,9 @@ import (
 	"time"
 )
 
-// harnessBinaries skips a harness run where it cannot work (not root, no
-// iproute2, -short) and builds vtepd, vtepctl and the extra packages into a
-// directory it returns, with the go command.
-func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
+// needHarness skips a harness run where it cannot work: not root, no
+// iproute2, -short.
+func needHarness(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
@@ -30,6 +29,14 @@ func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
 	if testing.Short() {
 		t.Skip("runs the benchmark harness; skipped with -short")
 	}
+}
+
+// harnessBinaries skips a harness run where it cannot work (not root, no
+// iproute2, -short) and builds vtepd, vtepctl and the extra packages into a
+// directory it returns, with the go command.
+func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
+	t.Helper()
+	needHarness(t)
 	goTool = goCommand(t)
 	bin = t.TempDir()
 	pkgs := append([]string{"./cmd/vtepd", "./cmd/vtepctl"}, extra...)
@@ -365,15 +372,7 @@ func TestVtepdArgs(t *testing.T) {
 // failed, once each, as soon as it has exited, the path beside them is
 // measured in full, and nothing is left behind.
 func TestHarnessFailedPath(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: makes network namespaces (run as root: sudo make test)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (the ip command)")
-	}
-	if testing.Short() {
-		t.Skip("runs the benchmark harness; skipped with -short")
-	}
+	needHarness(t)
 	fake := filepath.Join(t.TempDir(), "vtepd")
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'this vtepd will not start' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)

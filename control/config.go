@@ -214,17 +214,12 @@ const (
 )
 
 // wantIPIPReceive is what ipip_receive and --ipip-receive take.
-const wantIPIPReceive = "want " + IPIPReceiveRaw + " or " + IPIPReceiveFanout
+const wantIPIPReceive = IPIPReceiveRaw + " or " + IPIPReceiveFanout
 
-// parseIPIPReceive reads ipip_receive: whether IPIP uses a fanout group.
-func parseIPIPReceive(s string) (bool, error) {
-	switch s {
-	case IPIPReceiveRaw:
-		return false, nil
-	case IPIPReceiveFanout:
-		return true, nil
-	}
-	return false, errors.New(wantIPIPReceive)
+// parseIPIPReceive reads ipip_receive: whether IPIP uses a fanout group,
+// and whether s is one of the two.
+func parseIPIPReceive(s string) (fanout, ok bool) {
+	return s == IPIPReceiveFanout, s == IPIPReceiveRaw || s == IPIPReceiveFanout
 }
 
 // MaxBusyPoll is the longest busy-poll spin accepted: past a millisecond
@@ -654,8 +649,9 @@ func (r *rawUnderlay) decode(u *Underlay) error {
 	if err != nil {
 		return err
 	}
-	if u.IPIPFanout, err = parseIPIPReceive(recv); err != nil {
-		return ir.errorf("%v, got %s", err, ir.got())
+	var ok bool
+	if u.IPIPFanout, ok = parseIPIPReceive(recv); !ok {
+		return ir.errorf("want %s, got %s", wantIPIPReceive, ir.got())
 	}
 	accept := field("underlay.accept", &r.Accept)
 	if u.Accept, err = accept.str(AcceptAny); err != nil {

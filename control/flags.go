@@ -491,9 +491,9 @@ func (fv *flagValues) underlay(kind string) (Underlay, error) {
 		u.BusyPoll = d
 	}
 	if set["ipip-receive"] {
-		v, err := parseIPIPReceive(*str["ipip-receive"])
-		if err != nil {
-			return u, fv.bad("ipip-receive", IPIPReceiveRaw+" or "+IPIPReceiveFanout)
+		v, ok := parseIPIPReceive(*str["ipip-receive"])
+		if !ok {
+			return u, fv.bad("ipip-receive", wantIPIPReceive)
 		}
 		u.IPIPFanout = v
 	}

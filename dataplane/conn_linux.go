@@ -403,22 +403,40 @@ func putDst(sa *unix.RawSockaddrInet6, p []byte) uint32 {
 }
 
 func (c *udpConn) Close() error {
-	var err error
-	if c.rx != nil {
-		err = c.rx.Close()
-	}
+	socks := []*net.UDPConn{c.rx}
 	for _, r := range c.more {
-		if cerr := r.rx.Close(); err == nil {
-			err = cerr
-		}
+		socks = append(socks, r.rx)
 	}
-	if c.txfd >= 0 {
-		if cerr := unix.Close(c.txfd); err == nil {
-			err = cerr
-		}
-	}
+	err := closeSockets(c.txfd, socks...)
 	if c.pool != nil {
 		c.pool.close()
+	}
+	return err
+}
+
+// closeSockets closes a Conn's receiving sockets, the nil ones (not
+// opened yet) skipped, and its raw sender txfd unless it is -1, and returns
+// the first error.
+func closeSockets[S interface {
+	comparable
+	Close() error
+}](txfd int, socks ...S) error {
+	var (
+		err  error
+		none S
+	)
+	for _, s := range socks {
+		if s == none {
+			continue
+		}
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if txfd >= 0 {
+		if cerr := unix.Close(txfd); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

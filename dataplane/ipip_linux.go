@@ -108,7 +108,7 @@ func openIPIPRaw(local netip.Addr, read bool) (*os.File, error) {
 		return nil, fmt.Errorf("open raw IPv4 socket for protocol 4 (needs CAP_NET_RAW): %w", err)
 	}
 	if !read {
-		if err := attachFilter(fd, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
+		if err := attachFilter(fd, dropAll); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("raw IPIP socket: %w", err)
 		}
@@ -151,7 +151,7 @@ func (c *ipipConn) openGroup(local netip.Addr, n int) error {
 			c.more = append(c.more, r)
 		}
 		fds = append(fds, fd)
-		if err := attachFilter(fd, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
+		if err := attachFilter(fd, dropAll); err != nil {
 			return fmt.Errorf("IPIP receiver %d: %w", i, err)
 		}
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBuffer) != nil {
@@ -206,28 +206,37 @@ func ipipFilter(local netip.Addr) []bpf.Instruction {
 	}, rest...)
 }
 
-// ipipHeaderFilter keeps the IPv4 packets of protocol 4 addressed to local
+// ipipHeaderFilter keeps the IPv4 packets of protocol 4 addressed to
+// local whose header the kernel's IP layer would take: version 4, a header
+// of 20 to 60 bytes, a total length that covers it and fits in the packet,
+// and, for a 20-byte header, a checksum that verifies. A packet socket sees
+// packets before that layer checks them; without this, vtepd would count
+// as malformed what the kernel already counts and drops (InHdrErrors,
+// InCsumErrors, InTruncatedPkts), and the raw socket never shows it. A
+// datagram packet socket's filter sees the packet from its IP header.
 func ipipHeaderFilter(local netip.Addr) []bpf.Instruction {
+	// Jumps are written to these placeholders, then pointed at the last
+	// two instructions: keep, and drop.
+	const toDrop, toKeep = 0xff, 0xfe
 	a := local.As4()
-	drop := bpf.RetConstant{Val: 0}
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 0, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpLessThan, Val: 0x45, SkipTrue: 0xff}, // 0xff: to drop, fixed below
-		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: 0x4f, SkipTrue: 0xff},
+		bpf.JumpIf{Cond: bpf.JumpLessThan, Val: 0x45, SkipTrue: toDrop},
+		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: 0x4f, SkipTrue: toDrop},
 		bpf.LoadAbsolute{Off: 9, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: encap.ProtocolIPIP, SkipTrue: 0xff},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: encap.ProtocolIPIP, SkipTrue: toDrop},
 		bpf.LoadAbsolute{Off: 16, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a[:]), SkipTrue: 0xff},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a[:]), SkipTrue: toDrop},
 		// total length >= the header, <= the packet
 		bpf.LoadMemShift{Off: 0},
 		bpf.LoadAbsolute{Off: 2, Size: 2},
-		bpf.JumpIfX{Cond: bpf.JumpLessThan, SkipTrue: 0xff},
+		bpf.JumpIfX{Cond: bpf.JumpLessThan, SkipTrue: toDrop},
 		bpf.TAX{},
 		bpf.LoadExtension{Num: bpf.ExtLen},
-		bpf.JumpIfX{Cond: bpf.JumpLessThan, SkipTrue: 0xff},
+		bpf.JumpIfX{Cond: bpf.JumpLessThan, SkipTrue: toDrop},
 		// options: the checksum is left to vtepd, which checks it too
 		bpf.LoadAbsolute{Off: 0, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x45, SkipTrue: 0xfe}, // 0xfe: to keep
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0x45, SkipTrue: toKeep},
 		bpf.LoadAbsolute{Off: 0, Size: 2},
 		bpf.TAX{},
 	}
@@ -246,29 +255,33 @@ func ipipHeaderFilter(local netip.Addr) []bpf.Instruction {
 			bpf.TAX{},
 		)
 	}
-	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0xffff, SkipTrue: 0xff})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0xffff, SkipTrue: toDrop})
 	keep := len(prog)
-	prog = append(prog, bpf.RetConstant{Val: 1 << 18}, drop)
-	// Point the placeholder jumps at keep and at drop, the last two.
+	prog = append(prog, bpf.RetConstant{Val: 1 << 18}, dropAll[0])
+	skip := func(i int, placeholder uint8) uint8 {
+		switch placeholder {
+		case toKeep:
+			return uint8(keep - i - 1)
+		case toDrop:
+			return uint8(keep + 1 - i - 1)
+		}
+		return placeholder
+	}
 	for i, ins := range prog {
-		j, ok := ins.(bpf.JumpIf)
-		if !ok {
-			if jx, ok := ins.(bpf.JumpIfX); ok && jx.SkipTrue == 0xff {
-				jx.SkipTrue = uint8(keep + 1 - i - 1)
-				prog[i] = jx
-			}
-			continue
+		switch j := ins.(type) {
+		case bpf.JumpIf:
+			j.SkipTrue = skip(i, j.SkipTrue)
+			prog[i] = j
+		case bpf.JumpIfX:
+			j.SkipTrue = skip(i, j.SkipTrue)
+			prog[i] = j
 		}
-		switch j.SkipTrue {
-		case 0xff:
-			j.SkipTrue = uint8(keep + 1 - i - 1)
-		case 0xfe:
-			j.SkipTrue = uint8(keep - i - 1)
-		}
-		prog[i] = j
 	}
 	return prog
 }
+
+// dropAll is a filter that keeps nothing.
+var dropAll = []bpf.Instruction{bpf.RetConstant{Val: 0}}
 
 // ipipFanoutProg returns a hash of an IPIP packet's inner flow, which the
 // kernel takes modulo the group's size: the inner addresses, and the
@@ -347,23 +360,9 @@ func (r *ipipRx) ReadBatch(bufs [][]byte, sizes []int, srcs []netip.AddrPort) (i
 func (c *ipipConn) WriteBatch(pkts [][]byte) (int, error) { return sendRaw(c.txfd, pkts) }
 
 func (c *ipipConn) Close() error {
-	var err error
-	for _, f := range []*os.File{c.rx, c.raw} {
-		if f != nil {
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-	}
+	socks := []*os.File{c.rx, c.raw}
 	for _, r := range c.more {
-		if cerr := r.rx.Close(); err == nil {
-			err = cerr
-		}
+		socks = append(socks, r.rx)
 	}
-	if c.txfd >= 0 {
-		if cerr := unix.Close(c.txfd); err == nil {
-			err = cerr
-		}
-	}
-	return err
+	return closeSockets(c.txfd, socks...)
 }
