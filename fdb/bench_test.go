@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func benchMAC(i int) MAC { return MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)} }
@@ -83,8 +84,9 @@ func BenchmarkLearnRefresh(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		j := i & (len(macs) - 1)
-		// A new now every 32 frames, as a batch of 32 would pass.
-		if r := tb.Learn(macs[j], remotes[j], int64(2+i/32)); r != LearnRefreshed {
+		// A new now every 32 frames, 20 µs apart, as batches of 32 would
+		// pass: a store every RefreshStep.
+		if r := tb.Learn(macs[j], remotes[j], int64(2+i/32)*int64(20*time.Microsecond)); r != LearnRefreshed {
 			b.Fatalf("Learn: got %v, want %v", r, LearnRefreshed)
 		}
 		i++
@@ -114,4 +116,30 @@ func BenchmarkRouteLookup(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkOnePeerParallel is every worker carrying flows of one peer:
+// each receive batch refreshes the peer's MAC (a new now each time) and
+// each send looks it up. With several CPUs this shows what writes to the
+// entry, and to the lines beside it, cost the other workers.
+func BenchmarkOnePeerParallel(b *testing.B) {
+	tb := NewTable(1, Config{Learning: true})
+	peer := benchMAC(7)
+	if r := tb.Learn(peer, ip1, Now()); r != LearnNew {
+		b.Fatalf("Learn: got %v, want %v", r, LearnNew)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := tb.Learn(peer, ip1, Now()); r != LearnRefreshed {
+				b.Errorf("Learn: got %v, want %v", r, LearnRefreshed)
+				return
+			}
+			if _, ok := tb.Lookup(peer); !ok {
+				b.Error("miss")
+				return
+			}
+		}
+	})
 }

@@ -16,6 +16,15 @@ import (
 // matches the kernel vxlan driver's default `ageing 300`.
 const DefaultAgeing = 300 * time.Second
 
+// RefreshStep is the least time by which Learn moves a known entry's age
+// on. Frames of a busy peer refresh its entry in every receive batch, from
+// every receive worker; storing each time would write one cache line from
+// every CPU many thousand times a second, and make every other CPU that
+// reads the entry, or its shard, miss it. Within a step the entry keeps its
+// time, so it may age out up to a step early, as the kernel's bridge and
+// vxlan tables, which keep the time in jiffies, do.
+const RefreshStep = time.Millisecond
+
 // DefaultLimit is the default maximum number of entries (learnt plus static)
 // in one VNI's table.
 const DefaultLimit = 16384
@@ -118,8 +127,8 @@ type Counters struct {
 	// Moved counts learnt MACs that moved to another remote.
 	Moved uint64
 	// Refreshed counts age renewals of known entries. A renewal happens when
-	// Learn is given a later now than the entry holds, so the same MAC seen
-	// many times in one batch (one now) counts once.
+	// Learn is given a now at least RefreshStep later than the entry holds,
+	// so a MAC seen in every batch counts at most once a RefreshStep.
 	Refreshed uint64
 	// Full counts new MACs not learnt because the table was at its limit.
 	Full uint64
@@ -177,17 +186,19 @@ const (
 	minSlots = 8
 )
 
-// shard is padded so that the counters the data path bumps do not share a
-// cache line with a neighbouring shard.
+// shard is padded so that the slot array's pointer, which every lookup
+// reads, has a cache line to itself, and the counters the data path bumps
+// share none with a neighbouring shard.
 type shard struct {
 	tab atomic.Pointer[slots]
+	_   [56]byte
 
 	mu   sync.Mutex
 	live int // entries in tab (writer only)
 	used int // non-nil slots in tab, live or deleted (writer only)
 
 	learnt, moved, refreshed, full, aged, staticKept, flapHeld, externKept atomic.Uint64
-	_                                                                      [32]byte
+	_                                                                      [40]byte
 }
 
 // entry is immutable except for updated. Moving a MAC publishes a new entry,
@@ -342,9 +353,10 @@ func (t *Table) Learn(mac MAC, remote netip.Addr, now int64) LearnResult {
 // learnKnown handles a MAC already in the table when no write is needed.
 func (s *shard) learnKnown(e *entry, remote netip.Addr, now int64) (LearnResult, bool) {
 	if e.remote == remote {
-		// Only a later time is stored: batches on other cores may pass an
-		// older now, and the age must not go backwards.
-		if now > e.updated.Load() {
+		// Only a time a step later is stored (RefreshStep): batches on
+		// other cores may pass an older now, and the age must not go
+		// backwards.
+		if now-e.updated.Load() >= int64(RefreshStep) {
 			e.updated.Store(now)
 			s.refreshed.Add(1)
 		}

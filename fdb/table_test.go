@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func mustMAC(t testing.TB, s string) MAC {
@@ -88,9 +89,10 @@ func TestLearn(t *testing.T) {
 				{macA, ip1, 5, LearnRefreshed},
 				{macA, ip1, 5, LearnRefreshed},
 				{macA, ip1, 4, LearnRefreshed}, // an older batch: age kept
+				{macA, ip1, 7, LearnRefreshed},
 			},
 			lookups: map[MAC]netip.Addr{macA: ip1},
-			want:    Counters{Entries: 1, Learnt: 1, Refreshed: 1},
+			want:    Counters{Entries: 1, Learnt: 1, Refreshed: 2},
 		},
 		{
 			name: "move",
@@ -169,8 +171,10 @@ func TestLearn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := NewTable(42, tc.cfg)
 			for i, s := range tc.steps {
-				if got := tb.Learn(s.mac, s.remote, s.now); got != s.want {
-					t.Errorf("step %d Learn(%v, %v, %d): got %v, want %v", i, s.mac, s.remote, s.now, got, s.want)
+				// A step's now counts RefreshSteps: each later one renews.
+				now := s.now * int64(RefreshStep)
+				if got := tb.Learn(s.mac, s.remote, now); got != s.want {
+					t.Errorf("step %d Learn(%v, %v, %d): got %v, want %v", i, s.mac, s.remote, now, got, s.want)
 				}
 			}
 			for _, m := range []MAC{macA, macB, macC} {
@@ -188,16 +192,51 @@ func TestLearn(t *testing.T) {
 }
 
 func TestLearnTimestamp(t *testing.T) {
+	const ms = int64(time.Millisecond)
 	tb := NewTable(1, learning())
-	tb.Learn(macA, ip1, 100)
-	tb.Learn(macA, ip1, 250)
-	tb.Learn(macA, ip1, 200) // older batch
-	if got := tb.Entries()[0].Updated; got != 250 {
-		t.Errorf("Updated after refreshes at 100, 250, 200: got %d, want 250", got)
+	tb.Learn(macA, ip1, 100*ms)
+	tb.Learn(macA, ip1, 250*ms)
+	tb.Learn(macA, ip1, 200*ms) // older batch
+	if got := tb.Entries()[0].Updated; got != 250*ms {
+		t.Errorf("Updated after refreshes at 100, 250, 200 ms: got %d, want %d", got, 250*ms)
 	}
-	tb.Learn(macA, ip2, 300)
-	if got := tb.Entries()[0].Updated; got != 300 {
-		t.Errorf("Updated after move at 300: got %d, want 300", got)
+	tb.Learn(macA, ip2, 300*ms)
+	if got := tb.Entries()[0].Updated; got != 300*ms {
+		t.Errorf("Updated after move at 300 ms: got %d, want %d", got, 300*ms)
+	}
+}
+
+// TestRefreshWithinStep checks that a refresh less than RefreshStep after
+// the entry's time keeps the time and counts nothing, so a busy peer's
+// entry is written once a step, not once a batch; and that a move is taken
+// at once however soon it comes.
+func TestRefreshWithinStep(t *testing.T) {
+	step := int64(RefreshStep)
+	tb := NewTable(1, learning())
+	tb.Learn(macA, ip1, 10*step)
+	for _, now := range []int64{10*step + 1, 10*step + step/2, 11*step - 1} {
+		if r := tb.Learn(macA, ip1, now); r != LearnRefreshed {
+			t.Errorf("Learn at %d: got %v, want %v", now, r, LearnRefreshed)
+		}
+	}
+	if got := tb.Entries()[0].Updated; got != 10*step {
+		t.Errorf("Updated after refreshes within a step: got %d, want %d", got, 10*step)
+	}
+	if got := tb.Counters().Refreshed; got != 0 {
+		t.Errorf("Counters().Refreshed after refreshes within a step: got %d, want 0", got)
+	}
+	tb.Learn(macA, ip1, 11*step)
+	if got := tb.Entries()[0].Updated; got != 11*step {
+		t.Errorf("Updated after a refresh a step later: got %d, want %d", got, 11*step)
+	}
+	if got := tb.Counters().Refreshed; got != 1 {
+		t.Errorf("Counters().Refreshed after a refresh a step later: got %d, want 1", got)
+	}
+	if r := tb.Learn(macA, ip2, 11*step+1); r != LearnMoved {
+		t.Errorf("Learn at another remote within the step: got %v, want %v", r, LearnMoved)
+	}
+	if got := tb.Entries()[0].Updated; got != 11*step+1 {
+		t.Errorf("Updated after a move: got %d, want %d", got, 11*step+1)
 	}
 }
 
@@ -397,17 +436,18 @@ func TestExpire(t *testing.T) {
 }
 
 func TestRefreshDelaysExpiry(t *testing.T) {
-	tb := NewTable(1, Config{Learning: true, Ageing: 100})
+	const ms = int64(time.Millisecond)
+	tb := NewTable(1, Config{Learning: true, Ageing: 100 * time.Millisecond})
 	tb.Learn(macA, ip1, 0)
-	tb.Learn(macA, ip1, 80)
-	if n := tb.Expire(150); n != 0 {
-		t.Errorf("Expire(150) after refresh at 80, ageing 100: got %d, want 0", n)
+	tb.Learn(macA, ip1, 80*ms)
+	if n := tb.Expire(150 * ms); n != 0 {
+		t.Errorf("Expire(150 ms) after refresh at 80 ms, ageing 100 ms: got %d, want 0", n)
 	}
-	if n := tb.Expire(180); n != 1 {
-		t.Errorf("Expire(180): got %d, want 1", n)
+	if n := tb.Expire(180 * ms); n != 1 {
+		t.Errorf("Expire(180 ms): got %d, want 1", n)
 	}
 	// Ageing frees a place under the limit and the MAC can be learnt again.
-	if r := tb.Learn(macA, ip2, 200); r != LearnNew {
+	if r := tb.Learn(macA, ip2, 200*ms); r != LearnNew {
 		t.Errorf("Learn after expiry: got %v, want %v", r, LearnNew)
 	}
 }
@@ -672,5 +712,17 @@ func TestUsed(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { tb.Lookup(a) }); n != 0 {
 		t.Errorf("Lookup: %v allocations, want 0", n)
+	}
+}
+
+// TestShardLayout keeps the slot array's pointer, which every lookup reads,
+// on a cache line of its own, away from the counters learning writes.
+func TestShardLayout(t *testing.T) {
+	var s shard
+	if off := unsafe.Offsetof(s.mu); off != 64 {
+		t.Errorf("shard.mu at offset %d, want 64: tab shares its line", off)
+	}
+	if size := unsafe.Sizeof(s); size%64 != 0 {
+		t.Errorf("shard is %d bytes, want a multiple of 64", size)
 	}
 }
