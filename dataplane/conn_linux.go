@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -163,6 +164,11 @@ func ListenUDPOffload(local netip.Addr, port uint16, o UDPOffload) (Conn, error)
 			c.Close()
 			return nil, err
 		}
+		if err := steerBySourcePort(c.rx, socks, local.Is4()); err != nil {
+			// The kernel's own hash of addresses and ports still keeps
+			// each flow on one socket.
+			c.refused = append(c.refused, fmt.Errorf("reuseport steering: %w", err))
+		}
 	}
 	if c.txfd, err = openRawSender(family); err != nil {
 		c.Close()
@@ -220,6 +226,56 @@ func listenRx(network string, ap netip.AddrPort, reuse bool, o UDPOffload) (*rxS
 		}
 	}
 	return r, nil
+}
+
+// skfNetOff is SKF_NET_OFF: a classic BPF load at this offset plus k reads
+// the byte k of the network header, wherever the program's data begins.
+const skfNetOff = 0xfff00000 // -0x100000
+
+// steerBySourcePort attaches to the port's SO_REUSEPORT group, through its
+// first socket rx, a program that hands each datagram to socket number
+// (UDP source port mod socks), the sockets numbered in the order they
+// joined. The kernel would otherwise pick one by a hash of the addresses
+// and ports; either way a flow, whose packets share a source port, stays
+// on one socket. The difference is in how flows spread. A vtepd sender
+// sends a flow's trains from one of gsoSockets consecutive ports (see
+// openGSOPool), picked by a hash of the inner flow; by port, each of those
+// lands on its own socket (with up to gsoSockets sockets), so flows spread
+// over the sockets by that one hash. The kernel's hash of the ports would
+// be a second draw, in which two flows on two ports could meet on one
+// socket again, leaving fewer workers busy. A sender that picks its source
+// port by a hash, as Linux's vxlan does, spreads the same either way.
+//
+// The program reads the UDP header behind the data (which starts after
+// it) through the network header: for IPv4 after the header's length,
+// for IPv6 after the fixed header, which is where it lies unless extension
+// headers come first; a datagram with them still goes to one socket a flow.
+func steerBySourcePort(rx *net.UDPConn, socks int, ipv4 bool) error {
+	rc, err := rx.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = setFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, reuseportProg(socks, ipv4), "SO_ATTACH_REUSEPORT_CBPF")
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// reuseportProg is steerBySourcePort's program for socks sockets.
+func reuseportProg(socks int, ipv4 bool) []bpf.Instruction {
+	load := []bpf.Instruction{bpf.LoadAbsolute{Off: skfNetOff + 40, Size: 2}}
+	if ipv4 {
+		load = []bpf.Instruction{
+			bpf.LoadMemShift{Off: skfNetOff},              // X = the IPv4 header's length
+			bpf.LoadIndirect{Off: skfNetOff + 0, Size: 2}, // the UDP source port
+		}
+	}
+	return append(load,
+		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(socks)},
+		bpf.RetA{})
 }
 
 // soleHolder returns an error when a socket other than socks is bound to

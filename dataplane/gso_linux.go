@@ -61,8 +61,13 @@ type gsoPool struct {
 	dport  uint16
 }
 
-// openGSOPool binds gsoSockets UDP sockets to local and ports spread over
-// [min, max]; a port in use is skipped for the next one.
+// openGSOPool binds gsoSockets UDP sockets to local and gsoSockets
+// consecutive ports in [min, max], the first block of them free. The ports
+// are consecutive so that a receiver that picks its socket by source port
+// modulo its number of sockets (steerBySourcePort), as vtepd does, gives
+// each of them its own socket. A range too small, or with no free block in
+// its first 64, takes ports spread over the range, each the first free one
+// from its place.
 func openGSOPool(local netip.Addr, dport uint16, o UDPOffload) (*gsoPool, error) {
 	lo, hi := o.SrcPortMin, o.SrcPortMax
 	if lo == 0 && hi == 0 {
@@ -77,6 +82,15 @@ func openGSOPool(local netip.Addr, dport uint16, o UDPOffload) (*gsoPool, error)
 		p.family = unix.AF_INET6
 	}
 	span := int(hi) - int(lo) + 1
+	for b := 0; b+gsoSockets <= span && b < 64*gsoSockets; b += gsoSockets {
+		err := p.bindBlock(local, lo+uint16(b), ttl)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, unix.EADDRINUSE) {
+			return nil, err
+		}
+	}
 	want := min(gsoSockets, span)
 	for i := 0; i < want; i++ {
 		fd, port, err := p.bindNear(local, lo, span, i*span/want, ttl)
@@ -88,6 +102,23 @@ func openGSOPool(local netip.Addr, dport uint16, o UDPOffload) (*gsoPool, error)
 		p.ports = append(p.ports, port)
 	}
 	return p, nil
+}
+
+// bindBlock binds the pool's gsoSockets sockets to the ports from first
+// on, or none of them: its error is the first bind's that failed.
+func (p *gsoPool) bindBlock(local netip.Addr, first uint16, ttl int) error {
+	for i := range gsoSockets {
+		port := first + uint16(i)
+		fd, _, err := p.bindNear(local, port, 1, 0, ttl)
+		if err != nil {
+			p.close()
+			p.ports = nil
+			return err
+		}
+		p.fds = append(p.fds, fd)
+		p.ports = append(p.ports, port)
+	}
+	return nil
 }
 
 func (p *gsoPool) bindNear(local netip.Addr, lo uint16, span, start, ttl int) (int, uint16, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,5 +94,120 @@ func TestListenUDPSockets(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "already in use") {
 			t.Errorf("a second listener with %d sockets: got %v, want already in use", n, err)
 		}
+	}
+}
+
+// TestSteerBySourcePort: with several receiving sockets, a datagram goes to
+// socket number (source port mod sockets), whatever its addresses, over
+// IPv4 and IPv6, and every datagram arrives once.
+func TestSteerBySourcePort(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			local := netip.MustParseAddr(tc.addr)
+			probe, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+			if err != nil {
+				t.Skipf("no %s on loopback: %v", tc.addr, err)
+			}
+			port := uint16(probe.LocalAddr().(*net.UDPAddr).Port)
+			probe.Close()
+			const socks = 4
+			conn, err := ListenUDPOffload(local, port, UDPOffload{Sockets: socks})
+			if err != nil {
+				if strings.Contains(err.Error(), "CAP_NET_RAW") {
+					t.Skip("needs CAP_NET_RAW for the raw sending socket")
+				}
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			c := conn.(*udpConn)
+			if len(c.refused) != 0 {
+				t.Fatalf("refused: %v, want nothing", c.refused)
+			}
+			dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, port))
+			want := map[uint16]int{} // source port -> socket
+			for range 16 {
+				s, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				sport := uint16(s.LocalAddr().(*net.UDPAddr).Port)
+				want[sport] = int(sport) % socks
+				if _, err := s.WriteToUDP([]byte("steer"), dst); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rxs := []*net.UDPConn{c.rx}
+			for _, r := range c.more {
+				rxs = append(rxs, r.rx)
+			}
+			got := map[uint16]int{}
+			buf := make([]byte, 64)
+			for i, rx := range rxs {
+				for {
+					if err := rx.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+						t.Fatal(err)
+					}
+					_, from, err := rx.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						break
+					}
+					if prev, dup := got[from.Port()]; dup {
+						t.Errorf("port %d: on socket %d and again on %d", from.Port(), prev, i)
+					}
+					got[from.Port()] = i
+				}
+			}
+			for sport, w := range want {
+				if g, ok := got[sport]; !ok {
+					t.Errorf("port %d: nothing arrived, want it on socket %d", sport, w)
+				} else if g != w {
+					t.Errorf("port %d: on socket %d, want %d (port mod %d)", sport, g, w, socks)
+				}
+			}
+		})
+	}
+}
+
+// TestGSOPoolPorts: the GSO sockets take consecutive ports, the first
+// free block of the range, and a range too small for a block takes what
+// it has.
+func TestGSOPoolPorts(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.1")
+	// Ports above the kernel's ephemeral range, so that no other socket
+	// of this test's takes one meanwhile.
+	const lo = 61100
+	taken, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: lo + 3})
+	if err != nil {
+		t.Skipf("port %d: %v", lo+3, err)
+	}
+	defer taken.Close()
+	consecutive := func(first uint16) []uint16 {
+		var ports []uint16
+		for i := range gsoSockets {
+			ports = append(ports, first+uint16(i))
+		}
+		return ports
+	}
+	for _, tc := range []struct {
+		name   string
+		lo, hi uint16
+		want   []uint16
+	}{
+		{"first block free", lo + 8, lo + 63, consecutive(lo + 8)},
+		{"a port of the first block taken", lo, lo + 63, consecutive(lo + gsoSockets)},
+		{"range smaller than a block", lo + 16, lo + 20, []uint16{lo + 16, lo + 17, lo + 18, lo + 19, lo + 20}},
+		{"no whole block free", lo, lo + 9, []uint16{lo, lo + 1, lo + 2, lo + 4, lo + 5, lo + 6, lo + 7, lo + 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := openGSOPool(local, 4789, UDPOffload{GSO: true, SrcPortMin: tc.lo, SrcPortMax: tc.hi})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.close()
+			if !slices.Equal(p.ports, tc.want) || len(p.fds) != len(tc.want) {
+				t.Errorf("ports %v (%d sockets), want %v", p.ports, len(p.fds), tc.want)
+			}
+		})
 	}
 }
