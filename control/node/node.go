@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,8 +111,13 @@ func Start(cfg *control.Config, host Host, log *zap.Logger) (n *Node, err error)
 			n.mu.Unlock()
 			var fe *control.FieldError
 			if errors.As(err, &fe) {
+				// A network's field is named within its network; the
+				// underlay's, which the first IPIP network opens, stays
+				// the daemon's.
 				at := *fe
-				at.Path = fmt.Sprintf("networks[%d].%s", i, fe.Path)
+				if !strings.HasPrefix(fe.Path, "underlay.") {
+					at.Path = fmt.Sprintf("networks[%d].%s", i, fe.Path)
+				}
 				return n, &at
 			}
 			return n, fmt.Errorf("networks[%d] (%s): %w", i, nc.Name, err)
@@ -177,7 +183,7 @@ func (d *Node) ipipUnderlayLocked() (*dataplane.IPIPUnderlay, error) {
 	conn, err := d.host.ListenIPIP(d.local, group)
 	if err != nil {
 		if group > 0 {
-			return nil, fmt.Errorf("underlay.ipip_receive %s: %w", control.IPIPReceiveFanout, err)
+			return nil, control.Refused("underlay.ipip_receive", fmt.Errorf("%s: %w", control.IPIPReceiveFanout, err))
 		}
 		return nil, err
 	}

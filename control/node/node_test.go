@@ -271,6 +271,24 @@ func TestStartErrorsNameTheField(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Path != "underlay.local" {
 		t.Fatalf("Start without the local address: got %v, want a FieldError at underlay.local", err)
 	}
+
+	// A fanout group the host will not open names the setting, which a
+	// config written from flags calls --ipip-receive.
+	f = newFakeHost()
+	h = f.host()
+	h.ListenIPIP = func(netip.Addr, int) (dataplane.Conn, error) { return nil, errors.New("operation not permitted") }
+	cfg = testConfig(ipipNet("ipip0"))
+	cfg.Underlay.IPIPFanout = true
+	_, err = Start(cfg, h, nil)
+	if !errors.As(err, &fe) || fe.Path != "underlay.ipip_receive" {
+		t.Fatalf("Start with a fanout group refused: got %v, want a FieldError at underlay.ipip_receive", err)
+	}
+	if got := fe.In(func(p string) string { return "<" + p + ">" }); got != "<underlay.ipip_receive>: fanout: operation not permitted" {
+		t.Errorf("in other words: got %q", got)
+	}
+	if got := fe.In(cfg.Names()); got != "--ipip-receive: fanout: operation not permitted" {
+		t.Errorf("in the words of flags: got %q", got)
+	}
 }
 
 // TestAPI drives a node through the control API's server and client, as
