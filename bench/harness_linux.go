@@ -148,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		r.Paths = append(r.Paths, *res)
 	}
+	sortSkipped(r.Skipped, cfg.Paths)
 	r.Summarize()
 
 	if cfg.Micro {

@@ -64,7 +64,9 @@ func retryable(out []byte) bool {
 }
 
 // runIperf runs an iperf3 client with run, up to five times, each run cut
-// off after limit: again, pause later, when its output says retryable, and
+// off after limit: again when its output says retryable, pause later the
+// first time and twice as long each time after (a server still draining
+// a slow path's queues, on a loaded host, can stay busy for seconds), and
 // at once when it hung until limit (hung is told so).
 func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.Context) ([]byte, error), hung func()) ([]byte, error) {
 	var lastErr error
@@ -89,6 +91,7 @@ func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.
 			hung()
 		case retryable(out):
 			time.Sleep(pause)
+			pause *= 2
 		default:
 			return nil, lastErr
 		}

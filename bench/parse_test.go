@@ -330,4 +330,20 @@ func TestRunIperfRetries(t *testing.T) {
 			}
 		})
 	}
+
+	// A server busy four times in a row is waited for longer each time:
+	// 1, 2, 4 and 8 pauses.
+	const pause = 5 * time.Millisecond
+	runs := 0
+	start := time.Now()
+	_, err := runIperf(context.Background(), time.Second, pause,
+		func(context.Context) ([]byte, error) {
+			if runs++; runs <= 4 {
+				return []byte(busy), failed
+			}
+			return []byte(ok), nil
+		}, func() {})
+	if waited := time.Since(start); err != nil || runs != 5 || waited < 15*pause {
+		t.Errorf("busy four times: %v after %d runs and %v; want an answer after 5 runs and at least %v", err, runs, waited, 15*pause)
+	}
 }

@@ -62,6 +62,15 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
+// sortSkipped puts skipped in the order their paths come in paths, which
+// is the order the report lists the measured ones; paths failed in a later
+// run would otherwise come before those that failed at setup.
+func sortSkipped(skipped []Skipped, paths []string) {
+	slices.SortStableFunc(skipped, func(a, b Skipped) int {
+		return slices.Index(paths, a.Path) - slices.Index(paths, b.Path)
+	})
+}
+
 // PathResult is everything measured on one path.
 type PathResult struct {
 	Name  string `json:"name"`

@@ -245,3 +245,23 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("no -flows: got %v, want %v", got.Flows, DefaultFlows)
 	}
 }
+
+// TestSortSkipped: skipped paths follow the order of -paths, whenever they
+// failed.
+func TestSortSkipped(t *testing.T) {
+	paths := []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP}
+	skipped := []Skipped{
+		{Path: PathVtepdVXLAN, Reason: "failed at setup"},
+		{Path: PathVtepdIPIP, Reason: "failed at setup"},
+		{Path: PathKernelVXLAN, Reason: "failed: run 2"},
+		{Path: PathVeth, Reason: "failed: the last stats"},
+	}
+	sortSkipped(skipped, paths)
+	var got []string
+	for _, s := range skipped {
+		got = append(got, s.Path)
+	}
+	if !slices.Equal(got, paths) {
+		t.Errorf("sorted: got %v, want %v", got, paths)
+	}
+}
