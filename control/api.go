@@ -89,19 +89,29 @@ type NetworkStats struct {
 	ARPFlooded    uint64 `json:"arp_flooded"`
 	// Offload is the work the offloads did; all zero with them off.
 	Offload OffloadStats `json:"offload"`
-	// Queues is the traffic of each of the network's device queues, so
-	// the spread over workers shows; none for the underlay entries.
+	// Queues is the traffic of each of the network's device queues, or of
+	// each of the underlay's receiving sockets, so the spread over workers
+	// shows.
 	Queues []QueueStats `json:"queues,omitempty"`
 }
 
 // QueueStats is one device queue's traffic: frames read from it and sent
-// (tx), frames written into it (rx).
+// (tx), frames written into it (rx); or one receiving socket's: packets
+// read from it (rx), and sent by the networks' transmit workers of its
+// index (tx).
 type QueueStats struct {
 	Queue     int    `json:"queue"`
 	RxPackets uint64 `json:"rx_packets"`
 	RxBytes   uint64 `json:"rx_bytes"`
 	TxPackets uint64 `json:"tx_packets"`
 	TxBytes   uint64 `json:"tx_bytes"`
+	// WorkerUpSeconds is how long the queue's own worker has run (a
+	// device queue's transmit worker, a socket's receiving worker), and
+	// WorkerBusySeconds the part of it the worker was not waiting for
+	// packets (busy polling counts as busy). A busy share near 1 is a
+	// worker that cannot keep up: its flows need another queue or core.
+	WorkerUpSeconds   float64 `json:"worker_up_seconds"`
+	WorkerBusySeconds float64 `json:"worker_busy_seconds"`
 }
 
 // OffloadStats say how much traffic the offloads carried (dataplane's

@@ -41,6 +41,10 @@ type statsCollector struct {
 	// queuePackets is each device queue's share of the traffic, by
 	// direction (rx, tx): how evenly the workers are loaded.
 	queuePackets *prometheus.Desc
+	// workerBusy is the time each queue's own worker was not waiting for
+	// packets: its rate is the worker's load, 1 for one that cannot keep
+	// up.
+	workerBusy *prometheus.Desc
 }
 
 // offloadMetrics are the offload counters' series: name and help, in the
@@ -102,6 +106,9 @@ func newStatsCollector(stats func() []NetworkStats) *statsCollector {
 	c.queuePackets = desc("vtepd_queue_packets_total",
 		"Packets by device queue and direction: tx read from the queue and sent, rx written into it; each queue has its own worker.",
 		"queue", "direction")
+	c.workerBusy = desc("vtepd_worker_busy_seconds_total",
+		"Time each queue's own worker (a device queue's transmit worker, an underlay socket's receiving worker) was not waiting for packets; its rate is the worker's load.",
+		"queue")
 	return c
 }
 
@@ -111,7 +118,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops,
 		c.fdbEntries, c.learnt, c.moved, c.aged, c.flooded, c.queuePackets, c.csumCompleted,
-		c.arpSuppressed, c.arpFlooded,
+		c.arpSuppressed, c.arpFlooded, c.workerBusy,
 	} {
 		ch <- d
 	}
@@ -121,8 +128,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect reads the stats afresh. Underlay pseudo-networks have no traffic
-// or table of their own, so they export only drops; only VXLAN networks
-// have a forwarding database and a flood list.
+// or table of their own, so they export only drops, offloads and their
+// receiving workers' time; only VXLAN networks have a forwarding database
+// and a flood list.
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.stats() {
 		vni := ""
@@ -141,6 +149,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, v := range offloadValues(s.Offload) {
 			counter(c.offload[i], v)
+		}
+		for _, q := range s.Queues {
+			if q.WorkerUpSeconds > 0 {
+				ch <- prometheus.MustNewConstMetric(c.workerBusy, prometheus.CounterValue, q.WorkerBusySeconds,
+					s.Name, s.Kind, vni, strconv.Itoa(q.Queue))
+			}
 		}
 		if s.Kind == underlayKind {
 			continue

@@ -592,3 +592,5 @@ func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
 	}
 	return c, nil
 }
+
+func (r *rxSock) keepParkClock(p *parkClock) { r.rxr.poll.clock = p }

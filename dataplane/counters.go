@@ -6,6 +6,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/cpu"
+
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // Drop is the reason a packet was dropped. Every drop increments exactly one
@@ -118,9 +120,29 @@ type counterShard struct {
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
+	// started is when the shard's worker started, on the fdb.Now clock (0:
+	// the shard has no worker of its own), and park the time it has since
+	// waited for packets: the rest of its time it was busy.
+	started atomic.Int64
+	park    parkClock
 	logged  *[numDrops]atomic.Int64 // the Counters' own
 	tun     bool                    // the Counters' own
 	_       cpu.CacheLinePad
+}
+
+// parkCounter is a reader that can keep the time it waits in the runtime's
+// poller (busyPoll.clock): a device queue's, a receiving socket's.
+type parkCounter interface {
+	keepParkClock(*parkClock)
+}
+
+// startWorker marks the shard's worker as started now, when its reader can
+// keep its waits in the shard; a worker whose reader cannot has no time.
+func (sh *counterShard) startWorker(reader any) {
+	if p, ok := reader.(parkCounter); ok {
+		p.keepParkClock(&sh.park)
+		sh.started.Store(fdb.Now())
+	}
 }
 
 // init makes n shards (at least one). It is called once, before any
@@ -148,8 +170,12 @@ type Stats struct {
 	ARPSuppressed      uint64
 	ARPFlooded         uint64
 	Offload            OffloadStats
-	drops              [numDrops]uint64
-	tun                bool
+	// Up is how long the workers of the shards summed have run, and Busy
+	// the part of it they were not waiting for packets (with busy polling,
+	// spinning counts as busy); both zero for shards without a worker.
+	Up, Busy time.Duration
+	drops    [numDrops]uint64
+	tun      bool
 }
 
 // Drops returns the drop counts by reason name, every reason included.
@@ -172,8 +198,13 @@ func dropName(d Drop, tun bool) string {
 // Drop returns the count for one reason.
 func (s *Stats) Drop(d Drop) uint64 { return s.drops[d] }
 
-// add adds what sh counted to s.
-func (s *Stats) add(sh *counterShard) {
+// add adds what sh counted to s, its worker's time as of now.
+func (s *Stats) add(sh *counterShard, now int64) {
+	if start := sh.started.Load(); start != 0 {
+		up := time.Duration(now - start)
+		s.Up += up
+		s.Busy += min(max(up-sh.park.idle(now), 0), up)
+	}
 	s.RxPackets += sh.RxPackets.Load()
 	s.RxBytes += sh.RxBytes.Load()
 	s.TxPackets += sh.TxPackets.Load()
@@ -191,8 +222,9 @@ func (s *Stats) add(sh *counterShard) {
 // Load sums every shard.
 func (c *Counters) Load() Stats {
 	s := Stats{tun: c.tun}
+	now := fdb.Now()
 	for i := range c.shards {
-		s.add(&c.shards[i])
+		s.add(&c.shards[i], now)
 	}
 	return s
 }
@@ -200,9 +232,10 @@ func (c *Counters) Load() Stats {
 // Shards returns each worker's share, in worker order.
 func (c *Counters) Shards() []Stats {
 	out := make([]Stats, len(c.shards))
+	now := fdb.Now()
 	for i := range c.shards {
 		out[i].tun = c.tun
-		out[i].add(&c.shards[i])
+		out[i].add(&c.shards[i], now)
 	}
 	return out
 }

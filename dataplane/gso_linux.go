@@ -319,12 +319,14 @@ func newMmsgReader(c syscall.Conn) (*mmsgReader, error) {
 }
 
 func (r *mmsgReader) recv(fd uintptr) bool {
+	r.poll.woke()
 	for {
 		r.cnt, _, r.errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.n), unix.MSG_DONTWAIT, 0, 0)
 		if r.errno != unix.EAGAIN {
 			return true
 		}
 		if !r.poll.keep() {
+			r.poll.park()
 			return false
 		}
 	}

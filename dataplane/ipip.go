@@ -87,6 +87,16 @@ func (u *IPIPUnderlay) Start() {
 	}
 }
 
+// QueueStats returns, for each receiving socket, the packets its worker
+// read and its worker's time.
+func (u *IPIPUnderlay) QueueStats() []QueueStats {
+	out := make([]QueueStats, len(u.readers))
+	for r, s := range u.Counters.Shards() {
+		out[r] = QueueStats{RxPackets: s.RxPackets, RxBytes: s.RxBytes, Up: s.Up, Busy: s.Busy}
+	}
+	return out
+}
+
 // Local is the underlay address outer packets are sent from.
 func (u *IPIPUnderlay) Local() netip.Addr { return u.local }
 
@@ -139,6 +149,7 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	u.nets.Store(&next)
 	for i := range n.queues {
 		w := n.txWorker(i)
+		w.c.startWorker(w.queue)
 		n.wg.Add(1)
 		if d, ok := w.queue.(vnetLink); ok {
 			go w.txLoopVnet(d)
@@ -202,6 +213,7 @@ func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 	r := newConnReader(conn, &u.closed, u.log, &u.readErrs)
 	q := newRxQueue(w)
 	c := u.Counters.shard(w)
+	c.startWorker(conn)
 	for {
 		q.flush()
 		n, ok := r.read()

@@ -366,3 +366,5 @@ func (c *ipipConn) Close() error {
 	}
 	return closeSockets(c.txfd, socks...)
 }
+
+func (r *ipipRx) keepParkClock(p *parkClock) { r.rxr.poll.clock = p }

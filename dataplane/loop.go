@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // netDevice is what a VXLAN and an IPIP network share: the device the network
@@ -76,10 +78,17 @@ func (p *netDevice) txLoop(q Link, log *zap.Logger, forward func(buf []byte, siz
 
 // QueueStats is the traffic of one device queue: frames read from it and
 // sent to the underlay (Tx), and frames written into it (Rx), as its
-// workers counted them.
+// workers counted them; or of one of an underlay's receiving sockets:
+// packets read from it (Rx) and sent by the networks' transmit workers of
+// its index (Tx).
 type QueueStats struct {
 	TxPackets, TxBytes uint64
 	RxPackets, RxBytes uint64
+	// Up is how long the queue's own worker has run (a device queue's
+	// transmit worker, a socket's receiving worker) and Busy the part it
+	// was not waiting for packets: Busy/Up near 1 is a worker that cannot
+	// keep up. Both zero for a worker whose reader cannot tell.
+	Up, Busy time.Duration
 }
 
 // queueStats splits c, whose first shards are the transmit workers' (one
@@ -92,6 +101,7 @@ func (p *netDevice) queueStats(c *Counters) []QueueStats {
 		if i < q {
 			out[i].TxPackets += s.TxPackets
 			out[i].TxBytes += s.TxBytes
+			out[i].Up, out[i].Busy = s.Up, s.Busy
 			continue
 		}
 		k := (i - q) % q
@@ -191,6 +201,44 @@ func (r *connReader) read() (int, bool) {
 type busyPoll struct {
 	spin  time.Duration
 	until time.Time
+	// clock, when set, keeps the time the read waits in the runtime's
+	// poller: its worker's idle time.
+	clock *parkClock
+}
+
+// park notes that the read is about to wait in the runtime's poller.
+func (b *busyPoll) park() {
+	if b.clock != nil {
+		b.clock.since.Store(fdb.Now())
+	}
+}
+
+// woke notes that the read runs again, after a wait if it parked: each
+// call of a read function the poller runs begins with it.
+func (b *busyPoll) woke() {
+	if b.clock != nil {
+		if s := b.clock.since.Load(); s != 0 {
+			b.clock.parked.Add(fdb.Now() - s)
+			b.clock.since.Store(0)
+		}
+	}
+}
+
+// parkClock is the time a worker's reader has waited in the runtime's
+// poller: parked, the nanoseconds of the waits that ended, and since, when
+// the one under way began (0: none), on the fdb.Now clock. Only the worker
+// writes it; a stats read sums it as of now.
+type parkClock struct {
+	parked, since atomic.Int64
+}
+
+// idle is the time waited as of now.
+func (p *parkClock) idle(now int64) time.Duration {
+	d := p.parked.Load()
+	if s := p.since.Load(); s != 0 && now > s {
+		d += now - s
+	}
+	return time.Duration(d)
 }
 
 // start begins a read's spin.

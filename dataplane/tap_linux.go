@@ -336,3 +336,5 @@ func UnderlayMTU(local netip.Addr) (int, error) {
 	}
 	return 0, fmt.Errorf("%s is not an address of this host", local)
 }
+
+func (d *device) keepParkClock(p *parkClock) { d.r.first.poll.clock = p }

@@ -188,6 +188,20 @@ func (u *Underlay) Start() {
 	}
 }
 
+// QueueStats returns, for each receiving socket, the packets its worker
+// read (Rx), what the networks' transmit workers of the same index sent
+// (Tx), and its worker's time.
+func (u *Underlay) QueueStats() []QueueStats {
+	shards := u.Counters.Shards()
+	out := make([]QueueStats, len(u.readers))
+	for r := range out {
+		rx, tx := shards[r], shards[len(u.readers)+1+r]
+		out[r] = QueueStats{RxPackets: rx.RxPackets, RxBytes: rx.RxBytes,
+			TxPackets: tx.TxPackets, TxBytes: tx.TxBytes, Up: rx.Up, Busy: rx.Busy}
+	}
+	return out
+}
+
 // receivers is how many receive workers read the unicast sockets; the
 // multicast groups' loops come after them, sharing one shard.
 func (u *Underlay) receivers() int { return len(u.readers) }
@@ -388,6 +402,10 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool, w int) {
 	r := newConnReader(conn, done, u.log, &u.readErrs)
 	q := newRxQueue(w)
 	c := u.Counters.shard(w)
+	if w < u.receivers() {
+		// The multicast groups' loops share a shard: no one worker's time.
+		c.startWorker(conn)
+	}
 	for {
 		q.flush()
 		n, ok := r.read()

@@ -184,12 +184,16 @@ type drainer struct {
 }
 
 func (r *drainer) read(fd uintptr) bool {
+	r.poll.woke()
 	for {
 		r.n, r.err = rawRead(fd, r.buf)
 		if r.err != unix.EAGAIN {
 			return true
 		}
 		if !r.poll.keep() {
+			if r.park {
+				r.poll.park()
+			}
 			return !r.park
 		}
 	}
@@ -346,3 +350,5 @@ func rawRead(fd uintptr, b []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+func (d *vnetDevice) keepParkClock(p *parkClock) { d.r.first.poll.clock = p }

@@ -163,6 +163,7 @@ func (n *Network) QueueStats() []QueueStats { return n.queueStats(&n.Counters) }
 func (n *Network) start() {
 	for i := range n.queues {
 		w := n.txWorker(i)
+		w.c.startWorker(w.queue)
 		n.wg.Add(1)
 		if d, ok := w.queue.(vnetLink); ok {
 			go w.txLoopVnet(d)

@@ -64,6 +64,8 @@ Commands:
   network del NAME                    stop a network and remove its device
   stats [--queues] [--json]           packet, byte, drop and fdb counters;
                                       --queues adds each device queue's
+                                      and underlay socket's traffic and
+                                      how busy its worker has been
   bgp [neighbors] [--json]            the BGP speaker: each neighbor's
                                       session state, up/down time, EVPN
                                       routes received and sent, and the
@@ -958,8 +960,12 @@ func (c *cli) stats(args []string) error {
 		}
 		if perQueue {
 			for _, q := range s.Queues {
-				fmt.Fprintf(c.out, "    queue %d: RX packets %d bytes %d TX packets %d bytes %d\n",
+				fmt.Fprintf(c.out, "    queue %d: RX packets %d bytes %d TX packets %d bytes %d",
 					q.Queue, q.RxPackets, q.RxBytes, q.TxPackets, q.TxBytes)
+				if q.WorkerUpSeconds > 0 {
+					fmt.Fprintf(c.out, " worker busy %.1f%% of %.1f s", 100*q.WorkerBusySeconds/q.WorkerUpSeconds, q.WorkerUpSeconds)
+				}
+				fmt.Fprintln(c.out)
 			}
 		}
 	}

@@ -169,6 +169,49 @@ func orderedFlows(t *testing.T, bin binaries, client, server *netnstest.NS, dst 
 	}
 }
 
+// checkWorkerTime checks a host's workers' time after traffic: the
+// underlay lists a queue per receiving socket, whose packets add up to what
+// it received; each of its receiving workers and of the network nw's
+// transmit workers has run and was busy no longer than it ran; and the
+// receiving workers, which carried the flows, were busy some of it.
+func checkWorkerTime(t *testing.T, who string, queues int, underlay func() control.NetworkStats, nw control.NetworkStats) {
+	t.Helper()
+	var under control.NetworkStats
+	var rx uint64
+	for range 20 { // a packet may land between the totals and the queues
+		under, rx = underlay(), 0
+		for _, q := range under.Queues {
+			rx += q.RxPackets
+		}
+		if rx == under.RxPackets {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(under.Queues) != queues {
+		t.Fatalf("%s: the underlay lists %d queues, want one per socket, %d: %+v", who, len(under.Queues), queues, under.Queues)
+	}
+	if rx != under.RxPackets {
+		t.Errorf("%s: the underlay's queues received %d packets, its total says %d", who, rx, under.RxPackets)
+	}
+	sane := func(kind string, q control.QueueStats) {
+		if q.WorkerUpSeconds <= 0 || q.WorkerBusySeconds < 0 || q.WorkerBusySeconds > q.WorkerUpSeconds {
+			t.Errorf("%s: %s %d's worker: busy %v s of %v s up", who, kind, q.Queue, q.WorkerBusySeconds, q.WorkerUpSeconds)
+		}
+	}
+	busy := 0.0
+	for _, q := range under.Queues {
+		sane("underlay socket", q)
+		busy += q.WorkerBusySeconds
+	}
+	if busy <= 0 {
+		t.Errorf("%s: the receiving workers were never busy: %+v", who, under.Queues)
+	}
+	for _, q := range nw.Queues {
+		sane("device queue", q)
+	}
+}
+
 // TestE2EQueues runs vtepd at both ends with one queue and with four: the
 // device and the VXLAN port have that many queues and sockets, eight
 // concurrent UDP flows of numbered datagrams each arrive whole and in
@@ -206,9 +249,14 @@ func TestE2EQueues(t *testing.T) {
 				t.Errorf("%d flows over %d queues: %d queues of the sender sent, %d of the receiver's were written to; want at least 2 each",
 					flows, queues, txA, rxB)
 			}
+			checkWorkerTime(t, "sender "+a.under, queues, func() control.NetworkStats { return a.underlayStats(t, bin) }, sa)
+			checkWorkerTime(t, "receiver "+b.under, queues, func() control.NetworkStats { return b.underlayStats(t, bin) }, sb)
 			text := a.ctl(t, bin, "stats", "--queues")
 			if want := fmt.Sprintf("queue %d: RX packets", queues-1); !strings.Contains(text, want) {
 				t.Errorf("vtepctl stats --queues: got\n%s\nwant a line per queue, up to %q", text, want)
+			}
+			if !strings.Contains(text, "worker busy") {
+				t.Errorf("vtepctl stats --queues: got\n%s\nwant each worker's busy share", text)
 			}
 			if strings.Contains(a.ctl(t, bin, "stats"), "queue 0:") {
 				t.Error("vtepctl stats without --queues lists the queues")

@@ -319,10 +319,12 @@ func (d *Node) Stats() []control.NetworkStats {
 		c := d.underlay.Counters.Load()
 		out = append(out, control.NetworkStats{Name: "underlay", Kind: "underlay",
 			RxPackets: c.RxPackets, RxBytes: c.RxBytes, TxPackets: c.TxPackets, TxBytes: c.TxBytes,
-			Drops: c.Drops(), Offload: offloadStats(c.Offload)})
+			Drops: c.Drops(), Offload: offloadStats(c.Offload),
+			Queues: queueStats(d.underlay.QueueStats())})
 	}
 	if d.ipip != nil {
-		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops()})
+		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops(),
+			Queues: queueStats(d.ipip.QueueStats())})
 	}
 	for _, n := range d.ipipNets {
 		c := n.Counters.Load()
@@ -354,12 +356,14 @@ func (d *Node) Stats() []control.NetworkStats {
 	return out
 }
 
-// queueStats copies a network's per-queue figures into the API's form.
+// queueStats copies a network's or an underlay's per-queue figures into the
+// API's form.
 func queueStats(qs []dataplane.QueueStats) []control.QueueStats {
 	out := make([]control.QueueStats, len(qs))
 	for i, q := range qs {
 		out[i] = control.QueueStats{Queue: i, RxPackets: q.RxPackets, RxBytes: q.RxBytes,
-			TxPackets: q.TxPackets, TxBytes: q.TxBytes}
+			TxPackets: q.TxPackets, TxBytes: q.TxBytes,
+			WorkerUpSeconds: q.Up.Seconds(), WorkerBusySeconds: q.Busy.Seconds()}
 	}
 	return out
 }
