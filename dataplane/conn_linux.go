@@ -234,22 +234,28 @@ const skfNetOff = 0xfff00000 // -0x100000
 
 // steerBySourcePort attaches to the port's SO_REUSEPORT group, through its
 // first socket rx, a program that hands each datagram to socket number
-// (UDP source port mod socks), the sockets numbered in the order they
-// joined. The kernel would otherwise pick one by a hash of the addresses
-// and ports; either way a flow, whose packets share a source port, stays
-// on one socket. The difference is in how flows spread. A vtepd sender
-// sends a flow's trains from one of gsoSockets consecutive ports (see
-// openGSOPool), picked by a hash of the inner flow; by port, each of those
-// lands on its own socket (with up to gsoSockets sockets), so flows spread
-// over the sockets by that one hash. The kernel's hash of the ports would
-// be a second draw, in which two flows on two ports could meet on one
-// socket again, leaving fewer workers busy. A sender that picks its source
-// port by a hash, as Linux's vxlan does, spreads the same either way.
+// (UDP source port + source address) mod socks, the address's last 32 bits
+// taken as a number and the sockets numbered in the order they joined. The
+// kernel would otherwise pick one by a hash of the addresses and ports;
+// either way a flow, whose packets share a source port, stays on one
+// socket. The difference is in how flows spread. A vtepd sender sends a
+// flow's trains from one of gsoSockets consecutive ports (see
+// openGSOPool), picked by a hash of the inner flow; consecutive ports give
+// consecutive numbers, so with gsoSockets sockets or more each of a peer's
+// ports has a socket of its own, and with fewer (2 or 4) they share them
+// evenly: flows spread over the sockets by that one hash. The kernel's hash
+// of the ports would be a second draw, in which two flows on two ports
+// could meet on one socket again, leaving fewer workers busy. The address
+// keeps peers apart: every vtepd takes the same block of ports, and by port
+// alone they would all crowd the same sockets. A sender that picks its
+// source port by a hash, as Linux's vxlan does, spreads the same either
+// way.
 //
 // The program reads the UDP header behind the data (which starts after
 // it) through the network header: for IPv4 after the header's length,
-// for IPv6 after the fixed header, which is where it lies unless extension
-// headers come first; a datagram with them still goes to one socket a flow.
+// for IPv6 after the fixed header when the next header is UDP. An IPv6
+// datagram with extension headers gets an index past the last socket,
+// which has the kernel pick by its own hash.
 func steerBySourcePort(rx *net.UDPConn, socks int, ipv4 bool) error {
 	rc, err := rx.SyscallConn()
 	if err != nil {
@@ -266,14 +272,26 @@ func steerBySourcePort(rx *net.UDPConn, socks int, ipv4 bool) error {
 
 // reuseportProg is steerBySourcePort's program for socks sockets.
 func reuseportProg(socks int, ipv4 bool) []bpf.Instruction {
-	load := []bpf.Instruction{bpf.LoadAbsolute{Off: skfNetOff + 40, Size: 2}}
+	var prog []bpf.Instruction
 	if ipv4 {
-		load = []bpf.Instruction{
+		prog = []bpf.Instruction{
 			bpf.LoadMemShift{Off: skfNetOff},              // X = the IPv4 header's length
 			bpf.LoadIndirect{Off: skfNetOff + 0, Size: 2}, // the UDP source port
+			bpf.TAX{},
+			bpf.LoadAbsolute{Off: skfNetOff + 12, Size: 4}, // the source address
+		}
+	} else {
+		prog = []bpf.Instruction{
+			bpf.LoadAbsolute{Off: skfNetOff + 6, Size: 1}, // the next header
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.IPPROTO_UDP, SkipTrue: 1},
+			bpf.RetConstant{Val: 0xffffffff},               // extension headers: the kernel's hash
+			bpf.LoadAbsolute{Off: skfNetOff + 40, Size: 2}, // the UDP source port
+			bpf.TAX{},
+			bpf.LoadAbsolute{Off: skfNetOff + 20, Size: 4}, // the source address's last 32 bits
 		}
 	}
-	return append(load,
+	return append(prog,
+		bpf.ALUOpX{Op: bpf.ALUOpAdd}, // port + address, modulo 2^32
 		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(socks)},
 		bpf.RetA{})
 }

@@ -98,11 +98,25 @@ func TestListenUDPSockets(t *testing.T) {
 }
 
 // TestSteerBySourcePort: with several receiving sockets, a datagram goes to
-// socket number (source port mod sockets), whatever its addresses, over
-// IPv4 and IPv6, and every datagram arrives once.
+// socket number (source port + source address's last 32 bits) mod sockets,
+// over IPv4 from two addresses and over IPv6, and every datagram arrives
+// once; an IPv6 datagram with an extension header, whose port the program
+// cannot find, is left to the kernel's hash, which spreads them.
 func TestSteerBySourcePort(t *testing.T) {
-	for _, tc := range []struct{ network, addr string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
-		t.Run(tc.network, func(t *testing.T) {
+	for _, tc := range []struct {
+		network, addr string
+		senders       []string
+		hopByHop      bool
+	}{
+		{"udp4", "127.0.0.1", []string{"127.0.0.1", "127.0.0.2"}, false},
+		{"udp6", "::1", []string{"::1"}, false},
+		{"udp6", "::1", []string{"::1"}, true},
+	} {
+		name := tc.network
+		if tc.hopByHop {
+			name += " hop-by-hop"
+		}
+		t.Run(name, func(t *testing.T) {
 			local := netip.MustParseAddr(tc.addr)
 			probe, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
 			if err != nil {
@@ -124,24 +138,42 @@ func TestSteerBySourcePort(t *testing.T) {
 				t.Fatalf("refused: %v, want nothing", c.refused)
 			}
 			dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, port))
-			want := map[uint16]int{} // source port -> socket
-			for range 16 {
-				s, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				sport := uint16(s.LocalAddr().(*net.UDPAddr).Port)
-				want[sport] = int(sport) % socks
-				if _, err := s.WriteToUDP([]byte("steer"), dst); err != nil {
-					t.Fatal(err)
+			want := map[netip.AddrPort]int{} // sender -> socket
+			for _, from := range tc.senders {
+				src := netip.MustParseAddr(from)
+				s16 := src.As16()
+				low := uint32(s16[12])<<24 | uint32(s16[13])<<16 | uint32(s16[14])<<8 | uint32(s16[15])
+				for range 16 {
+					s, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer s.Close()
+					if tc.hopByHop {
+						// A Hop-by-Hop header of 8 bytes: next header, length
+						// 0, and a PadN option of 4 bytes of padding.
+						hbh := string([]byte{0, 0, 1, 4, 0, 0, 0, 0})
+						rc, _ := s.SyscallConn()
+						var serr error
+						if err := rc.Control(func(fd uintptr) {
+							serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, hbh)
+						}); err != nil || serr != nil {
+							t.Fatalf("IPV6_HOPOPTS: %v %v", err, serr)
+						}
+					}
+					from := s.LocalAddr().(*net.UDPAddr).AddrPort()
+					want[netip.AddrPortFrom(src, from.Port())] = int((uint32(from.Port()) + low) % socks)
+					if _, err := s.WriteToUDP([]byte("steer"), dst); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			rxs := []*net.UDPConn{c.rx}
 			for _, r := range c.more {
 				rxs = append(rxs, r.rx)
 			}
-			got := map[uint16]int{}
+			got := map[netip.AddrPort]int{}
+			used := map[int]bool{}
 			buf := make([]byte, 64)
 			for i, rx := range rxs {
 				for {
@@ -152,18 +184,25 @@ func TestSteerBySourcePort(t *testing.T) {
 					if err != nil {
 						break
 					}
-					if prev, dup := got[from.Port()]; dup {
-						t.Errorf("port %d: on socket %d and again on %d", from.Port(), prev, i)
+					from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+					if prev, dup := got[from]; dup {
+						t.Errorf("%v: on socket %d and again on %d", from, prev, i)
 					}
-					got[from.Port()] = i
+					got[from] = i
+					used[i] = true
 				}
 			}
-			for sport, w := range want {
-				if g, ok := got[sport]; !ok {
-					t.Errorf("port %d: nothing arrived, want it on socket %d", sport, w)
-				} else if g != w {
-					t.Errorf("port %d: on socket %d, want %d (port mod %d)", sport, g, w, socks)
+			for from, w := range want {
+				g, ok := got[from]
+				switch {
+				case !ok:
+					t.Errorf("%v: nothing arrived", from)
+				case !tc.hopByHop && g != w:
+					t.Errorf("%v: on socket %d, want %d ((port + address) mod %d)", from, g, w, socks)
 				}
+			}
+			if tc.hopByHop && len(used) < 2 {
+				t.Errorf("16 senders with a Hop-by-Hop header landed on %d socket(s), want the kernel's hash to spread them", len(used))
 			}
 		})
 	}
