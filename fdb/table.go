@@ -188,7 +188,12 @@ const (
 
 // shard is padded so that the slot array's pointer, which every lookup
 // reads, has a cache line to itself, and the counters the data path bumps
-// share none with a neighbouring shard.
+// share none with a neighbouring shard. Shards are 192 bytes; the heap
+// need not put the table on a 64-byte boundary, but with tab first, 56
+// bytes after it and 40 at the end of each shard, tab's line holds only
+// padding besides for any start up to 40 bytes past one (large objects
+// start 8 bytes past), and at worst the previous shard's rarely written
+// last counters.
 type shard struct {
 	tab atomic.Pointer[slots]
 	_   [56]byte
@@ -355,10 +360,16 @@ func (s *shard) learnKnown(e *entry, remote netip.Addr, now int64) (LearnResult,
 	if e.remote == remote {
 		// Only a time a step later is stored (RefreshStep): batches on
 		// other cores may pass an older now, and the age must not go
-		// backwards.
-		if now-e.updated.Load() >= int64(RefreshStep) {
-			e.updated.Store(now)
-			s.refreshed.Add(1)
+		// backwards, even when two of them store at once.
+		for {
+			u := e.updated.Load()
+			if now-u < int64(RefreshStep) {
+				break
+			}
+			if e.updated.CompareAndSwap(u, now) {
+				s.refreshed.Add(1)
+				break
+			}
 		}
 		return LearnRefreshed, true
 	}

@@ -716,7 +716,10 @@ func TestUsed(t *testing.T) {
 }
 
 // TestShardLayout keeps the slot array's pointer, which every lookup reads,
-// on a cache line of its own, away from the counters learning writes.
+// on a cache line of its own, away from the counters learning writes,
+// wherever the heap puts the table: with 56 bytes after tab and 40 after the
+// last counter, a shard may start up to 40 bytes past a line's start (large
+// objects start 8 past) and tab's line still holds no counter.
 func TestShardLayout(t *testing.T) {
 	var s shard
 	if off := unsafe.Offsetof(s.mu); off != 64 {
@@ -724,5 +727,8 @@ func TestShardLayout(t *testing.T) {
 	}
 	if size := unsafe.Sizeof(s); size%64 != 0 {
 		t.Errorf("shard is %d bytes, want a multiple of 64", size)
+	}
+	if tail := unsafe.Sizeof(s) - unsafe.Offsetof(s.externKept) - 8; tail < 40 {
+		t.Errorf("%d bytes after the last counter, want 40", tail)
 	}
 }

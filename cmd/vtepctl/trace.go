@@ -413,7 +413,7 @@ func jsonEvent(e control.TraceEvent) jsonTraceEvent {
 var learnNotes = map[string]string{
 	"new":       "learnt: frames to it now go straight there",
 	"moved":     "moved: it was behind another VTEP, now it is behind this one",
-	"refreshed": "known already: its age starts again",
+	"refreshed": "known already: its age starts again (to within a millisecond)",
 	"full":      "not learnt: the fdb is at its limit",
 	"static":    "not learnt: a static entry puts it behind another VTEP; the frame is dropped",
 	"disabled":  "not learnt: learning is off",
