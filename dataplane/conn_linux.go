@@ -234,8 +234,9 @@ const skfNetOff = 0xfff00000 // -0x100000
 
 // steerBySourcePort attaches to the port's SO_REUSEPORT group, through its
 // first socket rx, a program that hands each datagram to socket number
-// (UDP source port + source address) mod socks, the address's last 32 bits
-// taken as a number and the sockets numbered in the order they joined. The
+// (UDP source port + a hash of the source address) mod socks, the hash
+// taken of the address's last 32 bits (reuseportProg) and the sockets
+// numbered in the order they joined. The
 // kernel would otherwise pick one by a hash of the addresses and ports;
 // either way a flow, whose packets share a source port, stays on one
 // socket. The difference is in how flows spread. A vtepd sender sends a
@@ -270,6 +271,12 @@ func steerBySourcePort(rx *net.UDPConn, socks int, ipv4 bool) error {
 	return serr
 }
 
+// addrMix multiplies the source address in reuseportProg, so that addresses
+// that differ in any bit, not only in their last few, move a peer's ports
+// to other sockets (the golden ratio's 32 bits, as Knuth's multiplicative
+// hash).
+const addrMix = 0x9e3779b1
+
 // reuseportProg is steerBySourcePort's program for socks sockets.
 func reuseportProg(socks int, ipv4 bool) []bpf.Instruction {
 	var prog []bpf.Instruction
@@ -291,7 +298,9 @@ func reuseportProg(socks int, ipv4 bool) []bpf.Instruction {
 		}
 	}
 	return append(prog,
-		bpf.ALUOpX{Op: bpf.ALUOpAdd}, // port + address, modulo 2^32
+		bpf.ALUOpConstant{Op: bpf.ALUOpMul, Val: addrMix},   // every bit of the address
+		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 16}, // reaches these 16
+		bpf.ALUOpX{Op: bpf.ALUOpAdd},                        // + the port
 		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(socks)},
 		bpf.RetA{})
 }
@@ -611,4 +620,4 @@ func ListenGroup(group netip.Addr, dev string, port uint16) (Conn, error) {
 	return c, nil
 }
 
-func (r *rxSock) keepParkClock(p *parkClock) { r.rxr.poll.clock = p }
+func (r *rxSock) keepParkClock(p *workerClock) { r.rxr.poll.clock = p }

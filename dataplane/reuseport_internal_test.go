@@ -98,7 +98,7 @@ func TestListenUDPSockets(t *testing.T) {
 }
 
 // TestSteerBySourcePort: with several receiving sockets, a datagram goes to
-// socket number (source port + source address's last 32 bits) mod sockets,
+// socket number (source port + a hash of the source address) mod sockets,
 // over IPv4 from two addresses and over IPv6, and every datagram arrives
 // once; an IPv6 datagram with an extension header, whose port the program
 // cannot find, is left to the kernel's hash, which spreads them.
@@ -143,6 +143,7 @@ func TestSteerBySourcePort(t *testing.T) {
 				src := netip.MustParseAddr(from)
 				s16 := src.As16()
 				low := uint32(s16[12])<<24 | uint32(s16[13])<<16 | uint32(s16[14])<<8 | uint32(s16[15])
+				mix := low * addrMix >> 16
 				for range 16 {
 					s, err := net.ListenUDP(tc.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
 					if err != nil {
@@ -162,7 +163,7 @@ func TestSteerBySourcePort(t *testing.T) {
 						}
 					}
 					from := s.LocalAddr().(*net.UDPAddr).AddrPort()
-					want[netip.AddrPortFrom(src, from.Port())] = int((uint32(from.Port()) + low) % socks)
+					want[netip.AddrPortFrom(src, from.Port())] = int((uint32(from.Port()) + mix) % socks)
 					if _, err := s.WriteToUDP([]byte("steer"), dst); err != nil {
 						t.Fatal(err)
 					}
@@ -198,7 +199,7 @@ func TestSteerBySourcePort(t *testing.T) {
 				case !ok:
 					t.Errorf("%v: nothing arrived", from)
 				case !tc.hopByHop && g != w:
-					t.Errorf("%v: on socket %d, want %d ((port + address) mod %d)", from, g, w, socks)
+					t.Errorf("%v: on socket %d, want %d ((port + hash of the address) mod %d)", from, g, w, socks)
 				}
 			}
 			if tc.hopByHop && len(used) < 2 {
