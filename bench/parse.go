@@ -66,11 +66,12 @@ func retryable(out []byte) bool {
 // runIperf runs an iperf3 client with run, up to five times, each run cut
 // off after limit: again when its output says retryable, pause later the
 // first time and twice as long each time after (a server still draining
-// a slow path's queues, on a loaded host, can stay busy for seconds), and
-// at once when it hung until limit (hung is told so).
+// a slow path's queues, on a loaded host, can stay busy for seconds: 15
+// pauses in all), and at once when it hung until limit (hung is told so).
+// A cancelled ctx ends a pause.
 func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.Context) ([]byte, error), hung func()) ([]byte, error) {
 	var lastErr error
-	for range 5 {
+	for try := 1; ; try++ {
 		runCtx, cancel := context.WithTimeout(ctx, limit)
 		out, err := run(runCtx)
 		timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded)
@@ -86,17 +87,22 @@ func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.
 			err = fmt.Errorf("%w (%v)", err, perr)
 		}
 		lastErr = err
-		switch {
-		case timedOut:
+		if timedOut {
 			hung()
-		case retryable(out):
-			time.Sleep(pause)
-			pause *= 2
-		default:
+		}
+		if try == 5 || !timedOut && !retryable(out) {
 			return nil, lastErr
 		}
+		if timedOut {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause *= 2
 	}
-	return nil, lastErr
 }
 
 // parseIperfTCP reads an iperf3 -J report of a TCP run. The rate is what

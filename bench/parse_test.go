@@ -346,4 +346,23 @@ func TestRunIperfRetries(t *testing.T) {
 	if waited := time.Since(start); err != nil || runs != 5 || waited < 15*pause {
 		t.Errorf("busy four times: %v after %d runs and %v; want an answer after 5 runs and at least %v", err, runs, waited, 15*pause)
 	}
+
+	// Busy every time: no pause after the last try.
+	runs = 0
+	start = time.Now()
+	_, err = runIperf(context.Background(), time.Second, pause,
+		func(context.Context) ([]byte, error) { runs++; return []byte(busy), failed }, func() {})
+	if waited := time.Since(start); err == nil || runs != 5 || waited >= 31*pause {
+		t.Errorf("busy five times: %v after %d runs and %v; want an error after 5 runs and 15 pauses, %v", err, runs, waited, 15*pause)
+	}
+
+	// A cancel ends a pause at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = runIperf(ctx, time.Second, 10*time.Second,
+		func(context.Context) ([]byte, error) { return []byte(busy), failed }, func() {})
+	if waited := time.Since(start); !errors.Is(err, context.Canceled) || waited > 5*time.Second {
+		t.Errorf("cancelled in a pause of 10 s: %v after %v; want context.Canceled at once", err, waited)
+	}
 }

@@ -6,8 +6,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/cpu"
-
-	"github.com/vtepd/vtepd/fdb"
 )
 
 // Drop is the reason a packet was dropped. Every drop increments exactly one
@@ -120,30 +118,31 @@ type counterShard struct {
 	// Offload is the work the offloads did, all zero with them off.
 	Offload OffloadCounters
 	drops   [numDrops]atomic.Uint64
-	// started is when the shard's worker started, on the fdb.Now clock (0:
-	// the shard has no worker of its own), and park the time it has since
-	// waited for packets: the rest of its time it was busy.
-	started atomic.Int64
-	park    parkClock
-	logged  *[numDrops]atomic.Int64 // the Counters' own
-	tun     bool                    // the Counters' own
-	_       cpu.CacheLinePad
+	// clock is the time of the shard's worker: untouched (no time) when
+	// the shard has no worker of its own or its reader cannot tell.
+	clock  workerClock
+	logged *[numDrops]atomic.Int64 // the Counters' own
+	tun    bool                    // the Counters' own
+	_      cpu.CacheLinePad
 }
 
 // parkCounter is a reader that can keep the time it waits in the runtime's
 // poller (busyPoll.clock): a device queue's, a receiving socket's.
 type parkCounter interface {
-	keepParkClock(*parkClock)
+	keepParkClock(*workerClock)
 }
 
 // startWorker marks the shard's worker as started now, when its reader can
 // keep its waits in the shard; a worker whose reader cannot has no time.
 func (sh *counterShard) startWorker(reader any) {
 	if p, ok := reader.(parkCounter); ok {
-		p.keepParkClock(&sh.park)
-		sh.started.Store(fdb.Now())
+		p.keepParkClock(&sh.clock)
+		sh.clock.start()
 	}
 }
+
+// stopWorker notes, from the worker as it ends, that it waits from now on.
+func (sh *counterShard) stopWorker() { sh.clock.stop() }
 
 // init makes n shards (at least one). It is called once, before any
 // worker runs.
@@ -198,13 +197,11 @@ func dropName(d Drop, tun bool) string {
 // Drop returns the count for one reason.
 func (s *Stats) Drop(d Drop) uint64 { return s.drops[d] }
 
-// add adds what sh counted to s, its worker's time as of now.
-func (s *Stats) add(sh *counterShard, now int64) {
-	if start := sh.started.Load(); start != 0 {
-		up := time.Duration(now - start)
-		s.Up += up
-		s.Busy += min(max(up-sh.park.idle(now), 0), up)
-	}
+// add adds what sh counted to s, its worker's time as of the call.
+func (s *Stats) add(sh *counterShard) {
+	up, busy := sh.clock.read()
+	s.Up += up
+	s.Busy += busy
 	s.RxPackets += sh.RxPackets.Load()
 	s.RxBytes += sh.RxBytes.Load()
 	s.TxPackets += sh.TxPackets.Load()
@@ -222,9 +219,8 @@ func (s *Stats) add(sh *counterShard, now int64) {
 // Load sums every shard.
 func (c *Counters) Load() Stats {
 	s := Stats{tun: c.tun}
-	now := fdb.Now()
 	for i := range c.shards {
-		s.add(&c.shards[i], now)
+		s.add(&c.shards[i])
 	}
 	return s
 }
@@ -232,10 +228,9 @@ func (c *Counters) Load() Stats {
 // Shards returns each worker's share, in worker order.
 func (c *Counters) Shards() []Stats {
 	out := make([]Stats, len(c.shards))
-	now := fdb.Now()
 	for i := range c.shards {
 		out[i].tun = c.tun
-		out[i].add(&c.shards[i], now)
+		out[i].add(&c.shards[i])
 	}
 	return out
 }

@@ -87,8 +87,9 @@ func (u *IPIPUnderlay) Start() {
 	}
 }
 
-// QueueStats returns, for each receiving socket, the packets its worker
-// read and its worker's time.
+// QueueStats returns, for each receiving socket, the outer packets its
+// worker read (Rx) and its worker's time; the IPIP networks count what
+// they send.
 func (u *IPIPUnderlay) QueueStats() []QueueStats {
 	out := make([]QueueStats, len(u.readers))
 	for r, s := range u.Counters.Shards() {
@@ -151,12 +152,15 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 		w := n.txWorker(i)
 		w.c.startWorker(w.queue)
 		n.wg.Add(1)
-		if d, ok := w.queue.(vnetLink); ok {
-			go w.txLoopVnet(d)
-		} else {
-			// Packets are routed to a remote, encapsulated and sent.
-			go w.txLoop(w.queue, w.log, w.forward, w.send)
-		}
+		go func() {
+			defer w.c.stopWorker()
+			if d, ok := w.queue.(vnetLink); ok {
+				w.txLoopVnet(d)
+			} else {
+				// Packets are routed to a remote, encapsulated and sent.
+				w.txLoop(w.queue, w.log, w.forward, w.send)
+			}
+		}()
 	}
 	return n, nil
 }
@@ -214,6 +218,7 @@ func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 	q := newRxQueue(w)
 	c := u.Counters.shard(w)
 	c.startWorker(conn)
+	defer c.stopWorker()
 	for {
 		q.flush()
 		n, ok := r.read()
@@ -221,6 +226,12 @@ func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 			return
 		}
 		nets := *u.nets.Load()
+		var bytes uint64
+		for i := 0; i < n; i++ {
+			bytes += uint64(r.sizes[i])
+		}
+		c.RxPackets.Add(uint64(n))
+		c.RxBytes.Add(bytes)
 	packets:
 		for i := 0; i < n; i++ {
 			pkt := r.bufs[i][:r.sizes[i]]

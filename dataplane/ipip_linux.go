@@ -367,4 +367,4 @@ func (c *ipipConn) Close() error {
 	return closeSockets(c.txfd, socks...)
 }
 
-func (r *ipipRx) keepParkClock(p *parkClock) { r.rxr.poll.clock = p }
+func (r *ipipRx) keepParkClock(p *workerClock) { r.rxr.poll.clock = p }

@@ -203,13 +203,13 @@ type busyPoll struct {
 	until time.Time
 	// clock, when set, keeps the time the read waits in the runtime's
 	// poller: its worker's idle time.
-	clock *parkClock
+	clock *workerClock
 }
 
 // park notes that the read is about to wait in the runtime's poller.
 func (b *busyPoll) park() {
 	if b.clock != nil {
-		b.clock.since.Store(fdb.Now())
+		b.clock.park()
 	}
 }
 
@@ -217,28 +217,79 @@ func (b *busyPoll) park() {
 // call of a read function the poller runs begins with it.
 func (b *busyPoll) woke() {
 	if b.clock != nil {
-		if s := b.clock.since.Load(); s != 0 {
-			b.clock.parked.Add(fdb.Now() - s)
-			b.clock.since.Store(0)
+		b.clock.woke()
+	}
+}
+
+// workerClock is a worker's time: when it started, and how long its reader
+// has waited for packets in the runtime's poller. Only the worker writes
+// it (start before it runs, then park, woke and stop), making seq odd while
+// it does; a reader takes its view, and the time, while seq stays even and
+// unchanged, so each view is the clock at one instant and what a read
+// reports never goes back.
+type workerClock struct {
+	seq     atomic.Uint64
+	started atomic.Int64 // on the fdb.Now clock; 0: no worker
+	parked  atomic.Int64 // nanoseconds of the waits that ended
+	since   atomic.Int64 // when the wait under way began; 0: none
+}
+
+// start marks the worker started now.
+func (w *workerClock) start() {
+	w.seq.Add(1)
+	w.started.Store(fdb.Now())
+	w.seq.Add(1)
+}
+
+// park notes that the worker begins to wait.
+func (w *workerClock) park() {
+	w.seq.Add(1)
+	w.since.Store(fdb.Now())
+	w.seq.Add(1)
+}
+
+// woke notes that the worker runs again, ending its wait if it was in one.
+func (w *workerClock) woke() {
+	s := w.since.Load()
+	if s == 0 {
+		return
+	}
+	w.seq.Add(1)
+	w.parked.Add(fdb.Now() - s)
+	w.since.Store(0)
+	w.seq.Add(1)
+}
+
+// stop notes that the worker has ended: from then on it counts as waiting.
+func (w *workerClock) stop() {
+	if w.started.Load() != 0 && w.since.Load() == 0 {
+		w.park()
+	}
+}
+
+// read returns how long the worker has run and how much of it it was not
+// waiting, both zero when it never started.
+func (w *workerClock) read() (up, busy time.Duration) {
+	for {
+		s := w.seq.Load()
+		if s&1 != 0 {
+			runtime.Gosched() // the worker is writing
+			continue
 		}
+		now := fdb.Now()
+		start, parked, since := w.started.Load(), w.parked.Load(), w.since.Load()
+		if w.seq.Load() != s {
+			continue
+		}
+		if start == 0 {
+			return 0, 0
+		}
+		idle := parked
+		if since != 0 {
+			idle += now - since
+		}
+		return time.Duration(now - start), time.Duration(now - start - idle)
 	}
-}
-
-// parkClock is the time a worker's reader has waited in the runtime's
-// poller: parked, the nanoseconds of the waits that ended, and since, when
-// the one under way began (0: none), on the fdb.Now clock. Only the worker
-// writes it; a stats read sums it as of now.
-type parkClock struct {
-	parked, since atomic.Int64
-}
-
-// idle is the time waited as of now.
-func (p *parkClock) idle(now int64) time.Duration {
-	d := p.parked.Load()
-	if s := p.since.Load(); s != 0 && now > s {
-		d += now - s
-	}
-	return time.Duration(d)
 }
 
 // start begins a read's spin.

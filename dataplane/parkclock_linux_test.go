@@ -3,16 +3,16 @@ package dataplane
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/vtepd/vtepd/fdb"
 )
 
 // TestWorkerTime: a receiving socket's reader keeps the time it waits in
 // the runtime's poller in its worker's shard, counted while the wait is
 // under way as well as after it, and the shard's stats give the worker's
-// time as up and busy (up less the waits).
+// time as up and busy (up less the waits); a shard without a worker has
+// none, and a worker that ended counts as waiting from then on.
 func TestWorkerTime(t *testing.T) {
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -39,8 +39,8 @@ func TestWorkerTime(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(wait / 2)
-	if idle := sh.park.idle(fdb.Now()); idle < wait/4 {
-		t.Errorf("idle while the read waits: %v, want about %v", idle, wait/2)
+	if s := c.Shards()[0]; s.Up-s.Busy < wait/4 {
+		t.Errorf("while the read waits: up %v busy %v, want about %v of it waiting", s.Up, s.Busy, wait/2)
 	}
 	time.Sleep(wait / 2)
 	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
@@ -59,18 +59,70 @@ func TestWorkerTime(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the read did not return")
 	}
-	if since := sh.park.since.Load(); since != 0 {
+	if since := sh.clock.since.Load(); since != 0 {
 		t.Errorf("after the wake: a wait still under way since %d", since)
 	}
-	parked := time.Duration(sh.park.parked.Load())
+	parked := time.Duration(sh.clock.parked.Load())
 	if parked < wait*3/4 || parked > 10*wait {
 		t.Errorf("waited %v in the poller, want about %v", parked, wait)
 	}
 	s := c.Shards()[0]
-	if s.Up < parked || s.Busy < 0 || s.Busy > s.Up-parked+time.Millisecond {
+	if s.Up < parked || s.Busy < 0 || s.Busy > s.Up-parked {
 		t.Errorf("up %v busy %v after a wait of %v: want up at least the wait and busy the rest", s.Up, s.Busy, parked)
 	}
-	if tot := c.Load(); tot.Up < s.Up {
-		t.Errorf("Load, later: up %v, want the worker's %v or more", tot.Up, s.Up)
+
+	// The worker ends: its busy time stands still from then on.
+	sh.stopWorker()
+	before := c.Shards()[0]
+	time.Sleep(50 * time.Millisecond)
+	after := c.Shards()[0]
+	if after.Busy != before.Busy || after.Up <= before.Up {
+		t.Errorf("after the worker ended: busy %v then %v, up %v then %v; want busy to stand and up to go on",
+			before.Busy, after.Busy, before.Up, after.Up)
+	}
+}
+
+// TestWorkerTimeNeverGoesBack reads a worker's time while the worker parks
+// and wakes as fast as it can: busy, a counter in the metrics, never
+// decreases, never exceeds up and is never negative, and up never
+// decreases, whichever moment a read falls on.
+func TestWorkerTimeNeverGoesBack(t *testing.T) {
+	var c Counters
+	c.init(1)
+	sh := c.shard(0)
+	var b busyPoll
+	b.clock = &sh.clock
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the worker
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b.woke()
+			b.park()
+			time.Sleep(20 * time.Microsecond)
+		}
+	}()
+	sh.clock.start()
+	var last Stats
+	deadline := time.Now().Add(500 * time.Millisecond)
+	reads := 0
+	for time.Now().Before(deadline) {
+		s := c.Load()
+		reads++
+		if s.Busy < last.Busy || s.Up < last.Up || s.Busy < 0 || s.Busy > s.Up {
+			t.Fatalf("read %d: up %v busy %v after up %v busy %v", reads, s.Up, s.Busy, last.Up, last.Busy)
+		}
+		last = s
+	}
+	close(stop)
+	wg.Wait()
+	if last.Busy <= 0 || last.Busy >= last.Up {
+		t.Errorf("after %d reads: up %v busy %v, want some of each", reads, last.Up, last.Busy)
 	}
 }

@@ -337,4 +337,4 @@ func UnderlayMTU(local netip.Addr) (int, error) {
 	return 0, fmt.Errorf("%s is not an address of this host", local)
 }
 
-func (d *device) keepParkClock(p *parkClock) { d.r.first.poll.clock = p }
+func (d *device) keepParkClock(p *workerClock) { d.r.first.poll.clock = p }

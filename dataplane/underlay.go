@@ -405,6 +405,7 @@ func (u *Underlay) rxLoop(conn Conn, done *atomic.Bool, w int) {
 	if w < u.receivers() {
 		// The multicast groups' loops share a shard: no one worker's time.
 		c.startWorker(conn)
+		defer c.stopWorker()
 	}
 	for {
 		q.flush()

@@ -351,4 +351,4 @@ func rawRead(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
-func (d *vnetDevice) keepParkClock(p *parkClock) { d.r.first.poll.clock = p }
+func (d *vnetDevice) keepParkClock(p *workerClock) { d.r.first.poll.clock = p }

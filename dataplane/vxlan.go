@@ -166,13 +166,19 @@ func (n *Network) start() {
 		w.c.startWorker(w.queue)
 		n.wg.Add(1)
 		if d, ok := w.queue.(vnetLink); ok {
-			go w.txLoopVnet(d)
+			go func() {
+				defer w.c.stopWorker()
+				w.txLoopVnet(d)
+			}()
 			continue
 		}
 		// Frames are looked up in the FDB, encapsulated and sent: to one
 		// remote on a hit, to every flood-list entry for broadcast,
 		// multicast and unknown unicast.
-		go w.txLoop(w.queue, w.log, w.forward, func(out [][]byte) { w.send(out) })
+		go func() {
+			defer w.c.stopWorker()
+			w.txLoop(w.queue, w.log, w.forward, func(out [][]byte) { w.send(out) })
+		}()
 	}
 }
 

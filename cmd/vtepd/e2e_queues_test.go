@@ -148,10 +148,14 @@ func queuesAddUp(s control.NetworkStats) bool {
 }
 
 // sameTraffic says whether a and b, two reads of one network's stats, show
-// the same traffic, in total and on each queue.
+// the same traffic, in total and on each queue (the workers' time moves on
+// regardless).
 func sameTraffic(a, b control.NetworkStats) bool {
+	traffic := func(q control.QueueStats) [5]uint64 {
+		return [5]uint64{uint64(q.Queue), q.RxPackets, q.RxBytes, q.TxPackets, q.TxBytes}
+	}
 	return a.TxPackets == b.TxPackets && a.TxBytes == b.TxBytes && a.RxPackets == b.RxPackets && a.RxBytes == b.RxBytes &&
-		slices.Equal(a.Queues, b.Queues)
+		slices.EqualFunc(a.Queues, b.Queues, func(x, y control.QueueStats) bool { return traffic(x) == traffic(y) })
 }
 
 // orderedFlows sends flows concurrent UDP flows of count numbered
@@ -410,6 +414,11 @@ func TestE2EQueuesIPIP(t *testing.T) {
 			if d := statsOf(t, bin, b, ipipUnderStats); d.Drops["malformed"] != 0 || d.Drops["unknown_source"] != 0 {
 				t.Errorf("drops on %s's IPIP underlay: %v, want none", b.under, d.Drops)
 			}
+			receivers := 1 // the raw socket
+			if tc.fanout {
+				receivers = queues
+			}
+			checkWorkerTime(t, "receiver "+b.under, receivers, func() control.NetworkStats { return statsOf(t, bin, b, ipipUnderStats) }, sb)
 			// The raw socket, read or not, keeps the kernel, which has no
 			// handler for protocol 4, from answering each packet.
 			if n := mib(t, b.ns, "/proc/net/snmp", "Icmp")["OutDestUnreachs"]; n != 0 {

@@ -323,7 +323,9 @@ func (d *Node) Stats() []control.NetworkStats {
 			Queues: queueStats(d.underlay.QueueStats())})
 	}
 	if d.ipip != nil {
-		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay", Drops: d.ipip.Counters.Drops(),
+		c := d.ipip.Counters.Load()
+		out = append(out, control.NetworkStats{Name: "ipip-underlay", Kind: "underlay",
+			RxPackets: c.RxPackets, RxBytes: c.RxBytes, Drops: c.Drops(),
 			Queues: queueStats(d.ipip.QueueStats())})
 	}
 	for _, n := range d.ipipNets {
