@@ -195,6 +195,10 @@ func measureRun(ctx context.Context, cfg Config, t *topo, ticks int, tag string)
 	step := func(what string) { cfg.progress("%s: %s", tag, what) }
 	for i, flows := range cfg.Flows {
 		step(fmt.Sprintf("TCP, %s, %s", flowsName(flows), secs))
+		workers, err := t.workerTimes(ctx, cfg)
+		if err != nil {
+			return run, err
+		}
 		before, err := t.cpuTicks()
 		if err != nil {
 			return run, err
@@ -203,11 +207,16 @@ func measureRun(ctx context.Context, cfg Config, t *topo, ticks int, tag string)
 		if err != nil {
 			return run, fmt.Errorf("TCP %d flows: %w", flows, err)
 		}
-		run.TCP = append(run.TCP, tcp)
 		after, err := t.cpuTicks()
 		if err != nil {
 			return run, err
 		}
+		workersAfter, err := t.workerTimes(ctx, cfg)
+		if err != nil {
+			return run, err
+		}
+		tcp.BusiestWorker = busiestWorker(workers, workersAfter)
+		run.TCP = append(run.TCP, tcp)
 		// vtepd's CPU per GB, over the first flow count's run.
 		if i == 0 && len(t.vtepds) > 0 {
 			run.CPU = cpuRun(before, after, ticks, tcp.BytesReceived)

@@ -197,6 +197,9 @@ func TestHarnessQuick(t *testing.T) {
 					t.Errorf("%s: got a ratio to the kernel: %v, want %v", m.Key, gotRatio, wantRatio)
 				}
 			}
+			if f := p.Figures[KeyBusiestWorker]; isVtepd(p.Name) && (f == nil || f.Median <= 0 || f.Median > 100) {
+				t.Errorf("%s: got %+v, want a share of the run above 0%% and at most 100%%", KeyBusiestWorker, f)
+			}
 			run := p.Runs[0]
 			if run.Ping.Received < 2 || len(run.Ping.RTTMicros) != run.Ping.Received || run.Ping.P99Micros < run.Ping.P50Micros {
 				t.Errorf("ping: got %d replies, %d RTTs, p50 %v p99 %v, want them consistent", run.Ping.Received,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -44,11 +45,13 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 		tcp = append(tcp, column{flowsName(n), KeyTCP(n)})
 	}
 	tcp = append(tcp, column{"vtepd CPU s/GB", KeyCPUPerGB}, column{"in its own code", KeyUserCPUPerGB})
-	cpuRun := "the first run"
+	cpuRun, mostRun := "the first run", "the run with the most flows"
 	if len(r.Settings.Flows) > 0 {
 		cpuRun = fmt.Sprintf("the %d-flow run", r.Settings.Flows[0])
+		mostRun = fmt.Sprintf("the %d-flow run", slices.Max(r.Settings.Flows))
 	}
-	table(&b, r, "TCP throughput, Gbit/s (higher is better), and the CPU time vtepd spends per GB moved (both daemons, during "+cpuRun+"; lower is better), with the part of it in vtepd's own code (user time; the rest is the kernel's, in vtepd's system calls)", tcp)
+	tcp = append(tcp, column{"busiest worker", KeyBusiestWorker})
+	table(&b, r, "TCP throughput, Gbit/s (higher is better), and the CPU time vtepd spends per GB moved (both daemons, during "+cpuRun+"; lower is better), with the part of it in vtepd's own code (user time; the rest is the kernel's, in vtepd's system calls), and the largest share of its time one vtepd worker was busy during "+mostRun+" (near 100%: a worker that could not keep up; on a host with fewer cores than busy threads every worker looks busier, preempted time counting as busy)", tcp)
 	var udp []column
 	for _, size := range UDPPayloads {
 		udp = append(udp, column{fmt.Sprintf("%d B", size), KeyUDPRate(size)}, column{"loss", KeyUDPLoss(size)})

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vtepd/vtepd/control"
 )
 
 // The topology every path shares: host a and host b, each a namespace,
@@ -186,6 +188,30 @@ func (t *topo) vtepdStats(ctx context.Context, cfg Config) ([]json.RawMessage, e
 		all = append(all, json.RawMessage(compact.Bytes()))
 	}
 	return all, nil
+}
+
+// workerTimes reads the clock of every worker of both vtepds (none on
+// other paths): up and busy seconds, by vtepd, stats entry and queue.
+func (t *topo) workerTimes(ctx context.Context, cfg Config) (map[string]workerTime, error) {
+	m := map[string]workerTime{}
+	for i, sock := range t.ctls {
+		out, err := vtepctl(ctx, cfg, sock, "stats", "--json")
+		if err != nil {
+			return nil, err
+		}
+		var stats []control.NetworkStats
+		if err := json.Unmarshal(out, &stats); err != nil {
+			return nil, fmt.Errorf("vtepctl stats --json: %w: %.80q", err, out)
+		}
+		for _, s := range stats {
+			for _, q := range s.Queues {
+				if q.WorkerUpSeconds > 0 {
+					m[fmt.Sprintf("%d/%s/%d", i, s.Name, q.Queue)] = workerTime{q.WorkerUpSeconds, q.WorkerBusySeconds}
+				}
+			}
+		}
+	}
+	return m, nil
 }
 
 // waitReachable pings b from a until a reply comes back: ARP resolved,

@@ -118,6 +118,28 @@ type TCPRun struct {
 	BytesReceived int64   `json:"bytes_received"`
 	Retransmits   int64   `json:"retransmits"`
 	Gbps          float64 `json:"gbit_per_s"` // received, 10^9 bit/s
+	// BusiestWorker is, on a vtepd path, the largest share of the run's
+	// time any one of both vtepds' workers was busy (vtepctl stats:
+	// worker_busy_seconds over worker_up_seconds, between reads before and
+	// after the run): near 1, a worker could not keep up.
+	BusiestWorker float64 `json:"busiest_worker,omitempty"`
+}
+
+// workerTime is one worker's clock as vtepctl stats reads it, in seconds.
+type workerTime struct{ up, busy float64 }
+
+// busiestWorker is the largest share of the time between two reads of the
+// workers' clocks that any worker found in both was busy; 0 without one.
+func busiestWorker(before, after map[string]workerTime) float64 {
+	most := 0.0
+	for k, a := range after {
+		b, ok := before[k]
+		if !ok || a.up <= b.up {
+			continue
+		}
+		most = max(most, min((a.busy-b.busy)/(a.up-b.up), 1))
+	}
+	return most
 }
 
 // UDPRun is one iperf3 UDP run, as the receiver counted it.
@@ -186,6 +208,9 @@ const (
 	KeyCPUPerGB = "vtepd_cpu_s_per_gb"
 	// The part of KeyCPUPerGB in vtepd's own code (user time).
 	KeyUserCPUPerGB = "vtepd_user_cpu_s_per_gb"
+	// The largest share of its time a vtepd worker was busy during the
+	// run with the most flows (TCPRun.BusiestWorker), in percent.
+	KeyBusiestWorker = "vtepd_busiest_worker_pct"
 	// The 64-byte UDP run with BufferedUDPWindow socket buffers.
 	KeyUDPBufferedRate = "udp_64_buffered_kpps"
 	KeyUDPBufferedLoss = "udp_64_buffered_loss_pct"
@@ -264,6 +289,11 @@ func MetricsFor(flows []int) []Metric {
 			value: cpu(func(c *CPURun) float64 { return c.SecondsPerGB })},
 		Metric{Key: KeyUserCPUPerGB, Title: "vtepd CPU in its own code", Unit: "CPU s/GB", LowerBetter: true, VtepdOnly: true,
 			value: cpu(func(c *CPURun) float64 { return c.UserSecondsPerGB })},
+		Metric{Key: KeyBusiestWorker, Title: "vtepd busiest worker", Unit: "%", VtepdOnly: true, NoRatio: true,
+			value: func(r *RunRaw) (float64, bool) {
+				most := slices.MaxFunc(append([]TCPRun{{}}, r.TCP...), func(a, b TCPRun) int { return a.Flows - b.Flows })
+				return 100 * most.BusiestWorker, most.BusiestWorker > 0
+			}},
 	)
 }
 

@@ -265,3 +265,28 @@ func TestSortSkipped(t *testing.T) {
 		t.Errorf("sorted: got %v, want %v", got, paths)
 	}
 }
+
+// TestBusiestWorker: the largest busy share between two reads of the
+// workers' clocks, of the workers in both; none without one.
+func TestBusiestWorker(t *testing.T) {
+	before := map[string]workerTime{
+		"0/underlay/0": {up: 10, busy: 1},
+		"0/underlay/1": {up: 10, busy: 2},
+		"1/vx42/0":     {up: 10, busy: 9},
+	}
+	after := map[string]workerTime{
+		"0/underlay/0": {up: 14, busy: 2}, // 1 s of 4
+		"0/underlay/1": {up: 14, busy: 5}, // 3 s of 4: the busiest
+		"1/vx42/0":     {up: 10, busy: 9}, // no time passed: left out
+		"1/vx42/1":     {up: 4, busy: 4},  // not in before: left out
+	}
+	if got := busiestWorker(before, after); got != 0.75 {
+		t.Errorf("busiest: got %v, want 0.75", got)
+	}
+	if got := busiestWorker(nil, after); got != 0 {
+		t.Errorf("without a first read: got %v, want 0", got)
+	}
+	if got := busiestWorker(before, map[string]workerTime{"0/underlay/0": {up: 11, busy: 3}}); got != 1 {
+		t.Errorf("more busy than up (reads a moment apart): got %v, want 1", got)
+	}
+}
