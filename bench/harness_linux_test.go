@@ -418,3 +418,55 @@ func TestHarnessFailedPath(t *testing.T) {
 		}
 	}
 }
+
+// TestHarnessWorkerClocks: each TCP run of a vtepd path reports its
+// busiest worker, and a read of the workers' clocks that fails costs that
+// run's figure alone: the path is still measured in full. A vtepctl
+// wrapper fails the first `stats --json`.
+func TestHarnessWorkerClocks(t *testing.T) {
+	_, bin := harnessBinaries(t)
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "vtepctl")
+	script := `#!/bin/sh
+case "$*" in
+*"stats --json"*)
+	if [ ! -e ` + dir + `/failed ]; then
+		touch ` + dir + `/failed
+		echo 'vtepctl: the control socket hung up' >&2
+		exit 1
+	fi ;;
+esac
+exec ` + filepath.Join(bin, "vtepctl") + ` "$@"
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := QuickConfig()
+	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), wrapper
+	cfg.Paths = []string{PathVtepdVXLAN}
+	cfg.Flows = []int{1, 4}
+	cfg.Micro = false
+	cfg.Pings = 20
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(r.Paths) != 1 || len(r.Paths[0].Runs) != 1 || len(r.Paths[0].Runs[0].TCP) != 2 {
+		t.Fatalf("paths: got %+v, want %s with one run of two TCP figures", r.Paths, PathVtepdVXLAN)
+	}
+	tcp := r.Paths[0].Runs[0].TCP
+	if tcp[0].BusiestWorker != 0 || !strings.Contains(progress.String(), "the workers' clocks not read, no busiest worker for 1 flow") {
+		t.Errorf("1 flow, its first clock read failed: busiest worker %v, want none and a progress line saying so", tcp[0].BusiestWorker)
+	}
+	if tcp[1].BusiestWorker <= 0 || tcp[1].BusiestWorker > 1 {
+		t.Errorf("4 flows: busiest worker %v, want a share above 0 and at most 1", tcp[1].BusiestWorker)
+	}
+	if f := r.Paths[0].Figures[KeyBusiestWorker]; f == nil || f.Median != 100*tcp[1].BusiestWorker {
+		t.Errorf("%s: got %+v, want the 4-flow run's share, %v%%", KeyBusiestWorker, f, 100*tcp[1].BusiestWorker)
+	}
+}
