@@ -15,7 +15,11 @@ import (
 func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## vtepd against the kernel path\n\n")
-	fmt.Fprintf(&b, "Measured %s on %s.\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), machineLine(r.Machine))
+	m := r.Machine
+	if r.Settings.Generator == GenVtepload {
+		m.Iperf3 = "" // iperf3 may be there, but measured nothing
+	}
+	fmt.Fprintf(&b, "Measured %s on %s.\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), machineLine(m))
 	fmt.Fprintf(&b, "Two network namespaces joined by a veth pair, a fresh pair per path. ")
 	runs := "from a single run"
 	if r.Settings.Runs > 1 {
@@ -24,7 +28,7 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	fmt.Fprintf(&b, "Each figure is %s; ×N is its ratio to the kernel's vxlan. ", runs)
 	gen := "iperf3"
 	if r.Settings.Generator == GenVtepload {
-		gen = "vtepload (the harness's own load generator, iperf3 being missing)"
+		gen = "vtepload (the harness's own load generator, in place of iperf3)"
 	}
 	fmt.Fprintf(&b, "%s runs of %g s; latency from %d pings %g ms apart.", gen, r.Settings.DurationSeconds, r.Settings.Pings, r.Settings.PingIntervalMS)
 	if q := r.Settings.Queues; q > 0 {
