@@ -48,6 +48,19 @@ func harnessBinaries(t *testing.T, extra ...string) (goTool, bin string) {
 	return goTool, bin
 }
 
+// runLogged runs the harness with cfg for at most limit, logging its
+// progress, which it also returns.
+func runLogged(t *testing.T, cfg Config, limit time.Duration) (*Report, string, error) {
+	t.Helper()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	t.Logf("progress:\n%s", progress.String())
+	return r, progress.String(), err
+}
+
 // TestHarnessVtepload runs the harness in quick mode with its own load
 // generator instead of iperf3, on the bare veth and vtepd VXLAN with flow
 // counts of its choosing: every TCP and UDP figure must come from it. Its
@@ -63,12 +76,7 @@ func TestHarnessVtepload(t *testing.T) {
 	cfg.Queues = 2
 	cfg.Micro = false
 	cfg.Runs = 2
-	var progress bytes.Buffer
-	cfg.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	r, err := Run(ctx, cfg)
-	t.Logf("progress:\n%s", progress.String())
+	r, progress, err := runLogged(t, cfg, 3*time.Minute)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -113,7 +121,7 @@ func TestHarnessVtepload(t *testing.T) {
 		"[1/2 veth] run 2 of 2: TCP", "[2/2 vtepd-vxlan] run 2 of 2: TCP"}
 	at := -1
 	for _, line := range order {
-		i := strings.Index(progress.String(), line)
+		i := strings.Index(progress, line)
 		if i <= at {
 			t.Errorf("progress: %q at %d, want it after %d, in the order %q", line, i, at, order)
 		}
@@ -140,12 +148,7 @@ func TestHarnessQuick(t *testing.T) {
 	cfg.Vtepd, cfg.Vtepctl = filepath.Join(bin, "vtepd"), filepath.Join(bin, "vtepctl")
 	cfg.GoTool, cfg.RepoDir = goTool, ".."
 	cfg.Benchtime = "100x"
-	var progress bytes.Buffer
-	cfg.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	r, err := Run(ctx, cfg)
-	t.Logf("progress:\n%s", progress.String())
+	r, _, err := runLogged(t, cfg, 4*time.Minute)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -385,12 +388,7 @@ func TestHarnessFailedPath(t *testing.T) {
 	cfg.Paths = []string{PathVtepdVXLAN, PathVeth, PathVtepdIPIP}
 	cfg.Micro = false
 	cfg.Pings = 20
-	var progress bytes.Buffer
-	cfg.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := Run(ctx, cfg)
-	t.Logf("progress:\n%s", progress.String())
+	r, _, err := runLogged(t, cfg, 2*time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "2 of the measurements failed") {
 		t.Errorf("Run: got error %v, want one saying 2 of the measurements failed", err)
 	}
@@ -447,12 +445,7 @@ exec ` + filepath.Join(bin, "vtepctl") + ` "$@"
 	cfg.Flows = []int{1, 4}
 	cfg.Micro = false
 	cfg.Pings = 20
-	var progress bytes.Buffer
-	cfg.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := Run(ctx, cfg)
-	t.Logf("progress:\n%s", progress.String())
+	r, progress, err := runLogged(t, cfg, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -460,7 +453,7 @@ exec ` + filepath.Join(bin, "vtepctl") + ` "$@"
 		t.Fatalf("paths: got %+v, want %s with one run of two TCP figures", r.Paths, PathVtepdVXLAN)
 	}
 	tcp := r.Paths[0].Runs[0].TCP
-	if tcp[0].BusiestWorker != 0 || !strings.Contains(progress.String(), "the workers' clocks not read, no busiest worker for 1 flow") {
+	if tcp[0].BusiestWorker != 0 || !strings.Contains(progress, "the workers' clocks not read, no busiest worker for 1 flow") {
 		t.Errorf("1 flow, its first clock read failed: busiest worker %v, want none and a progress line saying so", tcp[0].BusiestWorker)
 	}
 	if tcp[1].BusiestWorker <= 0 || tcp[1].BusiestWorker > 1 {

@@ -193,12 +193,12 @@ func (t *topo) vtepdStats(ctx context.Context, cfg Config) ([]json.RawMessage, e
 // workerTimes reads the clock of every worker of both vtepds (none on
 // other paths): up and busy seconds, by vtepd, stats entry and queue.
 func (t *topo) workerTimes(ctx context.Context, cfg Config) (map[string]workerTime, error) {
+	all, err := t.vtepdStats(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	m := map[string]workerTime{}
-	for i, sock := range t.ctls {
-		out, err := vtepctl(ctx, cfg, sock, "stats", "--json")
-		if err != nil {
-			return nil, err
-		}
+	for i, out := range all {
 		var stats []control.NetworkStats
 		if err := json.Unmarshal(out, &stats); err != nil {
 			return nil, fmt.Errorf("vtepctl stats --json: %w: %.80q", err, out)

@@ -233,23 +233,17 @@ func listenRx(network string, ap netip.AddrPort, reuse bool, o UDPOffload) (*rxS
 const skfNetOff = 0xfff00000 // -0x100000
 
 // steerBySourcePort attaches to the port's SO_REUSEPORT group, through its
-// first socket rx, a program that hands each datagram to socket number
-// (UDP source port + a hash of the source address) mod socks, the hash
-// taken of the address's last 32 bits (reuseportProg) and the sockets
-// numbered in the order they joined. The
-// kernel would otherwise pick one by a hash of the addresses and ports;
-// either way a flow, whose packets share a source port, stays on one
-// socket. The difference is in how flows spread. A vtepd sender sends a
-// flow's trains from one of gsoSockets consecutive ports (see
-// openGSOPool), picked by a hash of the inner flow; consecutive ports give
-// consecutive numbers, so with gsoSockets sockets or more each of a peer's
-// ports has a socket of its own, and with fewer (2 or 4) they share them
-// evenly: flows spread over the sockets by that one hash. The kernel's hash
-// of the ports would be a second draw, in which two flows on two ports
-// could meet on one socket again, leaving fewer workers busy. The address
-// keeps peers apart: every vtepd takes the same block of ports, and by port
-// alone they would all crowd the same sockets. A sender that picks its
-// source port by a hash, as Linux's vxlan does, spreads the same either
+// first socket rx, a program (reuseportProg) that hands each datagram to
+// socket number (UDP source port + a hash of the source address) mod socks,
+// the sockets numbered in the order they joined. A flow, whose packets share
+// a source port, stays on one socket, as with the kernel's own hash of
+// addresses and ports; the difference is the spread. A vtepd sends a flow
+// from one of gsoSockets consecutive ports (openGSOPool) picked by a hash of
+// the inner flow, and consecutive ports take consecutive sockets: flows
+// spread by that one hash, where the kernel's hash would be a second draw in
+// which flows on different ports could meet again. The address hash sets
+// peers apart, since every vtepd takes the same ports. A sender that picks
+// its source port by a hash, as Linux's vxlan does, spreads the same either
 // way.
 //
 // The program reads the UDP header behind the data (which starts after

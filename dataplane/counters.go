@@ -144,6 +144,16 @@ func (sh *counterShard) startWorker(reader any) {
 // stopWorker notes, from the worker as it ends, that it waits from now on.
 func (sh *counterShard) stopWorker() { sh.clock.stop() }
 
+// goWorker starts run, the shard's worker reading reader, in a goroutine
+// of its own, its time kept in the shard from now until run returns.
+func (sh *counterShard) goWorker(reader any, run func()) {
+	sh.startWorker(reader)
+	go func() {
+		defer sh.stopWorker()
+		run()
+	}()
+}
+
 // init makes n shards (at least one). It is called once, before any
 // worker runs.
 func (c *Counters) init(n int) {

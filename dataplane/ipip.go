@@ -150,17 +150,13 @@ func (u *IPIPUnderlay) AddNetwork(cfg IPIPConfig, link Link) (*IPIPNetwork, erro
 	u.nets.Store(&next)
 	for i := range n.queues {
 		w := n.txWorker(i)
-		w.c.startWorker(w.queue)
 		n.wg.Add(1)
-		go func() {
-			defer w.c.stopWorker()
-			if d, ok := w.queue.(vnetLink); ok {
-				w.txLoopVnet(d)
-			} else {
-				// Packets are routed to a remote, encapsulated and sent.
-				w.txLoop(w.queue, w.log, w.forward, w.send)
-			}
-		}()
+		// Packets are routed to a remote, encapsulated and sent.
+		run := func() { w.txLoop(w.queue, w.log, w.forward, w.send) }
+		if d, ok := w.queue.(vnetLink); ok {
+			run = func() { w.txLoopVnet(d) }
+		}
+		w.c.goWorker(w.queue, run)
 	}
 	return n, nil
 }
@@ -227,14 +223,10 @@ func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 		}
 		nets := *u.nets.Load()
 		var bytes uint64
-		for i := 0; i < n; i++ {
-			bytes += uint64(r.sizes[i])
-		}
-		c.RxPackets.Add(uint64(n))
-		c.RxBytes.Add(bytes)
 	packets:
 		for i := 0; i < n; i++ {
 			pkt := r.bufs[i][:r.sizes[i]]
+			bytes += uint64(len(pkt))
 			src, inner, err := encap.DecapIPIP(pkt)
 			if err != nil {
 				c.drop(u.log, DropMalformed, 1, err)
@@ -257,6 +249,8 @@ func (u *IPIPUnderlay) rxLoop(conn Conn, w int) {
 				t.dropFrom(DropUnknownSource, StageSocketIn, pkt, netip.AddrPortFrom(src, 0))
 			}
 		}
+		c.RxPackets.Add(uint64(n))
+		c.RxBytes.Add(bytes)
 	}
 }
 

@@ -163,22 +163,15 @@ func (n *Network) QueueStats() []QueueStats { return n.queueStats(&n.Counters) }
 func (n *Network) start() {
 	for i := range n.queues {
 		w := n.txWorker(i)
-		w.c.startWorker(w.queue)
 		n.wg.Add(1)
-		if d, ok := w.queue.(vnetLink); ok {
-			go func() {
-				defer w.c.stopWorker()
-				w.txLoopVnet(d)
-			}()
-			continue
-		}
 		// Frames are looked up in the FDB, encapsulated and sent: to one
 		// remote on a hit, to every flood-list entry for broadcast,
 		// multicast and unknown unicast.
-		go func() {
-			defer w.c.stopWorker()
-			w.txLoop(w.queue, w.log, w.forward, func(out [][]byte) { w.send(out) })
-		}()
+		run := func() { w.txLoop(w.queue, w.log, w.forward, func(out [][]byte) { w.send(out) }) }
+		if d, ok := w.queue.(vnetLink); ok {
+			run = func() { w.txLoopVnet(d) }
+		}
+		w.c.goWorker(w.queue, run)
 	}
 }
 
