@@ -15,6 +15,10 @@ const (
 	PathKernelVXLAN = "kernel-vxlan" // Linux's vxlan driver at both ends
 	PathVtepdVXLAN  = "vtepd-vxlan"  // vtepd VXLAN at both ends
 	PathVtepdIPIP   = "vtepd-ipip"   // vtepd IPIP at both ends
+	// vtepd VXLAN with its workers on one thread (GOMAXPROCS=1, and so
+	// one queue unless -queues says otherwise): what running in parallel
+	// buys, or costs, on this host.
+	PathVtepdVXLANOneThread = "vtepd-vxlan-1thread"
 	// vtepd IPIP receiving through a fanout group of a packet socket per
 	// queue (--ipip-receive fanout) rather than one raw socket.
 	PathVtepdIPIPFanout = "vtepd-ipip-fanout"
@@ -25,7 +29,7 @@ const (
 )
 
 // AllPaths lists every path in measuring order.
-var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain}
+var AllPaths = []string{PathVeth, PathKernelVXLAN, PathVtepdVXLAN, PathVtepdVXLANOneThread, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain}
 
 // pathTitles are the names tables and charts show.
 var pathTitles = map[string]string{
@@ -34,7 +38,8 @@ var pathTitles = map[string]string{
 	PathVtepdVXLAN:  "vtepd VXLAN",
 	PathVtepdIPIP:   "vtepd IPIP",
 
-	PathVtepdIPIPFanout: "vtepd IPIP, fanout receive",
+	PathVtepdVXLANOneThread: "vtepd VXLAN, one thread",
+	PathVtepdIPIPFanout:     "vtepd IPIP, fanout receive",
 
 	PathVtepdVXLANPlain: "vtepd VXLAN, offloads off",
 	PathVtepdIPIPPlain:  "vtepd IPIP, offloads off",

@@ -8,8 +8,9 @@
 // arrives at 64, 512 and 1400-byte payloads and its loss, round-trip time
 // p50 and p99, and the CPU time vtepd spends per GB moved. The paths are
 // the veth alone (no overlay: the ceiling), the kernel's vxlan driver when
-// the kernel has one, vtepd VXLAN, vtepd IPIP, IPIP again received through
-// a fanout group, and the two first vtepd paths with their offloads off
+// the kernel has one, vtepd VXLAN, vtepd VXLAN again with its workers on
+// one thread (GOMAXPROCS=1), vtepd IPIP, IPIP again received through a
+// fanout group, and vtepd VXLAN and IPIP with their offloads off
 // (AllPaths). Every figure is the
 // median of several runs with their min and max, and its ratio to the
 // kernel's vxlan. Every path's topology is built before the first run and

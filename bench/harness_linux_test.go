@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vtepd/vtepd/control"
 )
 
 // needHarness skips a harness run where it cannot work: not root, no
@@ -165,7 +168,7 @@ func TestHarnessQuick(t *testing.T) {
 	if kernelVXLANProbe(t) {
 		want = append(want, PathKernelVXLAN)
 	}
-	want = append(want, PathVtepdVXLAN, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain)
+	want = append(want, PathVtepdVXLAN, PathVtepdVXLANOneThread, PathVtepdIPIP, PathVtepdIPIPFanout, PathVtepdVXLANPlain, PathVtepdIPIPPlain)
 	var got []string
 	for _, p := range r.Paths {
 		got = append(got, p.Name)
@@ -218,6 +221,20 @@ func TestHarnessQuick(t *testing.T) {
 			}
 			if isVtepd(p.Name) && len(p.VtepdStats) != 2 {
 				t.Errorf("vtepd stats: got %d, want one per end", len(p.VtepdStats))
+			}
+			// The one-thread vtepds ran with one processor: their device has
+			// the one queue that vtepd's default gives it then, where the
+			// default path's has one per CPU.
+			if p.Name == PathVtepdVXLANOneThread || p.Name == PathVtepdVXLAN {
+				want := 1
+				if p.Name == PathVtepdVXLAN {
+					want = min(runtime.GOMAXPROCS(0), 8)
+				}
+				for end, raw := range p.VtepdStats {
+					if got := deviceQueues(t, raw); got != want {
+						t.Errorf("vtepd %d: its VXLAN device has %d queues, want %d", end, got, want)
+					}
+				}
 			}
 		})
 	}
@@ -274,6 +291,23 @@ func TestHarnessQuick(t *testing.T) {
 	if err := WriteSVG(&svg, r); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deviceQueues is the queue count of the VXLAN network in one vtepd's
+// `vtepctl stats --json`.
+func deviceQueues(t *testing.T, raw json.RawMessage) int {
+	t.Helper()
+	var stats []control.NetworkStats
+	if err := json.Unmarshal(raw, &stats); err != nil {
+		t.Fatalf("vtepctl stats --json: %v", err)
+	}
+	for _, s := range stats {
+		if s.Kind == control.KindVXLAN {
+			return len(s.Queues)
+		}
+	}
+	t.Fatalf("vtepctl stats --json: no VXLAN network in %s", raw)
+	return 0
 }
 
 // kernelVXLANProbe asks the kernel itself, apart from the harness, whether
@@ -370,6 +404,15 @@ func TestVtepdArgs(t *testing.T) {
 	} {
 		if got := vtepdArgs(Config{Queues: tc.queues}, tc.path); !slices.Equal(got, tc.want) {
 			t.Errorf("%s, queues %d: got %q, want %q", tc.path, tc.queues, got, tc.want)
+		}
+	}
+	for _, path := range AllPaths {
+		want := []string(nil)
+		if path == PathVtepdVXLANOneThread {
+			want = []string{"GOMAXPROCS=1"}
+		}
+		if got := vtepdEnv(path); !slices.Equal(got, want) {
+			t.Errorf("%s: environment %q, want %q", path, got, want)
 		}
 	}
 }

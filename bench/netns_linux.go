@@ -108,9 +108,16 @@ type proc struct {
 
 // start runs args in the background inside n. `ip netns exec` execs in
 // place, so the pid is the program's own and signals reach it.
-func (n *netns) start(args ...string) (*proc, error) {
+func (n *netns) start(args ...string) (*proc, error) { return n.startEnv(nil, args...) }
+
+// startEnv is start with env ("NAME=value") added to the harness's own
+// environment.
+func (n *netns) startEnv(env []string, args ...string) (*proc, error) {
 	p := &proc{name: args[0], out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// If the harness dies without its cleanup (SIGKILL), the kernel ends
 	// the children too rather than leaving daemons behind.

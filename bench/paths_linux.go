@@ -87,7 +87,7 @@ func newTopo(ctx context.Context, cfg Config, dir, path string) (t *topo, err er
 	case PathKernelVXLAN:
 		t.dst = overlayB
 		err = t.kernelVXLAN(ctx)
-	case PathVtepdVXLAN, PathVtepdVXLANPlain:
+	case PathVtepdVXLAN, PathVtepdVXLANOneThread, PathVtepdVXLANPlain:
 		t.dst = overlayB
 		extra := vtepdArgs(cfg, path)
 		err = t.vtepd(ctx, cfg,
@@ -140,7 +140,7 @@ func (t *topo) vtepd(ctx context.Context, cfg Config, argsA, argsB []string) err
 		sock := filepath.Join(t.dir, fmt.Sprintf("%s-%c.sock", t.path, 'a'+i))
 		args := append([]string{cfg.Vtepd}, h.args...)
 		args = append(args, "--control", sock, "--log-level", "warn")
-		p, err := h.ns.start(args...)
+		p, err := h.ns.startEnv(vtepdEnv(t.path), args...)
 		if err != nil {
 			return err
 		}
@@ -255,6 +255,17 @@ func (t *topo) close() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("removing the namespaces of %s: %s", t.path, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// vtepdEnv is what a path adds to its vtepds' environment: the one-thread
+// path runs Go's scheduler with one processor. It is the environment, not
+// a flag, because that is how any Go program is told, and vtepd's default
+// queues follow it.
+func vtepdEnv(path string) []string {
+	if path == PathVtepdVXLANOneThread {
+		return []string{"GOMAXPROCS=1"}
 	}
 	return nil
 }

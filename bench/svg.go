@@ -31,7 +31,8 @@ var pathColors = map[string]string{
 	PathVtepdVXLAN:  "#e07b24",
 	PathVtepdIPIP:   "#c0392b",
 
-	PathVtepdIPIPFanout: "#8e2a1f",
+	PathVtepdVXLANOneThread: "#b35a12",
+	PathVtepdIPIPFanout:     "#8e2a1f",
 
 	PathVtepdVXLANPlain: "#f3c089",
 	PathVtepdIPIPPlain:  "#e6a39b",
