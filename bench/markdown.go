@@ -34,7 +34,11 @@ func WriteMarkdown(w io.Writer, r *Report, chart string) error {
 	if q := r.Settings.Queues; q > 0 {
 		fmt.Fprintf(&b, " vtepd ran with --queues %d.", q)
 	} else {
-		fmt.Fprintf(&b, " vtepd ran with its default queues (one per CPU, at most 8).")
+		b.WriteString(" vtepd ran with its default queues (one per CPU, at most 8")
+		if slices.Contains(r.Settings.Paths, PathVtepdVXLANOneThread) {
+			b.WriteString("; one on the one-thread path")
+		}
+		b.WriteString(").")
 	}
 	if r.Settings.Quick {
 		b.WriteString(" Quick mode: a check that the harness works, not figures to quote.")

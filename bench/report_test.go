@@ -115,7 +115,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB | in its own code |",
 		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | 33.0 [30.0–36.0] | n/a |",
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 4.00 [2.00–18.0] ×0.18 | 6.00 [3.00–27.0] ×0.18 | 5.00 [1.11–10.0] | 1.00 [0.222–2.00] |",
-		"vtepd ran with its default queues (one per CPU, at most 8).",
+		"vtepd ran with its default queues (one per CPU, at most 8).", // no one-thread path in this report
 		"| vtepd VXLAN | 2.00 [1.00–9.00] ×0.18 | 2.00 % [1.00–9.00] |",
 		"| vtepd VXLAN | 50 [11–100] ×5.50 | 100 [22–200] ×5.50 |",
 		"UDP at 64 B again, with 4 MiB socket buffers at both ends (iperf3 --window, vtepload -window)",
@@ -138,6 +138,17 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	if strings.Contains(md, "Quick mode") {
 		t.Error("got the quick-mode note in a full run's Markdown")
+	}
+
+	// A run with the one-thread path says that its vtepds had one queue.
+	r := fakeReport()
+	r.Settings.Paths = append(r.Settings.Paths, PathVtepdVXLANOneThread)
+	b.Reset()
+	if err := WriteMarkdown(&b, r, "chart.svg"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "vtepd ran with its default queues (one per CPU, at most 8; one on the one-thread path)."; !strings.Contains(b.String(), want) {
+		t.Errorf("with the one-thread path: got Markdown without %q", want)
 	}
 }
 
