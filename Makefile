@@ -2,7 +2,8 @@
 #
 #   make build   bin/vtepd and bin/vtepctl
 #   make test    lint, then every test under the race detector (as root: also
-#                the network-namespace tests; without root they skip)
+#                the network-namespace tests; without root they skip), and
+#                the end-to-end tests again with one queue (GOMAXPROCS=1)
 #   make demo    two namespaces, vtepd VXLAN between them, then the kernel's
 #                vxlan in the same topology, side by side (root)
 #   make bench   vtepd against the kernel path: TCP with 1, 4 and 8 flows, UDP
@@ -43,8 +44,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# The end-to-end tests run twice: with vtepd's default queues (one per CPU),
+# then with one queue everywhere, since the default follows GOMAXPROCS.
 test: lint
 	$(GO) test $(TEST_FLAGS) ./...
+	GOMAXPROCS=1 $(GO) test $(TEST_FLAGS) ./cmd/vtepd
 
 demo: build
 	scripts/demo.sh
