@@ -59,7 +59,13 @@ func (t *topo) iperf(ctx context.Context, cfg Config, extra ...string) ([]byte, 
 		"--json", "--connect-timeout", "5000"}, extra...)
 	out, err := runIperf(ctx, cfg.Duration+30*time.Second, time.Second,
 		func(runCtx context.Context) ([]byte, error) { return t.a.exec(runCtx, args...) },
-		func() { cfg.progress("iperf3 %s hung past its run's end; trying again", strings.Join(extra, " ")) })
+		func(try int, hung bool, err error) {
+			what := err.Error()
+			if hung {
+				what = "hung past its run's end"
+			}
+			cfg.progress("iperf3 %s: try %d of 5: %s", strings.Join(extra, " "), try, what)
+		})
 	if err != nil && ctx.Err() == nil {
 		if cerr := t.checkVtepds(); cerr != nil {
 			return nil, cerr

@@ -67,9 +67,10 @@ func retryable(out []byte) bool {
 // off after limit: again when its output says retryable, pause later the
 // first time and twice as long each time after (a server still draining
 // a slow path's queues, on a loaded host, can stay busy for seconds: 15
-// pauses in all), and at once when it hung until limit (hung is told so).
-// A cancelled ctx ends a pause.
-func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.Context) ([]byte, error), hung func()) ([]byte, error) {
+// pauses in all), and at once when it hung until limit. failed is told of
+// every try that fails: its number, whether it hung, and its error. A
+// cancelled ctx ends a pause.
+func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.Context) ([]byte, error), failed func(try int, hung bool, err error)) ([]byte, error) {
 	var lastErr error
 	for try := 1; ; try++ {
 		runCtx, cancel := context.WithTimeout(ctx, limit)
@@ -87,9 +88,7 @@ func runIperf(ctx context.Context, limit, pause time.Duration, run func(context.
 			err = fmt.Errorf("%w (%v)", err, perr)
 		}
 		lastErr = err
-		if timedOut {
-			hung()
-		}
+		failed(try, timedOut, err)
 		if try == 5 || !timedOut && !retryable(out) {
 			return nil, lastErr
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -323,7 +324,11 @@ func TestRunIperfRetries(t *testing.T) {
 			runs, hangs := 0, 0
 			out, err := runIperf(context.Background(), 20*time.Millisecond, time.Millisecond,
 				func(ctx context.Context) ([]byte, error) { runs++; return tc.runs[runs-1](ctx) },
-				func() { hangs++ })
+				func(_ int, hung bool, _ error) {
+					if hung {
+						hangs++
+					}
+				})
 			if (err != nil) != tc.wantErr || runs != tc.wantRuns || hangs != tc.wantHangs {
 				t.Errorf("got %q, %v after %d runs and %d hangs; want an error %v after %d runs and %d hangs",
 					out, err, runs, hangs, tc.wantErr, tc.wantRuns, tc.wantHangs)
@@ -342,18 +347,28 @@ func TestRunIperfRetries(t *testing.T) {
 				return []byte(busy), failed
 			}
 			return []byte(ok), nil
-		}, func() {})
+		}, func(int, bool, error) {})
 	if waited := time.Since(start); err != nil || runs != 5 || waited < 15*pause {
 		t.Errorf("busy four times: %v after %d runs and %v; want an answer after 5 runs and at least %v", err, runs, waited, 15*pause)
 	}
 
-	// Busy every time: no pause after the last try.
+	// Busy every time: no pause after the last try, and every try's
+	// failure told, numbered, with its error.
 	runs = 0
+	var told []int
 	start = time.Now()
 	_, err = runIperf(context.Background(), time.Second, pause,
-		func(context.Context) ([]byte, error) { runs++; return []byte(busy), failed }, func() {})
+		func(context.Context) ([]byte, error) { runs++; return []byte(busy), failed },
+		func(try int, hung bool, err error) {
+			if !hung && errors.Is(err, failed) {
+				told = append(told, try)
+			}
+		})
 	if waited := time.Since(start); err == nil || runs != 5 || waited >= 31*pause {
 		t.Errorf("busy five times: %v after %d runs and %v; want an error after 5 runs and 15 pauses, %v", err, runs, waited, 15*pause)
+	}
+	if !slices.Equal(told, []int{1, 2, 3, 4, 5}) {
+		t.Errorf("busy five times: failures told for tries %v, want 1 to 5, each with its error", told)
 	}
 
 	// A cancel ends a pause at once.
@@ -361,7 +376,7 @@ func TestRunIperfRetries(t *testing.T) {
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start = time.Now()
 	_, err = runIperf(ctx, time.Second, 10*time.Second,
-		func(context.Context) ([]byte, error) { return []byte(busy), failed }, func() {})
+		func(context.Context) ([]byte, error) { return []byte(busy), failed }, func(int, bool, error) {})
 	if waited := time.Since(start); !errors.Is(err, context.Canceled) || waited > 5*time.Second {
 		t.Errorf("cancelled in a pause of 10 s: %v after %v; want context.Canceled at once", err, waited)
 	}
