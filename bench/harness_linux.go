@@ -104,6 +104,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if m.t, err = newTopo(ctx, cfg, dir, path); err == nil {
 			err = m.t.startIperfServer(ctx, cfg)
 		}
+		if err == nil && r.Machine.TCPCongestion == "" {
+			if out, cerr := m.t.a.exec(ctx, "cat", "/proc/sys/net/ipv4/tcp_congestion_control"); cerr == nil {
+				r.Machine.TCPCongestion = strings.TrimSpace(string(out))
+			}
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

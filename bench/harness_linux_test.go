@@ -251,6 +251,11 @@ func TestHarnessQuick(t *testing.T) {
 	if r.Machine.CPUModel == "" || r.Machine.Cores < 1 || r.Machine.Kernel == "" || r.Machine.GoVersion == "" {
 		t.Errorf("machine: got %+v, want CPU model, cores, kernel and Go version", r.Machine)
 	}
+	// The congestion control is one the kernel has, as a namespace of the
+	// run's own saw it.
+	if avail := strings.Fields(sysctl(t, "net/ipv4/tcp_available_congestion_control")); !slices.Contains(avail, r.Machine.TCPCongestion) {
+		t.Errorf("machine: TCP congestion control %q, want one of %v", r.Machine.TCPCongestion, avail)
+	}
 
 	// The JSON file parses back to the same report, with every field.
 	data, err := json.Marshal(r)
@@ -274,7 +279,7 @@ func TestHarnessQuick(t *testing.T) {
 		}
 	}
 	machine, _ := raw["machine"].(map[string]any)
-	for _, key := range []string{"cpu_model", "cores", "kernel", "go_version", "commit"} {
+	for _, key := range []string{"cpu_model", "cores", "kernel", "go_version", "commit", "tcp_congestion"} {
 		if _, ok := machine[key]; !ok {
 			t.Errorf("JSON machine: got no %q", key)
 		}
@@ -376,14 +381,20 @@ esac
 	}
 }
 
-// sysctlInt reads an integer from /proc/sys.
-func sysctlInt(t *testing.T, name string) int {
+// sysctl reads a value from /proc/sys.
+func sysctl(t *testing.T, name string) string {
 	t.Helper()
 	data, err := os.ReadFile("/proc/sys/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return strings.TrimSpace(string(data))
+}
+
+// sysctlInt reads an integer from /proc/sys.
+func sysctlInt(t *testing.T, name string) int {
+	t.Helper()
+	n, err := strconv.Atoi(sysctl(t, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -204,6 +204,9 @@ func machineLine(m Machine) string {
 	if m.Iperf3 != "" {
 		s += "; " + m.Iperf3
 	}
+	if m.TCPCongestion != "" {
+		s += "; TCP congestion control " + m.TCPCongestion
+	}
 	return s
 }
 

@@ -33,6 +33,11 @@ type Machine struct {
 	Modified  bool   `json:"modified"`   // the working tree had changes not committed
 	Iperf3    string `json:"iperf3"`
 	Ping      string `json:"ping"`
+	// TCPCongestion is the TCP congestion control the paths' namespaces
+	// start with (net.ipv4.tcp_congestion_control), which iperf3's flows
+	// use: BBR paces its sender, CUBIC does not, and the TCP figures
+	// differ between them.
+	TCPCongestion string `json:"tcp_congestion"`
 }
 
 // Settings are the Config a Report was measured with.

@@ -34,7 +34,7 @@ func fakeRun(x float64, vtepd bool) RunRaw {
 func fakeReport() *Report {
 	r := &Report{
 		Date:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Machine:  Machine{CPUModel: "Test CPU", Cores: 2, Kernel: "6.1.0", GoVersion: "go1.26.8", Commit: "0123456789abcdef"},
+		Machine:  Machine{CPUModel: "Test CPU", Cores: 2, Kernel: "6.1.0", GoVersion: "go1.26.8", Commit: "0123456789abcdef", TCPCongestion: "cubic"},
 		Settings: Settings{Runs: 3, DurationSeconds: 5, Pings: 1000, PingIntervalMS: 1, UDPPayloads: UDPPayloads, UDPBufferBytes: 4 << 20, Benchtime: "1s", Flows: DefaultFlows},
 		Paths: []PathResult{
 			{Name: PathKernelVXLAN, Title: pathTitles[PathKernelVXLAN],
@@ -110,7 +110,7 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8",
+		"Measured 2026-01-02 03:04 UTC on Test CPU, 2 cores, Linux 6.1.0; vtepd at 0123456789ab, built with go1.26.8; TCP congestion control cubic.",
 		"the median of 3 runs, [min–max], each path's taken in turn with the others'",
 		"| path | 1 flow | 4 flows | 8 flows | vtepd CPU s/GB | in its own code |",
 		"| kernel vxlan | 11.0 [10.0–12.0] | 22.0 [20.0–24.0] | 33.0 [30.0–36.0] | n/a |",
